@@ -1,0 +1,47 @@
+//! `aik`, the command line of AI Kernel.
+//!
+//! The only crate in the workspace that prints to stdout: libraries return typed errors and log
+//! with `tracing`; this binary turns both into what a person or a script reads.
+
+use clap::{Parser, Subcommand};
+
+/// AI Kernel: send prompts to an LLM from Ethereum and get verified answers back onchain.
+#[derive(Debug, Parser)]
+#[command(name = "aik", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(())
+        }
+        Some(command) => match command {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_flag_prints_the_package_version() {
+        let err = Cli::try_parse_from(["aik", "--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert_eq!(err.to_string().trim(), format!("aik {}", env!("CARGO_PKG_VERSION")));
+    }
+}
