@@ -3,6 +3,24 @@
 //! Turns a GGUF model file, a chat context, an output format and sampling parameters into output
 //! bytes that are bit-identical on every CPU, thread count and code path (scalar or SIMD), so
 //! that any node can verify another's answer by re-running it. Knows nothing of chains.
+//!
+//! # Reading model files
+//!
+//! [`Gguf`] is a strict GGUF v2/v3 reader: [`Gguf::open`] (header only; tensor bytes on demand
+//! through [`Gguf::tensor_data`]) or [`Gguf::read`] (a file in memory). Metadata is reached with
+//! [`Gguf::metadata`] (raw [`MetadataValue`]) or the typed accessors [`Gguf::get_str`],
+//! [`Gguf::get_u64`], [`Gguf::get_f32`], [`Gguf::get_bool`], [`Gguf::get_str_array`] and
+//! [`Gguf::get_i64_array`], which name the key in their errors. [`GgufWriter`] builds files for
+//! tests.
 
 mod error;
+pub mod gguf;
+pub mod math;
+mod paths;
+pub mod quant;
+
 pub use error::{Error, Result};
+pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
+pub use paths::{
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
+};

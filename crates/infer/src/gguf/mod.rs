@@ -1,0 +1,1107 @@
+//! A strict GGUF (v2, v3) reader and a writer for test fixtures.
+//!
+//! Layout (ggml `docs/gguf.md`, all little-endian): magic `GGUF`, `u32` version, `u64` tensor
+//! count, `u64` metadata count; metadata entries (`string` key, `u32` value type, value); tensor
+//! infos (`string` name, `u32` n_dims, `u64` dims with ne0 first, `u32` ggml type, `u64` offset
+//! relative to the data section); padding to `general.alignment` (default 32); tensor data.
+//! A string is a `u64` byte length followed by UTF-8 bytes.
+//!
+//! Strictness is a consensus matter: two nodes must accept and reject the same files. So every
+//! length is checked against the bytes that remain before anything is allocated, every offset
+//! and size against the data section, tensors may not overlap, keys and names may not repeat,
+//! and every error names the field and its byte offset.
+
+mod writer;
+
+pub use writer::GgufWriter;
+
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The four magic bytes every GGUF file starts with.
+pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+
+/// Alignment of the data section and of every tensor when `general.alignment` is absent.
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+
+/// Deepest nesting of metadata arrays accepted; real files use 1. Bounds recursion on hostile
+/// input.
+const MAX_ARRAY_DEPTH: usize = 4;
+
+/// Most dimensions a ggml tensor can have.
+const MAX_DIMS: u32 = 4;
+
+/// Tensor element types this engine implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GgmlType {
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary16.
+    F16,
+    /// 32-element blocks: f16 scale `d`, 16 bytes of nibbles; value = (q − 8)·d.
+    Q4_0,
+    /// 32-element blocks: f16 scale `d`, f16 minimum `m`, 16 bytes of nibbles; value = q·d + m.
+    Q4_1,
+    /// 32-element blocks: f16 scale `d`, 32 signed bytes; value = q·d.
+    Q8_0,
+}
+
+impl GgmlType {
+    /// The ggml type id as stored in GGUF.
+    pub fn id(self) -> u32 {
+        match self {
+            Self::F32 => 0,
+            Self::F16 => 1,
+            Self::Q4_0 => 2,
+            Self::Q4_1 => 3,
+            Self::Q8_0 => 8,
+        }
+    }
+
+    /// The supported type with ggml id `id`, if any.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Some(match id {
+            0 => Self::F32,
+            1 => Self::F16,
+            2 => Self::Q4_0,
+            3 => Self::Q4_1,
+            8 => Self::Q8_0,
+            _ => return None,
+        })
+    }
+
+    /// Elements per block (1 for plain floats).
+    pub fn block_elements(self) -> u64 {
+        match self {
+            Self::F32 | Self::F16 => 1,
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => 32,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> u64 {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q8_0 => 34,
+        }
+    }
+
+    /// The conventional name of this type.
+    pub fn name(self) -> &'static str {
+        ggml_type_name(self.id())
+    }
+}
+
+/// The conventional name of any ggml type id, for error messages.
+pub fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        16..=23 => "IQ",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        30 => "BF16",
+        _ => "unknown",
+    }
+}
+
+/// The type tag of a metadata value (GGUF `gguf_metadata_value_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// `uint8` (0).
+    U8,
+    /// `int8` (1).
+    I8,
+    /// `uint16` (2).
+    U16,
+    /// `int16` (3).
+    I16,
+    /// `uint32` (4).
+    U32,
+    /// `int32` (5).
+    I32,
+    /// `float32` (6).
+    F32,
+    /// `bool` (7), one byte that must be 0 or 1.
+    Bool,
+    /// `string` (8).
+    String,
+    /// `array` (9).
+    Array,
+    /// `uint64` (10).
+    U64,
+    /// `int64` (11).
+    I64,
+    /// `float64` (12).
+    F64,
+}
+
+impl ValueType {
+    /// The type with GGUF tag `tag`, if defined.
+    pub fn from_tag(tag: u32) -> Option<Self> {
+        Some(match tag {
+            0 => Self::U8,
+            1 => Self::I8,
+            2 => Self::U16,
+            3 => Self::I16,
+            4 => Self::U32,
+            5 => Self::I32,
+            6 => Self::F32,
+            7 => Self::Bool,
+            8 => Self::String,
+            9 => Self::Array,
+            10 => Self::U64,
+            11 => Self::I64,
+            12 => Self::F64,
+            _ => return None,
+        })
+    }
+
+    /// The GGUF tag of this type.
+    pub fn tag(self) -> u32 {
+        match self {
+            Self::U8 => 0,
+            Self::I8 => 1,
+            Self::U16 => 2,
+            Self::I16 => 3,
+            Self::U32 => 4,
+            Self::I32 => 5,
+            Self::F32 => 6,
+            Self::Bool => 7,
+            Self::String => 8,
+            Self::Array => 9,
+            Self::U64 => 10,
+            Self::I64 => 11,
+            Self::F64 => 12,
+        }
+    }
+
+    /// The smallest number of bytes a value of this type occupies; used to reject counts that
+    /// cannot fit in the bytes left before allocating for them.
+    fn min_size(self) -> u64 {
+        match self {
+            Self::U8 | Self::I8 | Self::Bool => 1,
+            Self::U16 | Self::I16 => 2,
+            Self::U32 | Self::I32 | Self::F32 => 4,
+            Self::U64 | Self::I64 | Self::F64 | Self::String => 8,
+            Self::Array => 12,
+        }
+    }
+
+    /// The GGUF spec's name for the type, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::U8 => "uint8",
+            Self::I8 => "int8",
+            Self::U16 => "uint16",
+            Self::I16 => "int16",
+            Self::U32 => "uint32",
+            Self::I32 => "int32",
+            Self::F32 => "float32",
+            Self::Bool => "bool",
+            Self::String => "string",
+            Self::Array => "array",
+            Self::U64 => "uint64",
+            Self::I64 => "int64",
+            Self::F64 => "float64",
+        }
+    }
+}
+
+/// One metadata value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetadataValue {
+    /// `uint8`.
+    U8(u8),
+    /// `int8`.
+    I8(i8),
+    /// `uint16`.
+    U16(u16),
+    /// `int16`.
+    I16(i16),
+    /// `uint32`.
+    U32(u32),
+    /// `int32`.
+    I32(i32),
+    /// `uint64`.
+    U64(u64),
+    /// `int64`.
+    I64(i64),
+    /// `float32`.
+    F32(f32),
+    /// `float64`.
+    F64(f64),
+    /// `bool`.
+    Bool(bool),
+    /// `string`.
+    String(String),
+    /// `array` of values that all have `elem_type`.
+    Array(MetadataArray),
+}
+
+/// A typed metadata array: every element has the same [`ValueType`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataArray {
+    elem_type: ValueType,
+    values: Vec<MetadataValue>,
+}
+
+impl MetadataArray {
+    /// An array of `values`, which must all have type `elem_type` (checked by the writer).
+    pub fn new(elem_type: ValueType, values: Vec<MetadataValue>) -> Self {
+        Self { elem_type, values }
+    }
+
+    /// An array of strings.
+    pub fn strings<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Self {
+        Self::new(
+            ValueType::String,
+            values.into_iter().map(|s| MetadataValue::String(s.into())).collect(),
+        )
+    }
+
+    /// An array of `int32`.
+    pub fn i32s(values: impl IntoIterator<Item = i32>) -> Self {
+        Self::new(ValueType::I32, values.into_iter().map(MetadataValue::I32).collect())
+    }
+
+    /// The element type.
+    pub fn elem_type(&self) -> ValueType {
+        self.elem_type
+    }
+
+    /// The elements.
+    pub fn values(&self) -> &[MetadataValue] {
+        &self.values
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The elements as strings, if this is a string array.
+    pub fn as_strs(&self) -> Option<Vec<&str>> {
+        self.values.iter().map(MetadataValue::as_str).collect()
+    }
+
+    /// The elements as `i64`, if this is an array of integers of any width that fit.
+    pub fn as_i64s(&self) -> Option<Vec<i64>> {
+        self.values.iter().map(MetadataValue::as_i64).collect()
+    }
+
+    /// The elements as `f32`, if this is a `float32` array.
+    pub fn as_f32s(&self) -> Option<Vec<f32>> {
+        self.values
+            .iter()
+            .map(|v| match v {
+                MetadataValue::F32(x) => Some(*x),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl MetadataValue {
+    /// The value's type tag.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Self::U8(_) => ValueType::U8,
+            Self::I8(_) => ValueType::I8,
+            Self::U16(_) => ValueType::U16,
+            Self::I16(_) => ValueType::I16,
+            Self::U32(_) => ValueType::U32,
+            Self::I32(_) => ValueType::I32,
+            Self::U64(_) => ValueType::U64,
+            Self::I64(_) => ValueType::I64,
+            Self::F32(_) => ValueType::F32,
+            Self::F64(_) => ValueType::F64,
+            Self::Bool(_) => ValueType::Bool,
+            Self::String(_) => ValueType::String,
+            Self::Array(_) => ValueType::Array,
+        }
+    }
+
+    /// A short description of the type for messages, e.g. `array[string]`.
+    pub fn type_description(&self) -> String {
+        match self {
+            Self::Array(a) => format!("array[{}]", a.elem_type.name()),
+            other => other.value_type().name().to_string(),
+        }
+    }
+
+    /// The value as an unsigned integer, accepting any integer width (llama.cpp writes `u32`
+    /// where the spec says `u64`) and non-negative signed values.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Self::U8(v) => Some(v.into()),
+            Self::U16(v) => Some(v.into()),
+            Self::U32(v) => Some(v.into()),
+            Self::U64(v) => Some(v),
+            Self::I8(v) => u64::try_from(v).ok(),
+            Self::I16(v) => u64::try_from(v).ok(),
+            Self::I32(v) => u64::try_from(v).ok(),
+            Self::I64(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a signed integer, accepting any integer width that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Self::I8(v) => Some(v.into()),
+            Self::I16(v) => Some(v.into()),
+            Self::I32(v) => Some(v.into()),
+            Self::I64(v) => Some(v),
+            Self::U8(v) => Some(v.into()),
+            Self::U16(v) => Some(v.into()),
+            Self::U32(v) => Some(v.into()),
+            Self::U64(v) => i64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as `f32`, only if it is stored as `float32` (no silent narrowing).
+    pub fn as_f32(&self) -> Option<f32> {
+        match *self {
+            Self::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value as a bool.
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Self::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value as a string slice.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an array.
+    pub fn as_array(&self) -> Option<&MetadataArray> {
+        match self {
+            Self::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Where a tensor's bytes are and how to interpret them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// The tensor's name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Dimensions, `ne0` (the contiguous, row-length dimension) first.
+    pub dims: Vec<u64>,
+    /// Element type.
+    pub ggml_type: GgmlType,
+    /// Offset of the first byte, relative to the start of the data section.
+    pub offset: u64,
+    /// Size in bytes, derived from dims and type.
+    pub size: u64,
+}
+
+impl TensorInfo {
+    /// Total number of elements.
+    pub fn elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Number of rows: the product of all dims after `ne0`.
+    pub fn rows(&self) -> u64 {
+        self.dims.iter().skip(1).product()
+    }
+
+    /// Length of one row (`ne0`).
+    pub fn row_len(&self) -> u64 {
+        self.dims[0]
+    }
+}
+
+/// Where tensor bytes are read from.
+#[derive(Debug)]
+enum Backing {
+    Memory(Vec<u8>),
+    File { path: PathBuf, file: Mutex<File> },
+}
+
+/// A parsed GGUF file: metadata, tensor directory and access to tensor data.
+///
+/// `Gguf::open` reads only the header into memory; tensor data is read on demand with
+/// [`Gguf::tensor_data`], so loading a model needs the model's size in memory, not twice that.
+#[derive(Debug)]
+pub struct Gguf {
+    version: u32,
+    metadata: Vec<(String, MetadataValue)>,
+    metadata_index: BTreeMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: BTreeMap<String, usize>,
+    alignment: u64,
+    data_offset: u64,
+    file_len: u64,
+    backing: Backing,
+}
+
+impl Gguf {
+    /// Parses a complete GGUF file held in memory.
+    pub fn read(bytes: Vec<u8>) -> Result<Self> {
+        let header = match parse_header(&bytes, bytes.len() as u64) {
+            Ok(h) => h,
+            Err(ParseFailure::Invalid(e)) => return Err(e),
+            // The whole file is in memory, so running out is already reported as invalid.
+            Err(ParseFailure::PrefixTooShort) => {
+                return Err(Error::gguf(
+                    "header",
+                    bytes.len() as u64,
+                    "file ends inside the header",
+                ));
+            }
+        };
+        Ok(Self::from_header(header, bytes.len() as u64, Backing::Memory(bytes)))
+    }
+
+    /// Opens a GGUF file, parsing its header and leaving tensor data on disk until asked for.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io_err = |source| Error::File { path: path.to_path_buf(), source };
+        let mut file = File::open(path).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        // The header's size is unknown until parsed: read a prefix, and grow it while parsing
+        // fails only because the prefix ended early.
+        let mut prefix_len = file_len.min(4 << 20);
+        loop {
+            let mut prefix = vec![0u8; usize::try_from(prefix_len).unwrap_or(usize::MAX)];
+            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            file.read_exact(&mut prefix).map_err(io_err)?;
+            match parse_header(&prefix, file_len) {
+                Ok(header) => {
+                    let backing =
+                        Backing::File { path: path.to_path_buf(), file: Mutex::new(file) };
+                    return Ok(Self::from_header(header, file_len, backing));
+                }
+                Err(ParseFailure::PrefixTooShort) if prefix_len < file_len => {
+                    prefix_len = file_len.min(prefix_len.saturating_mul(4));
+                }
+                Err(ParseFailure::PrefixTooShort) => {
+                    // Cannot happen: with the whole file read, running out is reported as an
+                    // invalid-file error. Kept as an error rather than a panic all the same.
+                    return Err(Error::gguf("header", prefix_len, "file ends inside the header"));
+                }
+                Err(ParseFailure::Invalid(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn from_header(header: Header, file_len: u64, backing: Backing) -> Self {
+        let metadata_index =
+            header.metadata.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+        let tensor_index =
+            header.tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        Self {
+            version: header.version,
+            metadata: header.metadata,
+            metadata_index,
+            tensors: header.tensors,
+            tensor_index,
+            alignment: header.alignment,
+            data_offset: header.data_offset,
+            file_len,
+            backing,
+        }
+    }
+
+    /// The format version (2 or 3).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Alignment of the data section and of every tensor offset.
+    pub fn alignment(&self) -> u64 {
+        self.alignment
+    }
+
+    /// Absolute file offset where tensor data starts.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// Length of the whole file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// All metadata entries in file order.
+    pub fn metadata_entries(&self) -> &[(String, MetadataValue)] {
+        &self.metadata
+    }
+
+    /// The value stored under `key`, if any.
+    pub fn metadata(&self, key: &str) -> Option<&MetadataValue> {
+        self.metadata_index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    fn required(&self, key: &str) -> Result<&MetadataValue> {
+        self.metadata(key).ok_or_else(|| Error::MissingMetadata { key: key.to_string() })
+    }
+
+    fn type_error(key: &str, expected: &'static str, found: &MetadataValue) -> Error {
+        Error::MetadataType { key: key.to_string(), expected, found: found.type_description() }
+    }
+
+    /// The string under `key`; an error if absent or not a string.
+    pub fn get_str(&self, key: &str) -> Result<&str> {
+        let v = self.required(key)?;
+        v.as_str().ok_or_else(|| Self::type_error(key, "string", v))
+    }
+
+    /// The unsigned integer under `key`, of any integer width.
+    pub fn get_u64(&self, key: &str) -> Result<u64> {
+        let v = self.required(key)?;
+        v.as_u64().ok_or_else(|| Self::type_error(key, "non-negative integer", v))
+    }
+
+    /// Like [`Gguf::get_u64`], but `None` when the key is absent (a wrong type is still an error).
+    pub fn get_u64_opt(&self, key: &str) -> Result<Option<u64>> {
+        if self.metadata(key).is_none() {
+            return Ok(None);
+        }
+        self.get_u64(key).map(Some)
+    }
+
+    /// The `float32` under `key`.
+    pub fn get_f32(&self, key: &str) -> Result<f32> {
+        let v = self.required(key)?;
+        v.as_f32().ok_or_else(|| Self::type_error(key, "float32", v))
+    }
+
+    /// The bool under `key`.
+    pub fn get_bool(&self, key: &str) -> Result<bool> {
+        let v = self.required(key)?;
+        v.as_bool().ok_or_else(|| Self::type_error(key, "bool", v))
+    }
+
+    /// The string array under `key`.
+    pub fn get_str_array(&self, key: &str) -> Result<Vec<&str>> {
+        let v = self.required(key)?;
+        v.as_array()
+            .and_then(MetadataArray::as_strs)
+            .ok_or_else(|| Self::type_error(key, "array[string]", v))
+    }
+
+    /// The integer array under `key`, of any integer element width.
+    pub fn get_i64_array(&self, key: &str) -> Result<Vec<i64>> {
+        let v = self.required(key)?;
+        v.as_array()
+            .and_then(MetadataArray::as_i64s)
+            .ok_or_else(|| Self::type_error(key, "array[integer]", v))
+    }
+
+    /// All tensor infos in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    /// The tensor named `name`, if present.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// Reads the raw bytes of `tensor` (exactly `tensor.size` bytes, in the file's layout).
+    pub fn tensor_data(&self, tensor: &TensorInfo) -> Result<Vec<u8>> {
+        let start = self.data_offset + tensor.offset;
+        let len = usize::try_from(tensor.size).map_err(|_| {
+            Error::gguf(format!("tensor '{}'.size", tensor.name), start, "does not fit in memory")
+        })?;
+        match &self.backing {
+            Backing::Memory(bytes) => {
+                // Offsets and sizes were validated against the file length at parse time.
+                let start = start as usize;
+                Ok(bytes[start..start + len].to_vec())
+            }
+            Backing::File { path, file } => {
+                let io_err = |source| Error::File { path: path.clone(), source };
+                let mut buf = vec![0u8; len];
+                let mut file = file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+                file.read_exact(&mut buf).map_err(io_err)?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// The parsed header, before it is tied to where the bytes live.
+struct Header {
+    version: u32,
+    metadata: Vec<(String, MetadataValue)>,
+    tensors: Vec<TensorInfo>,
+    alignment: u64,
+    data_offset: u64,
+}
+
+/// Why a header parse over a prefix of the file failed.
+enum ParseFailure {
+    /// The prefix ended but the file goes on: read more and retry.
+    PrefixTooShort,
+    /// The file is invalid.
+    Invalid(Error),
+}
+
+impl From<Error> for ParseFailure {
+    fn from(e: Error) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+/// A bounds-checked little-endian cursor over a prefix of a file of `file_len` bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    file_len: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn offset(&self) -> u64 {
+        self.pos as u64
+    }
+
+    /// Bytes left in the file (not just in the prefix) after the cursor.
+    fn remaining_in_file(&self) -> u64 {
+        self.file_len.saturating_sub(self.pos as u64)
+    }
+
+    fn take(&mut self, n: u64, field: &dyn Fn() -> String) -> Result<&'a [u8], ParseFailure> {
+        if n > self.remaining_in_file() {
+            return Err(ParseFailure::Invalid(Error::gguf(
+                field(),
+                self.offset(),
+                format!(
+                    "needs {n} bytes but the file ends after {} more (file truncated?)",
+                    self.remaining_in_file()
+                ),
+            )));
+        }
+        let n = n as usize;
+        if self.pos + n > self.bytes.len() {
+            return Err(ParseFailure::PrefixTooShort);
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(
+        &mut self,
+        field: &dyn Fn() -> String,
+    ) -> Result<[u8; N], ParseFailure> {
+        let s = self.take(N as u64, field)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(s);
+        Ok(out)
+    }
+
+    fn u32(&mut self, field: &dyn Fn() -> String) -> Result<u32, ParseFailure> {
+        self.array(field).map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self, field: &dyn Fn() -> String) -> Result<u64, ParseFailure> {
+        self.array(field).map(u64::from_le_bytes)
+    }
+
+    /// A count of items each at least `min_item` bytes long; rejected before any allocation if
+    /// that many items cannot fit in what is left of the file.
+    fn count(&mut self, min_item: u64, field: &dyn Fn() -> String) -> Result<u64, ParseFailure> {
+        let at = self.offset();
+        let n = self.u64(field)?;
+        let fits = n.checked_mul(min_item).is_some_and(|need| need <= self.remaining_in_file());
+        if !fits {
+            return Err(Error::gguf(
+                field(),
+                at,
+                format!(
+                    "count {n} cannot fit in the {} bytes left in the file",
+                    self.remaining_in_file()
+                ),
+            )
+            .into());
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self, field: &dyn Fn() -> String) -> Result<String, ParseFailure> {
+        let at = self.offset();
+        let len = self.count(1, field)?;
+        let bytes = self.take(len, field)?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| {
+            Error::gguf(field(), at, format!("string of {len} bytes is not valid UTF-8: {e}"))
+                .into()
+        })
+    }
+
+    fn value(
+        &mut self,
+        ty: ValueType,
+        depth: usize,
+        field: &dyn Fn() -> String,
+    ) -> Result<MetadataValue, ParseFailure> {
+        Ok(match ty {
+            ValueType::U8 => MetadataValue::U8(self.array::<1>(field)?[0]),
+            ValueType::I8 => MetadataValue::I8(i8::from_le_bytes(self.array(field)?)),
+            ValueType::U16 => MetadataValue::U16(u16::from_le_bytes(self.array(field)?)),
+            ValueType::I16 => MetadataValue::I16(i16::from_le_bytes(self.array(field)?)),
+            ValueType::U32 => MetadataValue::U32(self.u32(field)?),
+            ValueType::I32 => MetadataValue::I32(i32::from_le_bytes(self.array(field)?)),
+            ValueType::F32 => MetadataValue::F32(f32::from_le_bytes(self.array(field)?)),
+            ValueType::U64 => MetadataValue::U64(self.u64(field)?),
+            ValueType::I64 => MetadataValue::I64(i64::from_le_bytes(self.array(field)?)),
+            ValueType::F64 => MetadataValue::F64(f64::from_le_bytes(self.array(field)?)),
+            ValueType::Bool => {
+                let at = self.offset();
+                match self.array::<1>(field)?[0] {
+                    0 => MetadataValue::Bool(false),
+                    1 => MetadataValue::Bool(true),
+                    b => {
+                        return Err(Error::gguf(
+                            field(),
+                            at,
+                            format!("bool byte is {b}, not 0 or 1"),
+                        )
+                        .into());
+                    }
+                }
+            }
+            ValueType::String => MetadataValue::String(self.string(field)?),
+            ValueType::Array => {
+                let at = self.offset();
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(Error::gguf(
+                        field(),
+                        at,
+                        format!("arrays nested deeper than {MAX_ARRAY_DEPTH} levels"),
+                    )
+                    .into());
+                }
+                let tag = self.u32(field)?;
+                let elem_type = ValueType::from_tag(tag).ok_or_else(|| {
+                    Error::gguf(field(), at, format!("unknown array element type {tag}"))
+                })?;
+                let n = self.count(elem_type.min_size(), field)?;
+                let mut values = Vec::with_capacity(n as usize);
+                for i in 0..n {
+                    let elem_field = || format!("{}[{i}]", field());
+                    values.push(self.value(elem_type, depth + 1, &elem_field)?);
+                }
+                MetadataValue::Array(MetadataArray { elem_type, values })
+            }
+        })
+    }
+}
+
+/// Parses the header from `bytes`, a prefix of a file of `file_len` bytes.
+fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
+    let mut c = Cursor { bytes, pos: 0, file_len };
+    let magic = c.array::<4>(&|| "header.magic".into())?;
+    if magic != GGUF_MAGIC {
+        return Err(Error::gguf(
+            "header.magic",
+            0,
+            format!("expected \"GGUF\" (47 47 55 46), found {:02x?}", magic),
+        )
+        .into());
+    }
+    let version = c.u32(&|| "header.version".into())?;
+    if version != 2 && version != 3 {
+        let hint = if version.swap_bytes() <= 3 { " (a big-endian file?)" } else { "" };
+        return Err(Error::gguf(
+            "header.version",
+            4,
+            format!("version {version} is not supported; supported: 2, 3{hint}"),
+        )
+        .into());
+    }
+    // Minimum on-disk sizes: a tensor info has a name length, n_dims, one dim, type and offset;
+    // a metadata entry has a key length, a type tag and at least one value byte.
+    let tensor_count = c.count(8 + 4 + 8 + 4 + 8, &|| "header.tensor_count".into())?;
+    let kv_count = c.count(8 + 4 + 1, &|| "header.metadata_kv_count".into())?;
+
+    let mut metadata: Vec<(String, MetadataValue)> = Vec::with_capacity(kv_count as usize);
+    let mut seen_keys = BTreeMap::new();
+    for i in 0..kv_count {
+        let key_at = c.offset();
+        let key = c.string(&|| format!("metadata[{i}].key"))?;
+        if key.is_empty() {
+            return Err(Error::gguf(format!("metadata[{i}].key"), key_at, "key is empty").into());
+        }
+        if seen_keys.insert(key.clone(), i).is_some() {
+            return Err(Error::gguf(
+                format!("metadata[{i}].key"),
+                key_at,
+                format!("duplicate key '{key}'"),
+            )
+            .into());
+        }
+        let field = || format!("metadata '{key}'");
+        let tag_at = c.offset();
+        let tag = c.u32(&field)?;
+        let ty = ValueType::from_tag(tag)
+            .ok_or_else(|| Error::gguf(field(), tag_at, format!("unknown value type {tag}")))?;
+        let value = c.value(ty, 0, &field)?;
+        metadata.push((key, value));
+    }
+
+    let mut alignment = DEFAULT_ALIGNMENT;
+    if let Some((_, v)) = metadata.iter().find(|(k, _)| k == "general.alignment") {
+        match v {
+            MetadataValue::U32(a) if *a != 0 && a.is_power_of_two() => alignment = u64::from(*a),
+            other => {
+                return Err(Error::gguf(
+                    "metadata 'general.alignment'",
+                    0,
+                    format!("must be a non-zero power of two uint32, found {other:?}"),
+                )
+                .into());
+            }
+        }
+    }
+
+    let mut tensors = Vec::with_capacity(tensor_count as usize);
+    let mut seen_names = BTreeMap::new();
+    for i in 0..tensor_count {
+        let at = c.offset();
+        let name = c.string(&|| format!("tensor[{i}].name"))?;
+        if seen_names.insert(name.clone(), i).is_some() {
+            return Err(Error::gguf(
+                format!("tensor[{i}].name"),
+                at,
+                format!("duplicate tensor name '{name}'"),
+            )
+            .into());
+        }
+        let field = |part: &str| format!("tensor '{name}'.{part}");
+        let nd_at = c.offset();
+        let n_dims = c.u32(&|| field("n_dims"))?;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(Error::gguf(
+                field("n_dims"),
+                nd_at,
+                format!("{n_dims} dimensions; must be 1 to {MAX_DIMS}"),
+            )
+            .into());
+        }
+        let dims_at = c.offset();
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(c.u64(&|| field("dims"))?);
+        }
+        let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let elements = match elements {
+            Some(e) if dims.iter().all(|&d| d > 0) => e,
+            _ => {
+                return Err(Error::gguf(
+                    field("dims"),
+                    dims_at,
+                    format!("dims {dims:?} are zero or their product overflows"),
+                )
+                .into());
+            }
+        };
+        let type_at = c.offset();
+        let type_id = c.u32(&|| field("type"))?;
+        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
+            let mut e = Error::UnsupportedTensorType {
+                name: name.clone(),
+                type_id,
+                type_name: ggml_type_name(type_id),
+            };
+            if ggml_type_name(type_id) == "unknown" {
+                e = Error::gguf(
+                    field("type"),
+                    type_at,
+                    format!("unknown ggml type {type_id}; supported: F32, F16, Q4_0, Q4_1, Q8_0"),
+                );
+            }
+            e
+        })?;
+        if !dims[0].is_multiple_of(ggml_type.block_elements()) {
+            return Err(Error::gguf(
+                field("dims"),
+                dims_at,
+                format!(
+                    "row length {} is not a multiple of the {} block size {}",
+                    dims[0],
+                    ggml_type.name(),
+                    ggml_type.block_elements()
+                ),
+            )
+            .into());
+        }
+        let size = (elements / ggml_type.block_elements())
+            .checked_mul(ggml_type.block_bytes())
+            .ok_or_else(|| Error::gguf(field("dims"), dims_at, "byte size overflows"))?;
+        let off_at = c.offset();
+        let offset = c.u64(&|| field("offset"))?;
+        if !offset.is_multiple_of(alignment) {
+            return Err(Error::gguf(
+                field("offset"),
+                off_at,
+                format!("offset {offset} is not a multiple of the alignment {alignment}"),
+            )
+            .into());
+        }
+        tensors.push(TensorInfo { name, dims, ggml_type, offset, size });
+    }
+
+    let header_end = c.offset();
+    let data_offset = header_end.div_ceil(alignment) * alignment;
+    let data_len = if tensors.is_empty() { 0 } else { file_len.saturating_sub(data_offset) };
+    if !tensors.is_empty() && data_offset > file_len {
+        return Err(Error::gguf(
+            "data section",
+            header_end,
+            format!("starts at {data_offset}, beyond the end of the {file_len}-byte file"),
+        )
+        .into());
+    }
+    // Every tensor must lie inside the data section, and no two may overlap.
+    let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
+    by_offset.sort_by_key(|t| (t.offset, t.size));
+    let mut prev_end = 0u64;
+    let mut prev_name = "";
+    for t in by_offset {
+        let end = t.offset.checked_add(t.size).filter(|&e| e <= data_len).ok_or_else(|| {
+            Error::gguf(
+                format!("tensor '{}'.offset", t.name),
+                data_offset + t.offset.min(data_len),
+                format!(
+                    "{} bytes at data offset {} run past the data section of {data_len} bytes",
+                    t.size, t.offset
+                ),
+            )
+        })?;
+        if t.offset < prev_end {
+            return Err(Error::gguf(
+                format!("tensor '{}'.offset", t.name),
+                data_offset + t.offset,
+                format!("overlaps tensor '{prev_name}', which ends at data offset {prev_end}"),
+            )
+            .into());
+        }
+        prev_end = end;
+        prev_name = &t.name;
+    }
+    Ok(Header { version, metadata, tensors, alignment, data_offset })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut w = GgufWriter::new();
+        w.metadata("general.architecture", MetadataValue::String("llama".into()));
+        w.metadata("llama.block_count", MetadataValue::U32(2));
+        w.metadata(
+            "tokenizer.ggml.tokens",
+            MetadataValue::Array(MetadataArray::strings(["a", "b"])),
+        );
+        w.metadata("tokenizer.ggml.token_type", MetadataValue::Array(MetadataArray::i32s([1, 3])));
+        w.tensor("t0", &[4], GgmlType::F32, 1f32.to_le_bytes().repeat(4)).unwrap();
+        w.tensor("t1", &[32, 2], GgmlType::Q8_0, vec![0; 68]).unwrap();
+        w.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn writer_output_reads_back() {
+        let g = Gguf::read(sample()).unwrap();
+        assert_eq!(g.version(), 3);
+        assert_eq!(g.get_str("general.architecture").unwrap(), "llama");
+        assert_eq!(g.get_u64("llama.block_count").unwrap(), 2);
+        assert_eq!(g.get_str_array("tokenizer.ggml.tokens").unwrap(), vec!["a", "b"]);
+        assert_eq!(g.get_i64_array("tokenizer.ggml.token_type").unwrap(), vec![1, 3]);
+        let t1 = g.tensor("t1").unwrap();
+        assert_eq!((t1.rows(), t1.row_len(), t1.size), (2, 32, 68));
+        assert_eq!(t1.offset % 32, 0);
+        assert_eq!(g.tensor_data(g.tensor("t0").unwrap()).unwrap(), 1f32.to_le_bytes().repeat(4));
+    }
+
+    #[test]
+    fn typed_accessors_name_the_key_and_types() {
+        let g = Gguf::read(sample()).unwrap();
+        let e = g.get_str("llama.block_count").unwrap_err().to_string();
+        assert!(e.contains("llama.block_count") && e.contains("uint32"), "{e}");
+        let e = g.get_u64("missing.key").unwrap_err().to_string();
+        assert!(e.contains("missing.key"), "{e}");
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample();
+        for len in 0..bytes.len() {
+            let err = Gguf::read(bytes[..len].to_vec());
+            assert!(err.is_err(), "prefix of {len} bytes parsed");
+        }
+    }
+
+    #[test]
+    fn huge_counts_are_rejected_before_allocating() {
+        let mut bytes = sample();
+        bytes[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        assert!(e.contains("header.tensor_count") && e.contains("offset 8"), "{e}");
+    }
+
+    #[test]
+    fn bad_magic_and_version_are_named() {
+        let mut bytes = sample();
+        bytes[0] = b'X';
+        assert!(Gguf::read(bytes).unwrap_err().to_string().contains("header.magic"));
+        let mut bytes = sample();
+        bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        assert!(e.contains("version 1"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_tensor_type_lists_supported_ones() {
+        let mut w = GgufWriter::new();
+        w.tensor_raw("k", &[256], 14, vec![0; 210]).unwrap();
+        let e = Gguf::read(w.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("Q6_K") && e.contains("supported: F32, F16, Q4_0, Q4_1, Q8_0"), "{e}");
+    }
+}

@@ -1,0 +1,254 @@
+//! Canonical transcendentals and reductions, built only from IEEE `+ − × ÷ √` and bit
+//! manipulation, so every platform computes the same bits (no libm, no FMA, no estimates).
+//!
+//! The exact operation sequences here are part of the `llama-gguf/1` numerics: changing any of
+//! them changes logits and needs a new driver version.
+
+// Constants are written with all the digits of their sources (fdlibm) so they can be checked.
+#![allow(clippy::excessive_precision)]
+
+/// `e^x` for f32, canonical.
+///
+/// `x` is split as `n·ln2 + r` with `n = round_ties_even(x·log2 e)` and a two-part (Cody–Waite)
+/// `ln2`, `e^r` is a degree-7 Taylor polynomial in Horner form, and `2^n` is applied by exponent
+/// bits. Inputs below −87.33654 (where the result would be subnormal) give `0`; above 88.72283
+/// give `+inf`; NaN gives NaN.
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits so n·LN2_HI is exact for |n| ≤ 2^15.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    if x.is_nan() {
+        return x;
+    }
+    if x > 88.722_83 {
+        return f32::INFINITY;
+    }
+    if x < -87.336_54 {
+        return 0.0;
+    }
+    let n = (x * LOG2E).round_ties_even();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // 1 + r + r²/2! + … + r⁷/7!, Horner, each step one mul then one add.
+    let mut p = 1.0 / 5040.0f32;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    let n = n as i32;
+    // 2^n with n in [-126, 128]; 2^128 is not an f32, so apply it as 2^127 · 2.
+    if n > 127 {
+        p * f32::from_bits(((127 + 127) as u32) << 23) * 2.0
+    } else {
+        p * f32::from_bits(((n + 127) as u32) << 23)
+    }
+}
+
+/// SiLU, `x / (1 + e^−x)`, canonical. For very negative `x` the exponential overflows to
+/// infinity and the result is `−0`, as IEEE division defines.
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + exp_f32(-x))
+}
+
+/// Sum of `x` in the canonical 8-stripe shape: stripe `k` adds the elements with index ≡ k
+/// (mod 8) in ascending order, then `((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))`. Maps one to one
+/// onto an 8-lane register, two 4-lane registers, or 8 scalar accumulators.
+pub fn sum_striped(x: &[f32]) -> f32 {
+    let mut s = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            s[k] += c[k];
+        }
+    }
+    for (k, &v) in chunks.remainder().iter().enumerate() {
+        s[k] += v;
+    }
+    tree8(s)
+}
+
+/// Sum of squares of `x` in the canonical 8-stripe shape (each square rounded, then added).
+pub fn sum_squares_striped(x: &[f32]) -> f32 {
+    let mut s = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            s[k] += c[k] * c[k];
+        }
+    }
+    for (k, &v) in chunks.remainder().iter().enumerate() {
+        s[k] += v * v;
+    }
+    tree8(s)
+}
+
+/// Dot product of `a` and `b` in the canonical 8-stripe shape.
+pub fn dot_striped(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut s = [0f32; 8];
+    let n8 = a.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        for k in 0..8 {
+            s[k] += a[i + k] * b[i + k];
+        }
+    }
+    for i in n8..a.len() {
+        s[i - n8] += a[i] * b[i];
+    }
+    tree8(s)
+}
+
+/// The fixed combine of 8 stripes.
+#[inline(always)]
+pub fn tree8(s: [f32; 8]) -> f32 {
+    ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
+/// Natural logarithm for f64, canonical: `x = 2^k·m` with `m` in [√½, √2), then
+/// `ln m = 2·atanh(s)` with `s = (m−1)/(m+1)` by its odd series. Only for positive finite `x`.
+pub fn ln_f64(x: f64) -> f64 {
+    debug_assert!(x > 0.0 && x.is_finite());
+    let bits = x.to_bits();
+    let mut k = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m /= 2.0;
+        k += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    // Σ_{i=0}^{13} s^(2i+1)/(2i+1), Horner in s², highest term first.
+    let mut p = 1.0 / 27.0;
+    let mut i = 12i32;
+    while i >= 0 {
+        p = p * s2 + 1.0 / f64::from(2 * i + 1);
+        i -= 1;
+    }
+    let ln_m = 2.0 * s * p;
+    (k as f64) * std::f64::consts::LN_2 + ln_m
+}
+
+/// `e^x` for f64, canonical, for |x| < 700: `x = n·ln2 + r`, degree-13 Taylor polynomial.
+pub fn exp_f64(x: f64) -> f64 {
+    debug_assert!(x.abs() < 700.0);
+    // Two-part ln2 (fdlibm's ln2_hi has its low 32 bits zero, so n·LN2_HI is exact).
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    let n = (x * std::f64::consts::LOG2_E).round_ties_even();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0;
+    let mut i = 13;
+    while i >= 1 {
+        p = p * r / f64::from(i) + 1.0;
+        i -= 1;
+    }
+    p * f64::from_bits(((n as i64 + 1023) as u64) << 52)
+}
+
+/// `(sin x, cos x)` for f64, canonical, for |x| < 2^19: reduce by a three-part π/2 (fdlibm's
+/// split, so `k·PIO2_1` and `k·PIO2_2` are exact), then Taylor series on |r| ≤ π/4.
+pub fn sin_cos_f64(x: f64) -> (f64, f64) {
+    const PIO2_1: f64 = 1.570_796_326_734_125_614_17e+00;
+    const PIO2_2: f64 = 6.077_100_506_303_965_976_60e-11;
+    const PIO2_3: f64 = 2.022_266_248_711_166_455_80e-21;
+    let k = (x * std::f64::consts::FRAC_2_PI).round_ties_even();
+    let r = ((x - k * PIO2_1) - k * PIO2_2) - k * PIO2_3;
+    let r2 = r * r;
+    // sin r = r·(1 − r²/(2·3)·(1 − r²/(4·5)·(1 − …))), cos r = 1 − r²/(1·2)·(1 − r²/(3·4)·(…)),
+    // nine levels deep (to r¹⁹ and r¹⁸), innermost first.
+    let mut s = 1.0;
+    let mut c = 1.0;
+    for i in (1..=9).rev() {
+        s = 1.0 - r2 / f64::from((2 * i) * (2 * i + 1)) * s;
+        c = 1.0 - r2 / f64::from((2 * i - 1) * (2 * i)) * c;
+    }
+    let sin_r = r * s;
+    let cos_r = c;
+    match (k as i64).rem_euclid(4) {
+        0 => (sin_r, cos_r),
+        1 => (cos_r, -sin_r),
+        2 => (-sin_r, -cos_r),
+        _ => (-cos_r, sin_r),
+    }
+}
+
+/// The RoPE rotation table: for each position `p < positions` and pair `i < rot_dims/2`,
+/// `(cos, sin)` of `p · base^(−2i/rot_dims)`, computed in f64 by the canonical functions above
+/// and rounded once to f32. Laid out `[p][i]`.
+pub fn rope_table(positions: usize, rot_dims: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
+    let half = rot_dims / 2;
+    let ln_base = ln_f64(f64::from(base));
+    let inv_freq: Vec<f64> =
+        (0..half).map(|i| exp_f64(-(2.0 * i as f64 / rot_dims as f64) * ln_base)).collect();
+    let mut cos = Vec::with_capacity(positions * half);
+    let mut sin = Vec::with_capacity(positions * half);
+    for p in 0..positions {
+        for &f in &inv_freq {
+            let (s, c) = sin_cos_f64(p as f64 * f);
+            cos.push(c as f32);
+            sin.push(s as f32);
+        }
+    }
+    (cos, sin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate_to_a_few_ulp() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let got = f64::from(exp_f32(x));
+            let want = f64::from(x).exp();
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.01173;
+        }
+        assert!(worst < 4.0 * f64::from(f32::EPSILON), "worst relative error {worst}");
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(100.0), f32::INFINITY);
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert!(exp_f32(88.72).is_finite());
+    }
+
+    #[test]
+    fn f64_functions_are_accurate() {
+        for &x in &[1e-3, 0.5, 1.0, 2.0, 10.0, 100000.0] {
+            assert!((ln_f64(x) - x.ln()).abs() < 1e-14 * x.ln().abs().max(1.0), "ln {x}");
+        }
+        for &x in &[-30.0, -1.0, 0.0, 0.3, 5.0] {
+            assert!((exp_f64(x) / x.exp() - 1.0).abs() < 1e-14, "exp {x}");
+        }
+        let mut x = -100.0;
+        while x < 9000.0 {
+            let (s, c) = sin_cos_f64(x);
+            assert!((s - x.sin()).abs() < 1e-13 && (c - x.cos()).abs() < 1e-13, "sincos {x}");
+            x += 0.731;
+        }
+    }
+
+    #[test]
+    fn silu_matches_definition_and_saturates() {
+        assert_eq!(silu(0.0), 0.0);
+        assert!((silu(1.0) - 0.731_058_6).abs() < 1e-6);
+        assert_eq!(silu(-200.0), 0.0);
+        assert_eq!(silu(200.0), 200.0);
+    }
+
+    #[test]
+    fn striped_sums_follow_the_fixed_shape() {
+        let x: Vec<f32> = (0..19).map(|i| 1.0 + i as f32 * 1e-7).collect();
+        let mut s = [0f32; 8];
+        for (i, v) in x.iter().enumerate() {
+            s[i % 8] += v;
+        }
+        assert_eq!(sum_striped(&x).to_bits(), tree8(s).to_bits());
+        assert_eq!(dot_striped(&x, &x).to_bits(), sum_squares_striped(&x).to_bits());
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of `aik-infer`: one binary, one module per area.
+
+mod common;
+mod gguf;
