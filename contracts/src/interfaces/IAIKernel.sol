@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @notice Where the bytes of a prompt's input (or extra context) live.
+/// @dev `Onchain`: the bytes travel in the request and are emitted in {IAIKernel-PromptData}; the kernel
+/// stores only their sha256 and length. `Storage`: the request carries the sha256 digest and length of
+/// content held in off-chain storage (IPFS, Arweave, HTTP...), addressed by that digest. Either way the
+/// prompt records the sha256 of the bytes, so a verifier checks both kinds the same way.
+enum DataKind {
+    Onchain,
+    Storage
+}
+
+/// @notice A prompt's input or extra context, given inline or by reference.
+/// @param kind Onchain (use `data`) or Storage (use `digest` and `length`).
+/// @param data The bytes themselves when `kind == Onchain`; must be empty for Storage.
+/// @param digest sha256 of the content when `kind == Storage`; ignored (must be zero) for Onchain.
+/// @param length Byte length of the content when `kind == Storage`; ignored (must be zero) for Onchain.
+struct DataRef {
+    DataKind kind;
+    bytes data;
+    bytes32 digest;
+    uint64 length;
+}
+
+/// @notice The shape the answer must take. Canonical output bytes per kind (DESIGN §5.3):
+/// Text: UTF-8; Bool: abi.encode(bool); Choice: abi.encode(uint256 index); Uint: abi.encode(uint256);
+/// Int: abi.encode(int256).
+enum FormatKind {
+    Text,
+    Bool,
+    Choice,
+    Uint,
+    Int
+}
+
+/// @notice An output format with its options.
+/// @param kind The format.
+/// @param options Empty for Text and Bool; abi.encode(string[] choices) with 2..=256 non-empty choices for
+/// Choice; abi.encode(uint256 min, uint256 max) for Uint; abi.encode(int256 min, int256 max) for Int,
+/// with min <= max.
+struct OutputFormat {
+    FormatKind kind;
+    bytes options;
+}
+
+/// @notice Greedy decoding, or sampling with temperature and nucleus (top-p) under a seed.
+enum SamplingMode {
+    Greedy,
+    Sample
+}
+
+/// @notice Sampling parameters. Temperature and top-p are in thousandths (1000 = 1.0).
+/// @dev For Greedy all other fields must be zero, so one request has one meaning.
+struct Sampling {
+    SamplingMode mode;
+    uint32 temperatureMilli;
+    uint32 topPMilli;
+    uint64 seed;
+}
+
+/// @notice Everything a prompt needs. The requester (msg.sender of {IAIKernel-infer}) owns the topic.
+/// @param modelId Model in the ModelFileSystem.
+/// @param topic The conversation, scoped to the requester: topic id = keccak256(abi.encode(requester, topic)).
+/// @param input The user message (must not be empty).
+/// @param extra Optional extra context (empty Onchain data means none).
+/// @param format Output format and options.
+/// @param maxTokens Most output tokens the model may produce; the fee is charged on this many.
+/// @param feePerToken Bid per output token: zero means the model's price; otherwise at least the model's
+/// price. Under the fee-priority policy a higher bid is served first when workers are scarce.
+/// @param sampling Decoding rule.
+/// @param callbackGasLimit Gas given to the requester's `onInferenceResult`; zero means no callback.
+struct InferenceRequest {
+    uint256 modelId;
+    string topic;
+    DataRef input;
+    DataRef extra;
+    OutputFormat format;
+    uint32 maxTokens;
+    uint128 feePerToken;
+    Sampling sampling;
+    uint32 callbackGasLimit;
+}
+
+/// @notice Where a prompt is in its life.
+enum PromptStatus {
+    None,
+    Queued,
+    Committing,
+    Finalized,
+    Refunded
+}
+
+/// @title IAIKernel
+/// @notice The front door of AI Kernel: submit a prompt for an LLM, pay in the native coin, and get an answer
+/// agreed by a staked committee (Proof-of-Compute), delivered by callback and readable with {getResult}.
+interface IAIKernel {
+    /// @notice A prompt was accepted and paid for.
+    /// @param promptId Its id (sequential from 1).
+    /// @param requester Who asked and owns the topic.
+    /// @param modelId The model.
+    /// @param topicId keccak256(abi.encode(requester, topic)).
+    /// @param fee The escrowed fee (the excess over it was refunded).
+    event PromptSubmitted(
+        uint256 indexed promptId, address indexed requester, uint256 indexed modelId, bytes32 topicId, uint256 fee
+    );
+
+    /// @notice The full request as submitted, so workers and verifiers can rebuild it from logs alone.
+    /// @param promptId The prompt.
+    /// @param request The request (onchain input bytes included).
+    /// @param inputHash sha256 of the input bytes.
+    /// @param extraHash sha256 of the extra context bytes (sha256 of empty bytes when there is none).
+    /// @param turnSnapshot Number of finalized turns of the topic the prompt's context includes.
+    /// @param systemPromptRevision Revision of the topic's system prompt in force (0: none).
+    /// @param window Turns of history the context includes.
+    event PromptData(
+        uint256 indexed promptId,
+        InferenceRequest request,
+        bytes32 inputHash,
+        bytes32 extraHash,
+        uint64 turnSnapshot,
+        uint32 systemPromptRevision,
+        uint16 window
+    );
+
+    /// @notice Fewer than k eligible workers were free; the prompt waits in the model's queue.
+    event PromptQueued(uint256 indexed promptId, uint256 indexed modelId);
+
+    /// @notice A committee was drawn for the prompt (on submission, from the queue, or on retry).
+    /// @param attempt 0 for the first committee, 1 for the retry.
+    event CommitteeAssigned(
+        uint256 indexed promptId, address[] committee, uint8 attempt, uint64 commitDeadline, uint64 revealDeadline
+    );
+
+    /// @notice A committee member committed to an output hash.
+    event OutputCommitted(uint256 indexed promptId, address indexed worker, bytes32 commitment);
+
+    /// @notice A committee member revealed. `output` is the onchain output, or empty for a storage reference.
+    event OutputRevealed(uint256 indexed promptId, address indexed worker, bytes32 outputHash, bytes output);
+
+    /// @notice The committee agreed and the result is final.
+    /// @param miner The earliest committer of the winning output.
+    /// @param outputHash sha256 of the canonical output bytes.
+    /// @param minerPay Native coin credited to the miner; verifierPay to each other agreeing member.
+    /// @param blockReward EAI minted to the miner.
+    event PromptFinalized(
+        uint256 indexed promptId,
+        address indexed miner,
+        bytes32 outputHash,
+        uint256 minerPay,
+        uint256 verifierPay,
+        uint256 treasuryPay,
+        uint256 blockReward
+    );
+
+    /// @notice No output reached quorum; the prompt goes back to the scheduler for a fresh committee.
+    event PromptRetried(uint256 indexed promptId, uint8 attempt);
+
+    /// @notice The prompt ended without a result and its fee was credited back to the requester.
+    event PromptRefunded(uint256 indexed promptId, address indexed requester, uint256 amount);
+
+    /// @notice A committee member was penalized. `wrong` is true for a wrong output, false for absence.
+    event WorkerPenalized(uint256 indexed promptId, address indexed worker, bool wrong);
+
+    /// @notice The requester's callback ran. `success` false means it reverted or ran out of gas.
+    event CallbackResult(uint256 indexed promptId, address indexed requester, bool success);
+
+    /// @notice Native coin was credited to an account's claimable balance.
+    event Credited(address indexed account, uint256 amount);
+
+    /// @notice An account withdrew its claimable balance.
+    event Claimed(address indexed account, address indexed to, uint256 amount);
+
+    /// @notice The finalizer's output bytes do not hash to the winning output hash.
+    error DecentralizedInferenceOutputMismatch(uint256 promptId, bytes32 expected, bytes32 computed);
+    /// @notice Too little gas was sent to run the requester's callback with its full gas limit.
+    error DecentralizedInferenceInsufficientGas(uint256 available, uint256 needed);
+    /// @notice The bid per token is below the model's price.
+    error DecentralizedInferenceBidTooLow(uint256 feePerToken, uint256 price);
+    /// @notice The model does not exist.
+    error DecentralizedInferenceUnknownModel(uint256 modelId);
+    /// @notice The model is retired and takes no new prompts.
+    error DecentralizedInferenceModelRetired(uint256 modelId);
+    /// @notice msg.value is below the fee.
+    error DecentralizedInferenceFeeTooLow(uint256 paid, uint256 fee);
+    /// @notice The input is empty.
+    error DecentralizedInferenceEmptyInput();
+    /// @notice Onchain input or extra context is longer than the limit.
+    error DecentralizedInferenceInputTooLarge(uint256 length, uint256 limit);
+    /// @notice A DataRef is malformed (e.g. Storage with inline bytes or a zero digest).
+    error DecentralizedInferenceInvalidDataRef();
+    /// @notice maxTokens is zero.
+    error DecentralizedInferenceZeroMaxTokens();
+    /// @notice maxTokens is above the limit.
+    error DecentralizedInferenceMaxTokensTooLarge(uint256 maxTokens, uint256 limit);
+    /// @notice The format options do not fit the format kind.
+    error DecentralizedInferenceInvalidFormatOptions(FormatKind kind);
+    /// @notice The sampling parameters are out of range.
+    error DecentralizedInferenceInvalidSampling();
+    /// @notice The callback gas limit is above the limit.
+    error DecentralizedInferenceCallbackGasTooHigh(uint256 gasLimit, uint256 limit);
+    /// @notice The prompt does not exist.
+    error DecentralizedInferenceUnknownPrompt(uint256 promptId);
+    /// @notice The prompt is not in the status the action needs.
+    error DecentralizedInferenceWrongStatus(uint256 promptId, PromptStatus status);
+    /// @notice The caller is not on the prompt's committee.
+    error DecentralizedInferenceNotAssigned(uint256 promptId, address caller);
+    /// @notice The commit deadline has passed.
+    error DecentralizedInferenceCommitDeadlinePassed(uint256 promptId, uint256 deadline, uint256 nowTime);
+    /// @notice The caller has already committed.
+    error DecentralizedInferenceAlreadyCommitted(uint256 promptId, address worker);
+    /// @notice The commitment is zero.
+    error DecentralizedInferenceZeroCommitment();
+    /// @notice Reveals open once everyone committed or the commit deadline passed.
+    error DecentralizedInferenceRevealNotOpen(uint256 promptId, uint256 opensAt);
+    /// @notice The reveal deadline has passed.
+    error DecentralizedInferenceRevealDeadlinePassed(uint256 promptId, uint256 deadline, uint256 nowTime);
+    /// @notice The caller did not commit, so has nothing to reveal.
+    error DecentralizedInferenceNotCommitted(uint256 promptId, address worker);
+    /// @notice The caller has already revealed.
+    error DecentralizedInferenceAlreadyRevealed(uint256 promptId, address worker);
+    /// @notice keccak256(abi.encode(promptId, worker, outputHash, salt)) differs from the commitment.
+    error DecentralizedInferenceRevealMismatch(uint256 promptId, bytes32 commitment, bytes32 computed);
+    /// @notice The onchain output is longer than the limit.
+    error DecentralizedInferenceOutputTooLarge(uint256 length, uint256 limit);
+    /// @notice Finalize opens once everyone revealed or the reveal deadline passed.
+    error DecentralizedInferenceFinalizeTooEarly(uint256 promptId, uint256 opensAt);
+    /// @notice A queued prompt can be cancelled only after the queue timeout.
+    error DecentralizedInferenceQueueTimeoutNotReached(uint256 promptId, uint256 cancellableAt);
+    /// @notice Only the requester may do this.
+    error DecentralizedInferenceNotRequester(uint256 promptId, address caller);
+    /// @notice There is nothing to claim.
+    error DecentralizedInferenceNothingToClaim(address account);
+    /// @notice Sending the native coin failed.
+    error DecentralizedInferenceTransferFailed(address to, uint256 amount);
+    /// @notice Only the scheduler may call this.
+    error DecentralizedInferenceUnauthorized(address caller);
+    /// @notice An owner-set parameter is out of range.
+    error DecentralizedInferenceInvalidParameter(string name);
+    /// @notice The zero address was given where an account is needed.
+    error DecentralizedInferenceZeroAddress();
+
+    /// @notice Submit a prompt. Pays the fee from msg.value; any excess is refunded in the same call (or
+    /// credited to the caller's claimable balance if sending it back fails).
+    /// @return promptId The new prompt's id.
+    function infer(InferenceRequest calldata request) external payable returns (uint256 promptId);
+
+    /// @notice The fee for a prompt on `modelId` producing at most `maxTokens` tokens.
+    /// @dev fee = pricePerToken(model) * maxTokens. Reverts for unknown or retired models.
+    function estimateFee(uint256 modelId, uint32 maxTokens) external view returns (uint256 fee);
+
+    /// @notice Finalizes a prompt after all reveals or the reveal deadline (anyone may call). With a quorum,
+    /// pays the committee, penalizes wrong and absent members, appends the topic's turn and calls the
+    /// requester back; without one, penalizes absent members and retries once, then refunds.
+    /// @param output The winning output bytes, needed when the requester is a contract with a callback
+    /// (they must hash to the winning sha256); ignored otherwise.
+    function finalize(uint256 promptId, bytes calldata output) external;
+
+    /// @notice A prompt's status and, once finalized, its winning output hash and miner.
+    /// @return status Where the prompt is.
+    /// @return outputHash sha256 of the canonical output (zero until finalized).
+    /// @return miner The miner (zero until finalized).
+    function getResult(uint256 promptId) external view returns (PromptStatus status, bytes32 outputHash, address miner);
+}
