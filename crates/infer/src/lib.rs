@@ -14,12 +14,18 @@
 //! tests.
 
 mod error;
+pub mod fixture;
 pub mod gguf;
+mod kernels;
 pub mod math;
+mod model;
 mod paths;
+mod pool;
 pub mod quant;
 
 pub use error::{Error, Result};
+pub use kernels::Backend;
+pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
 pub use paths::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,

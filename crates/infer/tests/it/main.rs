@@ -1,4 +1,5 @@
 //! Integration tests of `aik-infer`: one binary, one module per area.
 
 mod common;
+mod forward;
 mod gguf;

@@ -1,0 +1,246 @@
+//! Tiny random Llama models as GGUF bytes, built in code so tests need no downloaded blobs.
+//!
+//! The model has SmolLM2's shape in miniature (GQA, tied or separate LM head, Q4_1/Q4_0/Q8_0
+//! matrices, F32 norms) and a real byte-level BPE vocabulary: three ChatML control tokens,
+//! the 256 GPT-2 byte symbols, then tokens made by a list of merges; plus a ChatML chat template.
+//! Weights come from a fixed-seed generator, so the same spec always gives the same bytes.
+
+use crate::gguf::{GgmlType, GgufWriter, MetadataArray, MetadataValue};
+use crate::quant::{quantize_q4_0, quantize_q4_1, quantize_q8_0};
+use crate::{Error, Result};
+
+/// The shape and content of a tiny test model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TinyLlamaSpec {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Residual width (a multiple of 32).
+    pub dim: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (divides `heads`).
+    pub kv_heads: usize,
+    /// Feed-forward width (a multiple of 32).
+    pub ffn_dim: usize,
+    /// Context length.
+    pub context_length: usize,
+    /// Type of every matrix except the token embedding.
+    pub matrix_type: GgmlType,
+    /// Type of the token embedding.
+    pub embedding_type: GgmlType,
+    /// Whether the LM head is tied to the token embedding (no `output.weight`).
+    pub tied: bool,
+    /// Seed of the weight generator.
+    pub seed: u64,
+}
+
+impl Default for TinyLlamaSpec {
+    /// 2 layers, width 64, 4 heads over 2 KV heads, FFN 128, Q4_1 matrices, Q8_0 tied
+    /// embedding: SmolLM2's recipe at 1/10,000 of the size.
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            dim: 64,
+            heads: 4,
+            kv_heads: 2,
+            ffn_dim: 128,
+            context_length: 256,
+            matrix_type: GgmlType::Q4_1,
+            embedding_type: GgmlType::Q8_0,
+            tied: true,
+            seed: 42,
+        }
+    }
+}
+
+/// SmolLM2's ChatML template, without its default system prompt.
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// Control tokens at ids 0, 1, 2 (as in SmolLM2).
+pub const TINY_SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// GPT-2's byte → printable character map (`bytes_to_unicode`).
+pub fn byte_symbol(b: u8) -> char {
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+    if printable(b) {
+        return char::from(b);
+    }
+    let rank = (0..b).filter(|&c| !printable(c)).count() as u32;
+    char::from_u32(256 + rank).expect("256..324 are valid chars")
+}
+
+/// Merges of the tiny vocabulary, in rank order; each yields the concatenation of its halves.
+fn tiny_merges() -> Vec<(String, String)> {
+    let sp = byte_symbol(b' ').to_string();
+    let mut merges: Vec<(String, String)> = Vec::new();
+    for pair in [
+        "th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te", "of",
+        "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha", "as", "ou", "io", "le",
+        "ve", "co", "me", "de", "hi", "ri", "ro", "ic", "ne", "ea", "ra", "ce",
+    ] {
+        let (a, b) = pair.split_at(1);
+        merges.push((a.into(), b.into()));
+    }
+    for c in ["t", "a", "s", "w", "o", "c", "b", "f", "m", "h", "i", "p", "d"] {
+        merges.push((sp.clone(), c.into()));
+    }
+    merges.push((format!("{sp}t"), "he".into()));
+    merges.push((format!("{sp}a"), "nd".into()));
+    merges.push((format!("{sp}i"), "s".into()));
+    merges.push(("t".into(), "he".into()));
+    merges
+}
+
+/// The tiny vocabulary: control tokens, byte symbols, merge results; and the merges as GGUF
+/// writes them (`"a b"`). Its size is a multiple of 8.
+pub fn tiny_vocab() -> (Vec<String>, Vec<i32>, Vec<String>) {
+    let mut tokens: Vec<String> = TINY_SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect();
+    let mut types = vec![3; TINY_SPECIAL_TOKENS.len()];
+    for b in 0..=255u8 {
+        tokens.push(byte_symbol(b).to_string());
+        types.push(1);
+    }
+    let mut merges = Vec::new();
+    for (a, b) in tiny_merges() {
+        let joined = format!("{a}{b}");
+        if !tokens.contains(&joined) {
+            tokens.push(joined);
+            types.push(1);
+        }
+        merges.push(format!("{a} {b}"));
+    }
+    // Pad with unused tokens so the LM head's rows form whole 8-row groups.
+    let mut pad = 0;
+    while !tokens.len().is_multiple_of(8) {
+        tokens.push(format!("<unused{pad}>"));
+        types.push(3);
+        pad += 1;
+    }
+    (tokens, types, merges)
+}
+
+/// A splitmix64 stream of floats uniform in [−1, 1).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next() * scale).collect()
+    }
+}
+
+fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
+    match ty {
+        GgmlType::Q4_0 => quantize_q4_0(x),
+        GgmlType::Q4_1 => quantize_q4_1(x),
+        GgmlType::Q8_0 => quantize_q8_0(x),
+        GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        GgmlType::F16 => {
+            x.iter().flat_map(|v| crate::quant::f32_to_f16(*v).to_le_bytes()).collect()
+        }
+    }
+}
+
+/// Builds the GGUF bytes of a tiny random Llama model.
+pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
+    if !spec.dim.is_multiple_of(spec.heads) || !spec.heads.is_multiple_of(spec.kv_heads) {
+        return Err(Error::InvalidModel(format!("tiny model spec does not divide: {spec:?}")));
+    }
+    let (tokens, types, merges) = tiny_vocab();
+    let vocab = tokens.len();
+    let head_dim = spec.dim / spec.heads;
+    let kv_dim = spec.kv_heads * head_dim;
+    let mut w = GgufWriter::new();
+    let s = |v: &str| MetadataValue::String(v.into());
+    let u = |v: usize| MetadataValue::U32(v as u32);
+    w.metadata("general.architecture", s("llama"));
+    w.metadata("general.name", s("aik tiny llama"));
+    w.metadata("llama.block_count", u(spec.layers));
+    w.metadata("llama.context_length", u(spec.context_length));
+    w.metadata("llama.embedding_length", u(spec.dim));
+    w.metadata("llama.feed_forward_length", u(spec.ffn_dim));
+    w.metadata("llama.attention.head_count", u(spec.heads));
+    w.metadata("llama.attention.head_count_kv", u(spec.kv_heads));
+    w.metadata("llama.rope.freq_base", MetadataValue::F32(10_000.0));
+    w.metadata("llama.rope.dimension_count", u(head_dim));
+    w.metadata("llama.attention.layer_norm_rms_epsilon", MetadataValue::F32(1e-5));
+    w.metadata("llama.vocab_size", u(vocab));
+    w.metadata("tokenizer.ggml.model", s("gpt2"));
+    w.metadata("tokenizer.ggml.pre", s("smollm"));
+    w.metadata("tokenizer.ggml.tokens", MetadataValue::Array(MetadataArray::strings(tokens)));
+    w.metadata("tokenizer.ggml.token_type", MetadataValue::Array(MetadataArray::i32s(types)));
+    w.metadata("tokenizer.ggml.merges", MetadataValue::Array(MetadataArray::strings(merges)));
+    w.metadata("tokenizer.ggml.bos_token_id", u(1));
+    w.metadata("tokenizer.ggml.eos_token_id", u(2));
+    w.metadata("tokenizer.ggml.unknown_token_id", u(0));
+    w.metadata("tokenizer.ggml.padding_token_id", u(2));
+    w.metadata("tokenizer.ggml.add_bos_token", MetadataValue::Bool(false));
+    w.metadata("tokenizer.chat_template", s(CHATML_TEMPLATE));
+
+    let mut rng = Rng(spec.seed);
+    let mut matrix = |w: &mut GgufWriter, name: &str, ty: GgmlType, cols: usize, rows: usize| {
+        let scale = 2.0 / (cols as f32).sqrt();
+        let data = quantize(ty, &rng.vec(cols * rows, scale));
+        w.tensor(name, &[cols as u64, rows as u64], ty, data).map(|_| ())
+    };
+    matrix(&mut w, "token_embd.weight", spec.embedding_type, spec.dim, vocab)?;
+    let mut norm_rng = Rng(spec.seed ^ 0x5eed);
+    let mut norm = |w: &mut GgufWriter, name: &str| {
+        let data: Vec<f32> = norm_rng.vec(spec.dim, 0.2).iter().map(|v| 1.0 + v).collect();
+        w.tensor(name, &[spec.dim as u64], GgmlType::F32, quantize(GgmlType::F32, &data))
+            .map(|_| ())
+    };
+    for l in 0..spec.layers {
+        let n = |s: &str| format!("blk.{l}.{s}.weight");
+        let ty = spec.matrix_type;
+        norm(&mut w, &n("attn_norm"))?;
+        matrix(&mut w, &n("attn_q"), ty, spec.dim, spec.dim)?;
+        matrix(&mut w, &n("attn_k"), ty, spec.dim, kv_dim)?;
+        matrix(&mut w, &n("attn_v"), ty, spec.dim, kv_dim)?;
+        matrix(&mut w, &n("attn_output"), ty, spec.dim, spec.dim)?;
+        norm(&mut w, &n("ffn_norm"))?;
+        matrix(&mut w, &n("ffn_gate"), ty, spec.dim, spec.ffn_dim)?;
+        matrix(&mut w, &n("ffn_up"), ty, spec.dim, spec.ffn_dim)?;
+        matrix(&mut w, &n("ffn_down"), ty, spec.ffn_dim, spec.dim)?;
+    }
+    norm(&mut w, "output_norm.weight")?;
+    if !spec.tied {
+        matrix(&mut w, "output.weight", spec.matrix_type, spec.dim, vocab)?;
+    }
+    w.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_symbols_are_gpt2s() {
+        assert_eq!(byte_symbol(b'A'), 'A');
+        assert_eq!(byte_symbol(b' '), 'Ġ');
+        assert_eq!(byte_symbol(b'\n'), 'Ċ');
+        assert_eq!(byte_symbol(0), 'Ā');
+        let all: std::collections::BTreeSet<char> = (0..=255).map(byte_symbol).collect();
+        assert_eq!(all.len(), 256);
+    }
+
+    #[test]
+    fn tiny_vocab_is_whole_groups_and_merges_are_valid() {
+        let (tokens, types, merges) = tiny_vocab();
+        assert_eq!(tokens.len() % 8, 0);
+        assert_eq!(tokens.len(), types.len());
+        for m in &merges {
+            let (a, b) = m.split_once(' ').unwrap();
+            assert!(tokens.iter().any(|t| t == a) && tokens.iter().any(|t| t == b), "{m}");
+            assert!(tokens.contains(&format!("{a}{b}")), "{m}");
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! The Llama forward pass (`general.architecture = llama`), canonical numerics.
+//!
+//! Per layer: `h = RMSNorm(x)·attn_norm`; `q, k, v = Wq h, Wk h, Wv h`; RoPE on adjacent pairs
+//! of q and k (GGUF's row order, not HF's rotate-half); causal grouped-query attention over the
+//! KV cache; `x += Wo·attn`; `h = RMSNorm(x)·ffn_norm`; `x += Wdown(silu(Wgate h) ⊙ Wup h)`.
+//! Then `RMSNorm(x)·output_norm` and the LM head (`output.weight`, else the tied
+//! `token_embd.weight`).
+//!
+//! Every float op below happens in a fixed order per output element, independent of how many
+//! tokens are processed together, of the thread count and of the kernel backend; so prefill,
+//! chunked prefill and token-by-token decoding give identical logits.
+
+use crate::kernels::{Backend, QMatrix, matmul};
+use crate::math::{dot_striped, exp_f32, rope_table, silu, sum_squares_striped, sum_striped};
+use crate::pool::{SharedMut, ThreadPool, split_range};
+use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
+use crate::{Error, GgmlType, Gguf, Result};
+use std::path::Path;
+
+/// Hyperparameters of a Llama-architecture model, read from GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// Transformer blocks (`llama.block_count`).
+    pub layers: usize,
+    /// Residual width (`llama.embedding_length`).
+    pub dim: usize,
+    /// Query heads (`llama.attention.head_count`).
+    pub heads: usize,
+    /// Key/value heads (`llama.attention.head_count_kv`; GQA when fewer than `heads`).
+    pub kv_heads: usize,
+    /// Width of one head (`dim / heads`).
+    pub head_dim: usize,
+    /// Feed-forward width (`llama.feed_forward_length`).
+    pub ffn_dim: usize,
+    /// Vocabulary size (rows of the LM head).
+    pub vocab: usize,
+    /// Trained context length (`llama.context_length`).
+    pub context_length: usize,
+    /// RoPE base (`llama.rope.freq_base`, default 10000).
+    pub rope_base: f32,
+    /// Dimensions of each head that RoPE rotates (`llama.rope.dimension_count`, default
+    /// `head_dim`).
+    pub rope_dims: usize,
+    /// RMSNorm epsilon (`llama.attention.layer_norm_rms_epsilon`).
+    pub rms_eps: f32,
+}
+
+impl LlamaConfig {
+    /// Reads the hyperparameters from `gguf`, checking that they are consistent.
+    pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
+        let arch = gguf.get_str("general.architecture")?;
+        if arch != "llama" {
+            return Err(Error::InvalidModel(format!(
+                "general.architecture is '{arch}'; llama-gguf/1 runs only 'llama'"
+            )));
+        }
+        let get = |k: &str| -> Result<usize> {
+            let v = gguf.get_u64(k)?;
+            usize::try_from(v)
+                .ok()
+                .filter(|&v| v > 0 && v < (1 << 24))
+                .ok_or_else(|| Error::InvalidModel(format!("{k} = {v} is out of range")))
+        };
+        let dim = get("llama.embedding_length")?;
+        let heads = get("llama.attention.head_count")?;
+        let kv_heads = match gguf.get_u64_opt("llama.attention.head_count_kv")? {
+            Some(_) => get("llama.attention.head_count_kv")?,
+            None => heads,
+        };
+        let embd = gguf
+            .tensor("token_embd.weight")
+            .ok_or_else(|| Error::InvalidModel("tensor 'token_embd.weight' is missing".into()))?;
+        let vocab = usize::try_from(embd.rows()).unwrap_or(usize::MAX);
+        if dim % heads != 0 || heads % kv_heads != 0 {
+            return Err(Error::InvalidModel(format!(
+                "embedding_length {dim}, head_count {heads} and head_count_kv {kv_heads} do not divide"
+            )));
+        }
+        let head_dim = dim / heads;
+        let rope_dims = match gguf.get_u64_opt("llama.rope.dimension_count")? {
+            Some(_) => get("llama.rope.dimension_count")?,
+            None => head_dim,
+        };
+        if rope_dims > head_dim || rope_dims % 2 != 0 {
+            return Err(Error::InvalidModel(format!(
+                "llama.rope.dimension_count {rope_dims} must be even and at most the head size {head_dim}"
+            )));
+        }
+        let rope_base = match gguf.metadata("llama.rope.freq_base") {
+            Some(_) => gguf.get_f32("llama.rope.freq_base")?,
+            None => 10_000.0,
+        };
+        let rms_eps = gguf.get_f32("llama.attention.layer_norm_rms_epsilon")?;
+        if !(rope_base.is_finite() && rope_base > 1.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
+            return Err(Error::InvalidModel(format!(
+                "rope.freq_base {rope_base} or rms epsilon {rms_eps} is out of range"
+            )));
+        }
+        if gguf.metadata("llama.rope.scaling.type").is_some_and(|v| v.as_str() != Some("none")) {
+            return Err(Error::InvalidModel(
+                "RoPE scaling is not implemented in llama-gguf/1".into(),
+            ));
+        }
+        Ok(Self {
+            layers: get("llama.block_count")?,
+            dim,
+            heads,
+            kv_heads,
+            head_dim,
+            ffn_dim: get("llama.feed_forward_length")?,
+            vocab,
+            context_length: get("llama.context_length")?,
+            rope_base,
+            rope_dims,
+            rms_eps,
+        })
+    }
+
+    /// Width of the key and value vectors of one position.
+    pub fn kv_dim(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
+    ffn_norm: Vec<f32>,
+    w_gate: QMatrix,
+    w_up: QMatrix,
+    w_down: QMatrix,
+}
+
+/// A loaded Llama model: repacked weights and the RoPE table. Immutable; run it through a
+/// [`Session`], which holds the KV cache, the threads and the backend choice.
+#[derive(Debug)]
+pub struct LlamaModel {
+    config: LlamaConfig,
+    token_embd: QMatrix,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    /// `None` when the LM head is tied to `token_embd`.
+    output: Option<QMatrix>,
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
+}
+
+/// Reads a 1-D F32/F16 tensor of `len` elements.
+fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
+    let t = gguf
+        .tensor(name)
+        .ok_or_else(|| Error::InvalidModel(format!("tensor '{name}' is missing")))?;
+    if t.dims != [len as u64] || !matches!(t.ggml_type, GgmlType::F32 | GgmlType::F16) {
+        return Err(Error::InvalidModel(format!(
+            "tensor '{name}' is {} {:?}; expected F32 or F16 [{len}]",
+            t.ggml_type.name(),
+            t.dims
+        )));
+    }
+    let raw = gguf.tensor_data(t)?;
+    let mut out = vec![0f32; len];
+    dequantize_row(t.ggml_type, &raw, &mut out);
+    Ok(out)
+}
+
+/// Reads and repacks a matrix with `cols` inputs and `rows` outputs.
+fn load_matrix(gguf: &Gguf, name: &str, cols: usize, rows: usize) -> Result<QMatrix> {
+    let t = gguf
+        .tensor(name)
+        .ok_or_else(|| Error::InvalidModel(format!("tensor '{name}' is missing")))?;
+    if t.dims != [cols as u64, rows as u64] {
+        return Err(Error::InvalidModel(format!(
+            "tensor '{name}' has dims {:?}; expected [{cols}, {rows}]",
+            t.dims
+        )));
+    }
+    let raw = gguf.tensor_data(t)?;
+    QMatrix::from_gguf(name, t.ggml_type, rows, cols, &raw)
+}
+
+impl LlamaModel {
+    /// Opens and loads a GGUF file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_gguf(&Gguf::open(path)?)
+    }
+
+    /// Loads the model from a parsed GGUF file, repacking every matrix.
+    pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
+        let c = LlamaConfig::from_gguf(gguf)?;
+        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+        let token_embd = load_matrix(gguf, "token_embd.weight", dim, c.vocab)?;
+        let mut layers = Vec::with_capacity(c.layers);
+        for l in 0..c.layers {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            layers.push(Layer {
+                attn_norm: load_vector(gguf, &n("attn_norm"), dim)?,
+                wq: load_matrix(gguf, &n("attn_q"), dim, dim)?,
+                wk: load_matrix(gguf, &n("attn_k"), dim, kv)?,
+                wv: load_matrix(gguf, &n("attn_v"), dim, kv)?,
+                wo: load_matrix(gguf, &n("attn_output"), dim, dim)?,
+                ffn_norm: load_vector(gguf, &n("ffn_norm"), dim)?,
+                w_gate: load_matrix(gguf, &n("ffn_gate"), dim, ffn)?,
+                w_up: load_matrix(gguf, &n("ffn_up"), dim, ffn)?,
+                w_down: load_matrix(gguf, &n("ffn_down"), ffn, dim)?,
+            });
+        }
+        let output_norm = load_vector(gguf, "output_norm.weight", dim)?;
+        let output = match gguf.tensor("output.weight") {
+            Some(_) => Some(load_matrix(gguf, "output.weight", dim, c.vocab)?),
+            None => None,
+        };
+        let (rope_cos, rope_sin) = rope_table(c.context_length, c.rope_dims, c.rope_base);
+        let weight_bytes = token_embd.bytes()
+            + output.as_ref().map_or(0, QMatrix::bytes)
+            + layers
+                .iter()
+                .map(|l| {
+                    [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                        .iter()
+                        .map(|m| m.bytes())
+                        .sum::<usize>()
+                })
+                .sum::<usize>();
+        tracing::debug!(?c, weight_bytes, tied = output.is_none(), "loaded llama model");
+        Ok(Self { config: c, token_embd, layers, output_norm, output, rope_cos, rope_sin })
+    }
+
+    /// The model's hyperparameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn lm_head(&self) -> &QMatrix {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}
+
+/// How a [`Session`] executes: none of these change any result bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Threads to split rows across (at least 1).
+    pub threads: usize,
+    /// Kernel implementation.
+    pub backend: Backend,
+}
+
+impl Default for ExecOptions {
+    /// All available cores (at most 8) and [`Backend::detect`].
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        Self { threads, backend: Backend::detect() }
+    }
+}
+
+/// Which positions of a forward pass produce logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last token's (what generation needs).
+    Last,
+    /// Every token's, in order.
+    All,
+}
+
+/// One conversation's state on a model: KV cache, position, threads.
+#[derive(Debug)]
+pub struct Session<'m> {
+    model: &'m LlamaModel,
+    backend: Backend,
+    pool: ThreadPool,
+    max_positions: usize,
+    /// Per layer, `positions × kv_dim` keys (after RoPE) and values.
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    position: usize,
+}
+
+/// Scratch buffers of one forward pass over `tokens` tokens.
+struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    hq: Vec<Q8Act>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    fq: Vec<Q8Act>,
+    proj: Vec<f32>,
+}
+
+impl<'m> Session<'m> {
+    /// A fresh session at position 0 that may grow to `max_positions` (capped by the model's
+    /// context length).
+    pub fn new(model: &'m LlamaModel, options: ExecOptions, max_positions: usize) -> Self {
+        let c = &model.config;
+        let backend =
+            if options.backend.is_available() { options.backend } else { Backend::Scalar };
+        Self {
+            model,
+            backend,
+            pool: ThreadPool::new(options.threads),
+            max_positions: max_positions.min(c.context_length),
+            keys: (0..c.layers).map(|_| Vec::new()).collect(),
+            values: (0..c.layers).map(|_| Vec::new()).collect(),
+            position: 0,
+        }
+    }
+
+    /// Tokens processed so far.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Forgets everything (the KV cache keeps its memory for reuse).
+    pub fn reset(&mut self) {
+        self.position = 0;
+        for k in &mut self.keys {
+            k.clear();
+        }
+        for v in &mut self.values {
+            v.clear();
+        }
+    }
+
+    /// Runs `tokens` through the model in one batch, appending them to the context, and
+    /// returns logits (`vocab` floats per requested position). Non-finite logits are an error.
+    pub fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        let m = self.model;
+        let c = &m.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::InvalidRequest("forward pass over zero tokens".into()));
+        }
+        if self.position + n > self.max_positions {
+            return Err(Error::ContextFull {
+                needed: self.position + n,
+                limit: self.max_positions,
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(Error::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab
+            )));
+        }
+        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+        let mut s = Scratch {
+            x: vec![0f32; n * dim],
+            h: vec![0f32; n * ffn.max(dim)],
+            hq: vec![Q8Act::ZERO; n * dim / QK],
+            q: vec![0f32; n * dim],
+            k: vec![0f32; n * kv],
+            v: vec![0f32; n * kv],
+            attn: vec![0f32; n * dim],
+            gate: vec![0f32; n * ffn],
+            up: vec![0f32; n * ffn],
+            fq: vec![Q8Act::ZERO; n * ffn / QK],
+            proj: vec![0f32; n * dim],
+        };
+        for (t, &tok) in tokens.iter().enumerate() {
+            m.token_embd.dequantize_row(tok as usize, &mut s.x[t * dim..(t + 1) * dim]);
+        }
+        for l in 0..c.layers {
+            self.layer(l, n, &mut s);
+        }
+        self.position += n;
+
+        let first = match logits {
+            Logits::Last => n - 1,
+            Logits::All => 0,
+        };
+        let rows = n - first;
+        let mut normed = vec![0f32; rows * dim];
+        for t in first..n {
+            rms_norm(
+                &s.x[t * dim..(t + 1) * dim],
+                &m.output_norm,
+                c.rms_eps,
+                &mut normed[(t - first) * dim..(t - first + 1) * dim],
+            );
+        }
+        let mut nq = vec![Q8Act::ZERO; rows * dim / QK];
+        quantize_activations(&normed, &mut nq);
+        let head = m.lm_head();
+        let mut out = vec![0f32; rows * head.rows()];
+        matmul(head, &nq, rows, &mut out, self.backend, &self.pool);
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                position: self.position - rows + i / head.rows(),
+                index: i % head.rows(),
+                value: out[i],
+            });
+        }
+        Ok(out)
+    }
+
+    fn layer(&mut self, l: usize, n: usize, s: &mut Scratch) {
+        let m = self.model;
+        let c = &m.config;
+        let layer = &m.layers[l];
+        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+
+        for t in 0..n {
+            rms_norm(
+                &s.x[t * dim..(t + 1) * dim],
+                &layer.attn_norm,
+                c.rms_eps,
+                &mut s.h[t * dim..(t + 1) * dim],
+            );
+        }
+        quantize_activations(&s.h[..n * dim], &mut s.hq);
+        matmul(&layer.wq, &s.hq, n, &mut s.q, self.backend, &self.pool);
+        matmul(&layer.wk, &s.hq, n, &mut s.k, self.backend, &self.pool);
+        matmul(&layer.wv, &s.hq, n, &mut s.v, self.backend, &self.pool);
+        for t in 0..n {
+            let pos = self.position + t;
+            for head in s.q[t * dim..(t + 1) * dim].chunks_exact_mut(c.head_dim) {
+                self.rope(head, pos);
+            }
+            for head in s.k[t * kv..(t + 1) * kv].chunks_exact_mut(c.head_dim) {
+                self.rope(head, pos);
+            }
+        }
+        self.keys[l].extend_from_slice(&s.k);
+        self.values[l].extend_from_slice(&s.v);
+        self.attention(l, n, &s.q, &mut s.attn);
+
+        quantize_activations(&s.attn, &mut s.hq);
+        matmul(&layer.wo, &s.hq, n, &mut s.proj, self.backend, &self.pool);
+        for (x, p) in s.x.iter_mut().zip(&s.proj) {
+            *x += *p;
+        }
+
+        for t in 0..n {
+            rms_norm(
+                &s.x[t * dim..(t + 1) * dim],
+                &layer.ffn_norm,
+                c.rms_eps,
+                &mut s.h[t * dim..(t + 1) * dim],
+            );
+        }
+        quantize_activations(&s.h[..n * dim], &mut s.hq);
+        matmul(&layer.w_gate, &s.hq, n, &mut s.gate, self.backend, &self.pool);
+        matmul(&layer.w_up, &s.hq, n, &mut s.up, self.backend, &self.pool);
+        for ((h, &g), &u) in s.h[..n * ffn].iter_mut().zip(&s.gate).zip(&s.up) {
+            *h = silu(g) * u;
+        }
+        quantize_activations(&s.h[..n * ffn], &mut s.fq);
+        matmul(&layer.w_down, &s.fq, n, &mut s.proj, self.backend, &self.pool);
+        for (x, p) in s.x.iter_mut().zip(&s.proj) {
+            *x += *p;
+        }
+    }
+
+    /// Rotates adjacent pairs `(2i, 2i+1)` of one head by the canonical table at `pos`.
+    fn rope(&self, head: &mut [f32], pos: usize) {
+        let m = self.model;
+        let half = m.config.rope_dims / 2;
+        let cos = &m.rope_cos[pos * half..(pos + 1) * half];
+        let sin = &m.rope_sin[pos * half..(pos + 1) * half];
+        for i in 0..half {
+            let (x0, x1) = (head[2 * i], head[2 * i + 1]);
+            head[2 * i] = x0 * cos[i] - x1 * sin[i];
+            head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+        }
+    }
+
+    /// Causal attention of the `n` newest positions of layer `l`, one (token, head) pair per
+    /// task, tasks split across threads.
+    fn attention(&self, l: usize, n: usize, q: &[f32], out: &mut [f32]) {
+        let c = &self.model.config;
+        let (dim, kv, hd) = (c.dim, c.kv_dim(), c.head_dim);
+        let group = c.heads / c.kv_heads;
+        let keys = &self.keys[l];
+        let values = &self.values[l];
+        let scale = 1.0 / (hd as f32).sqrt();
+        let start = self.position;
+        let tasks = n * c.heads;
+        let threads = self.pool.threads();
+        let out_ptr = SharedMut(out.as_mut_ptr());
+        self.pool.run(&|i| {
+            let mut scores = Vec::with_capacity(start + n);
+            for task in split_range(tasks, threads, i) {
+                let (t, h) = (task / c.heads, task % c.heads);
+                let kvh = h / group;
+                let len = start + t + 1;
+                let qh = &q[t * dim + h * hd..t * dim + (h + 1) * hd];
+                scores.clear();
+                for j in 0..len {
+                    let kj = &keys[j * kv + kvh * hd..j * kv + (kvh + 1) * hd];
+                    scores.push(dot_striped(qh, kj) * scale);
+                }
+                let max = scores.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                for sc in scores.iter_mut() {
+                    *sc = exp_f32(*sc - max);
+                }
+                let denom = sum_striped(&scores);
+                // SAFETY: task (t, h) alone writes this head's slice of token t's output.
+                let o = unsafe {
+                    std::slice::from_raw_parts_mut(out_ptr.get().add(t * dim + h * hd), hd)
+                };
+                o.fill(0.0);
+                for (j, &e) in scores.iter().enumerate() {
+                    let p = e / denom;
+                    let vj = &values[j * kv + kvh * hd..j * kv + (kvh + 1) * hd];
+                    for (od, &vd) in o.iter_mut().zip(vj) {
+                        *od += p * vd;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// `y = (x · (1 / √(mean(x²) + eps))) · w`, with the canonical striped sum of squares.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
+    let mean = sum_squares_striped(x) / x.len() as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+        *y = (x * scale) * w;
+    }
+}
