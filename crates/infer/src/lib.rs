@@ -12,7 +12,15 @@
 //! [`Gguf::get_u64`], [`Gguf::get_f32`], [`Gguf::get_bool`], [`Gguf::get_str_array`] and
 //! [`Gguf::get_i64_array`], which name the key in their errors. [`GgufWriter`] builds files for
 //! tests.
+//!
+//! # Text in, text out
+//!
+//! [`Tokenizer`] is the model's GPT-2 byte-level BPE, built from GGUF metadata
+//! ([`Tokenizer::from_gguf`]); [`ChatTemplate`] renders the model's own chat template over
+//! [`Message`]s. User text is encoded with [`Tokenizer::encode`] (never special tokens), template
+//! output with [`Tokenizer::encode_with_special`].
 
+mod chat;
 mod error;
 pub mod fixture;
 pub mod gguf;
@@ -22,11 +30,14 @@ mod model;
 mod paths;
 mod pool;
 pub mod quant;
+mod tokenizer;
 
+pub use chat::{ChatTemplate, Message, Role};
 pub use error::{Error, Result};
 pub use kernels::Backend;
 pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
+pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};
 pub use paths::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
 };
