@@ -34,10 +34,10 @@ mod tokenizer;
 
 pub use chat::{ChatTemplate, Message, Role};
 pub use error::{Error, Result};
+pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
 pub use kernels::Backend;
 pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
-pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
-pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};
 pub use paths::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
 };
+pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};
