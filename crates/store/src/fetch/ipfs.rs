@@ -1,0 +1,143 @@
+//! IPFS, through an HTTP gateway or a Kubo-compatible RPC API.
+
+use std::path::Path;
+
+use reqwest::{
+    Url,
+    multipart::{Form, Part},
+};
+use serde::Deserialize;
+
+use crate::{
+    Error, Incoming, Result, Uri,
+    fetch::{Fetch, join_url, snippet, stream_response},
+};
+
+/// Reads `ipfs://CID[/path]` from a gateway: `GET {gateway}/ipfs/{cid}/{path}`.
+///
+/// Works with any public or local gateway; the bytes are still checked against the expected
+/// sha256, so a gateway needs no trust.
+#[derive(Debug, Clone)]
+pub struct IpfsGateway {
+    base: Url,
+    client: reqwest::Client,
+}
+
+impl IpfsGateway {
+    /// A gateway at `base` (e.g. `https://ipfs.io` or `http://127.0.0.1:8080`).
+    pub fn new(base: Url) -> Self {
+        Self::with_client(base, reqwest::Client::new())
+    }
+
+    /// A gateway at `base` sharing `client`.
+    pub const fn with_client(base: Url, client: reqwest::Client) -> Self {
+        Self { base, client }
+    }
+}
+
+impl Fetch for IpfsGateway {
+    async fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
+        let Uri::Ipfs { cid, path } = uri else {
+            return Err(Error::UnsupportedUri { backend: "IPFS gateway", uri: uri.to_string() });
+        };
+        let url = join_url(&self.base, &["ipfs", cid, path]);
+        sink.set_source(format!("{uri} via {url}"));
+        stream_response(self.client.get(url.clone()), url.as_str(), sink).await
+    }
+}
+
+/// The Kubo RPC API (`/api/v0/…`, also served by js-ipfs): reads with `cat`, publishes with
+/// `add`.
+#[derive(Debug, Clone)]
+pub struct KuboRpc {
+    api: Url,
+    client: reqwest::Client,
+}
+
+/// What `add` answers, one JSON object per added file.
+#[derive(Debug, Deserialize)]
+struct AddResponse {
+    #[serde(rename = "Hash")]
+    hash: String,
+}
+
+impl KuboRpc {
+    /// An RPC API at `api` (e.g. `http://127.0.0.1:5001`).
+    pub fn new(api: Url) -> Self {
+        Self::with_client(api, reqwest::Client::new())
+    }
+
+    /// An RPC API at `api` sharing `client`.
+    pub const fn with_client(api: Url, client: reqwest::Client) -> Self {
+        Self { api, client }
+    }
+
+    fn endpoint(&self, command: &str) -> Url {
+        join_url(&self.api, &["api", "v0", command])
+    }
+
+    /// Adds and pins `bytes`; returns the CID IPFS assigned.
+    ///
+    /// Uses CIDv1 with raw leaves, so content that fits in one IPFS block (256 KiB) gets exactly
+    /// its [`ContentId`](crate::ContentId) string; larger content gets a dag-pb root CID, which
+    /// is what an `ipfs://` URI must then name.
+    pub async fn add_bytes(&self, bytes: Vec<u8>) -> Result<String> {
+        let len = bytes.len() as u64;
+        self.add_part(Part::stream_with_length(bytes, len)).await
+    }
+
+    /// Adds and pins a file, streaming it from disk; see [`add_bytes`](Self::add_bytes).
+    pub async fn add_file(&self, path: &Path) -> Result<String> {
+        let file = tokio::fs::File::open(path).await.map_err(Error::io("open", path))?;
+        let len = file.metadata().await.map_err(Error::io("stat", path))?.len();
+        self.add_part(Part::stream_with_length(file, len)).await
+    }
+
+    async fn add_part(&self, part: Part) -> Result<String> {
+        let mut url = self.endpoint("add");
+        url.query_pairs_mut()
+            .append_pair("cid-version", "1")
+            .append_pair("raw-leaves", "true")
+            .append_pair("pin", "true");
+        let form = Form::new().part("file", part.file_name("data"));
+        let response = self
+            .client
+            .post(url.clone())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+        if !status.is_success() {
+            return Err(Error::HttpStatus {
+                uri: url.to_string(),
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        // One JSON object per line; with a single file the last one is the file itself.
+        let last = body.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
+        let added: AddResponse = serde_json::from_str(last).map_err(|e| Error::IpfsRpc {
+            uri: url.to_string(),
+            message: format!("unexpected add response {:?}: {e}", snippet(&body)),
+        })?;
+        Ok(added.hash)
+    }
+}
+
+impl Fetch for KuboRpc {
+    async fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
+        let Uri::Ipfs { cid, path } = uri else {
+            return Err(Error::UnsupportedUri { backend: "IPFS RPC", uri: uri.to_string() });
+        };
+        let mut url = self.endpoint("cat");
+        let arg = if path.is_empty() { cid.clone() } else { format!("{cid}/{path}") };
+        url.query_pairs_mut().append_pair("arg", &arg);
+        sink.set_source(format!("{uri} via {url}"));
+        stream_response(self.client.post(url.clone()), url.as_str(), sink).await
+    }
+}

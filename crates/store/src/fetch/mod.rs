@@ -1,0 +1,254 @@
+//! Backends that download content into a [`LocalStore`], all behind the [`Fetch`] trait.
+//!
+//! A backend only moves bytes: it writes whatever arrives into an [`Incoming`], which hashes,
+//! size-checks and stores it. So every backend gets the same guarantee for free: nothing that
+//! does not match the expected sha256 is ever kept.
+
+mod arweave;
+mod http;
+mod ipfs;
+mod pypi;
+
+use std::{future::Future, time::Duration};
+
+pub use arweave::ArweaveGateway;
+pub use http::HttpFetch;
+pub use ipfs::{IpfsGateway, KuboRpc};
+pub use pypi::PypiWheel;
+use reqwest::Url;
+use tracing::{info, warn};
+
+use crate::{ContentId, Error, Expected, Incoming, LocalStore, Progress, Result, Uri};
+
+/// One way of getting bytes for a URI.
+///
+/// Implementations stream into `sink` and report the announced length with
+/// [`Incoming::announce_total`] when they know it; they do not verify anything themselves.
+pub trait Fetch: Send + Sync {
+    /// Streams the content at `uri` into `sink`. Fails with [`Error::UnsupportedUri`] for URI
+    /// kinds this backend does not serve.
+    fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Endpoints and limits for [`Fetcher`].
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// IPFS HTTP gateway used for `ipfs://` when no RPC API is set.
+    pub ipfs_gateway: Url,
+    /// Kubo-compatible RPC API (`http://127.0.0.1:5001`); preferred for `ipfs://` when set.
+    pub ipfs_rpc: Option<Url>,
+    /// Arweave gateway for `ar://`.
+    pub arweave_gateway: Url,
+    /// Program and leading arguments that run pip, e.g. `["python3", "-m", "pip"]`.
+    pub pip: Vec<String>,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Longest silence tolerated while reading a response (not the whole transfer's duration,
+    /// which for a model file can be long).
+    pub read_timeout: Duration,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            ipfs_gateway: Url::parse("https://ipfs.io").expect("valid URL"),
+            ipfs_rpc: None,
+            arweave_gateway: Url::parse("https://arweave.net").expect("valid URL"),
+            pip: vec!["python3".into(), "-m".into(), "pip".into()],
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Dispatches each URI to the backend for its scheme and keeps the result in a store.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    http: HttpFetch,
+    gateway: IpfsGateway,
+    rpc: Option<KuboRpc>,
+    arweave: ArweaveGateway,
+    pypi: PypiWheel,
+}
+
+impl Fetcher {
+    /// Builds the backends described by `config`, sharing one HTTP connection pool.
+    pub fn new(config: &FetchConfig) -> Result<Self> {
+        let client = http_client(config)?;
+        Ok(Self {
+            http: HttpFetch::with_client(client.clone()),
+            gateway: IpfsGateway::with_client(config.ipfs_gateway.clone(), client.clone()),
+            rpc: config.ipfs_rpc.clone().map(|api| KuboRpc::with_client(api, client.clone())),
+            arweave: ArweaveGateway::with_client(config.arweave_gateway.clone(), client),
+            pypi: PypiWheel::new(config.pip.clone()),
+        })
+    }
+
+    /// Makes sure `expected` is in `store`, downloading it from `uri` if it is not.
+    ///
+    /// Returns at once when the content is already stored. Otherwise the bytes are verified
+    /// against `expected` as they arrive; on any error nothing is kept.
+    pub async fn fetch_into(
+        &self,
+        store: &LocalStore,
+        uri: &Uri,
+        expected: &Expected,
+        progress: &dyn Progress,
+    ) -> Result<ContentId> {
+        if store.has(&expected.id) {
+            return Ok(expected.id);
+        }
+        let mut incoming = store.stage(expected.clone(), &uri.to_string(), progress).await?;
+        self.fetch(uri, &mut incoming).await?;
+        let id = incoming.finish().await?;
+        info!(%uri, %id, "fetched and verified");
+        Ok(id)
+    }
+
+    /// Tries each URI in order until one yields the expected content; a model lists several
+    /// mirrors so that one dead gateway does not stop a node.
+    pub async fn fetch_first(
+        &self,
+        store: &LocalStore,
+        uris: &[Uri],
+        expected: &Expected,
+        progress: &dyn Progress,
+    ) -> Result<ContentId> {
+        let mut failures = Vec::new();
+        for uri in uris {
+            match self.fetch_into(store, uri, expected, progress).await {
+                Ok(id) => return Ok(id),
+                Err(error) => {
+                    warn!(%uri, %error, "source failed, trying the next");
+                    failures.push(error);
+                }
+            }
+        }
+        Err(Error::AllSourcesFailed { failures })
+    }
+}
+
+impl Fetch for Fetcher {
+    async fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
+        match uri {
+            Uri::Http(_) => self.http.fetch(uri, sink).await,
+            Uri::Ipfs { .. } => match &self.rpc {
+                Some(rpc) => rpc.fetch(uri, sink).await,
+                None => self.gateway.fetch(uri, sink).await,
+            },
+            Uri::Arweave { .. } => self.arweave.fetch(uri, sink).await,
+            Uri::Pypi { .. } => self.pypi.fetch(uri, sink).await,
+        }
+    }
+}
+
+/// An HTTP client with the configured timeouts, rustls and no proxy surprises.
+pub fn http_client(config: &FetchConfig) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .user_agent(concat!("aik-store/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|source| Error::Request { uri: "(building the HTTP client)".into(), source })
+}
+
+/// Sends a request and streams a successful response body into `sink`.
+///
+/// Shared by every HTTP-based backend: maps connection failures, error statuses and short
+/// bodies to their own errors, each naming `url`.
+pub(crate) async fn stream_response(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    sink: &mut Incoming<'_>,
+) -> Result<()> {
+    let mut response =
+        request.send().await.map_err(|source| Error::Request { uri: url.to_string(), source })?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(Error::HttpStatus {
+            uri: url.to_string(),
+            status: status.as_u16(),
+            body: snippet(&body),
+        });
+    }
+    if let Some(length) = response.content_length() {
+        sink.announce_total(length)?;
+    }
+    loop {
+        match response.chunk().await {
+            Ok(Some(bytes)) => sink.write(&bytes).await?,
+            Ok(None) => return Ok(()),
+            Err(source) => {
+                let received = sink.received();
+                return Err(match response.content_length() {
+                    Some(announced) if received < announced => Error::Truncated {
+                        source_uri: url.to_string(),
+                        received,
+                        announced,
+                        reason: error_chain(&source),
+                    },
+                    _ => Error::Request { uri: url.to_string(), source },
+                });
+            }
+        }
+    }
+}
+
+/// The start of an error body, on one line.
+fn snippet(body: &str) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// Joins path segments onto a base URL whose own path may or may not end in `/`.
+pub(crate) fn join_url(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    {
+        let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
+        path.pop_if_empty();
+        for segment in segments {
+            for part in segment.split('/').filter(|p| !p.is_empty()) {
+                path.push(part);
+            }
+        }
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_under_base_paths() {
+        let base = Url::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            join_url(&base, &["ipfs", "bafy", "a/b"]).as_str(),
+            "http://127.0.0.1:8080/ipfs/bafy/a/b"
+        );
+        let base = Url::parse("https://gw.example/prefix/").unwrap();
+        assert_eq!(join_url(&base, &["tx"]).as_str(), "https://gw.example/prefix/tx");
+    }
+
+    #[test]
+    fn snippets_are_short_single_lines() {
+        assert_eq!(snippet("a\n  b\tc"), "a b c");
+        assert_eq!(snippet(&"x".repeat(400)).chars().count(), 301);
+    }
+}
