@@ -4,4 +4,5 @@ mod chat;
 mod common;
 mod forward;
 mod gguf;
+mod llamacpp;
 mod tokenizer;
