@@ -3,6 +3,10 @@
 //! The only crate in the workspace that prints to stdout: libraries return typed errors and log
 //! with `tracing`; this binary turns both into what a person or a script reads.
 
+mod bench;
+mod generate;
+mod model;
+
 use clap::{Parser, Subcommand};
 
 /// AI Kernel: send prompts to an LLM from Ethereum and get verified answers back onchain.
@@ -14,7 +18,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the local model on one prompt (no chain).
+    Generate(generate::GenerateArgs),
+    /// Manage model files (`aik model pull`).
+    Model(model::ModelArgs),
+    /// Benchmarks (`aik bench infer`).
+    Bench(bench::BenchArgs),
+}
 
 fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
@@ -24,7 +35,11 @@ fn main() -> eyre::Result<()> {
             Cli::command().print_help()?;
             Ok(())
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Generate(args) => generate::run(args),
+            Command::Model(args) => model::run(args),
+            Command::Bench(args) => bench::run(args),
+        },
     }
 }
 

@@ -21,8 +21,10 @@
 //! output with [`Tokenizer::encode_with_special`].
 
 mod chat;
+mod driver;
 mod error;
 pub mod fixture;
+mod format;
 pub mod gguf;
 mod kernels;
 pub mod math;
@@ -30,14 +32,18 @@ mod model;
 mod paths;
 mod pool;
 pub mod quant;
+mod sampling;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, Message, Role};
+pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};
+pub use format::OutputFormat;
 pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
 pub use kernels::Backend;
 pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use paths::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
 };
+pub use sampling::Sampling;
 pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};

@@ -10,7 +10,7 @@
 //! tokens are processed together, of the thread count and of the kernel backend; so prefill,
 //! chunked prefill and token-by-token decoding give identical logits.
 
-use crate::kernels::{Backend, QMatrix, matmul};
+use crate::kernels::{Backend, QMatrix, matmul, matmul_many};
 use crate::math::{dot_striped, exp_f32, rope_table, silu, sum_squares_striped, sum_striped};
 use crate::pool::{SharedMut, ThreadPool, split_range};
 use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
@@ -419,9 +419,13 @@ impl<'m> Session<'m> {
             );
         }
         quantize_activations(&s.h[..n * dim], &mut s.hq);
-        matmul(&layer.wq, &s.hq, n, &mut s.q, self.backend, &self.pool);
-        matmul(&layer.wk, &s.hq, n, &mut s.k, self.backend, &self.pool);
-        matmul(&layer.wv, &s.hq, n, &mut s.v, self.backend, &self.pool);
+        matmul_many(
+            &mut [(&layer.wq, &mut s.q), (&layer.wk, &mut s.k), (&layer.wv, &mut s.v)],
+            &s.hq,
+            n,
+            self.backend,
+            &self.pool,
+        );
         for t in 0..n {
             let pos = self.position + t;
             for head in s.q[t * dim..(t + 1) * dim].chunks_exact_mut(c.head_dim) {
@@ -450,8 +454,13 @@ impl<'m> Session<'m> {
             );
         }
         quantize_activations(&s.h[..n * dim], &mut s.hq);
-        matmul(&layer.w_gate, &s.hq, n, &mut s.gate, self.backend, &self.pool);
-        matmul(&layer.w_up, &s.hq, n, &mut s.up, self.backend, &self.pool);
+        matmul_many(
+            &mut [(&layer.w_gate, &mut s.gate), (&layer.w_up, &mut s.up)],
+            &s.hq,
+            n,
+            self.backend,
+            &self.pool,
+        );
         for ((h, &g), &u) in s.h[..n * ffn].iter_mut().zip(&s.gate).zip(&s.up) {
             *h = silu(g) * u;
         }
@@ -486,9 +495,12 @@ impl<'m> Session<'m> {
         let scale = 1.0 / (hd as f32).sqrt();
         let start = self.position;
         let tasks = n * c.heads;
-        let threads = self.pool.threads();
+        // A single token's short attention is cheaper than waking the other threads; the split
+        // never changes results, since each (token, head) is computed whole by one thread.
+        let work = tasks * (start + n) * hd;
+        let threads = if n == 1 && work < 1 << 18 { 1 } else { self.pool.threads() };
         let out_ptr = SharedMut(out.as_mut_ptr());
-        self.pool.run(&|i| {
+        let job = |i: usize| {
             let mut scores = Vec::with_capacity(start + n);
             for task in split_range(tasks, threads, i) {
                 let (t, h) = (task / c.heads, task % c.heads);
@@ -518,7 +530,8 @@ impl<'m> Session<'m> {
                     }
                 }
             }
-        });
+        };
+        if threads == 1 { job(0) } else { self.pool.run(&job) }
     }
 }
 

@@ -33,19 +33,23 @@ pub(super) unsafe fn group_dot(ty: GgmlType, data: &[u8], x: &[Q8Act], out: &mut
                     let x_lo = _mm256_permute2x128_si256::<0x00>(xv, xv);
                     let x_hi = _mm256_permute2x128_si256::<0x11>(xv, xv);
                     let q = gb.add(header);
-                    let pair = |k: usize| {
-                        let v = _mm256_loadu_si256(q.add(32 * k).cast());
-                        let lo = _mm256_and_si256(v, low_mask);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low_mask);
-                        let s16 = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(lo, x_lo),
-                            _mm256_maddubs_epi16(hi, x_hi),
-                        );
-                        _mm256_madd_epi16(s16, ones)
-                    };
+                    // A macro, not a closure, so the intrinsics inline with this function's
+                    // target features.
+                    macro_rules! pair {
+                        ($k:expr) => {{
+                            let v = _mm256_loadu_si256(q.add(32 * $k).cast());
+                            let lo = _mm256_and_si256(v, low_mask);
+                            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low_mask);
+                            let s16 = _mm256_add_epi16(
+                                _mm256_maddubs_epi16(lo, x_lo),
+                                _mm256_maddubs_epi16(hi, x_hi),
+                            );
+                            _mm256_madd_epi16(s16, ones)
+                        }};
+                    }
                     // Slots hold rows (0,4), (1,5), (2,6), (3,7): two hadd levels give rows 0..7.
-                    let h01 = _mm256_hadd_epi32(pair(0), pair(1));
-                    let h23 = _mm256_hadd_epi32(pair(2), pair(3));
+                    let h01 = _mm256_hadd_epi32(pair!(0), pair!(1));
+                    let h23 = _mm256_hadd_epi32(pair!(2), pair!(3));
                     let mut sumi = _mm256_hadd_epi32(h01, h23);
                     if ty == GgmlType::Q4_0 {
                         sumi = _mm256_sub_epi32(sumi, _mm256_set1_epi32(8 * a.sum));
@@ -68,18 +72,20 @@ pub(super) unsafe fn group_dot(ty: GgmlType, data: &[u8], x: &[Q8Act], out: &mut
                     let gb = p.add(b * gbb);
                     let xv = _mm256_loadu_si256(a.qs.as_ptr().cast());
                     let q = gb.add(16);
-                    let row = |r: usize| {
-                        let w = _mm256_loadu_si256(q.add(32 * r).cast());
-                        // |w| as unsigned times x with w's sign: exact, and no i16 saturation
-                        // because |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
-                        let prod =
-                            _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
-                        _mm256_madd_epi16(prod, ones)
-                    };
-                    let h01 = _mm256_hadd_epi32(row(0), row(1));
-                    let h23 = _mm256_hadd_epi32(row(2), row(3));
-                    let h45 = _mm256_hadd_epi32(row(4), row(5));
-                    let h67 = _mm256_hadd_epi32(row(6), row(7));
+                    macro_rules! row {
+                        ($r:expr) => {{
+                            let w = _mm256_loadu_si256(q.add(32 * $r).cast());
+                            // |w| as unsigned times x with w's sign: exact, and no i16
+                            // saturation because |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
+                            let prod =
+                                _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+                            _mm256_madd_epi16(prod, ones)
+                        }};
+                    }
+                    let h01 = _mm256_hadd_epi32(row!(0), row!(1));
+                    let h23 = _mm256_hadd_epi32(row!(2), row!(3));
+                    let h45 = _mm256_hadd_epi32(row!(4), row!(5));
+                    let h67 = _mm256_hadd_epi32(row!(6), row!(7));
                     let h0123 = _mm256_hadd_epi32(h01, h23);
                     let h4567 = _mm256_hadd_epi32(h45, h67);
                     let sumi = _mm256_add_epi32(

@@ -283,18 +283,46 @@ pub(crate) fn matmul(
     backend: Backend,
     pool: &ThreadPool,
 ) {
-    assert_eq!(x.len(), tokens * w.blocks);
-    assert_eq!(out.len(), tokens * w.rows);
+    matmul_many(&mut [(w, out)], x, tokens, backend, pool);
+}
+
+/// Several matrices with the same input in one dispatch to the threads (e.g. Q, K and V), the
+/// row groups of all of them split across threads as one list. Each output is still computed
+/// by the one canonical per-row sequence.
+pub(crate) fn matmul_many(
+    parts: &mut [(&QMatrix, &mut [f32])],
+    x: &[Q8Act],
+    tokens: usize,
+    backend: Backend,
+    pool: &ThreadPool,
+) {
     let backend = if backend.is_available() { backend } else { Backend::Scalar };
-    let groups = w.rows / GROUP;
+    let mut starts = Vec::with_capacity(parts.len() + 1);
+    let mut total = 0;
+    for (w, out) in parts.iter() {
+        assert_eq!(x.len(), tokens * w.blocks);
+        assert_eq!(out.len(), tokens * w.rows);
+        starts.push(total);
+        total += w.rows / GROUP;
+    }
+    starts.push(total);
+    let outs: Vec<(&QMatrix, SharedMut<f32>)> =
+        parts.iter_mut().map(|(w, out)| (&**w, SharedMut(out.as_mut_ptr()))).collect();
     let threads = pool.threads();
-    let out_ptr = SharedMut(out.as_mut_ptr());
     pool.run(&|i| {
         let mut tmp = [0f32; GROUP];
-        for g in split_range(groups, threads, i) {
+        let range = split_range(total, threads, i);
+        let mut part = 0;
+        for global in range {
+            while global >= starts[part + 1] {
+                part += 1;
+            }
+            let (w, out_ptr) = outs[part];
+            let g = global - starts[part];
             for t in 0..tokens {
                 w.group_dot(backend, g, &x[t * w.blocks..(t + 1) * w.blocks], &mut tmp);
-                // SAFETY: thread i alone owns rows of groups in its range, for every token.
+                // SAFETY: thread i alone owns the rows of the groups in its range, for every
+                // token, and each part's buffer holds tokens × rows floats (asserted above).
                 unsafe {
                     let dst = out_ptr.get().add(t * w.rows + g * GROUP);
                     std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, GROUP);

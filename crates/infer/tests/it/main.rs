@@ -2,7 +2,10 @@
 
 mod chat;
 mod common;
+mod conformance;
+mod driver;
 mod forward;
 mod gguf;
+mod gguf_fuzz;
 mod llamacpp;
 mod tokenizer;

@@ -1,0 +1,252 @@
+//! The `ModelDriver` interface and its first implementation, `llama-gguf/1`.
+
+use crate::format::OutputFormat;
+use crate::model::{ExecOptions, LlamaModel, Logits, Session};
+use crate::sampling::{Sampler, Sampling};
+use crate::{ChatTemplate, Error, Gguf, Message, Result, Tokenizer};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What to run: the chat so far, the answer's shape, how to pick tokens, and a length limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The conversation, rendered with the model's chat template plus the generation prompt.
+    pub messages: Vec<Message>,
+    /// Shape of the answer.
+    pub format: OutputFormat,
+    /// Token selection.
+    pub sampling: Sampling,
+    /// Most tokens to generate (the end-of-generation token not counted).
+    pub max_tokens: usize,
+}
+
+/// What a run produced. Every field except the timings is identical on every machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The canonical encoding of the answer (DESIGN §5.3): the bytes that are hashed.
+    pub bytes: Vec<u8>,
+    /// The answer as text.
+    pub text: String,
+    /// Generated token ids (without the end-of-generation token).
+    pub tokens: Vec<u32>,
+    /// Token ids of the rendered prompt.
+    pub prompt_tokens: Vec<u32>,
+    /// sha256 over the little-endian f32 logits of every step, in order (one step per forward
+    /// pass that chose a token; the first is the prompt's last position).
+    pub logits_sha256: [u8; 32],
+    /// sha256 of each step's logits alone, so a verifier can tell at which step two runs part.
+    pub step_sha256: Vec<[u8; 32]>,
+    /// Why generation stopped.
+    pub stop: StopReason,
+    /// Time spent on the prompt.
+    pub prefill_time: Duration,
+    /// Time spent generating after the prompt.
+    pub decode_time: Duration,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model chose an end-of-generation token.
+    EndOfGeneration,
+    /// A constrained answer was complete and could not be extended.
+    Complete,
+    /// `max_tokens` was reached.
+    MaxTokens,
+}
+
+/// A deterministic model driver: the standard interface nodes and verifiers run prompts
+/// through. Any change to a driver's numerics is a new [`ModelDriver::version`].
+pub trait ModelDriver {
+    /// The driver and numerics version, e.g. `llama-gguf/1`.
+    fn version(&self) -> &'static str;
+
+    /// Loads a model file.
+    fn load(path: &Path, options: ExecOptions) -> Result<Self>
+    where
+        Self: Sized;
+
+    /// Runs a request to completion.
+    fn run(&self, request: &Request) -> Result<Output>;
+}
+
+/// `llama-gguf/1`: Llama-architecture GGUF models with Q4_0/Q4_1/Q8_0 matrices, the canonical
+/// numerics of this crate, byte-level BPE and the model's own chat template.
+#[derive(Debug)]
+pub struct LlamaGgufDriver {
+    model: LlamaModel,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    options: ExecOptions,
+}
+
+impl LlamaGgufDriver {
+    /// The version string of this driver.
+    pub const VERSION: &'static str = "llama-gguf/1";
+
+    /// Builds the driver from a parsed GGUF.
+    pub fn from_gguf(gguf: &Gguf, options: ExecOptions) -> Result<Self> {
+        let model = LlamaModel::from_gguf(gguf)?;
+        let tokenizer = Tokenizer::from_gguf(gguf)?;
+        let template = ChatTemplate::from_gguf(gguf)?;
+        if tokenizer.vocab_size() != model.config().vocab {
+            return Err(Error::InvalidModel(format!(
+                "tokenizer has {} tokens but the LM head has {} rows",
+                tokenizer.vocab_size(),
+                model.config().vocab
+            )));
+        }
+        Ok(Self { model, tokenizer, template, options })
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> &LlamaModel {
+        &self.model
+    }
+
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Execution options (threads, backend); they never change results.
+    pub fn options(&self) -> ExecOptions {
+        self.options
+    }
+
+    /// Changes the execution options.
+    pub fn set_options(&mut self, options: ExecOptions) {
+        self.options = options;
+    }
+
+    /// Renders and tokenizes the prompt of `messages`.
+    pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let text = self.template.render(messages, true)?;
+        Ok(self.tokenizer.encode_with_special(&text))
+    }
+
+    /// Runs `prompt` (token ids) and generates, as [`ModelDriver::run`] does after rendering.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        format: &OutputFormat,
+        sampling: &Sampling,
+        max_tokens: usize,
+    ) -> Result<Output> {
+        if prompt.is_empty() {
+            return Err(Error::InvalidRequest("the prompt has no tokens".into()));
+        }
+        if max_tokens == 0 {
+            return Err(Error::InvalidRequest("max_tokens must be at least 1".into()));
+        }
+        let limit = self.model.config().context_length;
+        if prompt.len() + max_tokens > limit {
+            return Err(Error::ContextFull { needed: prompt.len() + max_tokens, limit });
+        }
+        let mut sampler = Sampler::new(sampling.clone())?;
+        let mut session = Session::new(&self.model, self.options, prompt.len() + max_tokens);
+        let tk = &self.tokenizer;
+        // Tokens a constrained answer may use: never control tokens, only those whose bytes can
+        // occur in an answer of this format.
+        let candidates: Vec<u32> = if format.is_constrained() {
+            (0..tk.vocab_size() as u32)
+                .filter(|&id| !tk.is_special(id) && format.token_may_appear(tk.token_bytes(id)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut hasher = Sha256::new();
+        let mut step_sha256 = Vec::new();
+        let mut step_bytes: Vec<u8> = Vec::new();
+        let mut tokens = Vec::new();
+        let mut out_bytes: Vec<u8> = Vec::new();
+        let mut allowed: Vec<u32> = Vec::new();
+
+        let started = Instant::now();
+        let mut logits = session.forward(prompt, Logits::Last)?;
+        let prefill_time = started.elapsed();
+        let decode_started = Instant::now();
+        let stop = loop {
+            step_bytes.clear();
+            step_bytes.extend(logits.iter().flat_map(|v| v.to_le_bytes()));
+            hasher.update(&step_bytes);
+            step_sha256.push(Sha256::digest(&step_bytes).into());
+            let choice = if format.is_constrained() {
+                allowed.clear();
+                for &id in &candidates {
+                    let len = out_bytes.len();
+                    out_bytes.extend_from_slice(tk.token_bytes(id));
+                    if format.is_valid_prefix(&out_bytes) {
+                        allowed.push(id);
+                    }
+                    out_bytes.truncate(len);
+                }
+                if format.is_complete(&out_bytes) {
+                    allowed.extend(tk.eog_ids().iter().copied());
+                    allowed.sort_unstable();
+                }
+                sampler.pick(&logits, Some(allowed.as_slice()))
+            } else {
+                sampler.pick(&logits, None)
+            };
+            let Some(id) = choice else {
+                return Err(Error::Constraint {
+                    format: format.to_string(),
+                    reason: format!("no token continues '{}'", String::from_utf8_lossy(&out_bytes)),
+                });
+            };
+            if tk.is_eog(id) {
+                break StopReason::EndOfGeneration;
+            }
+            tokens.push(id);
+            out_bytes.extend_from_slice(tk.token_bytes(id));
+            if format.is_constrained()
+                && format.is_complete(&out_bytes)
+                && !format.can_extend(&out_bytes)
+            {
+                break StopReason::Complete;
+            }
+            if tokens.len() >= max_tokens {
+                break StopReason::MaxTokens;
+            }
+            logits = session.forward(&[id], Logits::Last)?;
+        };
+        let decode_time = decode_started.elapsed();
+        let text = tk.decode(&tokens);
+        let bytes = if format.is_constrained() {
+            format.encode(&text).map_err(|_| Error::Constraint {
+                format: format.to_string(),
+                reason: format!("stopped ({stop:?}) before a complete value: '{text}'"),
+            })?
+        } else {
+            text.as_bytes().to_vec()
+        };
+        Ok(Output {
+            bytes,
+            text,
+            tokens,
+            prompt_tokens: prompt.to_vec(),
+            logits_sha256: hasher.finalize().into(),
+            step_sha256,
+            stop,
+            prefill_time,
+            decode_time,
+        })
+    }
+}
+
+impl ModelDriver for LlamaGgufDriver {
+    fn version(&self) -> &'static str {
+        Self::VERSION
+    }
+
+    fn load(path: &Path, options: ExecOptions) -> Result<Self> {
+        Self::from_gguf(&Gguf::open(path)?, options)
+    }
+
+    fn run(&self, request: &Request) -> Result<Output> {
+        let prompt = self.prompt_tokens(&request.messages)?;
+        self.generate(&prompt, &request.format, &request.sampling, request.max_tokens)
+    }
+}
