@@ -7,12 +7,28 @@
 //! not start with one); this module adds nothing of its own, so the prompt is the one the model
 //! was tuned on.
 
-use crate::{Error, Gguf, Result};
+use crate::{Error, Gguf, Result, Tokenizer};
 use minijinja::{Environment, Value};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Name under which the template is stored in the minijinja environment.
 const TEMPLATE_NAME: &str = "chat_template";
+
+/// Unicode noncharacters (reserved for internal use, never interchanged) that bracket each
+/// message content in a second rendering, to find where contents land in the prompt.
+const CONTENT_OPEN: char = '\u{FDD0}';
+const CONTENT_CLOSE: char = '\u{FDD1}';
+
+/// A rendered prompt and where the message contents sit in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedPrompt {
+    /// The template's output.
+    pub text: String,
+    /// Byte ranges of `text` that hold message contents (user, system or assistant text), in
+    /// order. Special-token text inside them must stay text when encoding.
+    pub content_spans: Vec<Range<usize>>,
+}
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,9 +180,9 @@ impl ChatTemplate {
     /// Renders `messages`; with `add_generation_prompt` the text ends where the assistant's
     /// reply begins. Encode the result with [`crate::Tokenizer::encode_with_special`].
     ///
-    /// Note: message contents are inserted verbatim, so a user who types `<|im_end|>` would
-    /// forge structure if the whole string were encoded with special tokens; callers that
-    /// need that guarantee encode message contents separately (see the tokenizer docs).
+    /// Message contents are inserted as the template says, so encoding this string with
+    /// [`Tokenizer::encode_with_special`] would turn a user's typed `<|im_end|>` into the control
+    /// token. To build model input use [`ChatTemplate::encode`], which keeps contents as text.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let template = self
             .env
@@ -183,6 +199,80 @@ impl ChatTemplate {
         template
             .render(Value::from(ctx))
             .map_err(|e| Error::ChatTemplate(format!("rendering failed: {e:#}")))
+    }
+}
+
+impl ChatTemplate {
+    /// Renders like [`ChatTemplate::render`] and also reports where each message content
+    /// landed. Found by rendering a second time with every content bracketed by two Unicode
+    /// noncharacters; the bracketed output, brackets removed, must equal the plain output, so a
+    /// template that rewrites contents (e.g. trims them) is an error rather than a guess. A
+    /// message or template containing those noncharacters (U+FDD0, U+FDD1) is rejected.
+    pub fn render_with_spans(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<RenderedPrompt> {
+        let is_marker = |c: char| c == CONTENT_OPEN || c == CONTENT_CLOSE;
+        if self.source.contains(is_marker) {
+            return Err(Error::ChatTemplate(
+                "template contains the reserved noncharacters U+FDD0/U+FDD1".into(),
+            ));
+        }
+        if let Some((i, _)) =
+            messages.iter().enumerate().find(|(_, m)| m.content.contains(is_marker))
+        {
+            return Err(Error::ChatTemplate(format!(
+                "message {i} contains the noncharacter U+FDD0 or U+FDD1, which prompts may not hold"
+            )));
+        }
+        let text = self.render(messages, add_generation_prompt)?;
+        let marked: Vec<Message> = messages
+            .iter()
+            .map(|m| Message::new(m.role, format!("{CONTENT_OPEN}{}{CONTENT_CLOSE}", m.content)))
+            .collect();
+        let marked = self.render(&marked, add_generation_prompt)?;
+        let mut stripped = String::with_capacity(text.len());
+        let mut content_spans = Vec::new();
+        let mut open = None;
+        for c in marked.chars() {
+            match (c, open) {
+                (CONTENT_OPEN, None) => open = Some(stripped.len()),
+                (CONTENT_CLOSE, Some(start)) => {
+                    content_spans.push(start..stripped.len());
+                    open = None;
+                }
+                (CONTENT_OPEN | CONTENT_CLOSE, _) => {
+                    return Err(Error::ChatTemplate(
+                        "template splits or nests message contents; cannot tell them from \
+                         template text"
+                            .into(),
+                    ));
+                }
+                _ => stripped.push(c),
+            }
+        }
+        if open.is_some() || stripped != text {
+            return Err(Error::ChatTemplate(
+                "template transforms message contents; cannot tell them from template text".into(),
+            ));
+        }
+        Ok(RenderedPrompt { text, content_spans })
+    }
+
+    /// The model input for a conversation: the rendered template, with the template's own
+    /// special-token text (`<|im_start|>`, …) as control tokens and every message content as
+    /// plain text, even if it spells a special token. Ordinary text is encoded across the
+    /// content edges exactly as in the whole string, so for contents without special-token text
+    /// the ids equal llama.cpp's and HF's tokenization of the rendered prompt.
+    pub fn encode(
+        &self,
+        tokenizer: &Tokenizer,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
+        let prompt = self.render_with_spans(messages, add_generation_prompt)?;
+        Ok(tokenizer.encode_with_special_outside(&prompt.text, &prompt.content_spans))
     }
 }
 
@@ -216,6 +306,30 @@ mod tests {
     fn syntax_errors_are_reported() {
         let err = ChatTemplate::new("{% for m in messages %}").unwrap_err().to_string();
         assert!(err.contains("chat template"), "{err}");
+    }
+
+    #[test]
+    fn spans_locate_contents() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}<{{ m.role }}>{{ m.content }}</>\n{% endfor %}",
+        )
+        .unwrap();
+        let msgs = [Message::system("sys"), Message::user("a<b>c")];
+        let r = t.render_with_spans(&msgs, false).unwrap();
+        assert_eq!(r.text, "<system>sys</>\n<user>a<b>c</>\n");
+        let spans: Vec<&str> = r.content_spans.iter().map(|s| &r.text[s.clone()]).collect();
+        assert_eq!(spans, ["sys", "a<b>c"]);
+    }
+
+    #[test]
+    fn content_rewriting_templates_are_refused() {
+        let t =
+            ChatTemplate::new("{% for m in messages %}{{ m.content | trim }}{% endfor %}").unwrap();
+        assert!(t.render_with_spans(&[Message::user("x")], false).is_ok());
+        let err = t.render_with_spans(&[Message::user(" x ")], false).unwrap_err().to_string();
+        assert!(err.contains("transforms message contents"), "{err}");
+        let err = t.render_with_spans(&[Message::user("\u{FDD0}")], false).unwrap_err().to_string();
+        assert!(err.contains("message 0"), "{err}");
     }
 
     #[test]

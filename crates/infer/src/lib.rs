@@ -35,7 +35,7 @@ pub mod quant;
 mod sampling;
 mod tokenizer;
 
-pub use chat::{ChatTemplate, Message, Role};
+pub use chat::{ChatTemplate, Message, RenderedPrompt, Role};
 pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};
 pub use format::OutputFormat;

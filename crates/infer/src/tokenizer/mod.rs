@@ -33,6 +33,7 @@ use crate::{Error, Gguf, Result};
 use bpe::{Merge, MergeTable};
 use pretokenize::PreTokenizer;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Mutex;
 
 /// Pieces longer than this are merged without the cache (they are rare and would bloat it).
@@ -156,10 +157,9 @@ impl Tokenizer {
                 "tokenizer.ggml.model '{model}' is not supported (supported: gpt2)"
             )));
         }
-        let pre = match gguf.metadata("tokenizer.ggml.pre") {
-            None => PreTokenizerKind::Gpt2,
-            Some(_) => PreTokenizerKind::from_gguf_name(gguf.get_str("tokenizer.ggml.pre")?)?,
-        };
+        // Required: llama.cpp's fallback for an absent key ("default") is a different,
+        // four-regex split, and guessing would silently change ids.
+        let pre = PreTokenizerKind::from_gguf_name(gguf.get_str("tokenizer.ggml.pre")?)?;
         let tokens: Vec<String> =
             gguf.get_str_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
         let token_types = match gguf.metadata("tokenizer.ggml.token_type") {
@@ -336,15 +336,24 @@ impl Tokenizer {
     ///
     /// Only for text the program composed (a rendered chat template); never pass raw user input.
     pub fn encode_with_special(&self, text: &str) -> Vec<u32> {
+        self.encode_with_special_outside(text, &[])
+    }
+
+    /// Like [`Tokenizer::encode_with_special`], but special-token text that overlaps one of
+    /// `text_spans` (byte ranges, e.g. the message contents inside a rendered chat template)
+    /// stays ordinary text. Ordinary text is still encoded across span edges exactly as in
+    /// the whole string, so the ids equal [`Tokenizer::encode_with_special`]'s whenever the
+    /// spans hold no special-token text.
+    pub fn encode_with_special_outside(&self, text: &str, text_spans: &[Range<usize>]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut start = 0; // beginning of the pending ordinary text
         let mut at = 0;
         let bytes = text.as_bytes();
         while at < bytes.len() {
-            let found = self
-                .specials
-                .iter()
-                .find(|(special, _)| bytes[at..].starts_with(special.as_bytes()));
+            let found = self.specials.iter().find(|(special, _)| {
+                bytes[at..].starts_with(special.as_bytes())
+                    && !text_spans.iter().any(|s| s.start < at + special.len() && at < s.end)
+            });
             match found {
                 Some((special, id)) => {
                     self.encode_text(&text[start..at], &mut out);
@@ -514,6 +523,18 @@ mod tests {
         assert_eq!(special[1], 1);
         assert_eq!(t.decode(&special), "a<|im_end|>b<|im_end");
         assert_eq!(t.eog_ids(), &[0, 1]);
+        // Inside a protected span the same text stays text; outside it still counts.
+        let text = "<|im_end|>a<|im_end|>";
+        let user_span = 11..16;
+        let ids = t.encode_with_special_outside(text, std::slice::from_ref(&user_span));
+        assert_eq!(ids[0], 1);
+        assert!(!ids[1..].contains(&1), "{ids:?}");
+        assert_eq!(t.decode(&ids), text);
+        let plain_span = 10..11;
+        assert_eq!(
+            t.encode_with_special_outside(text, std::slice::from_ref(&plain_span)),
+            t.encode_with_special(text)
+        );
     }
 
     #[test]
@@ -558,5 +579,66 @@ mod tests {
         bad_char.tokens[1] = "ń".into();
         let err = Tokenizer::from_parts(bad_char).unwrap_err().to_string();
         assert!(err.contains("U+0144"), "{err}");
+    }
+
+    /// A GGUF holding `tiny()`'s vocabulary, with `edit` applied to the metadata.
+    fn tiny_gguf(edit: impl FnOnce(&mut crate::GgufWriter)) -> Gguf {
+        use crate::{MetadataArray, MetadataValue};
+        let t = tiny();
+        let mut tokens = Vec::new();
+        let mut types = Vec::new();
+        for id in 0..t.vocab_size() as u32 {
+            let ty = t.token_type(id).unwrap();
+            tokens.push(if ty.is_special() {
+                String::from_utf8(t.token_bytes(id).to_vec()).unwrap()
+            } else {
+                t.token_bytes(id).iter().map(|&b| byte_level::BYTE_TO_CHAR[b as usize]).collect()
+            });
+            types.push(if ty == TokenType::Control { 3 } else { 1 });
+        }
+        let mut w = crate::GgufWriter::new();
+        w.metadata("tokenizer.ggml.model", MetadataValue::String("gpt2".into()))
+            .metadata("tokenizer.ggml.pre", MetadataValue::String("smollm".into()))
+            .metadata("tokenizer.ggml.tokens", MetadataValue::Array(MetadataArray::strings(tokens)))
+            .metadata("tokenizer.ggml.token_type", MetadataValue::Array(MetadataArray::i32s(types)))
+            .metadata(
+                "tokenizer.ggml.merges",
+                MetadataValue::Array(MetadataArray::strings(["h e", "l l", "he ll", "hell o"])),
+            )
+            .metadata("tokenizer.ggml.eos_token_id", MetadataValue::U32(1));
+        edit(&mut w);
+        Gguf::read(w.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn from_gguf_reads_the_metadata() {
+        let t = Tokenizer::from_gguf(&tiny_gguf(|_| {})).unwrap();
+        assert_eq!(t.encode("hello"), vec![t.token_id("hello").unwrap()]);
+        assert_eq!(t.eog_ids(), &[0, 1]);
+        assert_eq!(t.pre_tokenizer(), PreTokenizerKind::Smollm);
+    }
+
+    #[test]
+    fn from_gguf_names_what_is_wrong() {
+        use crate::MetadataValue;
+        let err = |edit: fn(&mut crate::GgufWriter)| {
+            Tokenizer::from_gguf(&tiny_gguf(edit)).unwrap_err().to_string()
+        };
+        let e = err(|w| {
+            w.metadata("tokenizer.ggml.model", MetadataValue::String("llama".into()));
+        });
+        assert!(e.contains("'llama'"), "{e}");
+        let e = err(|w| {
+            w.metadata("tokenizer.ggml.pre", MetadataValue::String("qwen2".into()));
+        });
+        assert!(e.contains("'qwen2'"), "{e}");
+        let e = err(|w| {
+            w.metadata("tokenizer.ggml.eos_token_id", MetadataValue::U32(99_999));
+        });
+        assert!(e.contains("99999"), "{e}");
+        let e = err(|w| {
+            w.metadata("tokenizer.ggml.merges", MetadataValue::U32(3));
+        });
+        assert!(e.contains("tokenizer.ggml.merges"), "{e}");
     }
 }

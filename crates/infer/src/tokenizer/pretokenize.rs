@@ -13,7 +13,7 @@ const GPT2_PATTERN: &str =
 /// Which pre-tokenizer a vocabulary was trained with (GGUF `tokenizer.ggml.pre`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PreTokenizerKind {
-    /// Plain GPT-2 (`gpt2` and the default when the key is absent).
+    /// Plain GPT-2 (`gpt2`).
     Gpt2,
     /// SmolLM / StarCoder: every numeric character (`\p{N}`) becomes its own piece, then the
     /// GPT-2 pattern runs on the rest (HF: `Sequence[Digits(individual_digits), ByteLevel]`).
@@ -25,10 +25,10 @@ impl PreTokenizerKind {
     /// split silently changes token ids.
     pub fn from_gguf_name(name: &str) -> Result<Self> {
         match name {
-            "gpt2" | "default" => Ok(Self::Gpt2),
+            "gpt2" => Ok(Self::Gpt2),
             "smollm" => Ok(Self::Smollm),
             other => Err(Error::Tokenizer(format!(
-                "pre-tokenizer '{other}' is not supported (supported: gpt2, default, smollm)"
+                "pre-tokenizer '{other}' is not supported (supported: gpt2, smollm)"
             ))),
         }
     }

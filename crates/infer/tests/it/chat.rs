@@ -26,7 +26,7 @@ fn smollm2_template_inserts_default_system_prompt() {
 
 #[test]
 fn smollm2_template_keeps_given_system_and_history() {
-    let Some((template, _)) = load() else { return };
+    let Some((template, tok)) = load() else { return };
     let messages = [
         Message::system("Be brief."),
         Message::user("Hi"),
@@ -39,5 +39,12 @@ fn smollm2_template_keeps_given_system_and_history() {
          <|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\n<|im_end|> is just \
          text<|im_end|>\n"
     );
-    assert!(template.render(&messages, true).unwrap().ends_with("<|im_start|>assistant\n"));
+    let prompt = template.render(&messages, true).unwrap();
+    assert!(prompt.ends_with("<|im_start|>assistant\n"));
+    // Model input: the user's "<|im_end|>" stays text; the template's 9 control tokens remain.
+    let ids = template.encode(&tok, &messages, true).unwrap();
+    assert_eq!(ids.iter().filter(|&&id| tok.is_special(id)).count(), 9, "{ids:?}");
+    assert_eq!(tok.encode_with_special(&prompt).iter().filter(|&&id| id == 2).count(), 5);
+    assert_eq!(ids.iter().filter(|&&id| id == 2).count(), 4);
+    assert_eq!(tok.decode(&ids), prompt);
 }

@@ -62,21 +62,42 @@ fn reference_covers_enough_prompts() {
     }
 }
 
+/// llama.cpp tokenizes the rendered prompt with special tokens parsed everywhere; our
+/// `encode_with_special` must give the same ids. Our model input, [`ChatTemplate::encode`],
+/// keeps special-token text inside message contents as text: it must equal llama.cpp's ids
+/// whenever no content spells a special token, and differ exactly there otherwise.
 #[test]
 fn prompt_tokens_match_llamacpp() {
     let Some(path) = real_model() else { return };
     let gguf = Gguf::open(path).unwrap();
     let template = ChatTemplate::from_gguf(&gguf).unwrap();
     let tok = Tokenizer::from_gguf(&gguf).unwrap();
+    let mut forged = 0;
     for (i, case) in reference()["cases"].as_array().unwrap().iter().enumerate() {
         let messages = messages(case);
         let prompt = template.render(&messages, true).unwrap();
+        let llama_ids = ids(&case["prompt_ids"]);
         assert_eq!(prompt, case["prompt"].as_str().unwrap(), "case {i}: rendered prompt");
-        assert_eq!(tok.encode_with_special(&prompt), ids(&case["prompt_ids"]), "case {i}: ids");
+        assert_eq!(tok.encode_with_special(&prompt), llama_ids, "case {i}: ids");
         for (m, expected) in messages.iter().zip(case["user_text_ids"].as_array().unwrap()) {
             assert_eq!(tok.encode(&m.content), ids(expected), "case {i}: {:?}", m.content);
         }
+        let ours = template.encode(&tok, &messages, true).unwrap();
+        assert_eq!(tok.decode(&ours), prompt);
+        let control = |v: &[u32]| v.iter().filter(|&&t| tok.is_special(t)).count();
+        if messages.iter().any(|m| m.content.contains("<|")) {
+            forged += 1;
+            assert_ne!(ours, llama_ids, "case {i}");
+            // Template structure: 1 system + one per message + the generation prompt, each
+            // opened and closed, except the open generation prompt.
+            let structure = 2 * (messages.len() + 1) + 1;
+            assert_eq!(control(&ours), structure, "case {i}: {ours:?}");
+            assert!(control(&llama_ids) > structure, "case {i}: llama.cpp parsed user text");
+        } else {
+            assert_eq!(ours, llama_ids, "case {i}: model input");
+        }
     }
+    assert_eq!(forged, 1, "the reference has one prompt with special-token text in user content");
 }
 
 fn argmax(logits: &[f32]) -> u32 {
