@@ -120,10 +120,10 @@ impl LlamaGgufDriver {
         self.options = options;
     }
 
-    /// Renders and tokenizes the prompt of `messages`.
+    /// Renders and tokenizes the prompt of `messages`; special-token text inside message
+    /// contents stays text (see [`ChatTemplate::encode`]).
     pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let text = self.template.render(messages, true)?;
-        Ok(self.tokenizer.encode_with_special(&text))
+        self.template.encode(&self.tokenizer, messages, true)
     }
 
     /// Runs `prompt` (token ids) and generates, as [`ModelDriver::run`] does after rendering.

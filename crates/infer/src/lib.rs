@@ -17,8 +17,8 @@
 //!
 //! [`Tokenizer`] is the model's GPT-2 byte-level BPE, built from GGUF metadata
 //! ([`Tokenizer::from_gguf`]); [`ChatTemplate`] renders the model's own chat template over
-//! [`Message`]s. User text is encoded with [`Tokenizer::encode`] (never special tokens), template
-//! output with [`Tokenizer::encode_with_special`].
+//! [`Message`]s. [`ChatTemplate::encode`] turns a conversation into model input: the template's
+//! special-token text becomes control tokens, message contents never do.
 
 mod chat;
 mod driver;
