@@ -77,9 +77,10 @@ impl Backend {
 ///
 /// Layout: group `g` (rows `8g..8g+8`), block `b` occupy `group_block_bytes` bytes at
 /// `(g·blocks + b)·group_block_bytes`: first the 8 rows' `d` (f16 LE), then for Q4_1 the 8 rows'
-/// `m`, then the 8 rows' quant bytes (16 for Q4, 32 for Q8_0) in slot order. Q4 slots hold rows
-/// `0,4,1,5,2,6,3,7` so that one 32-byte load carries rows `l` and `l+4`, which is what lets
-/// the AVX2 kernel's pairwise integer adds end in natural row order; Q8_0 slots are in row order.
+/// `m`, then the 8 rows' quant bytes (see [`quant_offset`]). Q4 quants interleave 4 bytes at a
+/// time (bytes `4c..4c+4` of rows 0..7, then of the next `c`), so that one 32-byte load holds the
+/// same 8 elements of all 8 rows and the AVX2 kernel's integer sums land one row per lane with
+/// no horizontal adds; Q8_0 keeps each row's 32 bytes together.
 #[derive(Debug)]
 pub(crate) struct QMatrix {
     ty: GgmlType,
@@ -104,11 +105,11 @@ fn header_bytes(ty: GgmlType) -> usize {
     }
 }
 
-/// Slot of row `lane` (0..8) inside a group-block's quant area.
-fn slot(ty: GgmlType, lane: usize) -> usize {
+/// Offset of quant byte `j` of row `lane` (0..8) inside a group-block's quant area.
+fn quant_offset(ty: GgmlType, lane: usize, j: usize) -> usize {
     match ty {
-        GgmlType::Q8_0 => lane,
-        _ => (lane % 4) * 2 + lane / 4,
+        GgmlType::Q8_0 => lane * 32 + j,
+        _ => (j / 4) * 32 + lane * 4 + j % 4,
     }
 }
 
@@ -156,8 +157,9 @@ impl QMatrix {
                 } else {
                     &src[2..]
                 };
-                let s = slot(ty, lane);
-                dst[hdr + s * qb..hdr + (s + 1) * qb].copy_from_slice(q_src);
+                for (j, &q) in q_src.iter().enumerate().take(qb) {
+                    dst[hdr + quant_offset(ty, lane, j)] = q;
+                }
             }
         }
         Ok(Self { ty, rows, blocks, data })
@@ -178,8 +180,9 @@ impl QMatrix {
         &self.data[(group * self.blocks + block) * gbb..][..gbb]
     }
 
-    /// Scale, minimum and quant bytes of `row`'s block `block`.
-    fn block_of_row(&self, row: usize, block: usize) -> (f32, f32, &[u8]) {
+    /// Scale, minimum and quant bytes of `row`'s block `block` (16 quant bytes for Q4 types, 32
+    /// for Q8_0; the rest zero).
+    fn block_of_row(&self, row: usize, block: usize) -> (f32, f32, [u8; 32]) {
         let (g, lane) = (row / GROUP, row % GROUP);
         let gb = self.group_block(g, block);
         let d = f16_to_f32(u16::from_le_bytes([gb[2 * lane], gb[2 * lane + 1]]));
@@ -189,8 +192,11 @@ impl QMatrix {
             0.0
         };
         let (hdr, qb) = (header_bytes(self.ty), quant_bytes(self.ty));
-        let s = slot(self.ty, lane);
-        (d, m, &gb[hdr + s * qb..hdr + (s + 1) * qb])
+        let mut qs = [0u8; 32];
+        for (j, q) in qs.iter_mut().enumerate().take(qb) {
+            *q = gb[hdr + quant_offset(self.ty, lane, j)];
+        }
+        (d, m, qs)
     }
 
     /// Dequantizes one row (used for embedding lookups), with ggml's dequantization rules.
