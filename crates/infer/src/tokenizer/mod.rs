@@ -16,7 +16,8 @@
 //!   0xF1, 0xF2 and 0xF5–0xFF, so code points U+40000–U+BFFFF lose their lead byte). Such a byte
 //!   yields no token and is removed before merging, so its neighbours within the piece may merge
 //!   across it. This is HF `tokenizers`' behaviour with `unk_token = null`, the setting the
-//!   model was trained with. [`Tokenizer::missing_bytes`] lists the affected bytes, so a caller
+//!   model was trained with (llama.cpp also drops the byte but does not merge across it:
+//!   `"!\x04!"` is `[10095]` here and in HF, `[17, 17]` in llama.cpp). [`Tokenizer::missing_bytes`] lists the affected bytes, so a caller
 //!   that must not lose input can reject it instead. Loading never fails for a missing byte:
 //!   real vocabularies (SmolLM2's included) lack some.
 //! * [`Tokenizer::decode`] concatenates [`Tokenizer::token_bytes`] and replaces each maximal

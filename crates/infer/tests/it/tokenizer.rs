@@ -281,6 +281,10 @@ fn real_vocabulary_facts() {
     assert!(!tok.encode("<|im_start|>user\n").contains(&1));
     // Merge i makes token 252 + i (reference §3.5): "Ġ t" is merge 0.
     assert_eq!(tok.encode(" t"), vec![252]);
+    // The missing-byte rule (module docs of the tokenizer): 0x04 is dropped and its
+    // neighbours merge, as in HF; llama.cpp 0.3.36 gives [17, 17] here (no merge across).
+    assert_eq!(tok.encode("!\u{4}!"), vec![10095]);
+    assert_eq!(tok.encode("!!"), vec![10095]);
 }
 
 /// Compares with HF on every corpus string, both with and without special-token parsing, and
@@ -314,6 +318,22 @@ fn matches_hf_tokenizers_on_generated_corpus() {
         assert_eq!(tok.decode(&ours), expected, "round trip of #{i} {text:?}");
         assert_eq!(tok.decode(&ours_sp), expected, "round trip (special) of #{i} {text:?}");
     }
+    // Throughput, printed only: a fresh tokenizer (cold piece cache) and HF over the corpus.
+    let fresh = Tokenizer::from_gguf(&gguf).unwrap();
+    let started = std::time::Instant::now();
+    let ours_tokens: usize = corpus.iter().map(|t| fresh.encode(t).len()).sum();
+    let ours_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let hf_tokens: usize =
+        corpus.iter().map(|t| hf_plain.encode(t.as_str(), false).unwrap().len()).sum();
+    let hf_s = started.elapsed().as_secs_f64();
+    assert_eq!(ours_tokens, hf_tokens);
+    eprintln!(
+        "encode throughput: ours {:.0} tokens/s, HF {:.0} tokens/s (ratio {:.2})",
+        ours_tokens as f64 / ours_s,
+        hf_tokens as f64 / hf_s,
+        hf_s / ours_s
+    );
     eprintln!(
         "compared {} strings ({tokens} tokens) with HF tokenizers, {lossy} with bytes the \
          vocabulary lacks; {} mismatches",
