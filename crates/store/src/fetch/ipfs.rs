@@ -97,9 +97,16 @@ impl KuboRpc {
         let mut url = self.endpoint("add");
         url.query_pairs_mut()
             .append_pair("cid-version", "1")
+            // js-ipfs prints CIDv1 in base58btc unless told otherwise; Kubo defaults to base32.
+            .append_pair("cid-base", "base32")
             .append_pair("raw-leaves", "true")
             .append_pair("pin", "true");
-        let form = Form::new().part("file", part.file_name("data"));
+        // js-ipfs rejects parts without a content type.
+        let part = part
+            .file_name("data")
+            .mime_str("application/octet-stream")
+            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+        let form = Form::new().part("file", part);
         let response = self
             .client
             .post(url.clone())

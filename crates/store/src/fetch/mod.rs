@@ -172,7 +172,9 @@ pub(crate) async fn stream_response(
             body: snippet(&body),
         });
     }
-    if let Some(length) = response.content_length() {
+    // Read once: reqwest's value is a size hint that shrinks as the body is consumed.
+    let announced = response.content_length();
+    if let Some(length) = announced {
         sink.announce_total(length)?;
     }
     loop {
@@ -181,7 +183,7 @@ pub(crate) async fn stream_response(
             Ok(None) => return Ok(()),
             Err(source) => {
                 let received = sink.received();
-                return Err(match response.content_length() {
+                return Err(match announced {
                     Some(announced) if received < announced => Error::Truncated {
                         source_uri: url.to_string(),
                         received,
