@@ -18,6 +18,8 @@ pub(crate) struct BenchArgs {
 enum BenchCommand {
     /// Inference speed: prefill and decode tokens/s for the SIMD and the scalar kernels.
     Infer(InferArgs),
+    /// Dev chain JSON-RPC speed: signed transactions per second and `eth_call` latency.
+    Devnet(crate::devnet::DevnetBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +48,7 @@ each drop in cost found new uses nobody had planned for. Write a short summary o
 pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
     match args.command {
         BenchCommand::Infer(a) => infer(a),
+        BenchCommand::Devnet(a) => crate::devnet::bench(a),
     }
 }
 

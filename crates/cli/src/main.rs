@@ -4,6 +4,7 @@
 //! with `tracing`; this binary turns both into what a person or a script reads.
 
 mod bench;
+mod devnet;
 mod generate;
 mod model;
 
@@ -25,6 +26,8 @@ enum Command {
     Model(model::ModelArgs),
     /// Benchmarks (`aik bench infer`).
     Bench(bench::BenchArgs),
+    /// Run the embedded Ethereum dev chain (JSON-RPC over HTTP and WebSocket).
+    Devnet(devnet::DevnetArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -39,6 +42,7 @@ fn main() -> eyre::Result<()> {
             Command::Generate(args) => generate::run(args),
             Command::Model(args) => model::run(args),
             Command::Bench(args) => bench::run(args),
+            Command::Devnet(args) => devnet::run(args),
         },
     }
 }
