@@ -175,22 +175,29 @@ pub fn sin_cos_f64(x: f64) -> (f64, f64) {
     }
 }
 
-/// The RoPE rotation table: for each position `p < positions` and pair `i < rot_dims/2`,
-/// `(cos, sin)` of `p · base^(−2i/rot_dims)`, computed in f64 by the canonical functions above
-/// and rounded once to f32. Laid out `[p][i]`.
-pub fn rope_table(positions: usize, rot_dims: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
-    let half = rot_dims / 2;
+/// RoPE frequencies `base^(−2i/rot_dims)` for `i < rot_dims/2`, in f64 by the canonical `exp`
+/// and `ln`.
+pub fn rope_inv_freq(rot_dims: usize, base: f32) -> Vec<f64> {
     let ln_base = ln_f64(f64::from(base));
-    let inv_freq: Vec<f64> =
-        (0..half).map(|i| exp_f64(-(2.0 * i as f64 / rot_dims as f64) * ln_base)).collect();
-    let mut cos = Vec::with_capacity(positions * half);
-    let mut sin = Vec::with_capacity(positions * half);
+    (0..rot_dims / 2).map(|i| exp_f64(-(2.0 * i as f64 / rot_dims as f64) * ln_base)).collect()
+}
+
+/// Appends position `pos`'s RoPE row to `cos` and `sin`: `cos/sin(pos · inv_freq[i])`, computed
+/// in f64 by the canonical functions and rounded once to f32.
+pub fn push_rope_row(pos: usize, inv_freq: &[f64], cos: &mut Vec<f32>, sin: &mut Vec<f32>) {
+    for &f in inv_freq {
+        let (s, c) = sin_cos_f64(pos as f64 * f);
+        cos.push(c as f32);
+        sin.push(s as f32);
+    }
+}
+
+/// The RoPE rotation table for positions `0..positions`, laid out `[p][i]`.
+pub fn rope_table(positions: usize, rot_dims: usize, base: f32) -> (Vec<f32>, Vec<f32>) {
+    let inv_freq = rope_inv_freq(rot_dims, base);
+    let (mut cos, mut sin) = (Vec::new(), Vec::new());
     for p in 0..positions {
-        for &f in &inv_freq {
-            let (s, c) = sin_cos_f64(p as f64 * f);
-            cos.push(c as f32);
-            sin.push(s as f32);
-        }
+        push_rope_row(p, &inv_freq, &mut cos, &mut sin);
     }
     (cos, sin)
 }

@@ -11,7 +11,9 @@
 //! chunked prefill and token-by-token decoding give identical logits.
 
 use crate::kernels::{Backend, QMatrix, matmul, matmul_many};
-use crate::math::{dot_striped, exp_f32, rope_table, silu, sum_squares_striped, sum_striped};
+use crate::math::{
+    dot_striped, exp_f32, push_rope_row, rope_inv_freq, silu, sum_squares_striped, sum_striped,
+};
 use crate::pool::{SharedMut, ThreadPool, split_range};
 use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
 use crate::{Error, GgmlType, Gguf, Result};
@@ -145,8 +147,9 @@ pub struct LlamaModel {
     output_norm: Vec<f32>,
     /// `None` when the LM head is tied to `token_embd`.
     output: Option<QMatrix>,
-    rope_cos: Vec<f32>,
-    rope_sin: Vec<f32>,
+    /// RoPE frequencies; sessions build their cos/sin rows from these as positions are used,
+    /// so a file claiming a huge context costs nothing until it is used.
+    rope_inv_freq: Vec<f64>,
 }
 
 /// Reads a 1-D F32/F16 tensor of `len` elements.
@@ -213,7 +216,7 @@ impl LlamaModel {
             Some(_) => Some(load_matrix(gguf, "output.weight", dim, c.vocab)?),
             None => None,
         };
-        let (rope_cos, rope_sin) = rope_table(c.context_length, c.rope_dims, c.rope_base);
+        let rope_inv_freq = rope_inv_freq(c.rope_dims, c.rope_base);
         let weight_bytes = token_embd.bytes()
             + output.as_ref().map_or(0, QMatrix::bytes)
             + layers
@@ -226,7 +229,7 @@ impl LlamaModel {
                 })
                 .sum::<usize>();
         tracing::debug!(?c, weight_bytes, tied = output.is_none(), "loaded llama model");
-        Ok(Self { config: c, token_embd, layers, output_norm, output, rope_cos, rope_sin })
+        Ok(Self { config: c, token_embd, layers, output_norm, output, rope_inv_freq })
     }
 
     /// The model's hyperparameters.
@@ -276,6 +279,9 @@ pub struct Session<'m> {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     position: usize,
+    /// RoPE cos/sin rows `[p][i]` for every position reached so far.
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
 }
 
 /// Scratch buffers of one forward pass over `tokens` tokens.
@@ -308,6 +314,8 @@ impl<'m> Session<'m> {
             keys: (0..c.layers).map(|_| Vec::new()).collect(),
             values: (0..c.layers).map(|_| Vec::new()).collect(),
             position: 0,
+            rope_cos: Vec::new(),
+            rope_sin: Vec::new(),
         }
     }
 
@@ -352,6 +360,14 @@ impl<'m> Session<'m> {
                 "token id {bad} is outside the vocabulary of {}",
                 c.vocab
             )));
+        }
+        let half = c.rope_dims / 2;
+        while self.rope_cos.len() < (self.position + n) * half {
+            let pos = self.rope_cos.len() / half.max(1);
+            push_rope_row(pos, &m.rope_inv_freq, &mut self.rope_cos, &mut self.rope_sin);
+            if half == 0 {
+                break;
+            }
         }
         let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
         let mut s = Scratch {
@@ -475,8 +491,8 @@ impl<'m> Session<'m> {
     fn rope(&self, head: &mut [f32], pos: usize) {
         let m = self.model;
         let half = m.config.rope_dims / 2;
-        let cos = &m.rope_cos[pos * half..(pos + 1) * half];
-        let sin = &m.rope_sin[pos * half..(pos + 1) * half];
+        let cos = &self.rope_cos[pos * half..(pos + 1) * half];
+        let sin = &self.rope_sin[pos * half..(pos + 1) * half];
         for i in 0..half {
             let (x0, x1) = (head[2 * i], head[2 * i + 1]);
             head[2 * i] = x0 * cos[i] - x1 * sin[i];
