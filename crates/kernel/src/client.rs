@@ -1,0 +1,471 @@
+//! A typed client for what a requester, a worker and the owner do.
+
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+    sol_types::SolValue,
+};
+
+use crate::{
+    DeployParams, Error, Hardware, KernelAddresses, ModelSpec, PromptRecord, PromptRequest,
+    PromptStatus, Result, SchedulingPolicy, WorkerStatus,
+    bindings::{
+        ContextManager::{self, ContextManagerInstance},
+        DecentralizedInference::{self as DI, DecentralizedInferenceInstance, KernelParams},
+        EAI::{self, EAIInstance},
+        GPUManagement::{self, GPUManagementInstance},
+        ModelFileSystem::{self, ModelFileSystemInstance},
+        PromptScheduler::{self, PromptSchedulerInstance},
+    },
+    deploy::deploy_kernel,
+    protocol::commitment,
+    tx::send,
+};
+
+/// A submitted prompt.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    /// The prompt's id.
+    pub prompt_id: U256,
+    /// The escrowed fee.
+    pub fee: U256,
+    /// Whether a committee was assigned in the same transaction (else it is queued).
+    pub assigned: bool,
+    /// The transaction's receipt.
+    pub receipt: TransactionReceipt,
+}
+
+/// A worker's onchain state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Staked EAI.
+    pub stake: u128,
+    /// End of jail or unbonding (0 when active).
+    pub until: u64,
+    /// Life stage.
+    pub status: WorkerStatus,
+    /// Prompts it runs at once.
+    pub capacity: u16,
+    /// Prompts assigned now.
+    pub busy: u16,
+    /// Models served.
+    pub models: Vec<U256>,
+}
+
+/// The kernel seen from one account: every call is sent from `from` through `provider`, which
+/// must be able to sign for it (e.g. an alloy wallet provider).
+#[derive(Clone, Debug)]
+pub struct KernelClient<P> {
+    from: Address,
+    addresses: KernelAddresses,
+    token: EAIInstance<P>,
+    models: ModelFileSystemInstance<P>,
+    gpu: GPUManagementInstance<P>,
+    context: ContextManagerInstance<P>,
+    scheduler: PromptSchedulerInstance<P>,
+    kernel: DecentralizedInferenceInstance<P>,
+}
+
+impl<P: Provider + Clone> KernelClient<P> {
+    /// A client for the kernel at `addresses`, acting as `from`.
+    pub fn new(provider: P, from: Address, addresses: KernelAddresses) -> Self {
+        Self {
+            from,
+            addresses,
+            token: EAI::new(addresses.token, provider.clone()),
+            models: ModelFileSystem::new(addresses.models, provider.clone()),
+            gpu: GPUManagement::new(addresses.gpu, provider.clone()),
+            context: ContextManager::new(addresses.context, provider.clone()),
+            scheduler: PromptScheduler::new(addresses.scheduler, provider.clone()),
+            kernel: DI::new(addresses.kernel, provider),
+        }
+    }
+
+    /// Deploys a kernel with `params` (sent from `params.owner`) and returns the owner's client.
+    pub async fn deploy(provider: P, params: &DeployParams) -> Result<Self> {
+        let addresses = deploy_kernel(&provider, params).await?;
+        Ok(Self::new(provider, params.owner, addresses))
+    }
+
+    /// The same kernel seen from another account (with a provider that signs for it).
+    pub fn connect<Q: Provider + Clone>(&self, provider: Q, from: Address) -> KernelClient<Q> {
+        KernelClient::new(provider, from, self.addresses)
+    }
+
+    /// The account this client acts as.
+    pub const fn from(&self) -> Address {
+        self.from
+    }
+
+    /// The kernel's contract addresses.
+    pub const fn addresses(&self) -> &KernelAddresses {
+        &self.addresses
+    }
+
+    /// The DecentralizedInference binding, for calls the client does not wrap.
+    pub const fn kernel(&self) -> &DecentralizedInferenceInstance<P> {
+        &self.kernel
+    }
+
+    /// The GPUManagement binding.
+    pub const fn gpu(&self) -> &GPUManagementInstance<P> {
+        &self.gpu
+    }
+
+    /// The ModelFileSystem binding.
+    pub const fn models(&self) -> &ModelFileSystemInstance<P> {
+        &self.models
+    }
+
+    /// The ContextManager binding.
+    pub const fn context(&self) -> &ContextManagerInstance<P> {
+        &self.context
+    }
+
+    /// The PromptScheduler binding.
+    pub const fn scheduler(&self) -> &PromptSchedulerInstance<P> {
+        &self.scheduler
+    }
+
+    /// The EAI binding.
+    pub const fn token(&self) -> &EAIInstance<P> {
+        &self.token
+    }
+
+    // ------------------------------------------------------------------ requester
+
+    /// The fee for `max_tokens` output tokens of `model_id` at the model's price.
+    pub async fn estimate_fee(&self, model_id: U256, max_tokens: u32) -> Result<U256> {
+        self.kernel
+            .estimateFee(model_id, max_tokens)
+            .call()
+            .await
+            .map_err(|e| Error::contract("estimateFee", e))
+    }
+
+    /// Submits a prompt, paying exactly its fee (the bid per token times max tokens, or the
+    /// model's price when the bid is zero).
+    pub async fn submit(&self, request: &PromptRequest) -> Result<Submitted> {
+        let fee = if request.fee_per_token == 0 {
+            self.estimate_fee(request.model_id, request.max_tokens).await?
+        } else {
+            U256::from(request.fee_per_token) * U256::from(request.max_tokens)
+        };
+        self.submit_paying(request, fee).await
+    }
+
+    /// Submits a prompt with `value` attached (any excess over the fee comes back).
+    pub async fn submit_paying(&self, request: &PromptRequest, value: U256) -> Result<Submitted> {
+        let receipt =
+            send(self.kernel.infer(request.to_sol()).value(value).from(self.from), "infer").await?;
+        let submitted = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|log| log.log_decode::<DI::PromptSubmitted>().ok())
+            .ok_or(Error::MissingEvent {
+                action: "infer",
+                event: "PromptSubmitted",
+                tx: receipt.transaction_hash,
+            })?;
+        let assigned = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|log| log.log_decode::<DI::CommitteeAssigned>().ok())
+            .any(|log| log.inner.data.promptId == submitted.inner.data.promptId);
+        Ok(Submitted {
+            prompt_id: submitted.inner.data.promptId,
+            fee: submitted.inner.data.fee,
+            assigned,
+            receipt,
+        })
+    }
+
+    /// A prompt's status, winning output hash and miner.
+    pub async fn result(&self, prompt_id: U256) -> Result<(PromptStatus, B256, Address)> {
+        let result = self
+            .kernel
+            .getResult(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("getResult", e))?;
+        Ok((PromptStatus::try_from(result.status)?, result.outputHash, result.miner))
+    }
+
+    /// A prompt's stored record.
+    pub async fn prompt(&self, prompt_id: U256) -> Result<PromptRecord> {
+        let record = self
+            .kernel
+            .getPrompt(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("getPrompt", e))?;
+        PromptRecord::try_from(record)
+    }
+
+    /// A prompt's current committee and per-member commitment (or revealed output hash).
+    pub async fn committee(&self, prompt_id: U256) -> Result<(Vec<Address>, Vec<B256>)> {
+        let committee = self
+            .kernel
+            .getCommittee(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("getCommittee", e))?;
+        Ok((committee.members, committee.hashes))
+    }
+
+    /// Cancels one of this account's prompts still queued after the queue timeout.
+    pub async fn cancel_queued(&self, prompt_id: U256) -> Result<TransactionReceipt> {
+        send(self.kernel.cancelQueued(prompt_id).from(self.from), "cancelQueued").await
+    }
+
+    /// Withdraws this account's claimable native coin to `to`.
+    pub async fn claim(&self, to: Address) -> Result<TransactionReceipt> {
+        send(self.kernel.claim(to).from(self.from), "claim").await
+    }
+
+    /// Native coin `account` can claim.
+    pub async fn claimable(&self, account: Address) -> Result<U256> {
+        self.kernel.claimable(account).call().await.map_err(|e| Error::contract("claimable", e))
+    }
+
+    /// The topic id of (`account`, `topic`), as the contracts compute it.
+    pub fn topic_id(account: Address, topic: &str) -> B256 {
+        keccak256((account, topic.to_owned()).abi_encode_params())
+    }
+
+    /// Sets the system prompt of this account's `topic` (a new revision).
+    pub async fn set_system_prompt(&self, topic: &str, prompt: &str) -> Result<TransactionReceipt> {
+        send(
+            self.context.setSystemPrompt(topic.to_owned(), prompt.to_owned()).from(self.from),
+            "setSystemPrompt",
+        )
+        .await
+    }
+
+    /// Sets how many turns of history this account's `topic` includes.
+    pub async fn set_window(&self, topic: &str, window: u16) -> Result<TransactionReceipt> {
+        send(self.context.setWindow(topic.to_owned(), window).from(self.from), "setWindow").await
+    }
+
+    // ------------------------------------------------------------------ worker
+
+    /// Approves `stake` EAI and registers this account as a worker.
+    pub async fn register_worker(
+        &self,
+        hardware: &Hardware,
+        models: &[U256],
+        capacity: u16,
+        stake: U256,
+    ) -> Result<TransactionReceipt> {
+        self.approve_stake(stake).await?;
+        send(
+            self.gpu.register(hardware.to_sol(), models.to_vec(), capacity, stake).from(self.from),
+            "register",
+        )
+        .await
+    }
+
+    /// Lets GPUManagement take `amount` EAI from this account.
+    pub async fn approve_stake(&self, amount: U256) -> Result<TransactionReceipt> {
+        send(self.token.approve(self.addresses.gpu, amount).from(self.from), "approve").await
+    }
+
+    /// Approves and adds `amount` EAI to this worker's stake.
+    pub async fn add_stake(&self, amount: U256) -> Result<TransactionReceipt> {
+        self.approve_stake(amount).await?;
+        send(self.gpu.addStake(amount).from(self.from), "addStake").await
+    }
+
+    /// Starts unbonding.
+    pub async fn request_unstake(&self) -> Result<TransactionReceipt> {
+        send(self.gpu.requestUnstake().from(self.from), "requestUnstake").await
+    }
+
+    /// Withdraws the stake after unbonding.
+    pub async fn withdraw(&self) -> Result<TransactionReceipt> {
+        send(self.gpu.withdraw().from(self.from), "withdraw").await
+    }
+
+    /// Leaves jail.
+    pub async fn unjail(&self) -> Result<TransactionReceipt> {
+        send(self.gpu.unjail().from(self.from), "unjail").await
+    }
+
+    /// A worker's state.
+    pub async fn worker(&self, worker: Address) -> Result<WorkerInfo> {
+        let info =
+            self.gpu.getWorker(worker).call().await.map_err(|e| Error::contract("getWorker", e))?;
+        Ok(WorkerInfo {
+            stake: info.state.stake,
+            until: info.state.until,
+            status: WorkerStatus::try_from(info.state.status)?,
+            capacity: info.state.capacity,
+            busy: info.state.busy,
+            models: info.models,
+        })
+    }
+
+    /// Commits to `output_hash` with `salt` (the commitment binds this account's address).
+    pub async fn commit(
+        &self,
+        prompt_id: U256,
+        output_hash: B256,
+        salt: B256,
+    ) -> Result<TransactionReceipt> {
+        self.commit_raw(prompt_id, commitment(prompt_id, self.from, output_hash, salt)).await
+    }
+
+    /// Sends a precomputed commitment.
+    pub async fn commit_raw(
+        &self,
+        prompt_id: U256,
+        commitment: B256,
+    ) -> Result<TransactionReceipt> {
+        send(self.kernel.commit(prompt_id, commitment).from(self.from), "commit").await
+    }
+
+    /// Reveals an onchain output.
+    pub async fn reveal(
+        &self,
+        prompt_id: U256,
+        salt: B256,
+        output: &[u8],
+    ) -> Result<TransactionReceipt> {
+        send(self.kernel.reveal(prompt_id, salt, output.to_vec().into()).from(self.from), "reveal")
+            .await
+    }
+
+    /// Reveals the hash of an output kept in storage.
+    pub async fn reveal_reference(
+        &self,
+        prompt_id: U256,
+        output_hash: B256,
+        salt: B256,
+    ) -> Result<TransactionReceipt> {
+        send(
+            self.kernel.revealReference(prompt_id, output_hash, salt).from(self.from),
+            "revealReference",
+        )
+        .await
+    }
+
+    /// Finalizes a prompt, handing over the winning output for the requester's callback.
+    pub async fn finalize(&self, prompt_id: U256, output: &[u8]) -> Result<TransactionReceipt> {
+        send(self.kernel.finalize(prompt_id, output.to_vec().into()).from(self.from), "finalize")
+            .await
+    }
+
+    /// Assigns up to `max` queued prompts of `model_id` to free workers.
+    pub async fn pump(&self, model_id: U256, max: u64) -> Result<TransactionReceipt> {
+        send(self.scheduler.pump(model_id, U256::from(max)).from(self.from), "pump").await
+    }
+
+    // ------------------------------------------------------------------ owner
+
+    /// Registers a model and returns its id.
+    pub async fn register_model(&self, spec: &ModelSpec) -> Result<U256> {
+        let receipt =
+            send(self.models.registerModel(spec.to_sol()).from(self.from), "registerModel").await?;
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|log| log.log_decode::<ModelFileSystem::ModelRegistered>().ok())
+            .map(|log| log.inner.data.modelId)
+            .ok_or(Error::MissingEvent {
+                action: "registerModel",
+                event: "ModelRegistered",
+                tx: receipt.transaction_hash,
+            })
+    }
+
+    /// Changes a model's price, committee size, policy and minimum memory.
+    pub async fn set_model_terms(
+        &self,
+        model_id: U256,
+        price_per_token: u128,
+        committee_size: u8,
+        policy: SchedulingPolicy,
+        min_memory_mb: u64,
+    ) -> Result<TransactionReceipt> {
+        send(
+            self.models
+                .setModelTerms(
+                    model_id,
+                    price_per_token,
+                    committee_size,
+                    policy as u8,
+                    min_memory_mb,
+                )
+                .from(self.from),
+            "setModelTerms",
+        )
+        .await
+    }
+
+    /// Retires a model.
+    pub async fn retire_model(&self, model_id: U256) -> Result<TransactionReceipt> {
+        send(self.models.retireModel(model_id).from(self.from), "retireModel").await
+    }
+
+    /// Replaces the kernel parameters.
+    pub async fn set_params(&self, params: KernelParams) -> Result<TransactionReceipt> {
+        send(self.kernel.setParams(params).from(self.from), "setParams").await
+    }
+
+    /// The kernel parameters.
+    pub async fn params(&self) -> Result<KernelParams> {
+        self.kernel.getParams().call().await.map_err(|e| Error::contract("getParams", e))
+    }
+
+    /// Changes the minimum stake, unbonding period and treasury of GPUManagement.
+    pub async fn set_staking_params(
+        &self,
+        min_stake: U256,
+        unbonding_period: u64,
+        treasury: Address,
+    ) -> Result<TransactionReceipt> {
+        send(
+            self.gpu.setStakingParams(min_stake, unbonding_period, treasury).from(self.from),
+            "setStakingParams",
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------------ token
+
+    /// EAI balance of `account`.
+    pub async fn eai_balance(&self, account: Address) -> Result<U256> {
+        self.token.balanceOf(account).call().await.map_err(|e| Error::contract("balanceOf", e))
+    }
+
+    /// Sends `amount` EAI to `to`.
+    pub async fn transfer_eai(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
+        send(self.token.transfer(to, amount).from(self.from), "transfer").await
+    }
+}
+
+/// An HTTP provider that signs with `signer`, suited to the kernel: it estimates gas, reads the
+/// chain id, and asks the node for each nonce rather than caching it, so a call rejected during
+/// gas estimation (a revert) does not leave a nonce gap that stalls the next transaction.
+pub fn wallet_provider(
+    url: &str,
+    signer: alloy::signers::local::PrivateKeySigner,
+) -> Result<alloy::providers::DynProvider> {
+    use alloy::providers::ProviderBuilder;
+    let url = url.parse().map_err(|e| Error::InvalidArgument {
+        name: "rpc url",
+        reason: format!("{url:?} is not a URL: {e}"),
+    })?;
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(alloy::network::EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}

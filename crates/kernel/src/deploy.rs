@@ -1,0 +1,205 @@
+//! Deploying and wiring a kernel.
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use serde::Serialize;
+
+use crate::{
+    Error, Result,
+    bindings::{
+        ContextManager, DecentralizedInference, DecentralizedInference::KernelParams, EAI,
+        GPUManagement, ModelFileSystem, PromptScheduler,
+    },
+    tx::send,
+};
+
+/// One EAI in its smallest unit (18 decimals).
+const EAI_UNIT: u128 = 1_000_000_000_000_000_000;
+
+/// Everything a deployment is configured with. [`DeployParams::dev`] gives the defaults of a
+/// local network; production changes what it needs.
+#[derive(Clone, Debug)]
+pub struct DeployParams {
+    /// Sends every deployment transaction and owns every contract (so it can wire them).
+    pub owner: Address,
+    /// Receives the initial EAI allocation.
+    pub initial_holder: Address,
+    /// The initial allocation, in EAI wei.
+    pub initial_supply: U256,
+    /// Cap on the total EAI supply, block rewards included.
+    pub supply_cap: U256,
+    /// Least stake a worker must keep, in EAI wei.
+    pub min_stake: U256,
+    /// Seconds between a worker's unstake request and its withdrawal.
+    pub unbonding_period: u64,
+    /// Kernel parameters (windows, shares, slashing, rewards, limits, treasury).
+    pub kernel: KernelParams,
+}
+
+impl DeployParams {
+    /// Defaults for a local network owned by `owner`, who also holds the initial allocation and
+    /// is the treasury: 100M EAI minted of a 1B cap, 1,000 EAI minimum stake, 7-day unbonding;
+    /// 120 s to commit and 120 s to reveal; fee split 50% miner / 30% verifiers / 20% treasury;
+    /// wrong outputs lose 10% of stake and sit out an hour, absent members 2% and ten minutes;
+    /// block reward 10 EAI, halving every 100,000 prompts; 16 KiB onchain input and output.
+    pub fn dev(owner: Address) -> Self {
+        Self {
+            owner,
+            initial_holder: owner,
+            initial_supply: U256::from(100_000_000u128 * EAI_UNIT),
+            supply_cap: U256::from(1_000_000_000u128 * EAI_UNIT),
+            min_stake: U256::from(1_000u128 * EAI_UNIT),
+            unbonding_period: 7 * 24 * 3600,
+            kernel: KernelParams {
+                commitWindow: 120,
+                revealWindow: 120,
+                queueTimeout: 600,
+                minerShareBps: 5_000,
+                verifierShareBps: 3_000,
+                slashWrongBps: 1_000,
+                slashAbsentBps: 200,
+                jailWrong: 3_600,
+                jailAbsent: 600,
+                initialReward: 10 * EAI_UNIT,
+                halvingInterval: 100_000,
+                maxInputBytes: 16 * 1024,
+                maxOutputBytes: 16 * 1024,
+                maxTokens: 4_096,
+                maxCallbackGas: 2_000_000,
+                pumpOnFinalize: 2,
+                treasury: owner,
+            },
+        }
+    }
+}
+
+/// Where a deployed kernel's contracts live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KernelAddresses {
+    /// EAI token.
+    pub token: Address,
+    /// ModelFileSystem.
+    pub models: Address,
+    /// GPUManagement.
+    pub gpu: Address,
+    /// ContextManager.
+    pub context: Address,
+    /// PromptScheduler.
+    pub scheduler: Address,
+    /// DecentralizedInference, the front door (`IAIKernel`).
+    pub kernel: Address,
+}
+
+/// Deploys EAI and the five kernel contracts from `params.owner`, then wires them: the kernel
+/// becomes EAI's minter and the kernel of GPUManagement, ContextManager and PromptScheduler.
+/// Ten transactions.
+pub async fn deploy_kernel<P: Provider + Clone>(
+    provider: &P,
+    params: &DeployParams,
+) -> Result<KernelAddresses> {
+    let owner = params.owner;
+    let deployed = |receipt: alloy::rpc::types::TransactionReceipt, what: &'static str| {
+        receipt.contract_address.ok_or(Error::MissingEvent {
+            action: what,
+            event: "contract creation",
+            tx: receipt.transaction_hash,
+        })
+    };
+    let token = deployed(
+        send(
+            EAI::deploy_builder(
+                provider.clone(),
+                owner,
+                params.initial_holder,
+                params.initial_supply,
+                params.supply_cap,
+            )
+            .from(owner),
+            "deploy EAI",
+        )
+        .await?,
+        "deploy EAI",
+    )?;
+    let models = deployed(
+        send(
+            ModelFileSystem::deploy_builder(provider.clone(), owner).from(owner),
+            "deploy ModelFileSystem",
+        )
+        .await?,
+        "deploy ModelFileSystem",
+    )?;
+    let gpu = deployed(
+        send(
+            GPUManagement::deploy_builder(
+                provider.clone(),
+                owner,
+                token,
+                models,
+                params.kernel.treasury,
+                params.min_stake,
+                params.unbonding_period,
+            )
+            .from(owner),
+            "deploy GPUManagement",
+        )
+        .await?,
+        "deploy GPUManagement",
+    )?;
+    let context = deployed(
+        send(
+            ContextManager::deploy_builder(provider.clone(), owner).from(owner),
+            "deploy ContextManager",
+        )
+        .await?,
+        "deploy ContextManager",
+    )?;
+    let scheduler = deployed(
+        send(
+            PromptScheduler::deploy_builder(provider.clone(), owner, gpu, models).from(owner),
+            "deploy PromptScheduler",
+        )
+        .await?,
+        "deploy PromptScheduler",
+    )?;
+    let kernel = deployed(
+        send(
+            DecentralizedInference::deploy_builder(
+                provider.clone(),
+                owner,
+                models,
+                gpu,
+                context,
+                scheduler,
+                token,
+                params.kernel.clone(),
+            )
+            .from(owner),
+            "deploy DecentralizedInference",
+        )
+        .await?,
+        "deploy DecentralizedInference",
+    )?;
+
+    send(EAI::new(token, provider.clone()).setMinter(kernel).from(owner), "EAI.setMinter").await?;
+    send(
+        GPUManagement::new(gpu, provider.clone()).setKernel(kernel, scheduler).from(owner),
+        "GPUManagement.setKernel",
+    )
+    .await?;
+    send(
+        ContextManager::new(context, provider.clone()).setKernel(kernel).from(owner),
+        "ContextManager.setKernel",
+    )
+    .await?;
+    send(
+        PromptScheduler::new(scheduler, provider.clone()).setKernel(kernel).from(owner),
+        "PromptScheduler.setKernel",
+    )
+    .await?;
+    let addresses = KernelAddresses { token, models, gpu, context, scheduler, kernel };
+    tracing::info!(?addresses, "kernel deployed");
+    Ok(addresses)
+}

@@ -1,0 +1,138 @@
+//! The crate's one error type.
+
+use alloy::{
+    primitives::{Bytes, TxHash},
+    sol_types::SolInterface,
+};
+
+use crate::bindings::{
+    ContextManager, DecentralizedInference, EAI, GPUManagement, ModelFileSystem, PromptScheduler,
+};
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong talking to the kernel or applying its protocol rules.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call or transaction was rejected by the node before it was mined: most often a revert
+    /// during gas estimation, whose decoded custom error is in `reason`.
+    #[error("{action} failed: {reason}")]
+    Rejected {
+        /// What the SDK was doing (e.g. `infer`, `commit`).
+        action: &'static str,
+        /// The decoded custom error (`DecentralizedInferenceFeeTooLow { paid: 1, fee: 2 }`), or
+        /// the transport error when there is no revert data.
+        reason: String,
+        /// The raw revert data, when the node returned some.
+        revert_data: Option<Bytes>,
+    },
+    /// A transaction was mined but reverted.
+    #[error("{action} reverted in transaction {tx}")]
+    Reverted {
+        /// What the SDK was doing.
+        action: &'static str,
+        /// The transaction.
+        tx: TxHash,
+    },
+    /// No receipt appeared in time.
+    #[error("no receipt for {action} transaction {tx} after {seconds} s")]
+    ReceiptTimeout {
+        /// What the SDK was doing.
+        action: &'static str,
+        /// The transaction.
+        tx: TxHash,
+        /// How long it waited.
+        seconds: u64,
+    },
+    /// The receipt lacks an event the contract always emits on success.
+    #[error("{action}: transaction {tx} has no {event} event")]
+    MissingEvent {
+        /// What the SDK was doing.
+        action: &'static str,
+        /// The event that should be there.
+        event: &'static str,
+        /// The transaction.
+        tx: TxHash,
+    },
+    /// An RPC request failed.
+    #[error(transparent)]
+    Transport(#[from] alloy::transports::TransportError),
+    /// Output bytes are not the canonical encoding of the format, or out of its range.
+    #[error("invalid {format} output: {reason}")]
+    InvalidOutput {
+        /// The format the bytes were read as.
+        format: &'static str,
+        /// What is wrong, with the offending value.
+        reason: String,
+    },
+    /// A content id string is not a CIDv1 raw sha2-256 id.
+    #[error("invalid content id {id:?}: {reason}")]
+    InvalidContentId {
+        /// The string given.
+        id: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An argument is out of the range the contracts accept.
+    #[error("invalid {name}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// What is wrong, with the offending value.
+        reason: String,
+    },
+    /// A value read from the chain does not fit the type the SDK expects (e.g. an unknown enum
+    /// tag): the contracts and the SDK disagree.
+    #[error("unexpected {what} from the chain: {value}")]
+    UnexpectedValue {
+        /// What was read.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+impl Error {
+    /// Wraps an alloy contract error, decoding the kernel's custom errors from its revert data.
+    pub(crate) fn contract(action: &'static str, err: alloy::contract::Error) -> Self {
+        let revert_data = err.as_revert_data();
+        let reason = revert_data
+            .as_ref()
+            .and_then(|data| decode_revert(data))
+            .unwrap_or_else(|| err.to_string());
+        Self::Rejected { action, reason, revert_data }
+    }
+
+    /// The raw revert data of a rejected call, if the node returned any.
+    pub fn revert_data(&self) -> Option<&Bytes> {
+        match self {
+            Self::Rejected { revert_data, .. } => revert_data.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The revert decoded as one of `E`'s errors (e.g.
+    /// `DecentralizedInference::DecentralizedInferenceErrors`), for matching on exact values.
+    pub fn decode_revert<E: SolInterface>(&self) -> Option<E> {
+        self.revert_data().and_then(|data| E::abi_decode(data).ok())
+    }
+}
+
+/// Names a revert of any kernel contract: the custom error with its values, or `Error(string)`.
+pub fn decode_revert(data: &[u8]) -> Option<String> {
+    fn try_decode<E: SolInterface + std::fmt::Debug>(data: &[u8]) -> Option<String> {
+        E::abi_decode(data).ok().map(|e| format!("{e:?}"))
+    }
+    try_decode::<DecentralizedInference::DecentralizedInferenceErrors>(data)
+        .or_else(|| try_decode::<GPUManagement::GPUManagementErrors>(data))
+        .or_else(|| try_decode::<ModelFileSystem::ModelFileSystemErrors>(data))
+        .or_else(|| try_decode::<ContextManager::ContextManagerErrors>(data))
+        .or_else(|| try_decode::<PromptScheduler::PromptSchedulerErrors>(data))
+        .or_else(|| try_decode::<EAI::EAIErrors>(data))
+        .or_else(|| {
+            <alloy::sol_types::Revert as alloy::sol_types::SolError>::abi_decode(data)
+                .ok()
+                .map(|r| format!("Error({:?})", r.reason))
+        })
+}

@@ -1,0 +1,207 @@
+//! Gas of the kernel's operations, measured on a live chain.
+//!
+//! [`measure`] deploys a fresh kernel on the chain behind an RPC URL and runs real transactions:
+//! a prompt's whole life with a committee of three (submit with a 200-byte onchain input and
+//! with a storage reference, three commits, three onchain reveals, finalize without callback),
+//! then committee selection with 10, 100 and 1,000 registered free workers. Gas on an EVM is
+//! deterministic for a given state, so tests may assert these figures.
+//!
+//! The lifecycle figures are for a warm topic and committee: one prompt runs first, so the
+//! numbers show the steady state (storage slots such as payout balances and the topic already
+//! exist) rather than the one-off cost of first writes. Selection is the gas of the same submit
+//! (200-byte onchain input) when the committee of k = 3 is drawn from a free set of 10, 100 or
+//! 1,000 workers: the whole transaction, so that nothing is left out of the comparison.
+
+use std::collections::BTreeMap;
+
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::local::PrivateKeySigner,
+};
+use serde::Serialize;
+
+use crate::{
+    DataSource, DeployParams, Error, Hardware, KernelClient, ModelSpec, PromptRequest, Result,
+    SchedulingPolicy, client::wallet_provider, output_hash,
+};
+
+/// Worker counts at which committee selection is measured.
+pub const SELECTION_WORKERS: [usize; 3] = [10, 100, 1_000];
+
+/// The gas table of `aik bench gas --json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GasReport {
+    /// `infer` with a 200-byte onchain input, committee assigned in the same transaction.
+    pub submit_onchain_input: u64,
+    /// `infer` with the input as a sha256 storage reference, committee assigned.
+    pub submit_storage_input: u64,
+    /// The costliest of the three `commit`s.
+    pub commit: u64,
+    /// The costliest of the three `reveal`s (64-byte onchain output).
+    pub reveal: u64,
+    /// `finalize` with k = 3, all agreeing, no callback.
+    pub finalize: u64,
+    /// Submit (onchain input) + 3 commits + 3 reveals + finalize.
+    pub lifecycle_k3: u64,
+    /// Submit gas (200-byte onchain input, committee of k = 3 drawn) by number of free workers.
+    pub selection: BTreeMap<String, u64>,
+}
+
+/// Deploys a kernel on the chain at `rpc_url` and measures [`GasReport`]. `funder` pays for
+/// everything and owns the deployment; it needs about 1,100 ETH on a dev chain (1 ETH for each
+/// generated worker). Sends about 4,100 transactions.
+pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasReport> {
+    let owner_address = funder.address();
+    let provider = wallet_provider(rpc_url, funder)?;
+    let params = DeployParams::dev(owner_address);
+    let owner = KernelClient::deploy(provider.clone(), &params).await?;
+    let model = owner
+        .register_model(&ModelSpec {
+            name: "gas-bench".into(),
+            driver: "llama-gguf/1".into(),
+            file_sha256: keccak256("gas-bench model"),
+            file_size: 1 << 20,
+            chunk_size: 1 << 20,
+            merkle_root: keccak256("gas-bench root"),
+            uris: vec!["ipfs://bafkreigasbench".into()],
+            price_per_token: 1_000_000_000,
+            committee_size: 3,
+            policy: SchedulingPolicy::FeePriority,
+            min_memory_mb: 0,
+        })
+        .await?;
+    let stake = params.min_stake;
+    let mut workers = Vec::new();
+    for index in 0..3 {
+        workers.push(add_worker(&owner, &provider, rpc_url, model, stake, index).await?);
+    }
+
+    let requester = &owner;
+    let input = vec![b'a'; 200];
+    let mut request = PromptRequest::text(model.to::<u64>(), "gas", input.clone());
+    request.max_tokens = 64;
+    let output = vec![b'z'; 64];
+
+    // Warm-up prompt: the same committee and topic, so the measured one shows the steady state.
+    lifecycle(requester, &workers, &request, &output).await?;
+    let (submit, commits, reveals, finalize) =
+        lifecycle(requester, &workers, &request, &output).await?;
+
+    let mut storage_request = request.clone();
+    storage_request.input = DataSource::Storage { digest: output_hash(&input), length: 200 };
+    let storage = requester.submit(&storage_request).await?;
+    let submit_storage_input = storage.receipt.gas_used;
+    // Finish it so that the committee is free again for what follows.
+    run_committee(&workers, storage.prompt_id, &output, requester).await?;
+
+    let mut selection = BTreeMap::new();
+    for target in SELECTION_WORKERS {
+        while workers.len() < target {
+            let index = workers.len();
+            workers.push(add_worker(&owner, &provider, rpc_url, model, stake, index).await?);
+        }
+        let submitted = requester.submit(&request).await?;
+        selection.insert(target.to_string(), submitted.receipt.gas_used);
+        // Free the committee again so each measurement sees exactly `target` free workers.
+        run_committee(&workers, submitted.prompt_id, &output, requester).await?;
+    }
+
+    let commit = commits.iter().copied().max().unwrap_or_default();
+    let reveal = reveals.iter().copied().max().unwrap_or_default();
+    Ok(GasReport {
+        submit_onchain_input: submit,
+        submit_storage_input,
+        commit,
+        reveal,
+        finalize,
+        lifecycle_k3: submit + commits.iter().sum::<u64>() + reveals.iter().sum::<u64>() + finalize,
+        selection,
+    })
+}
+
+/// The deterministic key of the `index`-th generated worker.
+fn worker_key(index: usize) -> Result<PrivateKeySigner> {
+    let seed = keccak256(format!("aik gas bench worker {index}"));
+    PrivateKeySigner::from_bytes(&seed).map_err(|e| Error::InvalidArgument {
+        name: "worker key",
+        reason: format!("seed {seed} is not a valid key: {e}"),
+    })
+}
+
+async fn add_worker(
+    owner: &KernelClient<DynProvider>,
+    provider: &DynProvider,
+    rpc_url: &str,
+    model: U256,
+    stake: U256,
+    index: usize,
+) -> Result<KernelClient<DynProvider>> {
+    let signer = worker_key(index)?;
+    let address = signer.address();
+    let funding = TransactionRequest::default()
+        .to(address)
+        .value(U256::from(10u128.pow(18)))
+        .from(owner.from());
+    let pending = provider.send_transaction(funding).await?;
+    wait(provider, *pending.tx_hash()).await?;
+    owner.transfer_eai(address, stake).await?;
+    let worker = owner.connect(wallet_provider(rpc_url, signer)?, address);
+    let hardware = Hardware { gpu_model: "bench".into(), memory_mb: 1024, engine: "bench".into() };
+    worker.register_worker(&hardware, &[model], 1, stake).await?;
+    Ok(worker)
+}
+
+async fn wait(provider: &DynProvider, tx: B256) -> Result<TransactionReceipt> {
+    for _ in 0..6_000 {
+        if let Some(receipt) = provider.get_transaction_receipt(tx).await? {
+            return Ok(receipt);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Err(Error::ReceiptTimeout { action: "fund worker", tx, seconds: 120 })
+}
+
+/// One prompt's life; returns the gas of submit, each commit, each reveal and finalize.
+async fn lifecycle(
+    requester: &KernelClient<DynProvider>,
+    workers: &[KernelClient<DynProvider>],
+    request: &PromptRequest,
+    output: &[u8],
+) -> Result<(u64, Vec<u64>, Vec<u64>, u64)> {
+    let submitted = requester.submit(request).await?;
+    let (commits, reveals, finalize) =
+        run_committee(workers, submitted.prompt_id, output, requester).await?;
+    Ok((submitted.receipt.gas_used, commits, reveals, finalize))
+}
+
+async fn run_committee(
+    workers: &[KernelClient<DynProvider>],
+    prompt_id: U256,
+    output: &[u8],
+    finalizer: &KernelClient<DynProvider>,
+) -> Result<(Vec<u64>, Vec<u64>, u64)> {
+    let (members, _) = finalizer.committee(prompt_id).await?;
+    let member_clients: Vec<_> = members
+        .iter()
+        .map(|m| {
+            workers.iter().find(|w| w.from() == *m).ok_or_else(|| Error::UnexpectedValue {
+                what: "committee member",
+                value: m.to_string(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let hash = output_hash(output);
+    let salt = |worker: Address| keccak256(worker);
+    let mut commits = Vec::new();
+    for worker in &member_clients {
+        commits.push(worker.commit(prompt_id, hash, salt(worker.from())).await?.gas_used);
+    }
+    let mut reveals = Vec::new();
+    for worker in &member_clients {
+        reveals.push(worker.reveal(prompt_id, salt(worker.from()), output).await?.gas_used);
+    }
+    let finalize = finalizer.finalize(prompt_id, output).await?.gas_used;
+    Ok((commits, reveals, finalize))
+}

@@ -1,0 +1,265 @@
+//! A prompt's life: honest committees, wrong and absent members, replayed commitments, no
+//! quorum, payouts and block rewards.
+
+use aik_kernel::{
+    PromptStatus, WorkerStatus, bindings::DecentralizedInference as DI, commitment, output_hash,
+};
+use alloy::primitives::{Address, B256, U256};
+
+use crate::fixture::{EAI, Env, Options, STAKE, assert_revert, salt};
+
+type Errors = DI::DecentralizedInferenceErrors;
+
+#[tokio::test]
+async fn test_lifecycle_three_honest_workers_are_paid_and_rewarded() {
+    let env = Env::new().await;
+    let requester = &env.requesters[0];
+    let submitted = requester.submit(&env.request("What is 2+2?")).await.unwrap();
+    assert!(submitted.assigned);
+    let id = submitted.prompt_id;
+    assert_eq!(submitted.fee, U256::from(100 * crate::fixture::PRICE));
+    let members = env.committee(id).await;
+    assert_eq!(members.len(), 3);
+    let mut distinct = members.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "committee members are distinct");
+    for member in &members {
+        assert_eq!(env.owner.worker(*member).await.unwrap().busy, 1);
+    }
+
+    let output = b"4";
+    env.commit_reveal(id, &[Some(output), Some(output), Some(output)]).await;
+    let treasury = env.params.kernel.treasury;
+    let treasury_before = env.owner.claimable(treasury).await.unwrap();
+    env.owner.finalize(id, output).await.unwrap();
+
+    let (status, hash, miner) = env.owner.result(id).await.unwrap();
+    assert_eq!(status, PromptStatus::Finalized);
+    assert_eq!(hash, output_hash(output));
+    assert_eq!(miner, members[0], "the earliest committer is the miner");
+
+    let fee = submitted.fee;
+    let miner_pay = fee * U256::from(5_000) / U256::from(10_000);
+    let verifier_pay = fee * U256::from(3_000) / U256::from(10_000) / U256::from(2);
+    assert_eq!(env.owner.claimable(members[0]).await.unwrap(), miner_pay);
+    assert_eq!(env.owner.claimable(members[1]).await.unwrap(), verifier_pay);
+    assert_eq!(env.owner.claimable(members[2]).await.unwrap(), verifier_pay);
+    assert_eq!(
+        env.owner.claimable(treasury).await.unwrap() - treasury_before,
+        fee - miner_pay - verifier_pay * U256::from(2)
+    );
+    assert_eq!(env.owner.eai_balance(members[0]).await.unwrap(), U256::from(9 * STAKE + 10 * EAI));
+    assert_eq!(env.owner.eai_balance(members[1]).await.unwrap(), U256::from(9 * STAKE));
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+    for member in &members {
+        assert_eq!(env.owner.worker(*member).await.unwrap().busy, 0, "released");
+        assert!(env.owner.gpu().isFree(env.model, *member).call().await.unwrap());
+    }
+
+    // The miner pulls its pay.
+    let miner_client = env.worker(members[0]);
+    let before = env.eth(Address::repeat_byte(0x77)).await;
+    miner_client.claim(Address::repeat_byte(0x77)).await.unwrap();
+    assert_eq!(env.eth(Address::repeat_byte(0x77)).await - before, miner_pay);
+    assert_eq!(env.owner.claimable(members[0]).await.unwrap(), U256::ZERO);
+    assert_revert(
+        miner_client.claim(members[0]).await,
+        Errors::DecentralizedInferenceNothingToClaim(DI::DecentralizedInferenceNothingToClaim {
+            account: members[0],
+        }),
+    );
+    assert_revert(
+        env.owner.finalize(id, output).await,
+        Errors::DecentralizedInferenceWrongStatus(DI::DecentralizedInferenceWrongStatus {
+            promptId: id,
+            status: PromptStatus::Finalized as u8,
+        }),
+    );
+}
+
+#[tokio::test]
+async fn test_lifecycle_wrong_output_is_slashed_and_jailed() {
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("Is the sky blue?")).await.unwrap().prompt_id;
+    let members = env.committee(id).await;
+    env.commit_reveal(id, &[Some(b"yes"), Some(b"no"), Some(b"yes")]).await;
+    let treasury = env.params.kernel.treasury;
+    let treasury_eai = env.owner.eai_balance(treasury).await.unwrap();
+    env.owner.finalize(id, b"yes").await.unwrap();
+    let now = env.now().await;
+
+    let wrong = env.owner.worker(members[1]).await.unwrap();
+    assert_eq!(wrong.stake, STAKE - STAKE / 10, "10% slashed");
+    assert_eq!(wrong.status, WorkerStatus::Jailed);
+    assert_eq!(wrong.until, now + 3_600);
+    assert!(!env.owner.gpu().isFree(env.model, members[1]).call().await.unwrap());
+    assert_eq!(
+        env.owner.eai_balance(treasury).await.unwrap() - treasury_eai,
+        U256::from(STAKE / 10)
+    );
+    assert_eq!(
+        env.owner.claimable(members[1]).await.unwrap(),
+        U256::ZERO,
+        "the wrong member earns nothing"
+    );
+    assert!(env.owner.claimable(members[0]).await.unwrap() > U256::ZERO);
+    assert!(env.owner.claimable(members[2]).await.unwrap() > U256::ZERO);
+    for honest in [members[0], members[2]] {
+        let state = env.owner.worker(honest).await.unwrap();
+        assert_eq!((state.stake, state.status), (STAKE, WorkerStatus::Active));
+    }
+    assert_eq!(env.owner.result(id).await.unwrap().1, output_hash(b"yes"));
+}
+
+#[tokio::test]
+async fn test_lifecycle_absent_member_is_penalized_less() {
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
+    let members = env.committee(id).await;
+    env.commit_reveal(id, &[Some(b"hi"), None, Some(b"hi")]).await;
+    // Everyone who committed revealed: finalization does not wait for the reveal deadline.
+    env.owner.finalize(id, b"hi").await.unwrap();
+    let now = env.now().await;
+    let absent = env.owner.worker(members[1]).await.unwrap();
+    assert_eq!(absent.stake, STAKE - STAKE * 2 / 100, "2% slashed");
+    assert_eq!((absent.status, absent.until), (WorkerStatus::Jailed, now + 600));
+    assert_eq!(env.owner.result(id).await.unwrap().2, members[0]);
+}
+
+#[tokio::test]
+async fn test_lifecycle_committed_but_unrevealed_member_is_absent() {
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
+    let members = env.committee(id).await;
+    for member in &members {
+        env.worker(*member).commit(id, output_hash(b"hi"), salt(*member)).await.unwrap();
+    }
+    for member in &members[..2] {
+        env.worker(*member).reveal(id, salt(*member), b"hi").await.unwrap();
+    }
+    let prompt = env.owner.prompt(id).await.unwrap();
+    assert_revert(
+        env.owner.finalize(id, b"hi").await,
+        Errors::DecentralizedInferenceFinalizeTooEarly(
+            DI::DecentralizedInferenceFinalizeTooEarly {
+                promptId: id,
+                opensAt: U256::from(prompt.reveal_deadline + 1),
+            },
+        ),
+    );
+    env.advance(prompt.reveal_deadline + 1 - env.now().await).await;
+    env.owner.finalize(id, b"hi").await.unwrap();
+    assert_eq!(env.owner.worker(members[2]).await.unwrap().status, WorkerStatus::Jailed);
+    assert_eq!(env.owner.worker(members[0]).await.unwrap().status, WorkerStatus::Active);
+}
+
+#[tokio::test]
+async fn test_lifecycle_replayed_commitment_gains_nothing() {
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
+    let members = env.committee(id).await;
+    let (honest, copier) = (members[0], members[2]);
+    let honest_commitment = commitment(id, honest, output_hash(b"hi"), salt(honest));
+    env.worker(honest).commit_raw(id, honest_commitment).await.unwrap();
+    env.worker(members[1]).commit(id, output_hash(b"hi"), salt(members[1])).await.unwrap();
+    // The copier replays the honest member's commitment without knowing the output.
+    env.worker(copier).commit_raw(id, honest_commitment).await.unwrap();
+    env.worker(honest).reveal(id, salt(honest), b"hi").await.unwrap();
+    env.worker(members[1]).reveal(id, salt(members[1]), b"hi").await.unwrap();
+    // Even after seeing the revealed output and salt, the copier cannot open the commitment:
+    // it binds the honest member's address.
+    let computed = commitment(id, copier, output_hash(b"hi"), salt(honest));
+    assert_revert(
+        env.worker(copier).reveal(id, salt(honest), b"hi").await,
+        Errors::DecentralizedInferenceRevealMismatch(DI::DecentralizedInferenceRevealMismatch {
+            promptId: id,
+            commitment: honest_commitment,
+            computed,
+        }),
+    );
+    let deadline = env.owner.prompt(id).await.unwrap().reveal_deadline;
+    env.advance(deadline + 1 - env.now().await).await;
+    env.owner.finalize(id, b"hi").await.unwrap();
+    assert_eq!(env.owner.claimable(copier).await.unwrap(), U256::ZERO);
+    assert_eq!(env.owner.eai_balance(copier).await.unwrap(), U256::from(9 * STAKE));
+    assert_eq!(env.owner.worker(copier).await.unwrap().status, WorkerStatus::Jailed);
+    assert_eq!(env.owner.result(id).await.unwrap().2, honest);
+}
+
+#[tokio::test]
+async fn test_lifecycle_no_quorum_retries_once_then_refunds() {
+    let env = Env::new().await;
+    let requester = &env.requesters[0];
+    let submitted = requester.submit(&env.request("Pick a number")).await.unwrap();
+    let id = submitted.prompt_id;
+    env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
+    env.owner.finalize(id, b"").await.unwrap();
+    let prompt = env.owner.prompt(id).await.unwrap();
+    assert_eq!(
+        (prompt.status, prompt.attempt),
+        (PromptStatus::Committing, 1),
+        "retried with a fresh committee"
+    );
+    assert_eq!(prompt.committed_mask, 0);
+    for worker in &env.workers {
+        let state = worker.worker(worker.from()).await.unwrap();
+        assert_eq!(
+            (state.stake, state.status),
+            (STAKE, WorkerStatus::Active),
+            "no revealer is slashed"
+        );
+        assert_eq!(env.owner.claimable(worker.from()).await.unwrap(), U256::ZERO, "nobody is paid");
+    }
+    env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
+    env.owner.finalize(id, b"").await.unwrap();
+    assert_eq!(
+        env.owner.result(id).await.unwrap(),
+        (PromptStatus::Refunded, B256::ZERO, Address::ZERO)
+    );
+    assert_eq!(env.owner.claimable(requester.from()).await.unwrap(), submitted.fee);
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+    let (_, finalized) = env.owner.kernel().counts().call().await.unwrap().into();
+    assert_eq!(finalized, U256::ZERO, "no block reward without a result");
+}
+
+#[tokio::test]
+async fn test_lifecycle_block_reward_halves_to_zero() {
+    let env = Env::with(Options {
+        tweak: |p| {
+            p.kernel.initialReward = 8;
+            p.kernel.halvingInterval = 1;
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut minted = Vec::new();
+    for i in 0..6 {
+        let id = env.requesters[0].submit(&env.request(&format!("q{i}"))).await.unwrap().prompt_id;
+        let expected = env.owner.kernel().currentBlockReward().call().await.unwrap();
+        env.run_honest(id, b"a").await;
+        minted.push(expected);
+    }
+    assert_eq!(minted, [8u64, 4, 2, 1, 0, 0].map(U256::from));
+}
+
+#[tokio::test]
+async fn test_lifecycle_block_reward_stops_at_the_supply_cap() {
+    let env = Env::with(Options {
+        tweak: |p| {
+            p.supply_cap = p.initial_supply + U256::from(15 * EAI);
+        },
+        ..Options::default()
+    })
+    .await;
+    let cap = env.owner.token().cap().call().await.unwrap();
+    let mut rewards = Vec::new();
+    for i in 0..3 {
+        let id = env.requesters[0].submit(&env.request(&format!("q{i}"))).await.unwrap().prompt_id;
+        let receipt_before = env.owner.token().totalSupply().call().await.unwrap();
+        env.run_honest(id, b"a").await;
+        rewards.push(env.owner.token().totalSupply().call().await.unwrap() - receipt_before);
+    }
+    assert_eq!(rewards, [U256::from(10 * EAI), U256::from(5 * EAI), U256::ZERO]);
+    assert_eq!(env.owner.token().totalSupply().call().await.unwrap(), cap);
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the kernel contracts and the SDK against the embedded dev chain
+//! (and, in `hardhat`, against `npx hardhat node`).
+
+mod callbacks;
+mod fixture;
+mod gas;
+mod lifecycle;
+mod requests;
