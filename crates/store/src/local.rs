@@ -99,13 +99,14 @@ impl LocalStore {
         Ok(Self { root, verify_on_read: false })
     }
 
-    /// `$XDG_CACHE_HOME/aik/store`, else `$HOME/.cache/aik/store`, else `.aik/store`.
+    /// `$AIK_HOME/store`, else `~/.cache/aik/store` (the same home the model cache of the
+    /// command line uses), else `.aik/store` when no home directory is known.
     pub fn default_dir() -> PathBuf {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
-        match cache {
-            Some(cache) => cache.join("aik").join("store"),
+        if let Some(home) = std::env::var_os("AIK_HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(home).join("store");
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".cache").join("aik").join("store"),
             None => PathBuf::from(".aik").join("store"),
         }
     }

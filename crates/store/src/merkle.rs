@@ -16,7 +16,7 @@
 //! the leaf count: always check it together with the file size and chunk size (the
 //! ModelFileSystem contract stores all three), which determine the number of leaves.
 
-use std::io::Read;
+use std::{io::Read, path::Path};
 
 use sha2::{Digest, Sha256};
 
@@ -86,20 +86,24 @@ impl ChunkManifest {
         Ok(builder.finish())
     }
 
-    /// Hashes a file read to the end from `reader`.
-    pub fn from_reader(mut reader: impl Read, chunk_size: u64) -> std::io::Result<Result<Self>> {
-        let mut builder = match ChunkHasher::new(chunk_size) {
-            Ok(builder) => builder,
-            Err(e) => return Ok(Err(e)),
-        };
-        let mut buffer = vec![0u8; 64 * 1024];
+    /// Hashes everything `reader` yields; `name` says what it is, for error messages.
+    pub fn from_reader(mut reader: impl Read, name: &str, chunk_size: u64) -> Result<Self> {
+        let mut builder = ChunkHasher::new(chunk_size)?;
+        let mut buffer = vec![0u8; 256 * 1024];
         loop {
-            let n = reader.read(&mut buffer)?;
+            let n = reader.read(&mut buffer).map_err(Error::io("read", name))?;
             if n == 0 {
-                return Ok(Ok(builder.finish()));
+                return Ok(builder.finish());
             }
             builder.update(&buffer[..n]);
         }
+    }
+
+    /// Hashes a file on disk (blocking: call it from `spawn_blocking` in async code).
+    pub fn from_path(path: impl AsRef<Path>, chunk_size: u64) -> Result<Self> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(Error::io("open", path))?;
+        Self::from_reader(file, &path.display().to_string(), chunk_size)
     }
 
     /// The Merkle proof for chunk `index`: sibling hashes from the leaf up, each with whether the
@@ -283,7 +287,7 @@ mod tests {
             builder.update(piece);
         }
         assert_eq!(builder.finish(), whole);
-        let from_reader = ChunkManifest::from_reader(&data[..], 512).unwrap().unwrap();
+        let from_reader = ChunkManifest::from_reader(&data[..], "memory", 512).unwrap();
         assert_eq!(from_reader, whole);
         // An exact multiple of the chunk size has no trailing empty chunk.
         assert_eq!(ChunkManifest::from_bytes(&data[..4096], 512).unwrap().chunks.len(), 8);

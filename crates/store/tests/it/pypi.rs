@@ -100,10 +100,7 @@ async fn default_model_from_its_wheel() {
     // The Merkle manifest a registry entry would carry, over the stored file.
     let path = store.path_of(&id).await.unwrap().unwrap();
     let start = Instant::now();
-    let manifest =
-        ChunkManifest::from_reader(std::fs::File::open(&path).unwrap(), DEFAULT_CHUNK_SIZE)
-            .unwrap()
-            .unwrap();
+    let manifest = ChunkManifest::from_path(&path, DEFAULT_CHUNK_SIZE).unwrap();
     let hash_time = start.elapsed();
     assert_eq!(manifest.content_id, id);
     assert_eq!(manifest.chunks.len(), 94);
