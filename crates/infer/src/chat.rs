@@ -1,7 +1,8 @@
 //! Chat templates: the model's own `tokenizer.chat_template` (Jinja), rendered with minijinja.
 //!
 //! The environment matches what HF `transformers` and llama.cpp give templates: `trim_blocks`
-//! and `lstrip_blocks` on, loop controls (`break`/`continue`), `raise_exception(msg)`, and the
+//! and `lstrip_blocks` on, loop controls (`break`/`continue`), Python string and dict methods
+//! (`.strip()`, `.startswith()`, `.items()`, …), `raise_exception(msg)`, and the
 //! variables `messages`, `add_generation_prompt`, `bos_token` and `eos_token`. The template
 //! decides everything else (SmolLM2's inserts a default system prompt when the conversation does
 //! not start with one); this module adds nothing of its own, so the prompt is the one the model
@@ -157,6 +158,8 @@ impl ChatTemplate {
             .build()
             .map_err(|e| Error::ChatTemplate(format!("syntax configuration: {e}")))?;
         env.set_syntax(syntax);
+        // HF templates are written for Python's Jinja2 and call str/dict methods.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |message: String| -> Result<Value, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
         });
@@ -300,6 +303,15 @@ mod tests {
         assert_eq!(t.render(&[Message::user("x")], false).unwrap(), "ok");
         let err = t.render(&[Message::assistant("x")], false).unwrap_err().to_string();
         assert!(err.contains("first must be user"), "{err}");
+    }
+
+    #[test]
+    fn python_methods_work() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{% if m.content.startswith('x') %}{{ m.content.strip().upper() }}{% endif %}{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(t.render(&[Message::user("x y  "), Message::user("no")], false).unwrap(), "X Y");
     }
 
     #[test]
