@@ -14,7 +14,7 @@ use crate::kernels::{Backend, QMatrix, matmul, matmul_many};
 use crate::math::{
     dot_striped, exp_f32, push_rope_row, rope_inv_freq, silu, sum_squares_striped, sum_striped,
 };
-use crate::pool::{SharedMut, ThreadPool, split_range};
+use crate::pool::{SharedMut, ThreadPool};
 use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
 use crate::{Error, GgmlType, Gguf, Result};
 use std::path::Path;
@@ -514,11 +514,11 @@ impl<'m> Session<'m> {
         // A single token's short attention is cheaper than waking the other threads; the split
         // never changes results, since each (token, head) is computed whole by one thread.
         let work = tasks * (start + n) * hd;
-        let threads = if n == 1 && work < 1 << 18 { 1 } else { self.pool.threads() };
+        let chunk = if n == 1 && work < 1 << 18 { tasks } else { 1 };
         let out_ptr = SharedMut(out.as_mut_ptr());
-        let job = |i: usize| {
+        let job = |range: std::ops::Range<usize>| {
             let mut scores = Vec::with_capacity(start + n);
-            for task in split_range(tasks, threads, i) {
+            for task in range {
                 let (t, h) = (task / c.heads, task % c.heads);
                 let kvh = h / group;
                 let len = start + t + 1;
@@ -547,7 +547,7 @@ impl<'m> Session<'m> {
                 }
             }
         };
-        if threads == 1 { job(0) } else { self.pool.run(&job) }
+        self.pool.for_each(tasks, chunk, &job);
     }
 }
 

@@ -1,11 +1,14 @@
-//! A small persistent thread pool that runs one job on every thread at once.
+//! A small persistent thread pool for splitting independent outputs across threads.
 //!
-//! Determinism does not depend on it: a job receives its thread index and must compute a fixed
-//! part of the output from it (rows `[i·n/T, (i+1)·n/T)`), never a share of a float reduction.
-//! The pool only saves the cost of spawning threads hundreds of times per token: workers spin
-//! briefly for the next job, then sleep on a condition variable.
+//! Determinism does not depend on it: work items are whole outputs (row groups, attention
+//! heads), each computed start to finish by whichever thread claims it with the one canonical
+//! operation sequence, never a share of a float reduction. So items are handed out dynamically
+//! (an atomic counter): a thread the OS has descheduled simply claims fewer, and the caller never
+//! waits for a worker that has not started. Workers spin briefly for the next job, then sleep on
+//! a condition variable; this saves spawning threads hundreds of times per token.
 
 use std::cell::UnsafeCell;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -14,13 +17,18 @@ use std::thread::JoinHandle;
 /// Spin iterations before a waiting worker goes to sleep (tens of microseconds).
 const SPIN_LIMIT: u32 = 1 << 14;
 
-type Job = *const (dyn Fn(usize) + Sync);
+/// `state` layout: bits 0..32 count workers inside the current job, bit 32 marks the job closed
+/// to newcomers, bits 33.. hold the job's generation.
+const ACTIVE_MASK: u64 = (1 << 32) - 1;
+const CLOSED: u64 = 1 << 32;
+const GEN_SHIFT: u32 = 33;
+
+type Job = *const (dyn Fn() + Sync);
 
 struct Shared {
-    /// The current job; written by `run` only while no worker is reading it.
+    /// The current job; written by `run` only while no worker can be inside a job.
     job: UnsafeCell<Option<Job>>,
-    generation: AtomicU64,
-    pending: AtomicUsize,
+    state: AtomicU64,
     shutdown: AtomicBool,
     panicked: AtomicBool,
     sleepers: AtomicUsize,
@@ -28,8 +36,9 @@ struct Shared {
     wake: Condvar,
 }
 
-// SAFETY: `job` is written only by `run` while every worker is idle (pending == 0) and read by
-// workers only after they observe the new generation (Acquire after the Release increment).
+// SAFETY: `job` is written only by `run` after the previous job was closed and every worker
+// that entered it has left (active count 0); workers read it only after registering in `state`
+// for an open job of the generation they observed, which `run` publishes after the write.
 unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
@@ -49,13 +58,12 @@ impl std::fmt::Debug for ThreadPool {
 }
 
 impl ThreadPool {
-    /// A pool that runs jobs on `threads` threads (at least 1; the caller is one of them).
+    /// A pool that runs jobs on up to `threads` threads (at least 1; the caller is one).
     pub(crate) fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             job: UnsafeCell::new(None),
-            generation: AtomicU64::new(0),
-            pending: AtomicUsize::new(0),
+            state: AtomicU64::new(CLOSED),
             shutdown: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
@@ -67,43 +75,62 @@ impl ThreadPool {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("aik-infer-{index}"))
-                    .spawn(move || worker(&shared, index))
+                    .spawn(move || worker(&shared))
                     .expect("spawning an inference worker thread")
             })
             .collect();
         Self { threads, shared, workers, busy: Mutex::new(()) }
     }
 
-    /// Number of threads jobs run on.
+    /// Number of threads jobs may run on.
     pub(crate) fn threads(&self) -> usize {
         self.threads
     }
 
-    /// Runs `job(i)` for every thread index `i` in `0..threads` concurrently and returns when
-    /// all have finished.
-    pub(crate) fn run(&self, job: &(dyn Fn(usize) + Sync)) {
-        if self.threads == 1 {
-            job(0);
-            return;
+    /// Calls `f` on consecutive ranges of at most `chunk` items covering `0..items`, each range
+    /// exactly once, on whichever threads claim them. `f` must compute each item the same way
+    /// wherever it runs (it does: items are independent outputs).
+    pub(crate) fn for_each(&self, items: usize, chunk: usize, f: &(dyn Fn(Range<usize>) + Sync)) {
+        let chunk = chunk.max(1);
+        let next = AtomicUsize::new(0);
+        let job = || {
+            loop {
+                let start = next.fetch_add(1, Ordering::Relaxed).saturating_mul(chunk);
+                if start >= items {
+                    break;
+                }
+                f(start..items.min(start + chunk));
+            }
+        };
+        if self.threads == 1 || items <= chunk {
+            job();
+        } else {
+            self.run(&job);
         }
+    }
+
+    /// Runs `job` on the calling thread and on every worker that joins before the caller is
+    /// done with it; returns when all that joined have finished.
+    fn run(&self, job: &(dyn Fn() + Sync)) {
         let _busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = &*self.shared;
-        // SAFETY: the lifetime is erased only for the duration of this call: we wait below
-        // until every worker has finished with the pointer before returning.
-        let erased: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(job) };
-        // SAFETY: all workers are idle (the previous run waited for pending == 0).
+        // SAFETY: the lifetime is erased only while the job is open or a worker is inside it:
+        // below we close it and wait for the active count to reach 0 before returning.
+        let erased: Job = unsafe { std::mem::transmute::<&(dyn Fn() + Sync), Job>(job) };
+        let generation = (s.state.load(Ordering::Acquire) >> GEN_SHIFT) + 1;
+        // SAFETY: the previous job is closed and no worker is inside it (see `Shared`).
         unsafe { *s.job.get() = Some(erased) };
-        s.pending.store(self.threads - 1, Ordering::Release);
         {
             let _g = s.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            s.generation.fetch_add(1, Ordering::Release);
+            s.state.store(generation << GEN_SHIFT, Ordering::Release);
         }
         if s.sleepers.load(Ordering::Acquire) > 0 {
             s.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
+        let mine = catch_unwind(AssertUnwindSafe(job));
+        s.state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut spins = 0u32;
-        while s.pending.load(Ordering::Acquire) != 0 {
+        while s.state.load(Ordering::Acquire) & ACTIVE_MASK != 0 {
             if spins < SPIN_LIMIT {
                 spins += 1;
                 std::hint::spin_loop();
@@ -120,14 +147,28 @@ impl ThreadPool {
     }
 }
 
-fn worker(s: &Shared, index: usize) {
+/// Registers in the open job of `generation`; false if it is closed or already replaced.
+fn enter(s: &Shared, generation: u64) -> bool {
+    let mut state = s.state.load(Ordering::Acquire);
+    loop {
+        if state >> GEN_SHIFT != generation || state & CLOSED != 0 {
+            return false;
+        }
+        match s.state.compare_exchange_weak(state, state + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(now) => state = now,
+        }
+    }
+}
+
+fn worker(s: &Shared) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0u32;
         loop {
-            let g = s.generation.load(Ordering::Acquire);
-            if g != seen {
-                seen = g;
+            let generation = s.state.load(Ordering::Acquire) >> GEN_SHIFT;
+            if generation != seen {
+                seen = generation;
                 break;
             }
             if s.shutdown.load(Ordering::Acquire) {
@@ -139,21 +180,26 @@ fn worker(s: &Shared, index: usize) {
                 continue;
             }
             let guard = s.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if s.generation.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire) {
+            if s.state.load(Ordering::Acquire) >> GEN_SHIFT == seen
+                && !s.shutdown.load(Ordering::Acquire)
+            {
                 s.sleepers.fetch_add(1, Ordering::AcqRel);
                 let _guard = s.wake.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner);
                 s.sleepers.fetch_sub(1, Ordering::AcqRel);
             }
             spins = 0;
         }
-        // SAFETY: `run` set the job before the generation increment we observed, and keeps it
-        // alive until pending reaches 0.
+        if !enter(s, seen) {
+            continue;
+        }
+        // SAFETY: registered in an open job, so `run` set this pointer before publishing the
+        // generation and keeps the job alive until we leave.
         let job = unsafe { (*s.job.get()).expect("a job is set with each generation") };
-        let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(index) }));
+        let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)() }));
         if result.is_err() {
             s.panicked.store(true, Ordering::Release);
         }
-        s.pending.fetch_sub(1, Ordering::AcqRel);
+        s.state.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -186,41 +232,23 @@ impl<T> SharedMut<T> {
     }
 }
 
-/// The half-open range of `n` items that thread `index` of `threads` owns: contiguous, in
-/// thread order, sizes differing by at most one.
-pub(crate) fn split_range(n: usize, threads: usize, index: usize) -> std::ops::Range<usize> {
-    (index * n / threads)..((index + 1) * n / threads)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_index_runs_once_per_job() {
+    fn every_item_runs_exactly_once() {
         for threads in 1..=4 {
             let pool = ThreadPool::new(threads);
-            for _ in 0..100 {
-                let hits: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
-                pool.run(&|i| {
-                    hits[i].fetch_add(1, Ordering::Relaxed);
+            for (items, chunk) in [(0, 1), (1, 1), (7, 3), (100, 1), (1000, 16)] {
+                let hits: Vec<AtomicUsize> = (0..items).map(|_| AtomicUsize::new(0)).collect();
+                pool.for_each(items, chunk, &|range| {
+                    assert!(range.len() <= chunk);
+                    for i in range {
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    }
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
-            }
-        }
-    }
-
-    #[test]
-    fn split_range_covers_everything_once() {
-        for n in 0..50 {
-            for t in 1..6 {
-                let mut next = 0;
-                for i in 0..t {
-                    let r = split_range(n, t, i);
-                    assert_eq!(r.start, next);
-                    next = r.end;
-                }
-                assert_eq!(next, n);
             }
         }
     }

@@ -19,7 +19,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use crate::pool::{SharedMut, ThreadPool, split_range};
+use crate::pool::{SharedMut, ThreadPool};
 use crate::quant::{Q8Act, QK, f16_to_f32};
 use crate::{Error, GgmlType, Result};
 
@@ -314,10 +314,10 @@ pub(crate) fn matmul_many(
     starts.push(total);
     let outs: Vec<(&QMatrix, SharedMut<f32>)> =
         parts.iter_mut().map(|(w, out)| (&**w, SharedMut(out.as_mut_ptr()))).collect();
-    let threads = pool.threads();
-    pool.run(&|i| {
+    // Enough chunks for threads to balance, few enough that claiming them costs nothing.
+    let chunk = (total / (pool.threads() * 8)).max(4);
+    pool.for_each(total, chunk, &|range| {
         let mut tmp = [0f32; GROUP];
-        let range = split_range(total, threads, i);
         let mut part = 0;
         for global in range {
             while global >= starts[part + 1] {
@@ -327,8 +327,8 @@ pub(crate) fn matmul_many(
             let g = global - starts[part];
             for t in 0..tokens {
                 w.group_dot(backend, g, &x[t * w.blocks..(t + 1) * w.blocks], &mut tmp);
-                // SAFETY: thread i alone owns the rows of the groups in its range, for every
-                // token, and each part's buffer holds tokens × rows floats (asserted above).
+                // SAFETY: each group is claimed by exactly one thread, which alone writes its
+                // rows for every token; each part's buffer holds tokens × rows floats.
                 unsafe {
                     let dst = out_ptr.get().add(t * w.rows + g * GROUP);
                     std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, GROUP);
