@@ -2,7 +2,10 @@
 //! (and, in `hardhat`, against `npx hardhat node`).
 
 mod callbacks;
+mod context;
 mod fixture;
 mod gas;
 mod lifecycle;
+mod queue;
 mod requests;
+mod staking;
