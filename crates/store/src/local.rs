@@ -118,6 +118,11 @@ impl LocalStore {
         self
     }
 
+    /// Whether reads re-hash (see [`with_verify_on_read`](Self::with_verify_on_read)).
+    pub const fn verifies_on_read(&self) -> bool {
+        self.verify_on_read
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -86,7 +86,8 @@ impl Fetcher {
 
     /// Makes sure `expected` is in `store`, downloading it from `uri` if it is not.
     ///
-    /// Returns at once when the content is already stored. Otherwise the bytes are verified
+    /// Returns at once when the content is already stored (after re-hashing it if the store
+    /// verifies on read; a corrupt copy is downloaded again). Otherwise the bytes are verified
     /// against `expected` as they arrive; on any error nothing is kept.
     pub async fn fetch_into(
         &self,
@@ -96,7 +97,18 @@ impl Fetcher {
         progress: &dyn Progress,
     ) -> Result<ContentId> {
         if store.has(&expected.id) {
-            return Ok(expected.id);
+            if !store.verifies_on_read() {
+                return Ok(expected.id);
+            }
+            match store.verify(&expected.id).await {
+                Ok(()) => return Ok(expected.id),
+                // A corrupt copy is replaced by a fresh download rather than served.
+                Err(error @ Error::Corrupt { .. }) => {
+                    warn!(%error, "replacing a corrupt stored copy");
+                    store.remove(&expected.id).await?;
+                }
+                Err(error) => return Err(error),
+            }
         }
         let mut incoming = store.stage(expected.clone(), &uri.to_string(), progress).await?;
         self.fetch(uri, &mut incoming).await?;

