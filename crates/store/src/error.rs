@@ -135,13 +135,13 @@ pub enum Error {
 
     /// The request could not be sent or the response could not be read (refused connection,
     /// DNS failure, timeout, reset).
-    #[error("request to {uri} failed: {source}")]
+    #[error("request to {uri} failed: {}", crate::fetch::error_chain(cause))]
     Request {
         /// The URL requested.
         uri: String,
-        /// The transport error, with its causes.
-        #[source]
-        source: reqwest::Error,
+        /// The transport error. Its causes (connection refused, timed out) are part of this
+        /// error's message, since reqwest's own message alone does not say what went wrong.
+        cause: reqwest::Error,
     },
 
     /// The IPFS RPC API answered, but with something this crate cannot use.

@@ -105,7 +105,7 @@ impl KuboRpc {
         let part = part
             .file_name("data")
             .mime_str("application/octet-stream")
-            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+            .map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
         let form = Form::new().part("file", part);
         let response = self
             .client
@@ -113,12 +113,12 @@ impl KuboRpc {
             .multipart(form)
             .send()
             .await
-            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+            .map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|source| Error::Request { uri: url.to_string(), source })?;
+            .map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
         if !status.is_success() {
             return Err(Error::HttpStatus {
                 uri: url.to_string(),

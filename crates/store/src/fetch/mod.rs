@@ -161,7 +161,7 @@ pub fn http_client(config: &FetchConfig) -> Result<reqwest::Client> {
         .read_timeout(config.read_timeout)
         .user_agent(concat!("aik-store/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|source| Error::Request { uri: "(building the HTTP client)".into(), source })
+        .map_err(|cause| Error::Request { uri: "(building the HTTP client)".into(), cause })
 }
 
 /// Sends a request and streams a successful response body into `sink`.
@@ -174,7 +174,7 @@ pub(crate) async fn stream_response(
     sink: &mut Incoming<'_>,
 ) -> Result<()> {
     let mut response =
-        request.send().await.map_err(|source| Error::Request { uri: url.to_string(), source })?;
+        request.send().await.map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -202,7 +202,7 @@ pub(crate) async fn stream_response(
                         announced,
                         reason: error_chain(&source),
                     },
-                    _ => Error::Request { uri: url.to_string(), source },
+                    _ => Error::Request { uri: url.to_string(), cause: source },
                 });
             }
         }
@@ -219,7 +219,7 @@ fn snippet(body: &str) -> String {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

@@ -170,7 +170,7 @@ async fn check_errors(ipfs: &JsIpfs, dir: &Path) {
         fetcher.fetch_into(&store, &uri, &Expected::id(absent), &NoProgress).await.unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, Error::Request { .. }), "{message}");
-    assert!(message.contains(&absent.to_string()), "{message}");
+    assert!(message.contains(&absent.to_string()) && message.contains("timed out"), "{message}");
 
     // A malformed CID: the RPC API's own error message comes through.
     let rpc = KuboRpc::new(ipfs.api.clone());
