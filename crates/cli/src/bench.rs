@@ -20,6 +20,8 @@ enum BenchCommand {
     Infer(InferArgs),
     /// Dev chain JSON-RPC speed: signed transactions per second and `eth_call` latency.
     Devnet(crate::devnet::DevnetBenchArgs),
+    /// Gas of the kernel contracts: submit, commit, reveal, finalize, committee selection.
+    Gas(crate::gas::GasArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +51,7 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
     match args.command {
         BenchCommand::Infer(a) => infer(a),
         BenchCommand::Devnet(a) => crate::devnet::bench(a),
+        BenchCommand::Gas(a) => crate::gas::run(a),
     }
 }
 

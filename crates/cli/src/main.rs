@@ -5,6 +5,7 @@
 
 mod bench;
 mod devnet;
+mod gas;
 mod generate;
 mod model;
 

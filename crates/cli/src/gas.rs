@@ -1,0 +1,41 @@
+//! `aik bench gas`: gas of the kernel's operations on a fresh embedded chain.
+
+use aik_devnet::{Devnet, DevnetConfig};
+use clap::Args;
+
+/// `aik bench gas`.
+#[derive(Debug, Args)]
+pub(crate) struct GasArgs {
+    /// Print one JSON object (keys: submit_onchain_input, submit_storage_input, commit, reveal,
+    /// finalize, lifecycle_k3, selection).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Deploys a kernel on an in-process dev chain, runs a prompt's life with k = 3 and committee
+/// selection with 10, 100 and 1,000 workers, and prints the gas of each step.
+pub(crate) fn run(args: GasArgs) -> eyre::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(async {
+        let devnet = Devnet::spawn(DevnetConfig::test()).await?;
+        let funder = devnet.accounts()[0].signer.clone();
+        let report = aik_kernel::gas::measure(&devnet.http_url(), funder).await?;
+        devnet.shutdown().await?;
+        eyre::Ok(report)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("gas on the embedded dev chain (k = 3, capacity-1 workers, warm topic and committee)");
+    println!("  submit, 200-byte onchain input   {:>9}", report.submit_onchain_input);
+    println!("  submit, storage reference input  {:>9}", report.submit_storage_input);
+    println!("  commit                           {:>9}", report.commit);
+    println!("  reveal (64-byte onchain output)  {:>9}", report.reveal);
+    println!("  finalize (no callback)           {:>9}", report.finalize);
+    println!("  lifecycle_k3                     {:>9}", report.lifecycle_k3);
+    for (workers, gas) in &report.selection {
+        println!("  submit drawing from {workers:>5} workers {gas:>9}");
+    }
+    Ok(())
+}
