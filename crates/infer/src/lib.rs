@@ -19,6 +19,25 @@
 //! ([`Tokenizer::from_gguf`]); [`ChatTemplate`] renders the model's own chat template over
 //! [`Message`]s. [`ChatTemplate::encode`] turns a conversation into model input: the template's
 //! special-token text becomes control tokens, message contents never do.
+//!
+//! # Running a model
+//!
+//! [`ModelDriver`] is the interface nodes and verifiers use; [`LlamaGgufDriver`] implements
+//! `llama-gguf/1`: [`ModelDriver::load`] a file, [`ModelDriver::run`] a [`Request`] (messages,
+//! [`OutputFormat`], [`Sampling`], max tokens) into an [`Output`]: the canonical answer bytes
+//! (DESIGN §5.3), token ids, and the sha256 of every step's logits. Below it, [`LlamaModel`]
+//! holds repacked weights and a [`Session`] runs forward passes over a KV cache with
+//! [`ExecOptions`] (threads, [`Backend`]) that never change a result bit.
+//!
+//! # The numerics (`llama-gguf/1`)
+//!
+//! Activations are quantized per 32-block to 8 bits (round ties to even); each output row sums
+//! exact integer block dot products scaled in one fixed order with plain mul then add; SIMD and
+//! threads work across rows (weights are repacked so 8 rows interleave), never along a float sum;
+//! RMSNorm and softmax use one fixed 8-stripe sum shape; `exp`, `sin` and `cos` are built from
+//! basic IEEE operations ([`math`]); RoPE rotates adjacent pairs. The scalar [`Backend::Scalar`]
+//! is the reference and is selected with `AIK_INFER_SCALAR=1`; the AVX2 kernels are proven
+//! byte-equal to it by the tests. NaN or infinity in logits is an error.
 
 mod chat;
 mod driver;
