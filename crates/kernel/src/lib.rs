@@ -28,6 +28,7 @@
 pub mod bindings;
 mod cid;
 mod client;
+mod context;
 mod deploy;
 mod error;
 pub mod gas;
@@ -37,6 +38,9 @@ mod types;
 
 pub use cid::ContentId;
 pub use client::{KernelClient, Submitted, WorkerInfo, wallet_provider};
+pub use context::{
+    ChatMessage, ChatRole, PromptContext, Turn, load_context, output_text, user_message,
+};
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel};
 pub use error::{Error, Result, decode_revert};
 pub use protocol::{OutputFormat, OutputValue, commitment, output_hash};
