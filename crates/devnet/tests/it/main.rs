@@ -3,6 +3,7 @@
 mod alloy_client;
 mod errors;
 mod js;
+mod mining;
 mod persistence;
 mod robustness;
 mod subscriptions;
