@@ -50,7 +50,7 @@ async fn interval_mining_batches_transactions_into_blocks() {
     // Empty blocks keep coming on the interval.
     let before = provider.get_block_number().await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(provider.get_block_number().await.unwrap() >= before + 1);
+    assert!(provider.get_block_number().await.unwrap() > before);
 }
 
 #[tokio::test]
