@@ -372,11 +372,12 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     }
 
     /// @notice The prompt's current committee and, per member, its commitment (before it reveals) or its
-    /// revealed output hash (after).
+    /// revealed output hash (after). Empty while no committee is assigned.
     function getCommittee(uint256 promptId) external view returns (address[] memory members, bytes32[] memory hashes) {
         PromptRecord storage prompt = _prompts[promptId];
         uint256 round = _round(promptId, prompt.attempt);
-        uint256 size = prompt.status == PromptStatus.Queued ? 0 : prompt.committeeSize;
+        // A queued prompt, or one cancelled while waiting for its retry, has no committee in this round.
+        uint256 size = _members[round][0] == address(0) ? 0 : prompt.committeeSize;
         members = new address[](size);
         hashes = new bytes32[](size);
         for (uint256 i = 0; i < size; ++i) {

@@ -404,13 +404,14 @@ impl Chain {
         block: Option<BlockId>,
     ) -> Result<u64> {
         let ctx = self.block_context_for(block)?;
-        let cap = req.gas.unwrap_or(ctx.gas_limit).min(ctx.gas_limit.max(req.gas.unwrap_or(0)));
-        let first = self.simulate(req, &ctx, cap)?;
-        let spent = match first {
+        let cap = req.gas.unwrap_or(ctx.gas_limit);
+        let spent = match self.simulate(req, &ctx, cap)? {
             revm::context::result::ExecutionResult::Success { gas, .. } => gas.total_gas_spent(),
-            other => {
-                exec::call_output(other)?;
-                unreachable!("call_output errs on failures")
+            revm::context::result::ExecutionResult::Revert { output, .. } => {
+                return Err(exec::revert_error(output));
+            }
+            revm::context::result::ExecutionResult::Halt { reason, .. } => {
+                return Err(exec::halt_error(reason));
             }
         };
         let succeeds = |gas: u64| -> Result<bool> {

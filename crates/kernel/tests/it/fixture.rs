@@ -230,3 +230,26 @@ where
     let decoded = err.decode_revert::<E>();
     assert_eq!(decoded.as_ref(), Some(&expected), "unexpected error: {err}");
 }
+
+/// Sends a raw binding call from a test and waits for success.
+pub(crate) async fn send_ok<D: alloy::contract::CallDecoder>(
+    call: alloy::contract::CallBuilder<&DynProvider, D>,
+) -> aik_kernel::Result<()> {
+    let receipt = call
+        .send()
+        .await
+        .map_err(|e| aik_kernel::Error::Rejected {
+            action: "test call",
+            reason: e.to_string(),
+            revert_data: None,
+        })?
+        .get_receipt()
+        .await
+        .map_err(|e| aik_kernel::Error::Rejected {
+            action: "test call",
+            reason: e.to_string(),
+            revert_data: None,
+        })?;
+    assert!(receipt.status(), "test call reverted");
+    Ok(())
+}

@@ -4,8 +4,11 @@
 mod callbacks;
 mod context;
 mod fixture;
+mod fuzz;
 mod gas;
+mod hardhat;
 mod lifecycle;
 mod queue;
+mod registry;
 mod requests;
 mod staking;

@@ -1,0 +1,231 @@
+//! Invariant fuzzing: long random sequences of actions by five workers and three requesters,
+//! with a fixed seed so a failure reproduces. After every step: EAI is conserved, the kernel's
+//! coin balance is exactly open escrow plus claimable balances, free sets agree with status and
+//! capacity, worker load matches the open committees, and no committee repeats a worker.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aik_kernel::{PromptStatus, WorkerStatus, output_hash};
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use proptest::{
+    prelude::*,
+    test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
+};
+
+use crate::fixture::{Env, Options, PRICE, salt};
+
+#[derive(Clone, Debug)]
+enum Action {
+    Submit { requester: usize, bid: u128 },
+    Commit { prompt: usize, member: usize, honest: bool },
+    Reveal { prompt: usize, member: usize },
+    Finalize { prompt: usize },
+    Advance { seconds: u64 },
+    Unjail { worker: usize },
+    Claim { account: usize },
+    Cancel { prompt: usize },
+    Pump,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        3 => (0..3usize, 1..4u128).prop_map(|(requester, bid)| Action::Submit { requester, bid }),
+        6 => (0..3usize, 0..3usize, proptest::bool::weighted(0.85))
+            .prop_map(|(prompt, member, honest)| Action::Commit { prompt, member, honest }),
+        6 => (0..3usize, 0..3usize).prop_map(|(prompt, member)| Action::Reveal { prompt, member }),
+        3 => (0..3usize).prop_map(|prompt| Action::Finalize { prompt }),
+        2 => (1..400u64).prop_map(|seconds| Action::Advance { seconds }),
+        2 => (0..5usize).prop_map(|worker| Action::Unjail { worker }),
+        1 => (0..9usize).prop_map(|account| Action::Claim { account }),
+        1 => (0..3usize).prop_map(|prompt| Action::Cancel { prompt }),
+        1 => Just(Action::Pump),
+    ]
+}
+
+/// Picks the `index`-th (modulo) prompt that has a committee at work, else the `index`-th most
+/// recent one, so that random sequences carry prompts through their whole life.
+async fn pick(env: &Env, prompts: &[U256], index: usize) -> Option<U256> {
+    let mut open = Vec::new();
+    for id in prompts {
+        if env.owner.prompt(*id).await.unwrap().status == PromptStatus::Committing {
+            open.push(*id);
+        }
+    }
+    if !open.is_empty() {
+        return Some(open[index % open.len()]);
+    }
+    (!prompts.is_empty()).then(|| prompts[prompts.len() - 1 - index % prompts.len()])
+}
+
+async fn step(
+    env: &Env,
+    prompts: &mut Vec<U256>,
+    outputs: &mut BTreeMap<(U256, Address), Vec<u8>>,
+    finalizations: &mut usize,
+    action: &Action,
+) {
+    // Actions may be invalid at the time (wrong phase, not a member…): the chain rejects them,
+    // and the invariants must hold either way.
+    match *action {
+        Action::Submit { requester, bid } => {
+            let mut request = env.request("fuzz");
+            request.fee_per_token = bid * PRICE;
+            if let Ok(submitted) = env.requesters[requester].submit(&request).await {
+                prompts.push(submitted.prompt_id);
+            }
+        }
+        Action::Commit { prompt, member, honest } => {
+            let Some(id) = pick(env, prompts, prompt).await else { return };
+            let members = env.committee(id).await;
+            let Some(worker) = members.get(member % members.len().max(1)) else { return };
+            let output: &[u8] = if honest { b"ok" } else { b"bad" };
+            if env.worker(*worker).commit(id, output_hash(output), salt(*worker)).await.is_ok() {
+                outputs.insert((id, *worker), output.to_vec());
+            }
+        }
+        Action::Reveal { prompt, member } => {
+            let Some(id) = pick(env, prompts, prompt).await else { return };
+            let members = env.committee(id).await;
+            let Some(worker) = members.get(member % members.len().max(1)) else { return };
+            if let Some(output) = outputs.get(&(id, *worker)) {
+                let _ = env.worker(*worker).reveal(id, salt(*worker), output).await;
+            }
+        }
+        Action::Finalize { prompt } => {
+            let Some(id) = pick(env, prompts, prompt).await else { return };
+            if env.owner.finalize(id, b"ok").await.is_ok() {
+                *finalizations += 1;
+                // A retry draws a new committee: earlier commitments are void.
+                outputs.retain(|(p, _), _| *p != id);
+            }
+        }
+        Action::Advance { seconds } => env.advance(seconds).await,
+        Action::Unjail { worker } => {
+            for offset in 0..env.workers.len() {
+                let _ = env.workers[(worker + offset) % env.workers.len()].unjail().await;
+            }
+        }
+        Action::Claim { account } => {
+            let client = if account < 5 {
+                &env.workers[account]
+            } else if account < 8 {
+                &env.requesters[account - 5]
+            } else {
+                &env.owner
+            };
+            let _ = client.claim(client.from()).await;
+        }
+        Action::Cancel { prompt } => {
+            let Some(id) = pick(env, prompts, prompt).await else { return };
+            for requester in &env.requesters {
+                let _ = requester.cancel_queued(id).await;
+            }
+        }
+        Action::Pump => {
+            let _ = env.owner.pump(env.model, 3).await;
+        }
+    }
+}
+
+async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseError> {
+    let addresses = env.owner.addresses();
+    let mut accounts: Vec<Address> =
+        env.workers.iter().chain(&env.requesters).map(|c| c.from()).collect();
+    accounts.push(env.owner.from());
+
+    // EAI: every holder's balance plus the staking contract's adds up to the supply, and the
+    // staking contract holds exactly the stakes.
+    let mut held = U256::ZERO;
+    for account in accounts.iter().chain([&addresses.gpu, &addresses.kernel]) {
+        held += env.owner.eai_balance(*account).await.unwrap();
+    }
+    let supply = env.owner.token().totalSupply().call().await.unwrap();
+    prop_assert_eq!(held, supply, "EAI held != minted");
+    let mut stakes = U256::ZERO;
+    let mut infos = Vec::new();
+    for worker in &env.workers {
+        let info = env.owner.worker(worker.from()).await.unwrap();
+        stakes += U256::from(info.stake);
+        infos.push((worker.from(), info));
+    }
+    prop_assert_eq!(
+        env.owner.eai_balance(addresses.gpu).await.unwrap(),
+        stakes,
+        "stakes != staking balance"
+    );
+
+    // Coin: the kernel holds open escrow plus what accounts can claim, and open escrow is the
+    // fees of the prompts still open.
+    let mut claimable = U256::ZERO;
+    for account in &accounts {
+        claimable += env.owner.claimable(*account).await.unwrap();
+    }
+    let escrow = env.owner.kernel().openEscrow().call().await.unwrap();
+    prop_assert_eq!(env.provider.get_balance(addresses.kernel).await.unwrap(), escrow + claimable);
+    let mut open_fees = U256::ZERO;
+    let mut load: BTreeMap<Address, u16> = BTreeMap::new();
+    for id in prompts {
+        let record = env.owner.prompt(*id).await.unwrap();
+        if matches!(record.status, PromptStatus::Queued | PromptStatus::Committing) {
+            open_fees += U256::from(record.fee);
+        }
+        if record.status == PromptStatus::Committing {
+            let members = env.committee(*id).await;
+            let distinct: BTreeSet<_> = members.iter().collect();
+            prop_assert_eq!(distinct.len(), members.len(), "a worker sits twice on prompt {}", id);
+            for member in members {
+                *load.entry(member).or_default() += 1;
+            }
+        }
+    }
+    prop_assert_eq!(escrow, open_fees);
+
+    // Free sets: free iff active with spare capacity; busy equals open committee seats.
+    let mut free = 0u64;
+    for (address, info) in &infos {
+        let expected = info.status == WorkerStatus::Active && info.busy < info.capacity;
+        let actual = env.owner.gpu().isFree(env.model, *address).call().await.unwrap();
+        prop_assert_eq!(actual, expected, "free-set membership of {}", address);
+        free += u64::from(expected);
+        prop_assert_eq!(info.busy, load.get(address).copied().unwrap_or(0), "load of {}", address);
+    }
+    prop_assert_eq!(env.owner.gpu().freeCount(env.model).call().await.unwrap(), U256::from(free));
+    Ok(())
+}
+
+#[test]
+fn test_fuzz_invariants_hold_over_random_action_sequences() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let config =
+        Config { cases: 4, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]));
+    let result = runner.run(&proptest::collection::vec(action(), 60..80), |actions| {
+        runtime.block_on(async {
+            let env =
+                Env::with(Options { workers: 5, requesters: 3, capacity: 2, ..Options::default() })
+                    .await;
+            let mut prompts = Vec::new();
+            let mut outputs = BTreeMap::new();
+            let mut finalizations = 0;
+            for action in &actions {
+                step(&env, &mut prompts, &mut outputs, &mut finalizations, action).await;
+                check_invariants(&env, &prompts).await?;
+            }
+            // The sequences must exercise the protocol, not only fail: prompts get finalized
+            // (with a result, a retry or a refund).
+            prop_assert!(
+                prompts.is_empty() || finalizations > 0,
+                "no finalization in {:?}",
+                actions
+            );
+            Ok(())
+        })
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}

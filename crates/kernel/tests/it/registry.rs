@@ -1,0 +1,152 @@
+//! The model registry and the EAI token.
+
+use aik_kernel::{
+    SchedulingPolicy,
+    bindings::{EAI, ModelFileSystem as MFS},
+};
+use alloy::primitives::{B256, U256};
+
+use crate::fixture::{Env, PRICE, assert_revert, test_model};
+
+type Errors = MFS::ModelFileSystemErrors;
+
+#[tokio::test]
+async fn test_model_registry_records_and_validates_models() {
+    let env = Env::new().await;
+    let spec = test_model(3, SchedulingPolicy::RoundRobin);
+    let id = env.owner.register_model(&spec).await.unwrap();
+    assert_eq!(id, U256::from(2));
+    let model = env.owner.models().getModel(id).call().await.unwrap();
+    assert_eq!(model.name, spec.name);
+    assert_eq!(model.driver, "llama-gguf/1");
+    assert_eq!(
+        (model.fileSha256, model.fileSize, model.chunkSize),
+        (spec.file_sha256, spec.file_size, spec.chunk_size)
+    );
+    assert_eq!(model.uris, spec.uris);
+    assert_eq!(
+        (
+            model.terms.pricePerToken,
+            model.terms.committeeSize,
+            model.terms.policy,
+            model.terms.minMemoryMb,
+            model.terms.retired
+        ),
+        (PRICE, 3, SchedulingPolicy::RoundRobin as u8, 512, false)
+    );
+    assert_eq!(env.owner.models().modelCount().call().await.unwrap(), U256::from(2));
+
+    env.owner.set_model_terms(id, 7, 5, SchedulingPolicy::FeePriority, 1024).await.unwrap();
+    let terms = env.owner.models().modelTerms(id).call().await.unwrap();
+    assert_eq!(
+        (terms.pricePerToken, terms.committeeSize, terms.policy, terms.minMemoryMb),
+        (7, 5, 0, 1024)
+    );
+    assert_eq!(env.owner.estimate_fee(id, 10).await.unwrap(), U256::from(70));
+    let uris = vec!["ipfs://bafkreia".to_string(), "https://example.invalid/m.gguf".to_string()];
+    aik_kernel::Result::Ok(())
+        .and(
+            crate::fixture::send_ok(
+                env.owner.models().setModelUris(id, uris.clone()).from(env.owner.from()),
+            )
+            .await,
+        )
+        .unwrap();
+    assert_eq!(env.owner.models().getModel(id).call().await.unwrap().uris, uris);
+
+    let mut bad = spec.clone();
+    bad.name = String::new();
+    assert_revert(
+        env.owner.register_model(&bad).await,
+        Errors::ModelFileSystemEmptyField(MFS::ModelFileSystemEmptyField { field: "name".into() }),
+    );
+    let mut bad = spec.clone();
+    bad.driver = String::new();
+    assert_revert(
+        env.owner.register_model(&bad).await,
+        Errors::ModelFileSystemEmptyField(MFS::ModelFileSystemEmptyField {
+            field: "driver".into(),
+        }),
+    );
+    let mut bad = spec.clone();
+    bad.merkle_root = B256::ZERO;
+    assert_revert(
+        env.owner.register_model(&bad).await,
+        Errors::ModelFileSystemInvalidFile(MFS::ModelFileSystemInvalidFile {
+            fileSha256: bad.file_sha256,
+            fileSize: bad.file_size,
+            chunkSize: bad.chunk_size,
+            merkleRoot: B256::ZERO,
+        }),
+    );
+    let mut bad = spec.clone();
+    bad.uris = Vec::new();
+    assert_revert(
+        env.owner.register_model(&bad).await,
+        Errors::ModelFileSystemInvalidUris(MFS::ModelFileSystemInvalidUris { count: U256::ZERO }),
+    );
+    for size in [0u8, 17] {
+        let mut bad = spec.clone();
+        bad.committee_size = size;
+        assert_revert(
+            env.owner.register_model(&bad).await,
+            Errors::ModelFileSystemInvalidCommitteeSize(MFS::ModelFileSystemInvalidCommitteeSize {
+                committeeSize: size,
+            }),
+        );
+    }
+    assert!(
+        env.requesters[0]
+            .register_model(&spec)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("OwnableUnauthorizedAccount")
+    );
+
+    env.owner.retire_model(id).await.unwrap();
+    assert!(env.owner.models().modelTerms(id).call().await.unwrap().retired);
+    assert_revert(
+        env.owner.retire_model(id).await,
+        Errors::ModelFileSystemModelRetired(MFS::ModelFileSystemModelRetired { modelId: id }),
+    );
+    assert_revert(
+        env.owner.set_model_terms(id, 1, 3, SchedulingPolicy::FeePriority, 0).await,
+        Errors::ModelFileSystemModelRetired(MFS::ModelFileSystemModelRetired { modelId: id }),
+    );
+    assert_revert(
+        env.owner.retire_model(U256::from(9)).await,
+        Errors::ModelFileSystemUnknownModel(MFS::ModelFileSystemUnknownModel {
+            modelId: U256::from(9),
+        }),
+    );
+}
+
+#[tokio::test]
+async fn test_eai_allocation_cap_and_permit_domain() {
+    let env = Env::new().await;
+    let token = env.owner.token();
+    assert_eq!(token.cap().call().await.unwrap(), env.params.supply_cap);
+    assert_eq!(token.minter().call().await.unwrap(), env.owner.addresses().kernel);
+    assert_eq!(token.symbol().call().await.unwrap(), "EAI");
+    assert_eq!(token.nonces(env.owner.from()).call().await.unwrap(), U256::ZERO);
+    assert_ne!(token.DOMAIN_SEPARATOR().call().await.unwrap(), B256::ZERO);
+    let err = aik_kernel::bindings::EAI::deploy_builder(
+        env.provider.clone(),
+        env.owner.from(),
+        env.owner.from(),
+        U256::from(2),
+        U256::from(1),
+    )
+    .from(env.owner.from())
+    .call()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<EAI::EAIErrors>(),
+        Some(EAI::EAIErrors::EAICapExceeded(EAI::EAICapExceeded {
+            supplyAfter: U256::from(2),
+            cap: U256::from(1)
+        }))
+    );
+}
