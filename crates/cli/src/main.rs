@@ -4,10 +4,15 @@
 //! with `tracing`; this binary turns both into what a person or a script reads.
 
 mod bench;
+mod chain;
 mod devnet;
 mod gas;
 mod generate;
 mod model;
+mod prompt;
+mod status;
+mod up;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +34,16 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the embedded Ethereum dev chain (JSON-RPC over HTTP and WebSocket).
     Devnet(devnet::DevnetArgs),
+    /// Start a whole network in this process: dev chain, kernel, SmolLM2 and N staked workers.
+    Up(up::UpArgs),
+    /// Send a prompt to the kernel and follow it until the committee's answer is final.
+    Prompt(prompt::PromptArgs),
+    /// Re-run a finalized prompt locally and compare its output hash with the chain's.
+    Verify(verify::VerifyArgs),
+    /// Workers, stakes, jail, queue and rewards of the network.
+    Status(status::StatusArgs),
+    /// A topic's conversation so far.
+    Topic(status::TopicArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -44,6 +59,11 @@ fn main() -> eyre::Result<()> {
             Command::Model(args) => model::run(args),
             Command::Bench(args) => bench::run(args),
             Command::Devnet(args) => devnet::run(args),
+            Command::Up(args) => up::run(args),
+            Command::Prompt(args) => prompt::run(args),
+            Command::Verify(args) => verify::run(args),
+            Command::Status(args) => status::run_status(args),
+            Command::Topic(args) => status::run_topic(args),
         },
     }
 }

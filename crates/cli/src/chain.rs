@@ -1,0 +1,129 @@
+//! What the network commands (`aik up`, `prompt`, `verify`, `status`, `topic`) share: the
+//! deployment file, keys, formats and the model.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_kernel::OutputFormat;
+use aik_node::{Deployment, Engine};
+use aik_store::{FetchConfig, Fetcher, LocalStore};
+use alloy::{
+    primitives::{I256, U256},
+    signers::local::PrivateKeySigner,
+};
+use eyre::{WrapErr, eyre};
+
+/// The private key of dev account 0 of the `test … junk` mnemonic: the default requester on a
+/// local network (well known, never use it on a real chain).
+pub(crate) const DEV_KEY_0: &str =
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The deployment file inside a state directory.
+pub(crate) fn deployment_path(dir: &Path) -> PathBuf {
+    dir.join("deployment.json")
+}
+
+/// Reads the deployment written by `aik up`, with the RPC URL overridden by `--rpc`.
+pub(crate) fn load_deployment(dir: &Path, rpc: Option<&str>) -> eyre::Result<Deployment> {
+    let path = deployment_path(dir);
+    let mut deployment = Deployment::load(&path).wrap_err_with(|| {
+        format!("no network found: run `aik up` first (looked for {})", path.display())
+    })?;
+    if let Some(rpc) = rpc {
+        deployment.rpc_url = rpc.to_owned();
+    }
+    Ok(deployment)
+}
+
+pub(crate) fn parse_key(key: &str) -> eyre::Result<PrivateKeySigner> {
+    key.trim()
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| eyre!("--key is not a 32-byte hex private key: {e}"))
+}
+
+/// `text`, `bool`, `choice(a|b)`, `uint(min,max)`, `int(min,max)` as the kernel's format.
+pub(crate) fn parse_format(spec: &str) -> eyre::Result<OutputFormat> {
+    Ok(match aik_infer::OutputFormat::parse(spec)? {
+        aik_infer::OutputFormat::Text => OutputFormat::Text,
+        aik_infer::OutputFormat::Bool => OutputFormat::Bool,
+        aik_infer::OutputFormat::Choice(options) => OutputFormat::Choice(options),
+        aik_infer::OutputFormat::Uint { min, max } => OutputFormat::Uint {
+            min: U256::from_str_radix(&min, 10)?,
+            max: U256::from_str_radix(&max, 10)?,
+        },
+        aik_infer::OutputFormat::Int { min, max } => OutputFormat::Int {
+            min: I256::from_dec_str(&min).map_err(|e| eyre!("int bound {min}: {e}"))?,
+            max: I256::from_dec_str(&max).map_err(|e| eyre!("int bound {max}: {e}"))?,
+        },
+    })
+}
+
+/// Prints a download's progress on stderr, at most every 1%.
+pub(crate) fn progress_bar(label: &'static str) -> impl Fn(u64, Option<u64>) + Send + Sync {
+    let last = std::sync::atomic::AtomicU64::new(u64::MAX);
+    move |done: u64, total: Option<u64>| {
+        let Some(total) = total.filter(|t| *t > 0) else { return };
+        let percent = done * 100 / total;
+        if last.swap(percent, std::sync::atomic::Ordering::Relaxed) != percent {
+            let filled = (percent / 4) as usize;
+            eprint!(
+                "\r{label} [{}{}] {percent:>3}% {:.1}/{:.1} MB",
+                "#".repeat(filled),
+                " ".repeat(25 - filled),
+                done as f64 / 1e6,
+                total as f64 / 1e6
+            );
+            if done >= total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// The content store and downloader every command uses.
+pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
+    let store = LocalStore::open(LocalStore::default_dir()).await?;
+    Ok((store, Fetcher::new(&FetchConfig::default())?))
+}
+
+/// Fetches (or finds) the deployment's model through the store and loads the driver.
+pub(crate) async fn load_engine(deployment: &Deployment) -> eyre::Result<(Engine, PathBuf)> {
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
+    let model_id = U256::from(deployment.model_id);
+    let model = aik_node::registered_model(&provider, deployment.models, model_id).await?;
+    let (store, fetcher) = store().await?;
+    let cache = aik_infer::default_model_path();
+    let bar = progress_bar("model");
+    let path =
+        aik_node::fetch_model(model_id, &model, &store, &fetcher, cache.as_deref(), &bar).await?;
+    let started = Instant::now();
+    let load_path = path.clone();
+    let driver = tokio::task::spawn_blocking(move || {
+        LlamaGgufDriver::load(&load_path, ExecOptions::default())
+    })
+    .await??;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "model loaded");
+    Ok((Engine::llama(Arc::new(driver)), path))
+}
+
+pub(crate) fn runtime() -> eyre::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")
+}
+
+/// Logs to stderr, `RUST_LOG` style (default: warnings, and info from the node).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

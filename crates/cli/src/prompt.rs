@@ -1,0 +1,233 @@
+//! `aik prompt`: submit a prompt and follow it through assignment, commits, reveals and
+//! finalization.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use aik_kernel::{
+    DataSource, KernelClient, OutputValue, PromptRequest, PromptStatus, SamplingSpec,
+    bindings::DecentralizedInference as DI, output_hash, output_text, wallet_provider,
+};
+use alloy::{
+    primitives::{B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use clap::Args;
+use eyre::{WrapErr, bail, ensure};
+
+use crate::chain::{DEV_KEY_0, load_deployment, parse_format, parse_key, runtime};
+
+/// `aik prompt`.
+#[derive(Debug, Args)]
+pub(crate) struct PromptArgs {
+    /// JSON-RPC endpoint (default: the one in the deployment file).
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// Requester's private key (default: dev account 0).
+    #[arg(long, env = "AIK_KEY", default_value = DEV_KEY_0, hide_default_value = true)]
+    key: String,
+    /// State directory holding the deployment file written by `aik up`.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Conversation (topic) the prompt belongs to; later prompts see earlier turns.
+    #[arg(long, default_value = "default")]
+    topic: String,
+    /// Extra context: text, or @FILE to read it from a file.
+    #[arg(long)]
+    extra: Option<String>,
+    /// Output format: text, bool, choice(a|b|c), uint(min,max), int(min,max).
+    #[arg(long, default_value = "text")]
+    format: String,
+    /// Most output tokens.
+    #[arg(long, default_value_t = 64)]
+    max_tokens: u32,
+    /// Print one JSON object instead of the phases.
+    #[arg(long)]
+    json: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// The user message.
+    input: String,
+}
+
+pub(crate) fn run(args: PromptArgs) -> eyre::Result<()> {
+    runtime()?.block_on(prompt(args))
+}
+
+async fn prompt(args: PromptArgs) -> eyre::Result<()> {
+    ensure!(!args.input.is_empty(), "the input is empty");
+    let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+    let signer = parse_key(&args.key)?;
+    let requester = signer.address();
+    let provider = wallet_provider(&deployment.rpc_url, signer)?;
+    let client = KernelClient::new(provider.clone(), requester, deployment.addresses());
+    let format = parse_format(&args.format)?;
+    let extra = match &args.extra {
+        Some(path) if path.starts_with('@') => Some(
+            std::fs::read(&path[1..])
+                .wrap_err_with(|| format!("cannot read --extra file {}", &path[1..]))?,
+        ),
+        Some(text) => Some(text.clone().into_bytes()),
+        None => None,
+    };
+    let request = PromptRequest {
+        model_id: U256::from(deployment.model_id),
+        topic: args.topic.clone(),
+        input: DataSource::Onchain(args.input.clone().into_bytes()),
+        extra: extra.map(DataSource::Onchain),
+        format: format.clone(),
+        max_tokens: args.max_tokens,
+        fee_per_token: 0,
+        sampling: SamplingSpec::Greedy,
+        callback_gas_limit: 0,
+    };
+    let started = Instant::now();
+    let say = |what: String| {
+        if !args.json {
+            println!("[{:>6.2} s] {what}", started.elapsed().as_secs_f64());
+        }
+    };
+    let submitted = client.submit(&request).await?;
+    let id = submitted.prompt_id;
+    let mut gas = submitted.receipt.gas_used;
+    say(format!(
+        "submitted prompt {id} (fee {} wei, gas {gas}, tx {})",
+        submitted.fee, submitted.receipt.transaction_hash
+    ));
+    let (mut assigned, mut queued, mut committed, mut revealed) = (false, false, 0u32, 0u32);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let (status, hash, miner) = loop {
+        let record = client.prompt(id).await?;
+        if record.status == PromptStatus::Queued && !queued {
+            queued = true;
+            say("queued: waiting for free workers".into());
+        }
+        if !assigned && record.status == PromptStatus::Committing {
+            let (members, _) = client.committee(id).await?;
+            if !members.is_empty() {
+                assigned = true;
+                let members: Vec<String> = members.iter().map(ToString::to_string).collect();
+                say(format!("assigned to {}", members.join(", ")));
+            }
+        }
+        let c = record.committed_mask.count_ones();
+        if c > committed {
+            committed = c;
+            say(format!("committed {c}/{}", record.committee_size));
+        }
+        let r = record.revealed_mask.count_ones();
+        if r > revealed {
+            revealed = r;
+            say(format!("revealed {r}/{}", record.committee_size));
+        }
+        if matches!(record.status, PromptStatus::Finalized | PromptStatus::Refunded) {
+            break client.result(id).await?;
+        }
+        if Instant::now() > deadline {
+            bail!("prompt {id} is still {:?} after {} s", record.status, args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let output = if status == PromptStatus::Finalized {
+        Some(revealed_output(&provider, deployment.kernel, id, hash).await?)
+    } else {
+        None
+    };
+    // Gas of the whole life: every kernel transaction about this prompt.
+    gas += prompt_gas(&provider, deployment.kernel, id).await?;
+    let text = output.as_ref().map(|o| output_text(&format, o));
+    if args.json {
+        let value = output.as_ref().and_then(|o| OutputValue::decode(&format, o).ok());
+        let json = serde_json::json!({
+            "prompt_id": id.to_string(),
+            "requester": requester.to_string(),
+            "topic": args.topic,
+            "format": format.name(),
+            "output": text,
+            "output_hex": output.as_ref().map(|o| format!("0x{}", alloy::hex::encode(o))),
+            "output_sha256": format!("{}", hash).trim_start_matches("0x"),
+            "value": value.map(|v| format!("{v:?}")),
+            "miner": miner.to_string(),
+            "status": format!("{status:?}").to_lowercase(),
+            "fee_wei": submitted.fee.to_string(),
+            "gas_used": gas,
+            "seconds": seconds,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        match &text {
+            Some(text) => {
+                say(format!("finalized: miner {miner}, output sha256 {}", hex_of(hash)));
+                println!();
+                println!("{text}");
+                println!();
+                println!(
+                    "prompt {id}: fee {} wei, gas {gas} in all, {seconds:.2} s",
+                    submitted.fee
+                );
+            }
+            None => say(format!("{status:?}: no committee agreed; the fee was credited back")),
+        }
+    }
+    Ok(())
+}
+
+fn hex_of(hash: B256) -> String {
+    alloy::hex::encode(hash)
+}
+
+/// The winning output's bytes, from the reveal that carries them.
+pub(crate) async fn revealed_output<P: Provider>(
+    provider: &P,
+    kernel: alloy::primitives::Address,
+    id: U256,
+    hash: B256,
+) -> eyre::Result<Vec<u8>> {
+    let filter = Filter::new()
+        .address(kernel)
+        .event_signature(DI::OutputRevealed::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0);
+    for log in provider.get_logs(&filter).await? {
+        if let Ok(event) = DI::OutputRevealed::decode_log_data(log.data())
+            && output_hash(&event.output) == hash
+        {
+            return Ok(event.output.to_vec());
+        }
+    }
+    bail!("no reveal of prompt {id} carries the winning hash {hash}")
+}
+
+/// Gas of the commits, reveals and finalize of a prompt.
+async fn prompt_gas<P: Provider>(
+    provider: &P,
+    kernel: alloy::primitives::Address,
+    id: U256,
+) -> eyre::Result<u64> {
+    let filter = Filter::new()
+        .address(kernel)
+        .event_signature(vec![
+            DI::OutputCommitted::SIGNATURE_HASH,
+            DI::OutputRevealed::SIGNATURE_HASH,
+            DI::PromptFinalized::SIGNATURE_HASH,
+        ])
+        .topic1(B256::from(id))
+        .from_block(0);
+    let mut txs: Vec<B256> =
+        provider.get_logs(&filter).await?.iter().filter_map(|l| l.transaction_hash).collect();
+    txs.sort();
+    txs.dedup();
+    let mut gas = 0;
+    for tx in txs {
+        if let Some(receipt) = provider.get_transaction_receipt(tx).await? {
+            gas += receipt.gas_used;
+        }
+    }
+    Ok(gas)
+}

@@ -1,0 +1,249 @@
+//! `aik status` (the network: workers, stakes, jail, queue, rewards) and `aik topic` (a
+//! conversation so far).
+
+use std::path::PathBuf;
+
+use aik_kernel::{
+    KernelClient, PromptStatus,
+    bindings::{DecentralizedInference as DI, GPUManagement},
+    output_text, user_message,
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use clap::Args;
+use eyre::WrapErr;
+
+use crate::{
+    chain::{load_deployment, runtime},
+    prompt::revealed_output,
+};
+
+/// `aik status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// JSON-RPC endpoint (default: the one in the deployment file).
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// State directory holding the deployment file.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `aik topic`.
+#[derive(Debug, Args)]
+pub(crate) struct TopicArgs {
+    /// JSON-RPC endpoint (default: the one in the deployment file).
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// State directory holding the deployment file.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The topic's owner (the requester).
+    account: Address,
+    /// The topic's name.
+    topic: String,
+}
+
+pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
+    runtime()?.block_on(async move {
+        let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+        let provider = ProviderBuilder::new()
+            .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
+        let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
+        let filter = Filter::new()
+            .address(deployment.gpu)
+            .event_signature(GPUManagement::WorkerRegistered::SIGNATURE_HASH)
+            .from_block(deployment.deploy_block);
+        let mut workers: Vec<Address> = provider
+            .get_logs(&filter)
+            .await?
+            .iter()
+            .filter_map(|l| l.topics().get(1).map(|t| Address::from_word(*t)))
+            .collect();
+        workers.dedup();
+        let model = U256::from(deployment.model_id);
+        let queued = client
+            .scheduler()
+            .queueLength(model)
+            .call()
+            .await
+            .map_err(|e| eyre::eyre!("queueLength: {e}"))?;
+        let finalized = Filter::new()
+            .address(deployment.kernel)
+            .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
+            .from_block(deployment.deploy_block);
+        let finalized: Vec<DI::PromptFinalized> = provider
+            .get_logs(&finalized)
+            .await?
+            .iter()
+            .filter_map(|l| DI::PromptFinalized::decode_log_data(l.data()).ok())
+            .collect();
+        let mut rows = Vec::new();
+        for worker in &workers {
+            let info = client.worker(*worker).await?;
+            let mined = finalized.iter().filter(|f| f.miner == *worker).count();
+            let rewards: U256 =
+                finalized.iter().filter(|f| f.miner == *worker).map(|f| f.blockReward).sum();
+            let eai = client.eai_balance(*worker).await?;
+            let claimable = client.claimable(*worker).await?;
+            rows.push(serde_json::json!({
+                "address": worker.to_string(),
+                "status": format!("{:?}", info.status).to_lowercase(),
+                "until": info.until,
+                "stake_eai": eai_string(U256::from(info.stake)),
+                "busy": info.busy,
+                "capacity": info.capacity,
+                "prompts_mined": mined,
+                "block_rewards_eai": eai_string(rewards),
+                "eai_balance": eai_string(eai),
+                "claimable_wei": claimable.to_string(),
+            }));
+        }
+        if args.json {
+            let json = serde_json::json!({
+                "rpc_url": deployment.rpc_url,
+                "kernel": deployment.kernel.to_string(),
+                "model_id": deployment.model_id,
+                "block": provider.get_block_number().await?,
+                "queued": queued.to_string(),
+                "finalized": finalized.len(),
+                "workers": rows,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            return Ok(());
+        }
+        println!(
+            "kernel {} on {} (block {})",
+            deployment.kernel,
+            deployment.rpc_url,
+            provider.get_block_number().await?
+        );
+        println!(
+            "model #{}: {queued} queued, {} prompts finalized",
+            deployment.model_id,
+            finalized.len()
+        );
+        println!();
+        println!(
+            "{:<42} {:<9} {:>12} {:>5} {:>6} {:>12}",
+            "worker", "status", "stake EAI", "busy", "mined", "rewards EAI"
+        );
+        for row in &rows {
+            println!(
+                "{:<42} {:<9} {:>12} {:>5} {:>6} {:>12}",
+                row["address"].as_str().unwrap_or_default(),
+                row["status"].as_str().unwrap_or_default(),
+                row["stake_eai"].as_str().unwrap_or_default(),
+                row["busy"],
+                row["prompts_mined"],
+                row["block_rewards_eai"].as_str().unwrap_or_default(),
+            );
+        }
+        Ok(())
+    })
+}
+
+fn eai_string(wei: U256) -> String {
+    let unit = U256::from(10u64).pow(U256::from(18));
+    let whole = wei / unit;
+    let frac = (wei % unit) / U256::from(10u64).pow(U256::from(14));
+    format!("{whole}.{frac:04}")
+}
+
+pub(crate) fn run_topic(args: TopicArgs) -> eyre::Result<()> {
+    runtime()?.block_on(async move {
+        let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+        let provider = ProviderBuilder::new()
+            .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
+        let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
+        let topic_id: B256 =
+            KernelClient::<alloy::providers::RootProvider>::topic_id(args.account, &args.topic);
+        let topic = client
+            .context()
+            .getTopic(topic_id)
+            .call()
+            .await
+            .map_err(|e| eyre::eyre!("getTopic: {e}"))?;
+        let ids = client
+            .context()
+            .turnRange(topic_id, U256::ZERO, topic.turnCount)
+            .call()
+            .await
+            .map_err(|e| eyre::eyre!("turnRange: {e}"))?;
+        let system = if topic.systemPromptRevision > 0 {
+            Some(
+                client
+                    .context()
+                    .systemPromptAt(topic_id, topic.systemPromptRevision)
+                    .call()
+                    .await
+                    .map_err(|e| eyre::eyre!("systemPromptAt: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let mut turns = Vec::new();
+        for id in ids {
+            let context = aik_kernel::load_context(&provider, &deployment.addresses(), id).await?;
+            let (status, hash, miner) = client.result(id).await?;
+            let output = if status == PromptStatus::Finalized {
+                revealed_output(&provider, deployment.kernel, id, hash).await?
+            } else {
+                Vec::new()
+            };
+            turns.push(serde_json::json!({
+                "prompt_id": id.to_string(),
+                "user": user_message(&context.input, &context.extra),
+                "assistant": output_text(&context.format, &output),
+                "output_sha256": alloy::hex::encode(hash),
+                "miner": miner.to_string(),
+            }));
+        }
+        if args.json {
+            let json = serde_json::json!({
+                "topic_id": topic_id.to_string(),
+                "owner": topic.owner.to_string(),
+                "window": topic.window,
+                "system_prompt": system,
+                "head": topic.head.to_string(),
+                "turns": turns,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            return Ok(());
+        }
+        println!(
+            "topic {:?} of {} ({} turns, window {}, head {})",
+            args.topic,
+            args.account,
+            turns.len(),
+            topic.window,
+            topic.head
+        );
+        if let Some(system) = system {
+            println!("[system] {system}");
+        }
+        for turn in &turns {
+            println!(
+                "#{} [user] {}",
+                turn["prompt_id"].as_str().unwrap_or_default(),
+                turn["user"].as_str().unwrap_or_default()
+            );
+            println!(
+                "#{} [assistant] {}",
+                turn["prompt_id"].as_str().unwrap_or_default(),
+                turn["assistant"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,172 @@
+//! `aik up`: the whole network in one process — dev chain, kernel, default model, N workers.
+
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Instant};
+
+use aik_devnet::{Devnet, DevnetConfig};
+use aik_infer::{DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256};
+use aik_kernel::DeployParams;
+use aik_node::{
+    NodeDb, Worker, WorkerConfig,
+    network::{DEFAULT_MODEL_URI, deploy, fund_workers, is_live, model_spec},
+};
+use aik_store::{ContentId, Expected, Uri};
+use clap::Args;
+use eyre::{WrapErr, ensure};
+
+use crate::chain::{deployment_path, init_logging, load_engine, progress_bar, runtime, store};
+
+/// `aik up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// State directory: chain state, deployment file and worker databases (a restart resumes).
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Address the JSON-RPC server listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// JSON-RPC port (HTTP and WebSocket).
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// Worker nodes to run in this process (committee size is min(3, N)).
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+}
+
+pub(crate) fn run(args: UpArgs) -> eyre::Result<()> {
+    init_logging();
+    ensure!((1..=16).contains(&args.workers), "--workers must be 1..=16, got {}", args.workers);
+    runtime()?.block_on(up(args))
+}
+
+async fn up(args: UpArgs) -> eyre::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.dir)
+        .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
+    let devnet = Devnet::spawn(DevnetConfig {
+        host: args.host,
+        port: args.port,
+        state_dir: Some(args.dir.join("chain")),
+        accounts: (args.workers + 2).max(10),
+        ..DevnetConfig::default()
+    })
+    .await
+    .wrap_err("cannot start the dev chain")?;
+    let accounts = devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let worker_accounts = &accounts[1..=args.workers];
+    let path = deployment_path(&args.dir);
+
+    let existing = match aik_node::Deployment::load(&path) {
+        Ok(mut d) => {
+            d.rpc_url = devnet.http_url();
+            d.ws_url = Some(devnet.ws_url());
+            if is_live(&d).await? { Some(d) } else { None }
+        }
+        Err(_) => None,
+    };
+    let deployment = match existing {
+        Some(d) => {
+            eprintln!("Resuming the network in {} (kernel {})", args.dir.display(), d.kernel);
+            d
+        }
+        None => {
+            let (store, fetcher) = store().await?;
+            let id: ContentId = ContentId::from_hex(DEFAULT_MODEL_SHA256)?;
+            if !store.has(&id)
+                && let Some(cache) = aik_infer::default_model_path().filter(|p| p.is_file())
+            {
+                store.put_file(&cache).await?;
+            }
+            let uri: Uri = DEFAULT_MODEL_URI.parse()?;
+            let bar = progress_bar("SmolLM2-135M-Instruct Q4_1");
+            fetcher
+                .fetch_into(&store, &uri, &Expected::id(id).with_size(DEFAULT_MODEL_LEN), &bar)
+                .await
+                .wrap_err_with(|| format!("cannot fetch the default model from {uri}"))?;
+            let file = store.path_of(&id).await?.ok_or_else(|| eyre::eyre!("model vanished"))?;
+            let committee = args.workers.min(3) as u8;
+            let spec = model_spec(
+                &file,
+                "SmolLM2-135M-Instruct Q4_1",
+                vec![DEFAULT_MODEL_URI.into()],
+                committee,
+            )?;
+            let mut d = deploy(
+                &devnet.http_url(),
+                Some(devnet.ws_url()),
+                &owner,
+                &DeployParams::dev(owner.address()),
+                &spec,
+            )
+            .await
+            .wrap_err("cannot deploy the kernel")?;
+            d.rpc_url = devnet.http_url();
+            d.save(&path)?;
+            d
+        }
+    };
+    let (engine, model_path) = load_engine(&deployment).await?;
+    let params = DeployParams::dev(owner.address());
+    let addresses: Vec<_> = worker_accounts.iter().map(|a| a.address).collect();
+    fund_workers(&deployment, &owner, &addresses, params.min_stake).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for account in worker_accounts {
+        let mut config = WorkerConfig::new(
+            deployment.rpc_url.clone(),
+            account.signer.clone(),
+            deployment.addresses(),
+        );
+        config.ws_url = deployment.ws_url.clone();
+        config.models = vec![alloy::primitives::U256::from(deployment.model_id)];
+        config.stake = params.min_stake;
+        config.start_block = deployment.deploy_block;
+        let db = NodeDb::open(&args.dir.join("workers").join(format!("{}.redb", account.address)))?;
+        let worker = Arc::new(Worker::new(config, engine.clone(), db)?);
+        worker.ensure_registered().await.wrap_err_with(|| format!("worker {}", account.address))?;
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+    }
+
+    println!("AI Kernel is up ({:.1} s)", started.elapsed().as_secs_f64());
+    println!();
+    println!("RPC           {} (WebSocket {})", devnet.http_url(), devnet.ws_url());
+    println!("Chain id      {}", deployment.chain_id);
+    println!("Kernel        {}", deployment.kernel);
+    println!("EAI token     {}", deployment.token);
+    println!("Models        {}", deployment.models);
+    println!("GPUs          {}", deployment.gpu);
+    println!("Context       {}", deployment.context);
+    println!("Scheduler     {}", deployment.scheduler);
+    println!(
+        "Model         #{} SmolLM2-135M-Instruct Q4_1 ({})",
+        deployment.model_id,
+        model_path.display()
+    );
+    println!("Deployment    {}", path.display());
+    println!();
+    println!("Owner / requester (dev account 0)");
+    println!("  {}  key {}", accounts[0].address, accounts[0].private_key_hex());
+    println!("Workers ({} staked, committee of {})", args.workers, args.workers.min(3));
+    for account in worker_accounts {
+        println!("  {}  key {}", account.address, account.private_key_hex());
+    }
+    println!();
+    println!("Try:");
+    println!("  aik prompt --topic demo \"What is the capital of France?\"");
+    println!("  aik verify 1");
+    println!();
+    println!("Ctrl-C stops the network; `aik up` again resumes it.");
+
+    tokio::signal::ctrl_c().await.wrap_err("cannot wait for Ctrl-C")?;
+    eprintln!("Stopping workers");
+    let _ = stop.send(true);
+    for task in tasks {
+        if let Ok(Err(error)) = task.await {
+            eprintln!("worker stopped with an error: {error}");
+        }
+    }
+    devnet.shutdown().await?;
+    eprintln!("Stopped; state kept in {}", args.dir.display());
+    Ok(())
+}

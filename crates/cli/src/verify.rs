@@ -1,0 +1,92 @@
+//! `aik verify`: rebuild a finalized prompt's context from the chain, run the model locally and
+//! compare the output hash with the one the committee agreed on.
+
+use std::{path::PathBuf, time::Instant};
+
+use aik_kernel::{KernelClient, PromptStatus, load_context, output_hash};
+use alloy::{
+    primitives::{Address, U256},
+    providers::ProviderBuilder,
+};
+use clap::Args;
+use eyre::{WrapErr, bail};
+
+use crate::chain::{init_logging, load_deployment, load_engine, runtime};
+
+/// `aik verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// JSON-RPC endpoint (default: the one in the deployment file).
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// State directory holding the deployment file written by `aik up`.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Show the assembled context.
+    #[arg(long)]
+    show_context: bool,
+    /// The prompt to verify.
+    prompt_id: U256,
+}
+
+pub(crate) fn run(args: VerifyArgs) -> eyre::Result<()> {
+    init_logging();
+    let verified = runtime()?.block_on(verify(args))?;
+    if !verified {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
+    let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+    let provider = ProviderBuilder::new()
+        .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
+    let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
+    let (status, expected, _) = client.result(args.prompt_id).await?;
+    if status != PromptStatus::Finalized {
+        bail!("prompt {} is {status:?}, not finalized: nothing to verify", args.prompt_id);
+    }
+    let context = load_context(&provider, &deployment.addresses(), args.prompt_id).await?;
+    let (engine, _) = load_engine(&deployment).await?;
+    let started = Instant::now();
+    let (messages, output) = engine.run_blocking(context).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let actual = output_hash(&output.bytes);
+    let verified = actual == expected;
+    let expected_hex = alloy::hex::encode(expected);
+    let actual_hex = alloy::hex::encode(actual);
+    if args.json {
+        let json = serde_json::json!({
+            "prompt_id": args.prompt_id.to_string(),
+            "verified": verified,
+            "expected_sha256": expected_hex,
+            "actual_sha256": actual_hex,
+            "output": output.text,
+            "driver": engine.version(),
+            "context_messages": messages.len(),
+            "seconds": seconds,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        if args.show_context {
+            for m in &messages {
+                println!("[{}] {}", m.role.as_str(), m.content);
+            }
+            println!();
+        }
+        println!("{} prompt {}", if verified { "VERIFIED" } else { "MISMATCH" }, args.prompt_id);
+        println!("  expected sha256 {expected_hex}");
+        println!("  actual   sha256 {actual_hex}");
+        println!(
+            "  {} context messages, {} output tokens, {seconds:.2} s ({})",
+            messages.len(),
+            output.tokens.len(),
+            engine.version()
+        );
+    }
+    Ok(verified)
+}

@@ -1,0 +1,70 @@
+//! A node's configuration file (TOML). Flags and environment variables of `aik node run`
+//! override its values.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The TOML configuration of a node; every field is optional so a file may set only some.
+///
+/// ```toml
+/// rpc_url = "http://127.0.0.1:8545"
+/// ws_url = "ws://127.0.0.1:8545"
+/// private_key = "0x…"
+/// deployment = ".aik/deployment.json"
+/// data_dir = ".aik/node"
+/// stake_eai = 1000
+/// capacity = 1
+/// poll_interval_ms = 200
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFileConfig {
+    /// HTTP JSON-RPC endpoint.
+    pub rpc_url: Option<String>,
+    /// WebSocket JSON-RPC endpoint.
+    pub ws_url: Option<String>,
+    /// The worker's private key (hex).
+    pub private_key: Option<String>,
+    /// The deployment file to read contract addresses from.
+    pub deployment: Option<PathBuf>,
+    /// Where the node keeps its database.
+    pub data_dir: Option<PathBuf>,
+    /// Stake to register with, in whole EAI.
+    pub stake_eai: Option<u64>,
+    /// Prompts run at once.
+    pub capacity: Option<u16>,
+    /// Poll interval in milliseconds.
+    pub poll_interval_ms: Option<u64>,
+}
+
+impl NodeFileConfig {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("invalid node config: {e}")))
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_partial_files_and_rejects_unknown_keys() {
+        let config = NodeFileConfig::parse("rpc_url = \"http://x:1\"\nstake_eai = 5\n").unwrap();
+        assert_eq!(config.rpc_url.as_deref(), Some("http://x:1"));
+        assert_eq!(config.stake_eai, Some(5));
+        assert_eq!(config.capacity, None);
+        let err = NodeFileConfig::parse("rpc = 1").unwrap_err();
+        assert!(err.to_string().contains("unknown field `rpc`"), "{err}");
+    }
+}

@@ -1,0 +1,72 @@
+//! The deployment file: where a kernel lives and which model it serves, written by `aik up` (or
+//! `aik deploy`) and read by every other command and by nodes.
+
+use std::path::Path;
+
+use aik_kernel::KernelAddresses;
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A deployed kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Chain id.
+    pub chain_id: u64,
+    /// HTTP JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// WebSocket JSON-RPC endpoint, if the chain has one.
+    pub ws_url: Option<String>,
+    /// EAI token.
+    pub token: Address,
+    /// ModelFileSystem.
+    pub models: Address,
+    /// GPUManagement.
+    pub gpu: Address,
+    /// ContextManager.
+    pub context: Address,
+    /// PromptScheduler.
+    pub scheduler: Address,
+    /// DecentralizedInference.
+    pub kernel: Address,
+    /// The owner account.
+    pub owner: Address,
+    /// The default model's id.
+    pub model_id: u64,
+    /// Block the kernel was deployed at (log scans start here).
+    pub deploy_block: u64,
+}
+
+impl Deployment {
+    /// The contract addresses.
+    pub const fn addresses(&self) -> KernelAddresses {
+        KernelAddresses {
+            token: self.token,
+            models: self.models,
+            gpu: self.gpu,
+            context: self.context,
+            scheduler: self.scheduler,
+            kernel: self.kernel,
+        }
+    }
+
+    /// Reads a deployment file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read deployment file {}: {e}", path.display()))
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Config(format!("deployment file {} is invalid: {e}", path.display()))
+        })
+    }
+
+    /// Writes the file atomically (temp file then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("a deployment serializes");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+    }
+}

@@ -1,0 +1,138 @@
+//! The model a worker serves: a [`ModelDriver`] behind a trait object, plus what context
+//! assembly needs from the model (its token counter and context length).
+
+use std::sync::Arc;
+
+use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request, Role, Sampling};
+use aik_kernel::{ChatMessage, ChatRole, OutputFormat, PromptContext, SamplingSpec};
+
+use crate::{Error, Result};
+
+/// Counts the tokens of a rendered conversation (generation prompt included).
+pub type TokenCounter = dyn Fn(&[Message]) -> aik_infer::Result<usize> + Send + Sync;
+
+/// A loaded model, shared by every worker of a process. Driver runs are serialized: on a CPU a
+/// second concurrent run only halves the speed of the first.
+#[derive(Clone)]
+pub struct Engine {
+    driver: Arc<dyn ModelDriver + Send + Sync>,
+    count_tokens: Arc<TokenCounter>,
+    context_length: usize,
+    gate: Arc<std::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("driver", &self.driver.version())
+            .field("context_length", &self.context_length)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// The `llama-gguf/1` driver, counting tokens with its own tokenizer and template.
+    pub fn llama(driver: Arc<LlamaGgufDriver>) -> Self {
+        let counter = Arc::clone(&driver);
+        let context_length = driver.model().config().context_length;
+        Self::new(
+            driver,
+            Arc::new(move |messages: &[Message]| Ok(counter.prompt_tokens(messages)?.len())),
+            context_length,
+        )
+    }
+
+    /// Any driver (e.g. a test wrapper around a real one) with the token counter and context
+    /// length of the model it runs.
+    pub fn new(
+        driver: Arc<dyn ModelDriver + Send + Sync>,
+        count_tokens: Arc<TokenCounter>,
+        context_length: usize,
+    ) -> Self {
+        Self { driver, count_tokens, context_length, gate: Arc::default() }
+    }
+
+    /// The same engine with another driver in front (tokenization unchanged).
+    pub fn with_driver(&self, driver: Arc<dyn ModelDriver + Send + Sync>) -> Self {
+        Self { driver, ..self.clone() }
+    }
+
+    /// The driver's version string.
+    pub fn version(&self) -> &'static str {
+        self.driver.version()
+    }
+
+    /// The messages the model runs on for `context` (DESIGN §5.2, truncated to fit).
+    pub fn messages(&self, context: &PromptContext) -> Result<Vec<Message>> {
+        let assembled = context.assemble(self.context_length, |messages: &[ChatMessage]| {
+            (self.count_tokens)(&to_infer(messages))
+        })?;
+        Ok(to_infer(&assembled))
+    }
+
+    /// Assembles the context and runs the driver: CPU-bound, call from a blocking thread.
+    pub fn run(&self, context: &PromptContext) -> Result<(Vec<Message>, Output)> {
+        let messages = self.messages(context)?;
+        let request = Request {
+            messages: messages.clone(),
+            format: infer_format(&context.format)?,
+            sampling: infer_sampling(context.sampling),
+            max_tokens: context.max_tokens as usize,
+        };
+        let _running = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let output = self.driver.run(&request)?;
+        Ok((messages, output))
+    }
+
+    /// [`Engine::run`] on a blocking thread, so the async runtime keeps serving RPC.
+    pub async fn run_blocking(&self, context: PromptContext) -> Result<(Vec<Message>, Output)> {
+        let engine = self.clone();
+        let prompt_id = context.prompt_id;
+        tokio::task::spawn_blocking(move || engine.run(&context))
+            .await
+            .map_err(|e| Error::Task { prompt_id: prompt_id.to_string(), reason: e.to_string() })?
+    }
+}
+
+/// Kernel chat messages as the inference crate's.
+pub fn to_infer(messages: &[ChatMessage]) -> Vec<Message> {
+    messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                ChatRole::System => Role::System,
+                ChatRole::User => Role::User,
+                ChatRole::Assistant => Role::Assistant,
+            };
+            Message::new(role, m.content.clone())
+        })
+        .collect()
+}
+
+/// The inference crate's twin of a kernel output format (same canonical encodings).
+pub fn infer_format(format: &OutputFormat) -> Result<aik_infer::OutputFormat> {
+    Ok(match format {
+        OutputFormat::Text => aik_infer::OutputFormat::Text,
+        OutputFormat::Bool => aik_infer::OutputFormat::Bool,
+        OutputFormat::Choice(options) => aik_infer::OutputFormat::choice(options.clone())?,
+        OutputFormat::Uint { min, max } => {
+            aik_infer::OutputFormat::uint(&min.to_string(), &max.to_string())?
+        }
+        OutputFormat::Int { min, max } => {
+            aik_infer::OutputFormat::int(&min.to_string(), &max.to_string())?
+        }
+    })
+}
+
+/// The request's decoding rule as the driver's.
+pub fn infer_sampling(sampling: SamplingSpec) -> Sampling {
+    match sampling {
+        SamplingSpec::Greedy => Sampling::Greedy,
+        SamplingSpec::Sample { temperature_milli, top_p_milli, seed } => Sampling::seeded(
+            seed,
+            temperature_milli as f32 / 1000.0,
+            0,
+            top_p_milli as f32 / 1000.0,
+        ),
+    }
+}

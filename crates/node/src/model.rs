@@ -1,0 +1,69 @@
+//! Getting the file of a registered model onto this machine, verified.
+
+use std::path::{Path, PathBuf};
+
+use aik_kernel::bindings::ModelFileSystem;
+use aik_store::{ContentId, Expected, Fetcher, LocalStore, Progress, Uri};
+use alloy::{primitives::U256, providers::Provider};
+
+use crate::{Error, Result};
+
+/// A model as the registry describes it.
+pub type RegisteredModel = ModelFileSystem::Model;
+
+/// Reads model `model_id` from the ModelFileSystem at `registry`.
+pub async fn registered_model<P: Provider + Clone>(
+    provider: &P,
+    registry: alloy::primitives::Address,
+    model_id: U256,
+) -> Result<RegisteredModel> {
+    ModelFileSystem::new(registry, provider.clone()).getModel(model_id).call().await.map_err(|e| {
+        Error::Model { model_id: model_id.saturating_to(), reason: format!("getModel failed: {e}") }
+    })
+}
+
+/// Makes sure the model's file is in `store` and returns its path: already stored, else copied
+/// from `local_copy` when that file has the registered hash (a model cache), else downloaded
+/// from the registered URIs in order. Every path checks sha256, size and the chunk Merkle root.
+pub async fn fetch_model(
+    model_id: U256,
+    model: &RegisteredModel,
+    store: &LocalStore,
+    fetcher: &Fetcher,
+    local_copy: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<PathBuf> {
+    let id = ContentId::from_digest(model.fileSha256.0);
+    let bad = |reason: String| Error::Model { model_id: model_id.saturating_to(), reason };
+    if !store.has(&id)
+        && let Some(path) = local_copy.filter(|p| p.is_file())
+    {
+        let copied = store.put_file(path).await?;
+        if copied != id {
+            store.remove(&copied).await?;
+            tracing::warn!(path = %path.display(), %copied, expected = %id, "local model copy has another hash; downloading");
+        }
+    }
+    if !store.has(&id) {
+        let uris =
+            model.uris.iter().map(|u| u.parse::<Uri>()).collect::<aik_store::Result<Vec<_>>>()?;
+        if uris.is_empty() {
+            return Err(bad("the registry lists no URI to fetch it from".into()));
+        }
+        let expected = Expected::id(id)
+            .with_size(model.fileSize)
+            .with_merkle_root(u64::from(model.chunkSize), model.merkleRoot.0);
+        fetcher.fetch_first(store, &uris, &expected, progress).await?;
+    }
+    let path = store.path_of(&id).await?.ok_or_else(|| {
+        bad(format!("{id} vanished from the store at {}", store.root().display()))
+    })?;
+    let size = std::fs::metadata(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?.len();
+    if size != model.fileSize {
+        return Err(bad(format!(
+            "stored file is {size} bytes, the registry says {}",
+            model.fileSize
+        )));
+    }
+    Ok(path)
+}

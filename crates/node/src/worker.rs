@@ -1,0 +1,425 @@
+//! The worker loop: follow assignments, run prompts, commit, reveal, finalize, claim.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use aik_kernel::{
+    Hardware, KernelAddresses, KernelClient, PromptStatus, WorkerStatus,
+    bindings::DecentralizedInference as DI, load_context, output_hash,
+};
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+    transports::ws::WsConnect,
+};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, watch};
+
+use crate::{
+    Engine, Error, Result,
+    db::{Job, NodeDb, Stage},
+};
+
+/// How a worker connects and behaves.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// HTTP JSON-RPC endpoint (transactions and reads).
+    pub rpc_url: String,
+    /// WebSocket endpoint for assignment events; without one the worker only polls.
+    pub ws_url: Option<String>,
+    /// The worker's key.
+    pub signer: PrivateKeySigner,
+    /// The kernel.
+    pub addresses: KernelAddresses,
+    /// Models served.
+    pub models: Vec<U256>,
+    /// Stake to register with, in EAI wei.
+    pub stake: U256,
+    /// Prompts run at once.
+    pub capacity: u16,
+    /// Declared hardware.
+    pub hardware: Hardware,
+    /// First block to scan for assignments when the database has no record yet.
+    pub start_block: u64,
+    /// Poll interval (the fallback when no subscription event arrives).
+    pub poll_interval: Duration,
+    /// Longest pause between retries after RPC errors.
+    pub max_backoff: Duration,
+    /// How often to claim earned fees.
+    pub claim_interval: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults for a local network: 1,000 EAI stake, capacity 1, a CPU description with the
+    /// `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s.
+    pub fn new(rpc_url: String, signer: PrivateKeySigner, addresses: KernelAddresses) -> Self {
+        Self {
+            rpc_url,
+            ws_url: None,
+            signer,
+            addresses,
+            models: vec![U256::from(1)],
+            stake: U256::from(1_000u128 * 10u128.pow(18)),
+            capacity: 1,
+            hardware: Hardware {
+                gpu_model: "cpu".into(),
+                memory_mb: 8192,
+                engine: aik_infer::LlamaGgufDriver::VERSION.into(),
+            },
+            start_block: 0,
+            poll_interval: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            claim_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One staked worker: its account, its database and the model it runs.
+#[derive(Debug)]
+pub struct Worker {
+    config: WorkerConfig,
+    address: Address,
+    provider: DynProvider,
+    client: KernelClient<DynProvider>,
+    engine: Engine,
+    db: Arc<NodeDb>,
+}
+
+/// The salt of a commitment: secret (derived from the worker's key) and unique per prompt and
+/// attempt, so a restarted worker recomputes the one it saved.
+fn salt(signer: &PrivateKeySigner, prompt_id: U256, attempt: u8) -> B256 {
+    let mut bytes = signer.to_bytes().to_vec();
+    bytes.extend_from_slice(&prompt_id.to_be_bytes::<32>());
+    bytes.push(attempt);
+    bytes.extend_from_slice(b"aik-commit-salt");
+    keccak256(bytes)
+}
+
+fn wall_clock() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Worker {
+    /// A worker acting through `config.rpc_url` with its jobs in `db`.
+    pub fn new(config: WorkerConfig, engine: Engine, db: NodeDb) -> Result<Self> {
+        let address = config.signer.address();
+        let provider = aik_kernel::wallet_provider(&config.rpc_url, config.signer.clone())?;
+        let client = KernelClient::new(provider.clone(), address, config.addresses);
+        Ok(Self { config, address, provider, client, engine, db: Arc::new(db) })
+    }
+
+    /// The worker's account.
+    pub const fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The worker's database (jobs and their stages).
+    pub fn db(&self) -> &NodeDb {
+        &self.db
+    }
+
+    /// Registers and stakes unless already registered; unjails a worker whose jail time is over.
+    pub async fn ensure_registered(&self) -> Result<()> {
+        let info = self.client.worker(self.address).await?;
+        match info.status {
+            WorkerStatus::None | WorkerStatus::Exited => {
+                self.client
+                    .register_worker(
+                        &self.config.hardware,
+                        &self.config.models,
+                        self.config.capacity,
+                        self.config.stake,
+                    )
+                    .await?;
+                tracing::info!(worker = %self.address, stake = %self.config.stake, "registered");
+            }
+            WorkerStatus::Jailed if info.until < self.chain_now().await? => {
+                self.client.unjail().await?;
+                tracing::info!(worker = %self.address, "unjailed");
+            }
+            status => tracing::debug!(worker = %self.address, ?status, "already registered"),
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true: a WebSocket subscription (when configured) wakes the
+    /// loop on every kernel event, and a poll catches anything it misses or while it is down.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let wake = Arc::new(Notify::new());
+        let listener =
+            self.config.ws_url.clone().map(|url| {
+                tokio::spawn(listen(url, self.config.addresses.kernel, Arc::clone(&wake)))
+            });
+        let mut backoff = self.config.poll_interval;
+        let mut last_claim = Instant::now();
+        let mut registered = false;
+        loop {
+            let step = async {
+                if !registered {
+                    self.ensure_registered().await?;
+                    registered = true;
+                }
+                self.tick().await?;
+                if last_claim.elapsed() >= self.config.claim_interval {
+                    last_claim = Instant::now();
+                    self.claim().await?;
+                }
+                Ok::<_, Error>(())
+            };
+            let pause = match step.await {
+                Ok(()) => {
+                    backoff = self.config.poll_interval;
+                    self.config.poll_interval
+                }
+                Err(error) => {
+                    tracing::warn!(worker = %self.address, %error, retry_in = ?backoff, "worker step failed");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+        Ok(())
+    }
+
+    /// One pass: pick up new assignments, then advance every pending job as far as it goes.
+    pub async fn tick(&self) -> Result<()> {
+        self.scan_assignments().await?;
+        for job in self.db.pending()? {
+            let (prompt_id, attempt) = (job.prompt_id, job.attempt);
+            if let Err(error) = self.advance(job).await {
+                if error.is_transient() {
+                    return Err(error);
+                }
+                tracing::warn!(worker = %self.address, prompt = %prompt_id, attempt, %error, "prompt failed");
+                if let Some(mut job) = self.db.get(prompt_id, attempt)? {
+                    job.stage = Stage::Failed;
+                    job.error = Some(error.to_string());
+                    self.db.put(&job)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Block time now: the later of the head's timestamp and the wall clock (a dev chain mines
+    /// only when asked, so its head can lag).
+    async fn chain_now(&self) -> Result<u64> {
+        let head = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .map_or(0, |b| b.header.timestamp);
+        Ok(head.max(wall_clock()))
+    }
+
+    /// Reads `CommitteeAssigned` events since the last scan and records this worker's jobs.
+    async fn scan_assignments(&self) -> Result<()> {
+        let head = self.provider.get_block_number().await?;
+        let from = match self.db.last_block()? {
+            Some(last) if last >= head => return Ok(()),
+            Some(last) => last + 1,
+            None => self.config.start_block,
+        };
+        let filter = Filter::new()
+            .address(self.config.addresses.kernel)
+            .event_signature(DI::CommitteeAssigned::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(head);
+        for log in self.provider.get_logs(&filter).await? {
+            let Ok(event) = DI::CommitteeAssigned::decode_log_data(log.data()) else {
+                tracing::warn!(tx = ?log.transaction_hash, "undecodable CommitteeAssigned log");
+                continue;
+            };
+            let Some(member) = event.committee.iter().position(|m| *m == self.address) else {
+                continue;
+            };
+            if self.db.get(event.promptId, event.attempt)?.is_some() {
+                continue;
+            }
+            tracing::info!(worker = %self.address, prompt = %event.promptId, attempt = event.attempt, "assigned");
+            self.db.put(&Job {
+                prompt_id: event.promptId,
+                attempt: event.attempt,
+                member: member as u8,
+                commit_deadline: event.commitDeadline,
+                reveal_deadline: event.revealDeadline,
+                stage: Stage::Assigned,
+                output: Vec::new(),
+                salt: B256::ZERO,
+                error: None,
+            })?;
+        }
+        self.db.set_last_block(head)
+    }
+
+    /// Moves one job through its stages until it must wait for others.
+    async fn advance(&self, mut job: Job) -> Result<()> {
+        loop {
+            let record = self.client.prompt(job.prompt_id).await?;
+            if record.status != PromptStatus::Committing || record.attempt != job.attempt {
+                job.stage = Stage::Done;
+                self.db.put(&job)?;
+                return Ok(());
+            }
+            let bit = 1u16 << job.member;
+            let everyone = (1u16 << record.committee_size) - 1;
+            let now = self.chain_now().await?;
+            let before = job.stage;
+            match job.stage {
+                Stage::Assigned => {
+                    if now > job.commit_deadline {
+                        return Err(Error::Config(format!(
+                            "prompt {}: commit deadline {} passed before the output was ready",
+                            job.prompt_id, job.commit_deadline
+                        )));
+                    }
+                    let started = Instant::now();
+                    let context =
+                        load_context(&self.provider, &self.config.addresses, job.prompt_id).await?;
+                    let (_, output) = self.engine.run_blocking(context).await?;
+                    tracing::info!(worker = %self.address, prompt = %job.prompt_id, tokens = output.tokens.len(), seconds = started.elapsed().as_secs_f64(), "output computed");
+                    job.output = output.bytes;
+                    job.salt = salt(&self.config.signer, job.prompt_id, job.attempt);
+                    job.stage = Stage::Computed;
+                    // Saved before the commit is sent: a restart reveals exactly this.
+                    self.db.put(&job)?;
+                }
+                Stage::Computed => {
+                    if record.committed_mask & bit == 0 {
+                        self.client
+                            .commit(job.prompt_id, output_hash(&job.output), job.salt)
+                            .await?;
+                        tracing::info!(worker = %self.address, prompt = %job.prompt_id, "committed");
+                    }
+                    job.stage = Stage::Committed;
+                    self.db.put(&job)?;
+                }
+                Stage::Committed => {
+                    if record.revealed_mask & bit != 0 {
+                        job.stage = Stage::Revealed;
+                    } else if record.committed_mask == everyone || now > job.commit_deadline {
+                        self.client.reveal(job.prompt_id, job.salt, &job.output).await?;
+                        tracing::info!(worker = %self.address, prompt = %job.prompt_id, "revealed");
+                        job.stage = Stage::Revealed;
+                    }
+                    self.db.put(&job)?;
+                }
+                Stage::Revealed => {
+                    if record.revealed_mask == everyone || now > job.reveal_deadline {
+                        self.finalize(&job, record.revealed_mask, now).await?;
+                    }
+                }
+                Stage::Done | Stage::Failed => return Ok(()),
+            }
+            if job.stage == before {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Finalizes when this worker is the first agreeing member (or anyone, once the reveal
+    /// deadline is past), handing over the winning output's bytes.
+    async fn finalize(&self, job: &Job, revealed_mask: u16, now: u64) -> Result<()> {
+        let (members, hashes) = self.client.committee(job.prompt_id).await?;
+        let revealed: Vec<(usize, B256)> = hashes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| revealed_mask & (1 << i) != 0)
+            .map(|(i, h)| (i, *h))
+            .collect();
+        let quorum = members.len() / 2 + 1;
+        let winner = revealed
+            .iter()
+            .map(|(_, h)| *h)
+            .find(|h| revealed.iter().filter(|(_, x)| x == h).count() >= quorum);
+        let mine = output_hash(&job.output);
+        let first_agreeing =
+            winner.and_then(|w| revealed.iter().find(|(_, h)| *h == w)).map(|(i, _)| *i);
+        let my_turn = first_agreeing == Some(job.member as usize) || now > job.reveal_deadline + 2;
+        if !my_turn {
+            return Ok(());
+        }
+        let output = match winner {
+            Some(w) if w != mine => self.revealed_bytes(job.prompt_id, w).await?,
+            _ => job.output.clone(),
+        };
+        match self.client.finalize(job.prompt_id, &output).await {
+            Ok(_) => {
+                tracing::info!(worker = %self.address, prompt = %job.prompt_id, "finalized");
+                Ok(())
+            }
+            Err(error) => {
+                let status = self.client.prompt(job.prompt_id).await?.status;
+                if status == PromptStatus::Committing { Err(error.into()) } else { Ok(()) }
+            }
+        }
+    }
+
+    /// The bytes another member revealed under `hash`.
+    async fn revealed_bytes(&self, prompt_id: U256, hash: B256) -> Result<Vec<u8>> {
+        let filter = Filter::new()
+            .address(self.config.addresses.kernel)
+            .event_signature(DI::OutputRevealed::SIGNATURE_HASH)
+            .topic1(B256::from(prompt_id))
+            .from_block(self.config.start_block);
+        for log in self.provider.get_logs(&filter).await? {
+            if let Ok(event) = DI::OutputRevealed::decode_log_data(log.data())
+                && event.outputHash == hash
+                && output_hash(&event.output) == hash
+            {
+                return Ok(event.output.to_vec());
+            }
+        }
+        Err(Error::Config(format!("prompt {prompt_id}: no onchain reveal carries {hash}")))
+    }
+
+    /// Withdraws earned fees to the worker's own account.
+    async fn claim(&self) -> Result<()> {
+        let claimable = self.client.claimable(self.address).await?;
+        if !claimable.is_zero() {
+            self.client.claim(self.address).await?;
+            tracing::info!(worker = %self.address, amount = %claimable, "claimed fees");
+        }
+        Ok(())
+    }
+}
+
+/// Wakes the worker on every kernel log; reconnects with backoff when the socket drops.
+async fn listen(url: String, kernel: Address, wake: Arc<Notify>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let result = async {
+            let provider = ProviderBuilder::new().connect_ws(WsConnect::new(url.clone())).await?;
+            let mut logs =
+                provider.subscribe_logs(&Filter::new().address(kernel)).await?.into_stream();
+            tracing::debug!(%url, "subscribed to kernel events");
+            while logs.next().await.is_some() {
+                wake.notify_one();
+            }
+            Ok::<_, alloy::transports::TransportError>(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::debug!(%url, %error, "event subscription failed; polling meanwhile");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}

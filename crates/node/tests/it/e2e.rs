@@ -1,0 +1,286 @@
+//! An `aik up` equivalent in process: dev chain, kernel, SmolLM2 and three staked workers.
+
+use std::{
+    path::Path,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use aik_devnet::{Devnet, DevnetConfig};
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request};
+use aik_kernel::{
+    DataSource, DeployParams, KernelClient, OutputFormat, OutputValue, PromptRequest, PromptStatus,
+    WorkerStatus, bindings::DecentralizedInference as DI, load_context, output_hash,
+    wallet_provider,
+};
+use aik_node::{
+    Deployment, Engine, NodeDb, Worker, WorkerConfig,
+    network::{DEFAULT_MODEL_URI, deploy, fund_workers, model_spec},
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use tokio::{sync::watch, task::JoinHandle};
+
+/// The real model, loaded once for every test of the binary.
+fn llama() -> Arc<LlamaGgufDriver> {
+    static DRIVER: OnceLock<Arc<LlamaGgufDriver>> = OnceLock::new();
+    DRIVER
+        .get_or_init(|| {
+            let path = aik_infer::default_model_path().expect("a home directory");
+            assert!(path.is_file(), "run `aik model pull` first: {} is missing", path.display());
+            Arc::new(LlamaGgufDriver::load(&path, ExecOptions::default()).unwrap())
+        })
+        .clone()
+}
+
+/// A driver that runs the real model and then changes the answer: a dishonest worker.
+struct Tampering(Arc<LlamaGgufDriver>);
+
+impl ModelDriver for Tampering {
+    fn version(&self) -> &'static str {
+        LlamaGgufDriver::VERSION
+    }
+
+    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
+        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
+    }
+
+    fn run(&self, request: &Request) -> aik_infer::Result<Output> {
+        let mut output = self.0.run(request)?;
+        output.bytes.extend_from_slice(b" (tampered)");
+        Ok(output)
+    }
+}
+
+struct Network {
+    devnet: Devnet,
+    deployment: Deployment,
+    requester: KernelClient<DynProvider>,
+    provider: DynProvider,
+    workers: Vec<Address>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<aik_node::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Network {
+    /// Three workers; the first `liars` of them run the tampering driver.
+    async fn start(liars: usize) -> Self {
+        let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
+        let accounts = devnet.accounts().to_vec();
+        let owner = accounts[0].signer.clone();
+        let path = aik_infer::default_model_path().unwrap();
+        let spec = model_spec(&path, "SmolLM2", vec![DEFAULT_MODEL_URI.into()], 3).unwrap();
+        let params = DeployParams::dev(owner.address());
+        let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
+            .await
+            .unwrap();
+        let worker_accounts = &accounts[1..=3];
+        let workers: Vec<Address> = worker_accounts.iter().map(|a| a.address).collect();
+        fund_workers(&deployment, &owner, &workers, params.min_stake).await.unwrap();
+        let honest = Engine::llama(llama());
+        let dir = tempfile::tempdir().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (i, account) in worker_accounts.iter().enumerate() {
+            let engine = if i < liars {
+                honest.with_driver(Arc::new(Tampering(llama())))
+            } else {
+                honest.clone()
+            };
+            let mut config = WorkerConfig::new(
+                deployment.rpc_url.clone(),
+                account.signer.clone(),
+                deployment.addresses(),
+            );
+            config.ws_url = deployment.ws_url.clone();
+            config.models = vec![U256::from(deployment.model_id)];
+            config.start_block = deployment.deploy_block;
+            let db = NodeDb::open(&dir.path().join(format!("{i}.redb"))).unwrap();
+            let worker = Arc::new(Worker::new(config, engine, db).unwrap());
+            worker.ensure_registered().await.unwrap();
+            let stopped = stopped.clone();
+            tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+        }
+        let requester_signer = accounts[5].signer.clone();
+        let provider = wallet_provider(&devnet.http_url(), requester_signer.clone()).unwrap();
+        let requester =
+            KernelClient::new(provider.clone(), requester_signer.address(), deployment.addresses());
+        Self { devnet, deployment, requester, provider, workers, stop, tasks, _dir: dir }
+    }
+
+    /// Submits and waits until the prompt is finalized; returns its id and output bytes.
+    async fn ask(&self, request: PromptRequest) -> (U256, Vec<u8>) {
+        let id = self.requester.submit(&request).await.unwrap().prompt_id;
+        let started = Instant::now();
+        loop {
+            let (status, hash, _) = self.requester.result(id).await.unwrap();
+            match status {
+                PromptStatus::Finalized => {
+                    eprintln!("prompt {id} finalized in {:.2} s", started.elapsed().as_secs_f64());
+                    return (id, self.output(id, hash).await);
+                }
+                PromptStatus::Refunded => panic!("prompt {id} was refunded"),
+                _ => {}
+            }
+            assert!(started.elapsed() < Duration::from_secs(600), "prompt {id} not finalized");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn output(&self, id: U256, hash: B256) -> Vec<u8> {
+        self.logs::<DI::OutputRevealed>(id)
+            .await
+            .into_iter()
+            .find(|e| output_hash(&e.output) == hash)
+            .expect("a reveal with the winning hash")
+            .output
+            .to_vec()
+    }
+
+    async fn logs<E: SolEvent>(&self, id: U256) -> Vec<E> {
+        let filter = Filter::new()
+            .address(self.deployment.kernel)
+            .event_signature(E::SIGNATURE_HASH)
+            .topic1(B256::from(id))
+            .from_block(0);
+        self.provider
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| E::decode_log_data(l.data()).unwrap())
+            .collect()
+    }
+
+    /// Re-runs a prompt as `aik verify` does and returns whether the hash matches the chain's.
+    async fn verifies(&self, id: U256) -> bool {
+        let context = load_context(&self.provider, &self.deployment.addresses(), id).await.unwrap();
+        let (_, output) = Engine::llama(llama()).run_blocking(context).await.unwrap();
+        let (_, expected, _) = self.requester.result(id).await.unwrap();
+        output_hash(&output.bytes) == expected
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for task in self.tasks {
+            task.await.unwrap().unwrap();
+        }
+        self.devnet.shutdown().await.unwrap();
+    }
+}
+
+fn request(
+    model: u64,
+    topic: &str,
+    input: &str,
+    format: OutputFormat,
+    max_tokens: u32,
+) -> PromptRequest {
+    PromptRequest { format, max_tokens, ..PromptRequest::text(model, topic, input) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_finalize_verify_and_carry_their_topic() {
+    let net = Network::start(0).await;
+    let model = net.deployment.model_id;
+
+    let (first, answer) = net
+        .ask(request(model, "geo", "What is the capital of France?", OutputFormat::Text, 8))
+        .await;
+    assert!(!answer.is_empty());
+    assert!(net.verifies(first).await, "prompt {first} does not verify");
+
+    // The second prompt on the topic sees the first turn, with extra context laid out first.
+    let mut second = request(model, "geo", "And of Italy?", OutputFormat::Text, 8);
+    second.extra = Some(DataSource::Onchain(b"Answer in one word.".to_vec()));
+    let (second, _) = net.ask(second).await;
+    let context = load_context(&net.provider, &net.deployment.addresses(), second).await.unwrap();
+    assert_eq!(context.history.len(), 1);
+    assert_eq!(context.history[0].prompt_id, first);
+    assert_eq!(context.history[0].input, b"What is the capital of France?");
+    assert_eq!(context.history[0].output, answer);
+    let messages = Engine::llama(llama()).messages(&context).unwrap();
+    let contents: Vec<(&str, &str)> =
+        messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
+    let answer_text = String::from_utf8(answer.clone()).unwrap();
+    assert_eq!(
+        contents,
+        vec![
+            ("user", "What is the capital of France?"),
+            ("assistant", answer_text.as_str()),
+            ("user", "Answer in one word.\n\nAnd of Italy?"),
+        ]
+    );
+    assert!(net.verifies(second).await, "prompt {second} does not verify");
+
+    // Constrained formats come back as canonical ABI words.
+    let (_, yes_no) = net.ask(request(model, "quiz", "Is water wet?", OutputFormat::Bool, 4)).await;
+    assert_eq!(yes_no.len(), 32);
+    assert!(matches!(OutputValue::decode(&OutputFormat::Bool, &yes_no), Ok(OutputValue::Bool(_))));
+    assert_eq!(yes_no, OutputValue::decode(&OutputFormat::Bool, &yes_no).unwrap().encode());
+    let colors = OutputFormat::Choice(vec!["red".into(), "green".into(), "blue".into()]);
+    let (choice_id, pick) =
+        net.ask(request(model, "quiz2", "What color is the sky?", colors.clone(), 4)).await;
+    let OutputValue::Choice(index) = OutputValue::decode(&colors, &pick).unwrap() else {
+        panic!("not a choice")
+    };
+    assert!(index < 3);
+    assert_eq!(pick, U256::from(index).to_be_bytes::<32>().to_vec());
+    assert!(net.verifies(choice_id).await);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
+    let net = Network::start(1).await;
+    let liar = net.workers[0];
+    let stake_before = net.requester.worker(liar).await.unwrap().stake;
+    let (id, output) =
+        net.ask(request(net.deployment.model_id, "t", "Say hi.", OutputFormat::Text, 6)).await;
+    assert!(!output.ends_with(b" (tampered)"));
+
+    let penalized = net.logs::<DI::WorkerPenalized>(id).await;
+    assert_eq!(penalized.len(), 1, "{penalized:?}");
+    assert_eq!(penalized[0].worker, liar);
+    assert!(penalized[0].wrong);
+    let info = net.requester.worker(liar).await.unwrap();
+    assert_eq!(info.status, WorkerStatus::Jailed);
+    assert_eq!(info.stake, stake_before - stake_before / 10, "10% of the stake is slashed");
+
+    let finalized = net.logs::<DI::PromptFinalized>(id).await;
+    assert_eq!(finalized.len(), 1);
+    let miner = finalized[0].miner;
+    assert!(miner == net.workers[1] || miner == net.workers[2], "miner {miner}");
+    assert!(finalized[0].minerPay > U256::ZERO && finalized[0].verifierPay > U256::ZERO);
+    assert!(finalized[0].blockReward > U256::ZERO);
+    for honest in &net.workers[1..] {
+        let credited = Filter::new()
+            .address(net.deployment.kernel)
+            .event_signature(DI::Credited::SIGNATURE_HASH)
+            .topic1(honest.into_word())
+            .from_block(0);
+        let paid: U256 = net
+            .provider
+            .get_logs(&credited)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
+            .sum();
+        let expected =
+            if *honest == miner { finalized[0].minerPay } else { finalized[0].verifierPay };
+        assert_eq!(paid, expected, "worker {honest}");
+    }
+    let liar_credits = Filter::new()
+        .address(net.deployment.kernel)
+        .event_signature(DI::Credited::SIGNATURE_HASH)
+        .topic1(liar.into_word())
+        .from_block(0);
+    assert!(net.provider.get_logs(&liar_credits).await.unwrap().is_empty());
+    net.stop().await;
+}

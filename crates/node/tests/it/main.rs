@@ -1,0 +1,3 @@
+//! End-to-end tests of the worker node on the embedded dev chain with the real model.
+
+mod e2e;
