@@ -25,9 +25,31 @@ use crate::rpc::{
 
 pub(crate) fn router(api: Arc<Api>, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/", get(ws_upgrade).post(http_call))
+        .route("/", get(ws_upgrade).post(http_call).options(preflight))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        // Any origin may call: dapp pages served from another port talk to the chain directly.
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(api)
+}
+
+async fn allow_any_origin(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    response
+}
+
+/// CORS preflight: browsers ask before POSTing JSON from another origin.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response {

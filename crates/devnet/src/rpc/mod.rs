@@ -432,7 +432,28 @@ impl Api {
                     None => json!(false),
                 }
             }
-            "evm_mine" | "anvil_mine" | "hardhat_mine" => {
+            "anvil_mine" | "hardhat_mine" => {
+                // (blocks = 1, interval = 1 second between their timestamps), as Hardhat.
+                let blocks =
+                    if p.is_empty() || p[0].is_null() { 1 } else { quantity(p, 0, "blocks")? };
+                let interval =
+                    if p.len() < 2 || p[1].is_null() { 1 } else { quantity(p, 1, "interval")? };
+                if blocks > 10_000 {
+                    return Err(RpcError::invalid_params(format!(
+                        "blocks must be at most 10000, got {blocks}"
+                    )));
+                }
+                let mut chain = self.chain();
+                for i in 0..blocks {
+                    if i > 0 {
+                        let next = chain.latest().header.timestamp.saturating_add(interval);
+                        chain.set_next_timestamp(next).map_err(to_rpc_error)?;
+                    }
+                    chain.mine_pool(None).map_err(to_rpc_error)?;
+                }
+                Value::Null
+            }
+            "evm_mine" => {
                 // evm_mine takes an optional timestamp (number or {timestamp}).
                 let timestamp = match p.first() {
                     None | Some(Value::Null) => None,

@@ -229,6 +229,13 @@ async fn evm_time_helpers_and_snapshots() {
     let counter = Counter::new(*counter.address(), &provider);
     counter.increment().send().await.unwrap().get_receipt().await.unwrap();
     assert_eq!(provider.get_block_number().await.unwrap(), number + 1);
+    // hardhat_mine: several blocks one interval apart.
+    let start = provider.get_block_by_number(BlockNumberOrTag::Latest).await.unwrap().unwrap();
+    let _: serde_json::Value =
+        provider.raw_request("hardhat_mine".into(), ("0x3", "0xa")).await.unwrap();
+    let end = provider.get_block_by_number(BlockNumberOrTag::Latest).await.unwrap().unwrap();
+    assert_eq!(end.header.number, start.header.number + 3);
+    assert!(end.header.timestamp >= start.header.timestamp + 20);
     // BLOCKHASH sees mined blocks.
     let parent = provider.get_block_by_number(number.into()).await.unwrap().unwrap();
     assert_eq!(counter.blockHashOf(U256::from(number)).call().await.unwrap(), parent.header.hash);

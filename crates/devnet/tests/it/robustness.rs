@@ -53,6 +53,26 @@ async fn malformed_requests_get_json_rpc_errors() {
 }
 
 #[tokio::test]
+async fn browsers_may_call_from_other_origins() {
+    let devnet = devnet().await;
+    let client = alloy::transports::http::reqwest::Client::new();
+    let preflight = client
+        .request(alloy::transports::http::reqwest::Method::OPTIONS, devnet.http_url())
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let (status, response) =
+        post(&devnet, r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(response["result"], json!("0x7a69"));
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_refused() {
     let devnet = devnet().await;
     let huge = format!(
