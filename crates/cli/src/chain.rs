@@ -127,3 +127,32 @@ pub(crate) fn init_logging() {
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_into_the_kernel_encoding() {
+        assert_eq!(parse_format("bool").unwrap(), OutputFormat::Bool);
+        assert_eq!(
+            parse_format("choice(red|blue)").unwrap(),
+            OutputFormat::Choice(vec!["red".into(), "blue".into()])
+        );
+        assert_eq!(
+            parse_format("uint(1,10)").unwrap(),
+            OutputFormat::Uint { min: U256::from(1), max: U256::from(10) }
+        );
+        assert_eq!(
+            parse_format("int(-5,5)").unwrap(),
+            OutputFormat::Int { min: I256::try_from(-5).unwrap(), max: I256::try_from(5).unwrap() }
+        );
+        let err = parse_format("number").unwrap_err().to_string();
+        assert!(err.contains("'number'"), "{err}");
+        assert!(parse_key("0x12").is_err());
+        assert_eq!(
+            parse_key(DEV_KEY_0).unwrap().address().to_string(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+    }
+}

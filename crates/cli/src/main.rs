@@ -9,6 +9,7 @@ mod devnet;
 mod gas;
 mod generate;
 mod model;
+mod node;
 mod prompt;
 mod status;
 mod up;
@@ -44,6 +45,8 @@ enum Command {
     Status(status::StatusArgs),
     /// A topic's conversation so far.
     Topic(status::TopicArgs),
+    /// Run a worker node against any RPC (`aik node run`).
+    Node(node::NodeArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -64,6 +67,7 @@ fn main() -> eyre::Result<()> {
             Command::Verify(args) => verify::run(args),
             Command::Status(args) => status::run_status(args),
             Command::Topic(args) => status::run_topic(args),
+            Command::Node(args) => node::run(args),
         },
     }
 }

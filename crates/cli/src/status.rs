@@ -144,8 +144,8 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                 row["address"].as_str().unwrap_or_default(),
                 row["status"].as_str().unwrap_or_default(),
                 row["stake_eai"].as_str().unwrap_or_default(),
-                row["busy"],
-                row["prompts_mined"],
+                row["busy"].as_u64().unwrap_or_default(),
+                row["prompts_mined"].as_u64().unwrap_or_default(),
                 row["block_rewards_eai"].as_str().unwrap_or_default(),
             );
         }

@@ -1,0 +1,116 @@
+//! `aik node run`: one worker against any RPC, configured by flags, environment variables
+//! (`AIK_*`) and a TOML file, in that order of precedence.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use aik_node::{NodeDb, NodeFileConfig, Worker, WorkerConfig};
+use alloy::primitives::U256;
+use clap::{Args, Subcommand};
+use eyre::{WrapErr, eyre};
+
+use crate::chain::{init_logging, load_deployment, load_engine, parse_key, runtime};
+
+/// `aik node …`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    #[command(subcommand)]
+    command: NodeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Run a worker: register and stake if needed, then serve assignments until Ctrl-C.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// TOML configuration file (see aik-node's NodeFileConfig).
+    #[arg(long, env = "AIK_NODE_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP JSON-RPC endpoint.
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// WebSocket JSON-RPC endpoint (polling only without one).
+    #[arg(long, env = "AIK_WS")]
+    ws: Option<String>,
+    /// The worker's private key.
+    #[arg(long, env = "AIK_KEY")]
+    key: Option<String>,
+    /// State directory holding the deployment file.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Where the worker keeps its database (default: <dir>/node).
+    #[arg(long, env = "AIK_NODE_DATA")]
+    data_dir: Option<PathBuf>,
+    /// Stake to register with, in whole EAI.
+    #[arg(long)]
+    stake: Option<u64>,
+    /// Poll interval in milliseconds.
+    #[arg(long)]
+    poll_ms: Option<u64>,
+}
+
+pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
+    init_logging();
+    let NodeCommand::Run(args) = args.command;
+    runtime()?.block_on(async move {
+        let file = match &args.config {
+            Some(path) => NodeFileConfig::load(path)?,
+            None => NodeFileConfig::default(),
+        };
+        let dir = file
+            .deployment
+            .as_ref()
+            .and_then(|p| p.parent().map(PathBuf::from))
+            .unwrap_or_else(|| args.dir.clone());
+        let rpc = args.rpc.clone().or_else(|| file.rpc_url.clone());
+        let mut deployment = load_deployment(&dir, rpc.as_deref())?;
+        if let Some(ws) = args.ws.clone().or_else(|| file.ws_url.clone()) {
+            deployment.ws_url = Some(ws);
+        }
+        let key = args.key.clone().or_else(|| file.private_key.clone()).ok_or_else(|| {
+            eyre!("no worker key: pass --key, set AIK_KEY or private_key in the config")
+        })?;
+        let signer = parse_key(&key)?;
+        let mut config =
+            WorkerConfig::new(deployment.rpc_url.clone(), signer.clone(), deployment.addresses());
+        config.ws_url = deployment.ws_url.clone();
+        config.models = vec![U256::from(deployment.model_id)];
+        config.start_block = deployment.deploy_block;
+        if let Some(stake) = args.stake.or(file.stake_eai) {
+            config.stake = U256::from(stake) * U256::from(10u64).pow(U256::from(18));
+        }
+        if let Some(capacity) = file.capacity {
+            config.capacity = capacity;
+        }
+        if let Some(ms) = args.poll_ms.or(file.poll_interval_ms) {
+            config.poll_interval = Duration::from_millis(ms.max(10));
+        }
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| dir.join("node"));
+        let db = NodeDb::open(&data_dir.join(format!("{}.redb", signer.address())))?;
+        let (engine, _) = load_engine(&deployment).await?;
+        let worker = Arc::new(Worker::new(config, engine, db)?);
+        worker.ensure_registered().await.wrap_err("cannot register the worker")?;
+        println!(
+            "worker {} serving model #{} on {}",
+            worker.address(),
+            deployment.model_id,
+            deployment.rpc_url
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn({
+            let worker = Arc::clone(&worker);
+            async move { worker.run(stopped).await }
+        });
+        tokio::signal::ctrl_c().await?;
+        let _ = stop.send(true);
+        task.await??;
+        println!("stopped");
+        Ok(())
+    })
+}
