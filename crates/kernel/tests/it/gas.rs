@@ -21,6 +21,7 @@ async fn test_gas_table_bounds_and_flat_selection() {
     let figures: Vec<u64> = ["10", "100", "1000"].iter().map(|n| report.selection[*n]).collect();
     let (low, high) = (*figures.iter().min().unwrap(), *figures.iter().max().unwrap());
     // O(k): a hundred times more workers costs the same, up to which slots the random draw
-    // touches (moving the last member into a hole, or not).
-    assert!(high - low < low / 50, "selection by worker count: {figures:?}");
+    // touches (moving the last member into a hole or not, a slot written before or never): a
+    // few storage writes' difference, while a scan of the set would cost millions at 1,000.
+    assert!(high - low < low / 20, "selection by worker count: {figures:?}");
 }

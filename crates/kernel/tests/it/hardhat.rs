@@ -20,7 +20,7 @@ use alloy::{
 
 use crate::fixture::{EAI, PRICE, STAKE, assert_revert, hardware, test_model};
 
-/// A `hardhat node` child in its own process group, stopped (with its children) on drop.
+/// A `hardhat node` child process, killed on drop.
 struct HardhatNode {
     child: Child,
     url: String,
@@ -29,22 +29,24 @@ struct HardhatNode {
 impl HardhatNode {
     fn start() -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts/hardhat");
-        let bin = dir.join("node_modules/.bin/hardhat");
+        let bin = dir.join("node_modules/hardhat/internal/cli/cli.js");
         assert!(
             bin.exists(),
             "hardhat is not installed at {}: run scripts/test (it runs npm ci in contracts/hardhat)",
             bin.display()
         );
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // cli.js runs the node in this process (the bootstrap script may fork), so killing the
+        // child stops the chain.
         let child = {
-            use std::os::unix::process::CommandExt;
-            Command::new(bin)
+            Command::new("node")
+                .arg(&bin)
                 .args(["node", "--hostname", "127.0.0.1", "--port", &port.to_string()])
                 .current_dir(&dir)
                 .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
+                .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .process_group(0)
                 .spawn()
                 .expect("hardhat node starts")
         };
@@ -54,8 +56,7 @@ impl HardhatNode {
 
 impl Drop for HardhatNode {
     fn drop(&mut self) {
-        // The whole group: hardhat may run the node in a child process.
-        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -71,6 +72,7 @@ async fn test_hardhat_node_runs_a_prompt_life() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(owner_provider.get_chain_id().await.unwrap(), 31337);
+    eprintln!("hardhat node up after {:?}", started.elapsed());
 
     let params = DeployParams::dev(accounts[0].address);
     let owner = KernelClient::deploy(owner_provider, &params).await.unwrap();
