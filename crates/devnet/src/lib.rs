@@ -43,8 +43,21 @@
 //!
 //! Contract tests deploy with `sol!`-generated bindings through the same provider; a reverting
 //! call surfaces as an alloy `RpcError::ErrorResp` with code 3 whose `as_revert_data()` holds
-//! the ABI-encoded error. `evm_increaseTime`, `evm_mine`, `evm_setNextBlockTimestamp`,
+//! the ABI-encoded error (`as_decoded_interface_error::<MyContract::MyContractErrors>()` on a
+//! contract error). `evm_increaseTime`, `evm_mine`, `evm_setNextBlockTimestamp`, `hardhat_mine`,
 //! `evm_snapshot` and `evm_revert` are available through `provider.raw_request(...)`.
+//!
+//! Things clients cache: after `evm_revert` nonces go back, so build a fresh alloy provider
+//! (its wallet filler caches nonces); ethers v6 answers identical calls from a 250 ms cache, so
+//! give `JsonRpcProvider` `cacheTimeout: -1` when sending faster than that.
+//!
+//! # Layout
+//!
+//! - `chain`: the backend: revm execution (`exec`), blocks, receipts, mining, snapshots, and
+//!   the redb persistence (`store`). No JSON, no sockets.
+//! - `rpc`: JSON-RPC 2.0 wire types (`wire`), method dispatch and error mapping, conversion to
+//!   the alloy RPC types (`convert`), polling filters (`filters`).
+//! - `server`: axum HTTP + WebSocket transport; `node`: the [`Devnet`] handle tying them up.
 
 mod accounts;
 mod chain;
