@@ -66,14 +66,6 @@ pub enum Error {
         /// What is wrong, with the offending value.
         reason: String,
     },
-    /// A content id string is not a CIDv1 raw sha2-256 id.
-    #[error("invalid content id {id:?}: {reason}")]
-    InvalidContentId {
-        /// The string given.
-        id: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
     /// An argument is out of the range the contracts accept.
     #[error("invalid {name}: {reason}")]
     InvalidArgument {

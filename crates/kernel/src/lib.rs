@@ -26,7 +26,6 @@
 //! [`gas::measure`] runs that life on a chain and reports the gas of each step.
 
 pub mod bindings;
-mod cid;
 mod client;
 mod context;
 mod deploy;
@@ -36,7 +35,8 @@ mod protocol;
 mod tx;
 mod types;
 
-pub use cid::ContentId;
+/// Content ids are the content store's: one implementation for the whole project.
+pub use aik_store::ContentId;
 pub use client::{KernelClient, Submitted, WorkerInfo, wallet_provider};
 pub use context::{
     ChatMessage, ChatRole, PromptContext, Turn, load_context, output_text, user_message,
