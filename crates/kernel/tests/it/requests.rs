@@ -197,7 +197,8 @@ async fn test_infer_storage_input_and_excess_refund() {
     let content = b"a long document kept in IPFS".to_vec();
     let id = ContentId::of(&content);
     let mut request = env.request("unused");
-    request.input = DataSource::Storage { digest: (*id.digest()).into(), length: content.len() as u64 };
+    request.input =
+        DataSource::Storage { digest: (*id.digest()).into(), length: content.len() as u64 };
     request.extra = Some(DataSource::Onchain(b"extra".to_vec()));
     request.fee_per_token = 2 * PRICE; // a higher bid is charged in full
     let before = env.eth(requester.from()).await;
