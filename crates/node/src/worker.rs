@@ -151,10 +151,10 @@ impl Worker {
     /// loop on every kernel event, and a poll catches anything it misses or while it is down.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let wake = Arc::new(Notify::new());
-        let listener =
-            self.config.ws_url.clone().map(|url| {
-                tokio::spawn(listen(url, self.config.addresses.kernel, Arc::clone(&wake)))
-            });
+        // Aborted on drop, so a worker whose task is cancelled leaves no subscription behind.
+        let _listener = self.config.ws_url.clone().map(|url| {
+            AbortOnDrop(tokio::spawn(listen(url, self.config.addresses.kernel, Arc::clone(&wake))))
+        });
         let mut backoff = self.config.poll_interval;
         let mut last_claim = Instant::now();
         let mut registered = false;
@@ -191,9 +191,6 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-        }
-        if let Some(listener) = listener {
-            listener.abort();
         }
         Ok(())
     }
@@ -398,6 +395,15 @@ impl Worker {
             tracing::info!(worker = %self.address, amount = %claimable, "claimed fees");
         }
         Ok(())
+    }
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

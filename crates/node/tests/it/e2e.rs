@@ -26,7 +26,7 @@ use alloy::{
 use tokio::{sync::watch, task::JoinHandle};
 
 /// The real model, loaded once for every test of the binary.
-fn llama() -> Arc<LlamaGgufDriver> {
+pub(crate) fn llama() -> Arc<LlamaGgufDriver> {
     static DRIVER: OnceLock<Arc<LlamaGgufDriver>> = OnceLock::new();
     DRIVER
         .get_or_init(|| {
@@ -38,7 +38,7 @@ fn llama() -> Arc<LlamaGgufDriver> {
 }
 
 /// A driver that runs the real model and then changes the answer: a dishonest worker.
-struct Tampering(Arc<LlamaGgufDriver>);
+pub(crate) struct Tampering(Arc<LlamaGgufDriver>);
 
 impl ModelDriver for Tampering {
     fn version(&self) -> &'static str {
@@ -56,13 +56,15 @@ impl ModelDriver for Tampering {
     }
 }
 
-struct Network {
+pub(crate) struct Network {
     devnet: Devnet,
-    deployment: Deployment,
-    requester: KernelClient<DynProvider>,
-    provider: DynProvider,
-    workers: Vec<Address>,
+    pub(crate) deployment: Deployment,
+    pub(crate) requester: KernelClient<DynProvider>,
+    pub(crate) provider: DynProvider,
+    pub(crate) workers: Vec<Address>,
+    worker_setup: Vec<(WorkerConfig, Engine, std::path::PathBuf)>,
     stop: watch::Sender<bool>,
+    stopped: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<aik_node::Result<()>>>,
     _dir: tempfile::TempDir,
 }
@@ -70,6 +72,24 @@ struct Network {
 impl Network {
     /// Three workers; the first `liars` of them run the tampering driver.
     async fn start(liars: usize) -> Self {
+        let honest = Engine::llama(llama());
+        let engines = (0..3)
+            .map(|i| {
+                if i < liars {
+                    honest.with_driver(Arc::new(Tampering(llama())))
+                } else {
+                    honest.clone()
+                }
+            })
+            .collect();
+        Self::start_with(engines, |url| url).await
+    }
+
+    /// One worker per engine; workers reach the chain at `worker_url(http url)`.
+    pub(crate) async fn start_with(
+        engines: Vec<Engine>,
+        worker_url: impl Fn(String) -> String,
+    ) -> Self {
         let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
         let accounts = devnet.accounts().to_vec();
         let owner = accounts[0].signer.clone();
@@ -79,42 +99,49 @@ impl Network {
         let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
             .await
             .unwrap();
-        let worker_accounts = &accounts[1..=3];
+        let worker_accounts = &accounts[1..=engines.len()];
         let workers: Vec<Address> = worker_accounts.iter().map(|a| a.address).collect();
         fund_workers(&deployment, &owner, &workers, params.min_stake).await.unwrap();
-        let honest = Engine::llama(llama());
         let dir = tempfile::tempdir().unwrap();
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::new();
-        for (i, account) in worker_accounts.iter().enumerate() {
-            let engine = if i < liars {
-                honest.with_driver(Arc::new(Tampering(llama())))
-            } else {
-                honest.clone()
-            };
+        let mut net_workers = Vec::new();
+        for (i, (account, engine)) in worker_accounts.iter().zip(engines).enumerate() {
             let mut config = WorkerConfig::new(
-                deployment.rpc_url.clone(),
+                worker_url(deployment.rpc_url.clone()),
                 account.signer.clone(),
                 deployment.addresses(),
             );
-            config.ws_url = deployment.ws_url.clone();
+            config.ws_url = deployment.ws_url.clone().map(&worker_url);
             config.models = vec![U256::from(deployment.model_id)];
             config.start_block = deployment.deploy_block;
-            let db = NodeDb::open(&dir.path().join(format!("{i}.redb"))).unwrap();
-            let worker = Arc::new(Worker::new(config, engine, db).unwrap());
-            worker.ensure_registered().await.unwrap();
-            let stopped = stopped.clone();
-            tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+            let db_path = dir.path().join(format!("{i}.redb"));
+            net_workers.push((config, engine, db_path));
+        }
+        let mut tasks = Vec::new();
+        for (config, engine, db_path) in &net_workers {
+            tasks
+                .push(spawn_worker(config.clone(), engine.clone(), db_path, stopped.clone()).await);
         }
         let requester_signer = accounts[5].signer.clone();
         let provider = wallet_provider(&devnet.http_url(), requester_signer.clone()).unwrap();
         let requester =
             KernelClient::new(provider.clone(), requester_signer.address(), deployment.addresses());
-        Self { devnet, deployment, requester, provider, workers, stop, tasks, _dir: dir }
+        Self {
+            devnet,
+            deployment,
+            requester,
+            provider,
+            workers,
+            worker_setup: net_workers,
+            stop,
+            stopped,
+            tasks,
+            _dir: dir,
+        }
     }
 
     /// Submits and waits until the prompt is finalized; returns its id and output bytes.
-    async fn ask(&self, request: PromptRequest) -> (U256, Vec<u8>) {
+    pub(crate) async fn ask(&self, request: PromptRequest) -> (U256, Vec<u8>) {
         let id = self.requester.submit(&request).await.unwrap().prompt_id;
         let started = Instant::now();
         loop {
@@ -142,7 +169,7 @@ impl Network {
             .to_vec()
     }
 
-    async fn logs<E: SolEvent>(&self, id: U256) -> Vec<E> {
+    pub(crate) async fn logs<E: SolEvent>(&self, id: U256) -> Vec<E> {
         let filter = Filter::new()
             .address(self.deployment.kernel)
             .event_signature(E::SIGNATURE_HASH)
@@ -158,14 +185,25 @@ impl Network {
     }
 
     /// Re-runs a prompt as `aik verify` does and returns whether the hash matches the chain's.
-    async fn verifies(&self, id: U256) -> bool {
+    pub(crate) async fn verifies(&self, id: U256) -> bool {
         let context = load_context(&self.provider, &self.deployment.addresses(), id).await.unwrap();
         let (_, output) = Engine::llama(llama()).run_blocking(context).await.unwrap();
         let (_, expected, _) = self.requester.result(id).await.unwrap();
         output_hash(&output.bytes) == expected
     }
 
-    async fn stop(self) {
+    /// Kills worker `i` without any shutdown (its task is aborted mid-flight, as a SIGKILL
+    /// would), then starts a fresh worker over the same database.
+    pub(crate) async fn kill_and_restart(&mut self, i: usize, down_for: Duration) {
+        self.tasks[i].abort();
+        let _ = (&mut self.tasks[i]).await;
+        tokio::time::sleep(down_for).await;
+        let (config, engine, db_path) = &self.worker_setup[i];
+        self.tasks[i] =
+            spawn_worker(config.clone(), engine.clone(), db_path, self.stopped.clone()).await;
+    }
+
+    pub(crate) async fn stop(self) {
         self.stop.send(true).unwrap();
         for task in self.tasks {
             task.await.unwrap().unwrap();
@@ -174,7 +212,19 @@ impl Network {
     }
 }
 
-fn request(
+async fn spawn_worker(
+    config: WorkerConfig,
+    engine: Engine,
+    db_path: &Path,
+    stopped: watch::Receiver<bool>,
+) -> JoinHandle<aik_node::Result<()>> {
+    let db = NodeDb::open(db_path).unwrap();
+    let worker = Arc::new(Worker::new(config, engine, db).unwrap());
+    worker.ensure_registered().await.unwrap();
+    tokio::spawn(async move { worker.run(stopped).await })
+}
+
+pub(crate) fn request(
     model: u64,
     topic: &str,
     input: &str,
