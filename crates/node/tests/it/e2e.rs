@@ -334,3 +334,33 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
     assert!(net.provider.get_logs(&liar_credits).await.unwrap().is_empty());
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topic_window_and_system_prompt_shape_the_context() {
+    let net = Network::start(0).await;
+    let model = net.deployment.model_id;
+    net.requester.set_system_prompt("w", "Answer in French.").await.unwrap();
+    net.requester.set_window("w", 1).await.unwrap();
+    let (_, _) = net.ask(request(model, "w", "One?", OutputFormat::Text, 3)).await;
+    let (second, second_answer) = net.ask(request(model, "w", "Two?", OutputFormat::Text, 3)).await;
+    let (third, _) = net.ask(request(model, "w", "Three?", OutputFormat::Text, 3)).await;
+
+    let context = load_context(&net.provider, &net.deployment.addresses(), third).await.unwrap();
+    assert_eq!(context.system_prompt.as_deref(), Some("Answer in French."));
+    assert_eq!(context.history.iter().map(|t| t.prompt_id).collect::<Vec<_>>(), vec![second]);
+    let messages = Engine::llama(llama()).messages(&context).unwrap();
+    let contents: Vec<(&str, &str)> =
+        messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
+    let second_text = String::from_utf8(second_answer).unwrap();
+    assert_eq!(
+        contents,
+        vec![
+            ("system", "Answer in French."),
+            ("user", "Two?"),
+            ("assistant", second_text.as_str()),
+            ("user", "Three?"),
+        ]
+    );
+    assert!(net.verifies(third).await);
+    net.stop().await;
+}
