@@ -123,7 +123,8 @@ impl Worker {
         &self.db
     }
 
-    /// Registers and stakes unless already registered; unjails a worker whose jail time is over.
+    /// Registers and stakes unless already registered; unjails a worker whose jail time is over
+    /// (the run loop calls it again every claim interval).
     pub async fn ensure_registered(&self) -> Result<()> {
         let info = self.client.worker(self.address).await?;
         match info.status {
@@ -168,6 +169,8 @@ impl Worker {
                 if last_claim.elapsed() >= self.config.claim_interval {
                     last_claim = Instant::now();
                     self.claim().await?;
+                    // Leaves jail once the jail time is over.
+                    self.ensure_registered().await?;
                 }
                 Ok::<_, Error>(())
             };
