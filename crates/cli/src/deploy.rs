@@ -1,0 +1,53 @@
+//! `aik deploy`: deploy the kernel and register the default model on any chain, and write the
+//! deployment file the other commands read.
+
+use std::path::PathBuf;
+
+use aik_kernel::DeployParams;
+use clap::Args;
+use eyre::{WrapErr, ensure};
+
+use crate::chain::{deploy_default, deployment_path, parse_key, runtime};
+
+/// `aik deploy`.
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// HTTP JSON-RPC endpoint of the chain.
+    #[arg(long, env = "AIK_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// WebSocket endpoint workers subscribe to (optional).
+    #[arg(long, env = "AIK_WS")]
+    ws: Option<String>,
+    /// Owner's private key: deploys, owns every contract and receives the initial EAI.
+    #[arg(long, env = "AIK_KEY")]
+    key: String,
+    /// Directory to write deployment.json into.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+    /// Committee size of the default model.
+    #[arg(long, default_value_t = 3)]
+    committee: u8,
+}
+
+pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
+    ensure!(
+        (1..=16).contains(&args.committee),
+        "--committee must be 1..=16, got {}",
+        args.committee
+    );
+    runtime()?.block_on(async move {
+        let owner = parse_key(&args.key)?;
+        let params = DeployParams::dev(owner.address());
+        let deployment =
+            deploy_default(&args.rpc, args.ws.clone(), &owner, &params, args.committee).await?;
+        std::fs::create_dir_all(&args.dir)
+            .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
+        let path = deployment_path(&args.dir);
+        deployment.save(&path)?;
+        println!("kernel   {}", deployment.kernel);
+        println!("token    {}", deployment.token);
+        println!("model    #{}", deployment.model_id);
+        println!("written  {}", path.display());
+        Ok(())
+    })
+}
