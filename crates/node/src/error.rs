@@ -37,6 +37,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A prompt this worker was assigned cannot be completed.
+    #[error("prompt {prompt_id}: {reason}")]
+    Prompt {
+        /// The prompt.
+        prompt_id: String,
+        /// Why.
+        reason: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("inference task for prompt {prompt_id} did not complete: {reason}")]
     Task {

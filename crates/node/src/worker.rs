@@ -285,10 +285,13 @@ impl Worker {
             match job.stage {
                 Stage::Assigned => {
                     if now > job.commit_deadline {
-                        return Err(Error::Config(format!(
-                            "prompt {}: commit deadline {} passed before the output was ready",
-                            job.prompt_id, job.commit_deadline
-                        )));
+                        return Err(Error::Prompt {
+                            prompt_id: job.prompt_id.to_string(),
+                            reason: format!(
+                                "commit deadline {} passed before the output was ready",
+                                job.commit_deadline
+                            ),
+                        });
                     }
                     let started = Instant::now();
                     let context =
@@ -387,7 +390,10 @@ impl Worker {
                 return Ok(event.output.to_vec());
             }
         }
-        Err(Error::Config(format!("prompt {prompt_id}: no onchain reveal carries {hash}")))
+        Err(Error::Prompt {
+            prompt_id: prompt_id.to_string(),
+            reason: format!("no onchain reveal carries the winning hash {hash}"),
+        })
     }
 
     /// Withdraws earned fees to the worker's own account.
