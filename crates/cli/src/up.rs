@@ -129,7 +129,7 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     }
     println!();
     println!("Try:");
-    println!("  aik prompt --topic demo \"What is the capital of France?\"");
+    println!("  aik prompt --topic demo \"Explain what a blockchain is in two sentences.\"");
     println!("  aik verify 1");
     println!();
     println!("Ctrl-C stops the network; `aik up` again resumes it.");
