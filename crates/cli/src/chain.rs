@@ -29,6 +29,25 @@ pub(crate) fn deployment_path(dir: &Path) -> PathBuf {
 }
 
 /// Reads the deployment written by `aik up`, with the RPC URL overridden by `--rpc`.
+/// Where a client command finds the network: the deployment file that `aik up` or `aik deploy`
+/// wrote, optionally reached through another RPC endpoint.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NetworkArgs {
+    /// JSON-RPC endpoint (default: the one in the deployment file).
+    #[arg(long, env = "AIK_RPC")]
+    rpc: Option<String>,
+    /// State directory holding the deployment file written by `aik up` or `aik deploy`.
+    #[arg(long, default_value = ".aik")]
+    dir: PathBuf,
+}
+
+impl NetworkArgs {
+    /// The deployment, with the `--rpc` override applied.
+    pub(crate) fn deployment(&self) -> eyre::Result<Deployment> {
+        load_deployment(&self.dir, self.rpc.as_deref())
+    }
+}
+
 pub(crate) fn load_deployment(dir: &Path, rpc: Option<&str>) -> eyre::Result<Deployment> {
     let path = deployment_path(dir);
     let mut deployment = Deployment::load(&path).wrap_err_with(|| {

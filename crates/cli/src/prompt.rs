@@ -1,10 +1,7 @@
 //! `aik prompt`: submit a prompt and follow it through assignment, commits, reveals and
 //! finalization.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use aik_kernel::{
     DataSource, KernelClient, OutputValue, PromptRequest, PromptStatus, SamplingSpec,
@@ -19,20 +16,16 @@ use alloy::{
 use clap::Args;
 use eyre::{WrapErr, bail, ensure};
 
-use crate::chain::{DEV_KEY_0, load_deployment, parse_format, parse_key, runtime};
+use crate::chain::{DEV_KEY_0, NetworkArgs, parse_format, parse_key, runtime};
 
 /// `aik prompt`.
 #[derive(Debug, Args)]
 pub(crate) struct PromptArgs {
-    /// JSON-RPC endpoint (default: the one in the deployment file).
-    #[arg(long, env = "AIK_RPC")]
-    rpc: Option<String>,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Requester's private key (default: dev account 0).
     #[arg(long, env = "AIK_KEY", default_value = DEV_KEY_0, hide_default_value = true)]
     key: String,
-    /// State directory holding the deployment file written by `aik up`.
-    #[arg(long, default_value = ".aik")]
-    dir: PathBuf,
     /// Conversation (topic) the prompt belongs to; later prompts see earlier turns.
     #[arg(long, default_value = "default")]
     topic: String,
@@ -61,7 +54,7 @@ pub(crate) fn run(args: PromptArgs) -> eyre::Result<()> {
 
 async fn prompt(args: PromptArgs) -> eyre::Result<()> {
     ensure!(!args.input.is_empty(), "the input is empty");
-    let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+    let deployment = args.network.deployment()?;
     let signer = parse_key(&args.key)?;
     let requester = signer.address();
     let provider = wallet_provider(&deployment.rpc_url, signer)?;

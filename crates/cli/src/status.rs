@@ -1,8 +1,6 @@
 //! `aik status` (the network: workers, stakes, jail, queue, rewards) and `aik topic` (a
 //! conversation so far).
 
-use std::path::PathBuf;
-
 use aik_kernel::{
     KernelClient, PromptStatus,
     bindings::{DecentralizedInference as DI, GPUManagement},
@@ -18,19 +16,15 @@ use clap::Args;
 use eyre::WrapErr;
 
 use crate::{
-    chain::{load_deployment, runtime},
+    chain::{NetworkArgs, runtime},
     prompt::revealed_output,
 };
 
 /// `aik status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// JSON-RPC endpoint (default: the one in the deployment file).
-    #[arg(long, env = "AIK_RPC")]
-    rpc: Option<String>,
-    /// State directory holding the deployment file.
-    #[arg(long, default_value = ".aik")]
-    dir: PathBuf,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -39,12 +33,8 @@ pub(crate) struct StatusArgs {
 /// `aik topic`.
 #[derive(Debug, Args)]
 pub(crate) struct TopicArgs {
-    /// JSON-RPC endpoint (default: the one in the deployment file).
-    #[arg(long, env = "AIK_RPC")]
-    rpc: Option<String>,
-    /// State directory holding the deployment file.
-    #[arg(long, default_value = ".aik")]
-    dir: PathBuf,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -56,7 +46,7 @@ pub(crate) struct TopicArgs {
 
 pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
     runtime()?.block_on(async move {
-        let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+        let deployment = args.network.deployment()?;
         let provider = ProviderBuilder::new()
             .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
         let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
@@ -162,7 +152,7 @@ fn eai_string(wei: U256) -> String {
 
 pub(crate) fn run_topic(args: TopicArgs) -> eyre::Result<()> {
     runtime()?.block_on(async move {
-        let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+        let deployment = args.network.deployment()?;
         let provider = ProviderBuilder::new()
             .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
         let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());

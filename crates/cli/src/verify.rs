@@ -1,7 +1,7 @@
 //! `aik verify`: rebuild a finalized prompt's context from the chain, run the model locally and
 //! compare the output hash with the one the committee agreed on.
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use aik_kernel::{KernelClient, PromptStatus, load_context, output_hash};
 use alloy::{
@@ -11,17 +11,13 @@ use alloy::{
 use clap::Args;
 use eyre::{WrapErr, bail};
 
-use crate::chain::{init_logging, load_deployment, load_engine, runtime};
+use crate::chain::{NetworkArgs, init_logging, load_engine, runtime};
 
 /// `aik verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// JSON-RPC endpoint (default: the one in the deployment file).
-    #[arg(long, env = "AIK_RPC")]
-    rpc: Option<String>,
-    /// State directory holding the deployment file written by `aik up`.
-    #[arg(long, default_value = ".aik")]
-    dir: PathBuf,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -42,7 +38,7 @@ pub(crate) fn run(args: VerifyArgs) -> eyre::Result<()> {
 }
 
 async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
-    let deployment = load_deployment(&args.dir, args.rpc.as_deref())?;
+    let deployment = args.network.deployment()?;
     let provider = ProviderBuilder::new()
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
     let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
