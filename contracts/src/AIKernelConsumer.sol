@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {IAIKernel} from "./interfaces/IAIKernel.sol";
+import {IAIKernel, InferenceRequest, PromptStatus} from "./interfaces/IAIKernel.sol";
 import {IAIKernelConsumer} from "./interfaces/IAIKernelConsumer.sol";
+
+/// @notice The topic settings of the ContextManager a consumer may change for its own topics.
+interface ITopicSettings {
+    /// @notice Sets the system prompt of the caller's topic as a new revision.
+    function setSystemPrompt(string calldata topic, string calldata systemPrompt) external;
+
+    /// @notice Sets how many turns of history the caller's topic includes in new prompts' context.
+    function setWindow(string calldata topic, uint16 window) external;
+}
 
 /// @title AIKernelConsumer
 /// @notice Base for dapps that ask AI Kernel questions: it accepts callbacks only from the kernel and decodes
 /// the canonical encodings of the structured output formats.
 /// @dev Implement {_onInferenceResult}. Decoders revert with {AIKernelConsumerInvalidOutput} when the bytes
 /// are not a canonical encoding in range, so a dapp never acts on a malformed answer.
+///
+/// A prompt can end without the callback acting on it: refunded (no quorum twice, or cancelled while queued),
+/// or finalized with a callback that reverted. A dapp that holds funds for a pending prompt must therefore let
+/// them be released once {_promptEnded} is true and its own record is still pending; the kernel credits a
+/// refunded fee to this contract, and {_collectKernelCredits} pulls it back so it can be returned.
 abstract contract AIKernelConsumer is IAIKernelConsumer {
     /// @notice The kernel that submits this contract's prompts and calls it back.
     IAIKernel public immutable kernel;
@@ -39,6 +53,51 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
 
     /// @dev The dapp's handling of a finalized prompt's output.
     function _onInferenceResult(uint256 promptId, bytes calldata output) internal virtual;
+
+    /// @dev Submits `request` as this contract, paying exactly its fee from this contract's balance.
+    /// @return promptId The kernel's id for the prompt.
+    /// @return fee What was paid: the model's price, or the request's bid, times maxTokens.
+    function _submit(InferenceRequest memory request) internal returns (uint256 promptId, uint256 fee) {
+        fee = request.feePerToken == 0
+            ? kernel.estimateFee(request.modelId, request.maxTokens)
+            : uint256(request.feePerToken) * request.maxTokens;
+        promptId = kernel.infer{value: fee}(request);
+    }
+
+    /// @dev The fee {_submit} would pay for `maxTokens` at the model's price.
+    function _feeFor(uint256 modelId, uint32 maxTokens) internal view returns (uint256) {
+        return kernel.estimateFee(modelId, maxTokens);
+    }
+
+    /// @dev The kernel's status of a prompt.
+    function _promptStatus(uint256 promptId) internal view returns (PromptStatus status) {
+        (status,,) = kernel.getResult(promptId);
+    }
+
+    /// @dev Whether the prompt is over: finalized (the callback ran, or failed) or refunded.
+    function _promptEnded(uint256 promptId) internal view returns (bool) {
+        PromptStatus status = _promptStatus(promptId);
+        return status == PromptStatus.Finalized || status == PromptStatus.Refunded;
+    }
+
+    /// @dev Pulls this contract's credits out of the kernel (refunded fees); returns the amount, zero if none.
+    /// The contract must accept the native coin.
+    function _collectKernelCredits() internal returns (uint256 amount) {
+        amount = kernel.claimable(address(this));
+        if (amount != 0) kernel.claim(address(this));
+    }
+
+    /// @dev Sets the system prompt of this contract's `topic` (a new revision for later prompts).
+    function _setSystemPrompt(string memory topic, string memory systemPrompt) internal {
+        (,, address context,,) = kernel.components();
+        ITopicSettings(context).setSystemPrompt(topic, systemPrompt);
+    }
+
+    /// @dev Sets how many past turns of this contract's `topic` later prompts include.
+    function _setWindow(string memory topic, uint16 window) internal {
+        (,, address context,,) = kernel.components();
+        ITopicSettings(context).setWindow(topic, window);
+    }
 
     /// @dev Decodes a Bool output: exactly 32 bytes holding 0 or 1.
     function _decodeBool(bytes calldata output) internal pure returns (bool) {

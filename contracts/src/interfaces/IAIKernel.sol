@@ -256,6 +256,18 @@ interface IAIKernel {
     /// (they must hash to the winning sha256); ignored otherwise.
     function finalize(uint256 promptId, bytes calldata output) external;
 
+    /// @notice Withdraws the caller's claimable balance (fees earned, refunds of failed prompts) to `to`.
+    function claim(address to) external;
+
+    /// @notice Native coin `account` can withdraw with {claim}.
+    function claimable(address account) external view returns (uint256);
+
+    /// @notice The kernel's component contracts (the ContextManager holds topics' system prompts and windows).
+    function components()
+        external
+        view
+        returns (address models, address gpu, address context, address scheduler, address token);
+
     /// @notice A prompt's status and, once finalized, its winning output hash and miner.
     /// @return status Where the prompt is.
     /// @return outputHash sha256 of the canonical output (zero until finalized).
