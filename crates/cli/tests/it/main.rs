@@ -1,0 +1,3 @@
+//! End-to-end tests of the `aik` binary: real OS processes against a chain in the test process.
+
+mod node_restart;
