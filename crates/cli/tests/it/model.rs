@@ -1,0 +1,92 @@
+//! `aik model add|list` against a deployed kernel.
+
+use aik_store::ContentId;
+use sha2::{Digest, Sha256};
+
+use crate::support::{Network, stdout_of, tiny_model};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
+    let net = Network::start().await;
+    let (file, bytes) = tiny_model(net.dir.path(), 7);
+    let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    let cid = ContentId::of(&bytes).to_string();
+
+    let added = net
+        .aik(&[
+            "model",
+            "add",
+            "--name",
+            "tiny-7",
+            "--price",
+            "5",
+            "--committee",
+            "2",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    let text = stdout_of(&added);
+    assert!(text.starts_with("registered model #2 \"tiny-7\""), "{text}");
+    // Kept in the content store under its id, so workers here need no download.
+    assert_eq!(std::fs::read(net.home().join("store").join(&cid)).unwrap(), bytes);
+
+    let listed = stdout_of(&net.aik(&["model", "list", "--json"]).await);
+    let models: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models.len(), 2, "{listed}");
+    let added = &models[1];
+    assert_eq!(added["id"], 2);
+    assert_eq!(added["name"], "tiny-7");
+    assert_eq!(added["driver"], "llama-gguf/1");
+    assert_eq!(added["sha256"], sha256.as_str());
+    assert_eq!(added["cid"], cid.as_str());
+    assert_eq!(added["size"], bytes.len() as u64);
+    assert_eq!(added["uris"], serde_json::json!([format!("ipfs://{cid}")]));
+    assert_eq!(added["price_per_token_wei"], "5");
+    assert_eq!(added["committee_size"], 2);
+    assert_eq!(added["policy"], "fee-priority");
+    assert_eq!(added["retired"], false);
+    assert_eq!(added["local"], true);
+    // The deployment's own model was never put in this home's store.
+    assert_eq!(models[0]["id"], net.deployment.model_id);
+    assert_eq!(models[0]["name"], "tiny");
+    assert_eq!(models[0]["uris"], serde_json::json!(["https://example.com/tiny.gguf"]));
+    assert_eq!(models[0]["local"], false);
+
+    // A file that is not GGUF is refused before anything is stored or sent.
+    let junk = net.dir.path().join("notes.gguf");
+    std::fs::write(&junk, b"just some text, not a model").unwrap();
+    let refused = net.aik(&["model", "add", "--name", "junk", junk.to_str().unwrap()]).await;
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains(&format!(
+            "{} is not a GGUF model the llama-gguf/1 driver can load",
+            junk.display()
+        )) && error.contains("header.magic"),
+        "{error}"
+    );
+    // Only the owner registers models.
+    let not_owner = net
+        .aik(&[
+            "model",
+            "add",
+            "--name",
+            "x",
+            "--key",
+            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    let error = String::from_utf8_lossy(&not_owner.stderr);
+    assert!(
+        error.contains("--key is account 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, but only the registry owner 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 may add models"),
+        "{error}"
+    );
+    let listed = stdout_of(&net.aik(&["model", "list", "--json"]).await);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listed).unwrap().as_array().unwrap().len(),
+        2
+    );
+    net.stop().await;
+}
