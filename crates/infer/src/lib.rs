@@ -58,7 +58,9 @@ pub use chat::{ChatTemplate, Message, RenderedPrompt, Role};
 pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};
 pub use format::OutputFormat;
-pub use gguf::{GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, TensorInfo, ValueType};
+pub use gguf::{
+    GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, StringArray, TensorInfo, ValueType,
+};
 pub use kernels::Backend;
 pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use paths::{

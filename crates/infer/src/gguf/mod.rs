@@ -10,6 +10,11 @@
 //! length is checked against the bytes that remain before anything is allocated, every offset
 //! and size against the data section, tensors may not overlap, keys and names may not repeat,
 //! and every error names the field and its byte offset.
+//!
+//! Memory is bounded by the file, whatever it claims: a count is accepted only if that many
+//! items fit in the bytes left, no reservation exceeds the file's size, and metadata arrays are
+//! typed vectors ([`MetadataArray`]) whose elements take in memory what they take on disk. Nested
+//! arrays are rejected, as llama.cpp rejects them.
 
 mod writer;
 
@@ -27,10 +32,6 @@ pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 
 /// Alignment of the data section and of every tensor when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
-
-/// Deepest nesting of metadata arrays accepted; real files use 1. Bounds recursion on hostile
-/// input.
-const MAX_ARRAY_DEPTH: usize = 4;
 
 /// Most dimensions a ggml tensor can have.
 const MAX_DIMS: u32 = 4;
@@ -262,71 +263,217 @@ pub enum MetadataValue {
     Array(MetadataArray),
 }
 
-/// A typed metadata array: every element has the same [`ValueType`].
+/// A typed metadata array, stored as one vector of its element type.
+///
+/// Why typed vectors and not a `Vec<MetadataValue>`: a [`MetadataValue`] is tens of bytes, so a
+/// file holding a 100,000-element `uint8` array would make the reader allocate some 40 times the
+/// file's size. Here every element takes in memory exactly the bytes it takes on disk (a string
+/// element: its bytes, plus one `usize` end offset in place of the `u64` length prefix), so the
+/// arrays of a parsed file never hold more bytes than the file. Nested arrays (`array` of
+/// `array`) are rejected by the reader, as llama.cpp's `gguf.cpp` rejects them, so they have no
+/// variant.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MetadataArray {
-    elem_type: ValueType,
-    values: Vec<MetadataValue>,
+pub enum MetadataArray {
+    /// `uint8` elements.
+    U8(Vec<u8>),
+    /// `int8` elements.
+    I8(Vec<i8>),
+    /// `uint16` elements.
+    U16(Vec<u16>),
+    /// `int16` elements.
+    I16(Vec<i16>),
+    /// `uint32` elements.
+    U32(Vec<u32>),
+    /// `int32` elements.
+    I32(Vec<i32>),
+    /// `uint64` elements.
+    U64(Vec<u64>),
+    /// `int64` elements.
+    I64(Vec<i64>),
+    /// `float32` elements.
+    F32(Vec<f32>),
+    /// `float64` elements.
+    F64(Vec<f64>),
+    /// `bool` elements.
+    Bool(Vec<bool>),
+    /// `string` elements, packed into one buffer.
+    String(StringArray),
 }
 
 impl MetadataArray {
-    /// An array of `values`, which must all have type `elem_type` (checked by the writer).
-    pub fn new(elem_type: ValueType, values: Vec<MetadataValue>) -> Self {
-        Self { elem_type, values }
-    }
-
     /// An array of strings.
-    pub fn strings<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Self {
-        Self::new(
-            ValueType::String,
-            values.into_iter().map(|s| MetadataValue::String(s.into())).collect(),
-        )
+    pub fn strings<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
+        Self::String(values.into_iter().collect())
     }
 
     /// An array of `int32`.
     pub fn i32s(values: impl IntoIterator<Item = i32>) -> Self {
-        Self::new(ValueType::I32, values.into_iter().map(MetadataValue::I32).collect())
+        Self::I32(values.into_iter().collect())
     }
 
     /// The element type.
     pub fn elem_type(&self) -> ValueType {
-        self.elem_type
-    }
-
-    /// The elements.
-    pub fn values(&self) -> &[MetadataValue] {
-        &self.values
+        match self {
+            Self::U8(_) => ValueType::U8,
+            Self::I8(_) => ValueType::I8,
+            Self::U16(_) => ValueType::U16,
+            Self::I16(_) => ValueType::I16,
+            Self::U32(_) => ValueType::U32,
+            Self::I32(_) => ValueType::I32,
+            Self::U64(_) => ValueType::U64,
+            Self::I64(_) => ValueType::I64,
+            Self::F32(_) => ValueType::F32,
+            Self::F64(_) => ValueType::F64,
+            Self::Bool(_) => ValueType::Bool,
+            Self::String(_) => ValueType::String,
+        }
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.values.len()
+        match self {
+            Self::U8(v) => v.len(),
+            Self::I8(v) => v.len(),
+            Self::U16(v) => v.len(),
+            Self::I16(v) => v.len(),
+            Self::U32(v) => v.len(),
+            Self::I32(v) => v.len(),
+            Self::U64(v) => v.len(),
+            Self::I64(v) => v.len(),
+            Self::F32(v) => v.len(),
+            Self::F64(v) => v.len(),
+            Self::Bool(v) => v.len(),
+            Self::String(v) => v.len(),
+        }
     }
 
     /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len() == 0
     }
 
     /// The elements as strings, if this is a string array.
     pub fn as_strs(&self) -> Option<Vec<&str>> {
-        self.values.iter().map(MetadataValue::as_str).collect()
+        match self {
+            Self::String(v) => Some(v.iter().collect()),
+            _ => None,
+        }
     }
 
-    /// The elements as `i64`, if this is an array of integers of any width that fit.
+    /// The elements as `i64`, if this is an array of integers of any width whose every element
+    /// fits (a `uint64` above `i64::MAX` does not).
     pub fn as_i64s(&self) -> Option<Vec<i64>> {
-        self.values.iter().map(MetadataValue::as_i64).collect()
+        fn widen<T: Copy + Into<i64>>(v: &[T]) -> Option<Vec<i64>> {
+            Some(v.iter().map(|&x| x.into()).collect())
+        }
+        match self {
+            Self::U8(v) => widen(v),
+            Self::I8(v) => widen(v),
+            Self::U16(v) => widen(v),
+            Self::I16(v) => widen(v),
+            Self::U32(v) => widen(v),
+            Self::I32(v) => widen(v),
+            Self::I64(v) => Some(v.clone()),
+            Self::U64(v) => v.iter().map(|&x| i64::try_from(x).ok()).collect(),
+            Self::F32(_) | Self::F64(_) | Self::Bool(_) | Self::String(_) => None,
+        }
     }
 
-    /// The elements as `f32`, if this is a `float32` array.
-    pub fn as_f32s(&self) -> Option<Vec<f32>> {
-        self.values
-            .iter()
-            .map(|v| match v {
-                MetadataValue::F32(x) => Some(*x),
-                _ => None,
-            })
-            .collect()
+    /// The elements as `f32`, if this is a `float32` array (no silent narrowing of `float64`).
+    pub fn as_f32s(&self) -> Option<&[f32]> {
+        match self {
+            Self::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Bytes this array holds on the heap: what the reader's memory bound is about. Never more
+    /// than the array's bytes in the file it was read from.
+    pub fn heap_bytes(&self) -> usize {
+        fn bytes<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        match self {
+            Self::U8(v) => bytes(v),
+            Self::I8(v) => bytes(v),
+            Self::U16(v) => bytes(v),
+            Self::I16(v) => bytes(v),
+            Self::U32(v) => bytes(v),
+            Self::I32(v) => bytes(v),
+            Self::U64(v) => bytes(v),
+            Self::I64(v) => bytes(v),
+            Self::F32(v) => bytes(v),
+            Self::F64(v) => bytes(v),
+            Self::Bool(v) => bytes(v),
+            Self::String(v) => v.heap_bytes(),
+        }
+    }
+}
+
+/// An array of strings packed into one buffer: the concatenated text and where each element
+/// ends. One allocation for the text instead of one per element (a vocabulary has 50,000 and
+/// more), and no per-element `String` header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StringArray {
+    /// All elements, concatenated.
+    text: String,
+    /// `ends[i]` is the end of element `i` in `text`; element `i` starts where `i - 1` ends.
+    ends: Vec<usize>,
+}
+
+impl StringArray {
+    /// An empty array with room for `elements` strings of `text_bytes` bytes in all.
+    pub fn with_capacity(elements: usize, text_bytes: usize) -> Self {
+        Self { text: String::with_capacity(text_bytes), ends: Vec::with_capacity(elements) }
+    }
+
+    /// Appends an element.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Element `i`, if in range.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Every end was recorded after a whole `&str` was appended: a char boundary.
+        self.text.get(start..end)
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let element = &self.text[start..end];
+            start = end;
+            element
+        })
+    }
+
+    /// Bytes held on the heap: the text plus one `usize` per element.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for StringArray {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for s in iter {
+            out.push(s.as_ref());
+        }
+        out
     }
 }
 
@@ -350,10 +497,30 @@ impl MetadataValue {
         }
     }
 
+    /// The value for an error message, short whatever its size: scalars as they are, strings
+    /// and arrays by type and length (an error must not grow with the file).
+    pub(crate) fn brief(&self) -> String {
+        match self {
+            Self::String(s) => format!("a string of {} bytes", s.len()),
+            Self::Array(a) => format!("an {} of {} elements", self.type_description(), a.len()),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// Bytes this value holds on the heap (string bytes, array elements); never more than the
+    /// value's bytes in the file it was read from.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Self::String(s) => s.capacity(),
+            Self::Array(a) => a.heap_bytes(),
+            _ => 0,
+        }
+    }
+
     /// A short description of the type for messages, e.g. `array[string]`.
     pub fn type_description(&self) -> String {
         match self {
-            Self::Array(a) => format!("array[{}]", a.elem_type.name()),
+            Self::Array(a) => format!("array[{}]", a.elem_type().name()),
             other => other.value_type().name().to_string(),
         }
     }
@@ -529,16 +696,12 @@ impl Gguf {
     }
 
     fn from_header(header: Header, file_len: u64, backing: Backing) -> Self {
-        let metadata_index =
-            header.metadata.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
-        let tensor_index =
-            header.tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
         Self {
             version: header.version,
             metadata: header.metadata,
-            metadata_index,
+            metadata_index: header.metadata_index,
             tensors: header.tensors,
-            tensor_index,
+            tensor_index: header.tensor_index,
             alignment: header.alignment,
             data_offset: header.data_offset,
             file_len,
@@ -670,7 +833,9 @@ impl Gguf {
 struct Header {
     version: u32,
     metadata: Vec<(String, MetadataValue)>,
+    metadata_index: BTreeMap<String, usize>,
     tensors: Vec<TensorInfo>,
+    tensor_index: BTreeMap<String, usize>,
     alignment: u64,
     data_offset: u64,
 }
@@ -777,7 +942,6 @@ impl<'a> Cursor<'a> {
     fn value(
         &mut self,
         ty: ValueType,
-        depth: usize,
         field: &dyn Fn() -> String,
     ) -> Result<MetadataValue, ParseFailure> {
         Ok(match ty {
@@ -793,44 +957,102 @@ impl<'a> Cursor<'a> {
             ValueType::F64 => MetadataValue::F64(f64::from_le_bytes(self.array(field)?)),
             ValueType::Bool => {
                 let at = self.offset();
-                match self.array::<1>(field)?[0] {
-                    0 => MetadataValue::Bool(false),
-                    1 => MetadataValue::Bool(true),
-                    b => {
-                        return Err(Error::gguf(
-                            field(),
-                            at,
-                            format!("bool byte is {b}, not 0 or 1"),
-                        )
-                        .into());
-                    }
-                }
+                MetadataValue::Bool(bool_byte(self.array::<1>(field)?[0], at, field)?)
             }
             ValueType::String => MetadataValue::String(self.string(field)?),
-            ValueType::Array => {
-                let at = self.offset();
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(Error::gguf(
-                        field(),
-                        at,
-                        format!("arrays nested deeper than {MAX_ARRAY_DEPTH} levels"),
-                    )
-                    .into());
-                }
-                let tag = self.u32(field)?;
-                let elem_type = ValueType::from_tag(tag).ok_or_else(|| {
-                    Error::gguf(field(), at, format!("unknown array element type {tag}"))
-                })?;
-                let n = self.count(elem_type.min_size(), field)?;
-                let mut values = Vec::with_capacity(n as usize);
-                for i in 0..n {
-                    let elem_field = || format!("{}[{i}]", field());
-                    values.push(self.value(elem_type, depth + 1, &elem_field)?);
-                }
-                MetadataValue::Array(MetadataArray { elem_type, values })
-            }
+            ValueType::Array => MetadataValue::Array(self.metadata_array(field)?),
         })
     }
+
+    /// An array value: element type tag, `u64` count, elements. The count is checked against
+    /// the bytes left before anything is allocated, and each element takes in memory no more
+    /// than it takes on disk, so the result never holds more bytes than the file.
+    fn metadata_array(
+        &mut self,
+        field: &dyn Fn() -> String,
+    ) -> Result<MetadataArray, ParseFailure> {
+        let at = self.offset();
+        let tag = self.u32(field)?;
+        let elem_type = ValueType::from_tag(tag)
+            .ok_or_else(|| Error::gguf(field(), at, format!("unknown array element type {tag}")))?;
+        // llama.cpp's gguf.cpp rejects arrays of arrays too; accepting them would make this
+        // reader accept files the reference implementation refuses.
+        let nested = || Error::gguf(field(), at, "arrays of arrays are not supported");
+        if elem_type == ValueType::Array {
+            return Err(nested().into());
+        }
+        let n = self.count(elem_type.min_size(), field)?;
+        // `count` proved n * min_size <= bytes left in the file, so n fits in usize whenever
+        // those bytes are in memory; `take` below fails cleanly when they are not.
+        let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+        let fixed = |c: &mut Self, size: u64| c.take(n * size, field);
+        Ok(match elem_type {
+            ValueType::U8 => MetadataArray::U8(fixed(self, 1)?.to_vec()),
+            ValueType::I8 => MetadataArray::I8(decode(fixed(self, 1)?, i8::from_le_bytes)),
+            ValueType::U16 => MetadataArray::U16(decode(fixed(self, 2)?, u16::from_le_bytes)),
+            ValueType::I16 => MetadataArray::I16(decode(fixed(self, 2)?, i16::from_le_bytes)),
+            ValueType::U32 => MetadataArray::U32(decode(fixed(self, 4)?, u32::from_le_bytes)),
+            ValueType::I32 => MetadataArray::I32(decode(fixed(self, 4)?, i32::from_le_bytes)),
+            ValueType::F32 => MetadataArray::F32(decode(fixed(self, 4)?, f32::from_le_bytes)),
+            ValueType::U64 => MetadataArray::U64(decode(fixed(self, 8)?, u64::from_le_bytes)),
+            ValueType::I64 => MetadataArray::I64(decode(fixed(self, 8)?, i64::from_le_bytes)),
+            ValueType::F64 => MetadataArray::F64(decode(fixed(self, 8)?, f64::from_le_bytes)),
+            ValueType::Bool => {
+                let start = self.offset();
+                let bytes = fixed(self, 1)?;
+                let mut out = Vec::with_capacity(n_usize);
+                for (i, &b) in bytes.iter().enumerate() {
+                    let elem_field = || format!("{}[{i}]", field());
+                    out.push(bool_byte(b, start + i as u64, &elem_field)?);
+                }
+                MetadataArray::Bool(out)
+            }
+            ValueType::String => {
+                // First pass: walk the length prefixes to size the text buffer exactly, so it
+                // holds the strings' bytes and nothing more.
+                let mut probe =
+                    Cursor { bytes: self.bytes, pos: self.pos, file_len: self.file_len };
+                let mut text_len = 0usize;
+                for i in 0..n {
+                    let elem_field = || format!("{}[{i}]", field());
+                    let len = probe.count(1, &elem_field)?;
+                    text_len += probe.take(len, &elem_field)?.len();
+                }
+                let mut out = StringArray::with_capacity(n_usize, text_len);
+                for i in 0..n {
+                    let elem_field = || format!("{}[{i}]", field());
+                    out.push(&self.string(&elem_field)?);
+                }
+                MetadataArray::String(out)
+            }
+            ValueType::Array => return Err(nested().into()),
+        })
+    }
+}
+
+/// Decodes a run of little-endian `N`-byte values; `bytes.len()` is a multiple of `N` by
+/// construction (it was taken as count × N).
+fn decode<const N: usize, T>(bytes: &[u8], from_le: fn([u8; N]) -> T) -> Vec<T> {
+    let (chunks, _rest) = bytes.as_chunks::<N>();
+    chunks.iter().map(|&c| from_le(c)).collect()
+}
+
+/// A GGUF bool: one byte that must be 0 or 1.
+fn bool_byte(b: u8, at: u64, field: &dyn Fn() -> String) -> Result<bool, ParseFailure> {
+    match b {
+        0 => Ok(false),
+        1 => Ok(true),
+        b => Err(Error::gguf(field(), at, format!("bool byte is {b}, not 0 or 1")).into()),
+    }
+}
+
+/// How many `T`s to reserve for `count` items read from a file with `bytes_left` bytes to go:
+/// `count`, unless `T` is bigger in memory than an item's smallest size on disk, in which case
+/// no more than the file's size in bytes. A reservation never exceeds the file; a real file with
+/// that many items grows the vector as it goes.
+fn capacity_within<T>(count: u64, bytes_left: u64) -> usize {
+    let limit = bytes_left / std::mem::size_of::<T>().max(1) as u64;
+    usize::try_from(count.min(limit)).unwrap_or(usize::MAX)
 }
 
 /// Parses the header from `bytes`, a prefix of a file of `file_len` bytes.
@@ -860,15 +1082,20 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
     let tensor_count = c.count(8 + 4 + 8 + 4 + 8, &|| "header.tensor_count".into())?;
     let kv_count = c.count(8 + 4 + 1, &|| "header.metadata_kv_count".into())?;
 
-    let mut metadata: Vec<(String, MetadataValue)> = Vec::with_capacity(kv_count as usize);
-    let mut seen_keys = BTreeMap::new();
+    let mut metadata: Vec<(String, MetadataValue)> =
+        Vec::with_capacity(capacity_within::<(String, MetadataValue)>(
+            kv_count,
+            c.remaining_in_file(),
+        ));
+    // Also the lookup index the parsed file keeps: one copy of each key, not two.
+    let mut metadata_index = BTreeMap::new();
     for i in 0..kv_count {
         let key_at = c.offset();
         let key = c.string(&|| format!("metadata[{i}].key"))?;
         if key.is_empty() {
             return Err(Error::gguf(format!("metadata[{i}].key"), key_at, "key is empty").into());
         }
-        if seen_keys.insert(key.clone(), i).is_some() {
+        if metadata_index.insert(key.clone(), metadata.len()).is_some() {
             return Err(Error::gguf(
                 format!("metadata[{i}].key"),
                 key_at,
@@ -881,7 +1108,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
         let tag = c.u32(&field)?;
         let ty = ValueType::from_tag(tag)
             .ok_or_else(|| Error::gguf(field(), tag_at, format!("unknown value type {tag}")))?;
-        let value = c.value(ty, 0, &field)?;
+        let value = c.value(ty, &field)?;
         metadata.push((key, value));
     }
 
@@ -893,19 +1120,20 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
                 return Err(Error::gguf(
                     "metadata 'general.alignment'",
                     0,
-                    format!("must be a non-zero power of two uint32, found {other:?}"),
+                    format!("must be a non-zero power of two uint32, found {}", other.brief()),
                 )
                 .into());
             }
         }
     }
 
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
-    let mut seen_names = BTreeMap::new();
+    let mut tensors =
+        Vec::with_capacity(capacity_within::<TensorInfo>(tensor_count, c.remaining_in_file()));
+    let mut tensor_index = BTreeMap::new();
     for i in 0..tensor_count {
         let at = c.offset();
         let name = c.string(&|| format!("tensor[{i}].name"))?;
-        if seen_names.insert(name.clone(), i).is_some() {
+        if tensor_index.insert(name.clone(), tensors.len()).is_some() {
             return Err(Error::gguf(
                 format!("tensor[{i}].name"),
                 at,
@@ -1025,7 +1253,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
         prev_end = end;
         prev_name = &t.name;
     }
-    Ok(Header { version, metadata, tensors, alignment, data_offset })
+    Ok(Header { version, metadata, metadata_index, tensors, tensor_index, alignment, data_offset })
 }
 
 #[cfg(test)]
@@ -1084,6 +1312,171 @@ mod tests {
         bytes[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = Gguf::read(bytes).unwrap_err().to_string();
         assert!(e.contains("header.tensor_count") && e.contains("offset 8"), "{e}");
+    }
+
+    /// A file with no tensors and one metadata entry `key` of type `array` whose array header
+    /// says `elem_tag` and `count`, followed by `payload`. Returns the file and the offset of
+    /// the array's element-type tag.
+    fn raw_array_file(key: &str, elem_tag: u32, count: u64, payload: &[u8]) -> (Vec<u8>, u64) {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"GGUF");
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        b.extend_from_slice(key.as_bytes());
+        b.extend_from_slice(&ValueType::Array.tag().to_le_bytes());
+        let tag_at = b.len() as u64;
+        b.extend_from_slice(&elem_tag.to_le_bytes());
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(payload);
+        (b, tag_at)
+    }
+
+    /// Heap bytes held by everything parsed from the metadata section: keys (in the entry list
+    /// and in the lookup index) and values.
+    fn metadata_heap_bytes(g: &Gguf) -> usize {
+        g.metadata_entries().iter().map(|(k, v)| 2 * k.capacity() + v.heap_bytes()).sum()
+    }
+
+    #[test]
+    fn huge_array_count_is_rejected_naming_the_key_and_offset() {
+        for (ty, count) in [(ValueType::U8, 1u64 << 40), (ValueType::String, u64::MAX / 2)] {
+            let (bytes, tag_at) = raw_array_file("vocab.huge", ty.tag(), count, &[0; 64]);
+            let e = Gguf::read(bytes).unwrap_err().to_string();
+            let want =
+                format!("GGUF metadata 'vocab.huge' at offset {}: count {count}", tag_at + 4);
+            assert!(e.starts_with(&want), "{e}");
+        }
+    }
+
+    #[test]
+    fn arrays_of_arrays_are_rejected() {
+        let (bytes, tag_at) = raw_array_file("nested", ValueType::Array.tag(), 1, &[0; 12]);
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "GGUF metadata 'nested' at offset {tag_at}: arrays of arrays are not supported"
+            )
+        );
+    }
+
+    #[test]
+    fn bad_array_elements_are_named_by_index() {
+        let (bytes, tag_at) = raw_array_file("flags", ValueType::Bool.tag(), 3, &[1, 0, 2]);
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        let at = tag_at + 12 + 2;
+        assert_eq!(
+            e,
+            format!("GGUF metadata 'flags'[2] at offset {at}: bool byte is 2, not 0 or 1")
+        );
+
+        let mut payload = Vec::new();
+        for s in [&b"ok"[..], &[0xff, 0xfe]] {
+            payload.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            payload.extend_from_slice(s);
+        }
+        let (bytes, tag_at) = raw_array_file("words", ValueType::String.tag(), 2, &payload);
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        let at = tag_at + 12 + 10;
+        assert!(
+            e.starts_with(&format!(
+                "GGUF metadata 'words'[1] at offset {at}: string of 2 bytes is not valid UTF-8"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_100k_element_array_holds_no_more_than_its_bytes_in_the_file() {
+        let n = 100_000;
+        let arrays = [
+            MetadataArray::U8((0..n).map(|i| i as u8).collect()),
+            MetadataArray::Bool((0..n).map(|i| i % 3 == 0).collect()),
+            MetadataArray::I16((0..n).map(|i| i as i16).collect()),
+            MetadataArray::F32((0..n).map(|i| i as f32 * 0.5).collect()),
+            MetadataArray::U64((0..n).map(|i| (i as u64) << 33).collect()),
+            MetadataArray::strings(
+                (0..n).map(|i| if i % 2 == 0 { String::new() } else { format!("w{i}") }),
+            ),
+        ];
+        for array in arrays {
+            let mut w = GgufWriter::new();
+            w.metadata("big", MetadataValue::Array(array.clone()));
+            let bytes = w.to_bytes().unwrap();
+            let file_len = bytes.len();
+            let g = Gguf::read(bytes).unwrap();
+            let parsed = g.metadata("big").unwrap();
+            assert_eq!(
+                parsed,
+                &MetadataValue::Array(array.clone()),
+                "{}",
+                array.elem_type().name()
+            );
+            // The array's bytes on disk: type tag, count, elements.
+            let on_disk = file_len - (4 + 4 + 8 + 8 + 8 + 3 + 4);
+            assert!(
+                parsed.heap_bytes() <= on_disk,
+                "{}: {} > {on_disk}",
+                array.elem_type().name(),
+                parsed.heap_bytes()
+            );
+            assert!(metadata_heap_bytes(&g) <= file_len);
+        }
+    }
+
+    /// Any metadata value the writer can express, arrays up to 300 elements.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = MetadataValue> {
+        use proptest::prelude::*;
+        let text = "[a-z\u{e9}\u{1F600} ]{0,12}";
+        prop_oneof![
+            any::<u8>().prop_map(MetadataValue::U8),
+            any::<i8>().prop_map(MetadataValue::I8),
+            any::<u16>().prop_map(MetadataValue::U16),
+            any::<i32>().prop_map(MetadataValue::I32),
+            any::<u64>().prop_map(MetadataValue::U64),
+            any::<f64>().prop_map(MetadataValue::F64),
+            any::<bool>().prop_map(MetadataValue::Bool),
+            text.prop_map(MetadataValue::String),
+            prop::collection::vec(any::<u8>(), 0..300)
+                .prop_map(|v| MetadataValue::Array(MetadataArray::U8(v))),
+            prop::collection::vec(any::<i64>(), 0..300)
+                .prop_map(|v| MetadataValue::Array(MetadataArray::I64(v))),
+            prop::collection::vec(any::<f32>().prop_filter("NaN != NaN", |x| !x.is_nan()), 0..300)
+                .prop_map(|v| MetadataValue::Array(MetadataArray::F32(v))),
+            prop::collection::vec(any::<bool>(), 0..300)
+                .prop_map(|v| MetadataValue::Array(MetadataArray::Bool(v))),
+            prop::collection::vec(text, 0..300)
+                .prop_map(|v| MetadataValue::Array(MetadataArray::strings(v))),
+        ]
+    }
+
+    #[test]
+    fn metadata_round_trips_and_its_heap_bytes_stay_within_the_file() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let config = Config { cases: 256, failure_persistence: None, ..Config::default() };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]));
+        let entries = prop::collection::btree_map("[a-z._]{1,24}", any_value(), 0..12);
+        runner
+            .run(&entries, |entries| {
+                let mut w = GgufWriter::new();
+                for (k, v) in &entries {
+                    w.metadata(k.as_str(), v.clone());
+                }
+                let bytes = w.to_bytes().unwrap();
+                let file_len = bytes.len();
+                let g = Gguf::read(bytes).unwrap();
+                prop_assert_eq!(g.metadata_entries().len(), entries.len());
+                for (k, v) in &entries {
+                    prop_assert_eq!(g.metadata(k), Some(v));
+                }
+                prop_assert!(metadata_heap_bytes(&g) <= file_len);
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

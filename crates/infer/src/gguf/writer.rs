@@ -1,6 +1,6 @@
 //! A GGUF writer, so tests can build model files in code instead of shipping blobs.
 
-use super::{DEFAULT_ALIGNMENT, GGUF_MAGIC, GgmlType, MetadataValue};
+use super::{DEFAULT_ALIGNMENT, GGUF_MAGIC, GgmlType, MetadataArray, MetadataValue};
 use crate::{Error, Result};
 
 /// Builds a GGUF file in memory: metadata in insertion order, tensors in insertion order, each
@@ -105,7 +105,7 @@ impl GgufWriter {
         for (key, value) in &self.metadata {
             write_string(&mut out, key);
             out.extend_from_slice(&value.value_type().tag().to_le_bytes());
-            write_value(&mut out, key, value)?;
+            write_value(&mut out, value);
         }
         let mut offset = 0u64;
         let mut offsets = Vec::with_capacity(self.tensors.len());
@@ -142,7 +142,7 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn write_value(out: &mut Vec<u8>, key: &str, value: &MetadataValue) -> Result<()> {
+fn write_value(out: &mut Vec<u8>, value: &MetadataValue) {
     match value {
         MetadataValue::U8(v) => out.push(*v),
         MetadataValue::I8(v) => out.extend_from_slice(&v.to_le_bytes()),
@@ -156,20 +156,30 @@ fn write_value(out: &mut Vec<u8>, key: &str, value: &MetadataValue) -> Result<()
         MetadataValue::F64(v) => out.extend_from_slice(&v.to_le_bytes()),
         MetadataValue::Bool(v) => out.push(u8::from(*v)),
         MetadataValue::String(s) => write_string(out, s),
-        MetadataValue::Array(a) => {
-            out.extend_from_slice(&a.elem_type().tag().to_le_bytes());
-            out.extend_from_slice(&(a.len() as u64).to_le_bytes());
-            for v in a.values() {
-                if v.value_type() != a.elem_type() {
-                    return Err(Error::InvalidModel(format!(
-                        "writer: metadata '{key}' is an array of {} holding a {}",
-                        a.elem_type().name(),
-                        v.value_type().name()
-                    )));
-                }
-                write_value(out, key, v)?;
-            }
+        MetadataValue::Array(a) => write_array(out, a),
+    }
+}
+
+fn write_array(out: &mut Vec<u8>, array: &MetadataArray) {
+    fn each<T: Copy, const N: usize>(out: &mut Vec<u8>, v: &[T], to_le: fn(T) -> [u8; N]) {
+        for &x in v {
+            out.extend_from_slice(&to_le(x));
         }
     }
-    Ok(())
+    out.extend_from_slice(&array.elem_type().tag().to_le_bytes());
+    out.extend_from_slice(&(array.len() as u64).to_le_bytes());
+    match array {
+        MetadataArray::U8(v) => out.extend_from_slice(v),
+        MetadataArray::I8(v) => each(out, v, i8::to_le_bytes),
+        MetadataArray::U16(v) => each(out, v, u16::to_le_bytes),
+        MetadataArray::I16(v) => each(out, v, i16::to_le_bytes),
+        MetadataArray::U32(v) => each(out, v, u32::to_le_bytes),
+        MetadataArray::I32(v) => each(out, v, i32::to_le_bytes),
+        MetadataArray::U64(v) => each(out, v, u64::to_le_bytes),
+        MetadataArray::I64(v) => each(out, v, i64::to_le_bytes),
+        MetadataArray::F32(v) => each(out, v, f32::to_le_bytes),
+        MetadataArray::F64(v) => each(out, v, f64::to_le_bytes),
+        MetadataArray::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
+        MetadataArray::String(v) => v.iter().for_each(|s| write_string(out, s)),
+    }
 }

@@ -6,6 +6,7 @@ mod conformance;
 mod driver;
 mod forward;
 mod gguf;
+mod gguf_alloc;
 mod gguf_fuzz;
 mod llamacpp;
 mod tokenizer;

@@ -1,0 +1,129 @@
+//! What the GGUF reader allocates, measured by a counting global allocator: no file makes it
+//! allocate more than the file's size, however large the counts it claims.
+
+use aik_infer::{Gguf, GgufWriter, MetadataArray, MetadataValue};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts the calling thread's heap use; every other thread's allocations pass straight through
+/// to the system allocator uncounted, so tests running in parallel do not disturb each other.
+struct CountingAllocator;
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+// SAFETY: every call is forwarded unchanged to `System`; the bookkeeping only touches
+// const-initialized thread-locals, which never allocate (`try_with` skips them while the thread
+// is being torn down).
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + layout.size();
+            live.set(now);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+            let _ = LARGEST.try_with(|l| l.set(l.get().max(layout.size())));
+        });
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(layout.size())));
+        // SAFETY: `ptr` came from `alloc` above, which forwarded to `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Heap use of `f` on this thread: the peak above what was live before, and the largest single
+/// allocation.
+struct Usage {
+    peak: usize,
+    largest: usize,
+}
+
+fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(before));
+    LARGEST.with(|l| l.set(0));
+    let out = f();
+    let usage = Usage { peak: PEAK.with(Cell::get) - before, largest: LARGEST.with(Cell::get) };
+    (out, usage)
+}
+
+/// Slack for fixed-size bookkeeping that does not grow with the file: a few map nodes, the
+/// entry record, an error message.
+const FIXED: usize = 4096;
+
+#[test]
+fn a_large_uint8_array_costs_its_own_size() {
+    // The array a 40-byte-per-element representation would have blown up forty-fold.
+    let n = 1 << 20;
+    let mut w = GgufWriter::new();
+    w.metadata("blob", MetadataValue::Array(MetadataArray::U8(vec![7; n])));
+    let bytes = w.to_bytes().unwrap();
+    let file_len = bytes.len();
+    let (g, usage) = measure(|| Gguf::read(bytes).unwrap());
+    assert_eq!(g.metadata("blob").and_then(|v| v.as_array()).map(MetadataArray::len), Some(n));
+    assert!(usage.peak <= file_len + FIXED, "peak {} for a {file_len}-byte file", usage.peak);
+    assert!(usage.largest <= file_len, "largest {} > {file_len}", usage.largest);
+}
+
+#[test]
+fn a_large_string_array_costs_its_own_size() {
+    let n = 200_000;
+    let mut w = GgufWriter::new();
+    let words = (0..n).map(|i| if i % 4 == 0 { String::new() } else { format!("tok{i}") });
+    w.metadata("tokenizer.ggml.tokens", MetadataValue::Array(MetadataArray::strings(words)));
+    let bytes = w.to_bytes().unwrap();
+    let file_len = bytes.len();
+    let (g, usage) = measure(|| Gguf::read(bytes).unwrap());
+    assert_eq!(g.get_str_array("tokenizer.ggml.tokens").unwrap()[5], "tok5");
+    assert!(usage.peak <= file_len + FIXED, "peak {} for a {file_len}-byte file", usage.peak);
+}
+
+/// A header claiming `tensor_count` tensors and `kv_count` entries, then `body`.
+fn header(tensor_count: u64, kv_count: u64, body: &[u8]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&tensor_count.to_le_bytes());
+    b.extend_from_slice(&kv_count.to_le_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+#[test]
+fn claimed_counts_that_fit_the_file_reserve_no_more_than_the_file() {
+    // Counts just small enough to pass the "fits in what is left" check, over 1 MiB of bytes
+    // that then fail to parse: nothing may be reserved for them beyond the file's size.
+    let body_len = 1 << 20;
+    let mut key = 1u64.to_le_bytes().to_vec();
+    key.push(b'k');
+    key.extend_from_slice(&[0xEE; 4]); // an unknown value type: the first entry fails
+    key.resize(body_len, 0);
+    let cases = [
+        ("metadata", header(0, body_len as u64 / 13, &key)),
+        ("tensors", header(body_len as u64 / 32, 0, &vec![0; body_len])),
+        ("array", {
+            let mut entry = 5u64.to_le_bytes().to_vec();
+            entry.extend_from_slice(b"array");
+            entry.extend_from_slice(&9u32.to_le_bytes());
+            entry.extend_from_slice(&8u32.to_le_bytes()); // array of strings
+            entry.extend_from_slice(&(body_len as u64 / 8 - 8).to_le_bytes());
+            entry.resize(body_len, 0xFF); // the first length is absurd
+            header(0, 1, &entry)
+        }),
+    ];
+    for (what, bytes) in cases {
+        let file_len = bytes.len();
+        let (result, usage) = measure(|| Gguf::read(bytes));
+        let e = result.unwrap_err().to_string();
+        assert!(usage.largest <= file_len, "{what}: largest {} > {file_len}: {e}", usage.largest);
+        assert!(usage.peak <= file_len + FIXED, "{what}: peak {} > {file_len}: {e}", usage.peak);
+    }
+}
