@@ -5,6 +5,7 @@
 
 mod bench;
 mod chain;
+mod demo;
 mod deploy;
 mod devnet;
 mod gas;
@@ -50,6 +51,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Deploy the kernel and the default model to any chain and write the deployment file.
     Deploy(deploy::DeployArgs),
+    /// Run one of the whitepaper's example dapps against a running network (`--list` names them).
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -72,6 +75,7 @@ fn main() -> eyre::Result<()> {
             Command::Topic(args) => status::run_topic(args),
             Command::Node(args) => node::run(args),
             Command::Deploy(args) => deploy::run(args),
+            Command::Demo(args) => demo::run(args),
         },
     }
 }

@@ -1,13 +1,10 @@
 //! `aik up`: the whole network in one process — dev chain, kernel, default model, N workers.
 
-use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Instant};
+use std::{net::IpAddr, path::PathBuf, time::Instant};
 
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_kernel::DeployParams;
-use aik_node::{
-    NodeDb, Worker, WorkerConfig,
-    network::{fund_workers, is_live},
-};
+use aik_node::network::{LocalWorkers, is_live};
 use clap::Args;
 use eyre::{WrapErr, ensure};
 
@@ -83,26 +80,17 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     };
     let (engine, model_path) = load_engine(&deployment).await?;
     let params = DeployParams::dev(owner.address());
-    let addresses: Vec<_> = worker_accounts.iter().map(|a| a.address).collect();
-    fund_workers(&deployment, &owner, &addresses, params.min_stake).await?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    for account in worker_accounts {
-        let mut config = WorkerConfig::new(
-            deployment.rpc_url.clone(),
-            account.signer.clone(),
-            deployment.addresses(),
-        );
-        config.ws_url = deployment.ws_url.clone();
-        config.models = vec![alloy::primitives::U256::from(deployment.model_id)];
-        config.stake = params.min_stake;
-        config.start_block = deployment.deploy_block;
-        let db = NodeDb::open(&args.dir.join("workers").join(format!("{}.redb", account.address)))?;
-        let worker = Arc::new(Worker::new(config, engine.clone(), db)?);
-        worker.ensure_registered().await.wrap_err_with(|| format!("worker {}", account.address))?;
-        let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
-    }
+    let signers: Vec<_> = worker_accounts.iter().map(|a| a.signer.clone()).collect();
+    let workers = LocalWorkers::start(
+        &deployment,
+        &owner,
+        &signers,
+        &vec![engine; signers.len()],
+        params.min_stake,
+        &args.dir.join("workers"),
+    )
+    .await
+    .wrap_err("cannot start the workers")?;
 
     println!("AI Kernel is up ({:.1} s)", started.elapsed().as_secs_f64());
     println!();
@@ -136,11 +124,8 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
 
     tokio::signal::ctrl_c().await.wrap_err("cannot wait for Ctrl-C")?;
     eprintln!("Stopping workers");
-    let _ = stop.send(true);
-    for task in tasks {
-        if let Ok(Err(error)) = task.await {
-            eprintln!("worker stopped with an error: {error}");
-        }
+    if let Err(error) = workers.stop().await {
+        eprintln!("a worker stopped with an error: {error}");
     }
     devnet.shutdown().await?;
     eprintln!("Stopped; state kept in {}", args.dir.display());

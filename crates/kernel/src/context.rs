@@ -22,6 +22,9 @@
 //! [`load_context`] reads everything the rule needs from the chain: the prompt's `PromptData`
 //! event (request, snapshot, window, system prompt revision), the topic's turn ids from the
 //! ContextManager, each turn's `PromptData` and the revealed bytes of its winning output.
+//! Input or extra context that a request references by sha256 (held in storage, not onchain)
+//! comes from a [`PromptStore`] through [`load_context_with`]: a local content store, then IPFS
+//! by the data's content id; either way the bytes must hash to what the kernel recorded.
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -29,6 +32,7 @@ use alloy::{
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
 };
+use aik_store::{ContentId, Expected, Fetcher, LocalStore, NoProgress, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -225,23 +229,82 @@ fn decode<E: SolEvent>(log: &Log) -> Result<E> {
     })
 }
 
+/// Where a worker or verifier finds prompt data that a request holds in storage: its local
+/// content store first, then (with a fetcher) IPFS, by the CIDv1 raw that names the data's
+/// sha256 (what `ipfs add --cid-version 1 --raw-leaves` gives data of up to one block). Fetched
+/// bytes are verified and kept in the store.
+#[derive(Clone, Debug)]
+pub struct PromptStore {
+    store: LocalStore,
+    fetcher: Option<Fetcher>,
+}
+
+impl PromptStore {
+    /// Reads from `store`, and downloads what it lacks through `fetcher` when there is one.
+    pub const fn new(store: LocalStore, fetcher: Option<Fetcher>) -> Self {
+        Self { store, fetcher }
+    }
+
+    /// The content with this sha256 and length.
+    async fn bytes(&self, digest: B256, length: u64) -> Result<Vec<u8>> {
+        let id = ContentId::from_digest(digest.0);
+        if !self.store.has(&id)
+            && let Some(fetcher) = &self.fetcher
+        {
+            let uri = Uri::Ipfs { cid: id.to_string(), path: String::new() };
+            fetcher
+                .fetch_into(&self.store, &uri, &Expected::id(id).with_size(length), &NoProgress)
+                .await?;
+        }
+        Ok(self.store.get(&id).await?)
+    }
+}
+
 /// The bytes of an input or extra context, checked against the hash the kernel recorded.
-fn data_bytes(
+async fn data_bytes(
     data: &DI::DataRef,
     expected: B256,
     what: &'static str,
     prompt_id: U256,
+    storage: Option<&PromptStore>,
 ) -> Result<Vec<u8>> {
-    if data.kind != 0 {
-        return Err(Error::InvalidArgument {
-            name: "prompt data",
-            reason: format!(
-                "the {what} of prompt {prompt_id} is held in storage (sha256 {}); only onchain data is read here",
-                data.digest
+    let bytes = match (data.kind, storage) {
+        (0, _) => data.data.to_vec(),
+        (1, Some(storage)) => storage.bytes(data.digest, data.length).await.map_err(|e| {
+            Error::InvalidArgument {
+                name: "prompt data",
+                reason: format!(
+                    "the {what} of prompt {prompt_id} is held in storage (sha256 {}, {} bytes) and cannot be read: {e}",
+                    data.digest, data.length
+                ),
+            }
+        })?,
+        (1, None) => {
+            return Err(Error::InvalidArgument {
+                name: "prompt data",
+                reason: format!(
+                    "the {what} of prompt {prompt_id} is held in storage (sha256 {}); no store to read it from was given",
+                    data.digest
+                ),
+            });
+        }
+        (kind, _) => {
+            return Err(Error::UnexpectedValue {
+                what: "prompt data kind",
+                value: format!("{kind} for the {what} of prompt {prompt_id}"),
+            });
+        }
+    };
+    if data.kind == 1 && bytes.len() as u64 != data.length {
+        return Err(Error::UnexpectedValue {
+            what: "prompt data length",
+            value: format!(
+                "{what} of prompt {prompt_id} is {} bytes, the request says {}",
+                bytes.len(),
+                data.length
             ),
         });
     }
-    let bytes = data.data.to_vec();
     let actual = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
     if actual != expected {
         return Err(Error::UnexpectedValue {
@@ -254,8 +317,9 @@ fn data_bytes(
     Ok(bytes)
 }
 
-/// The revealed bytes of a finalized prompt's winning output.
-async fn winning_output<P: Provider + Clone>(
+/// The revealed bytes of a finalized prompt's winning output (the onchain reveal whose bytes hash
+/// to the result's output hash).
+pub async fn winning_output<P: Provider + Clone>(
     provider: &P,
     kernel: Address,
     prompt_id: U256,
@@ -287,16 +351,37 @@ async fn winning_output<P: Provider + Clone>(
     })
 }
 
-/// Reads a prompt's context from the chain (see the module docs).
+/// Reads a prompt's context from the chain (see the module docs); prompt data held in storage
+/// is an error here (see [`load_context_with`]).
 pub async fn load_context<P: Provider + Clone>(
     provider: &P,
     addresses: &KernelAddresses,
     prompt_id: U256,
 ) -> Result<PromptContext> {
+    load(provider, addresses, prompt_id, None).await
+}
+
+/// [`load_context`], reading input and extra context held in storage from `storage`.
+pub async fn load_context_with<P: Provider + Clone>(
+    provider: &P,
+    addresses: &KernelAddresses,
+    prompt_id: U256,
+    storage: &PromptStore,
+) -> Result<PromptContext> {
+    load(provider, addresses, prompt_id, Some(storage)).await
+}
+
+async fn load<P: Provider + Clone>(
+    provider: &P,
+    addresses: &KernelAddresses,
+    prompt_id: U256,
+    storage: Option<&PromptStore>,
+) -> Result<PromptContext> {
     let data = prompt_data(provider, addresses.kernel, prompt_id).await?;
     let request = &data.request;
-    let input = data_bytes(&request.input, data.inputHash, "input", prompt_id)?;
-    let extra = data_bytes(&request.extra, data.extraHash, "extra context", prompt_id)?;
+    let input = data_bytes(&request.input, data.inputHash, "input", prompt_id, storage).await?;
+    let extra =
+        data_bytes(&request.extra, data.extraHash, "extra context", prompt_id, storage).await?;
     let format = OutputFormat::from_parts(request.format.kind, &request.format.options)?;
     let sampling = match request.sampling.mode {
         0 => SamplingSpec::Greedy,
@@ -336,8 +421,9 @@ pub async fn load_context<P: Provider + Clone>(
         let turn = prompt_data(provider, addresses.kernel, id).await?;
         history.push(Turn {
             prompt_id: id,
-            input: data_bytes(&turn.request.input, turn.inputHash, "input", id)?,
-            extra: data_bytes(&turn.request.extra, turn.extraHash, "extra context", id)?,
+            input: data_bytes(&turn.request.input, turn.inputHash, "input", id, storage).await?,
+            extra: data_bytes(&turn.request.extra, turn.extraHash, "extra context", id, storage)
+                .await?,
             format: OutputFormat::from_parts(
                 turn.request.format.kind,
                 &turn.request.format.options,

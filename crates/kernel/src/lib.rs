@@ -39,7 +39,8 @@ mod types;
 pub use aik_store::ContentId;
 pub use client::{KernelClient, Submitted, WorkerInfo, wallet_provider};
 pub use context::{
-    ChatMessage, ChatRole, PromptContext, Turn, load_context, output_text, user_message,
+    ChatMessage, ChatRole, PromptContext, PromptStore, Turn, load_context, load_context_with,
+    output_text, user_message, winning_output,
 };
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel};
 pub use error::{Error, Result, decode_revert};

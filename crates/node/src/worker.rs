@@ -52,11 +52,18 @@ pub struct WorkerConfig {
     pub max_backoff: Duration,
     /// How often to claim earned fees.
     pub claim_interval: Duration,
+    /// Content store holding prompt data that requests reference by sha256 instead of carrying
+    /// it onchain (`None`: such prompts fail on this worker).
+    pub store_dir: Option<std::path::PathBuf>,
+    /// Where to download prompt data missing from the store (IPFS by content id); `None` reads
+    /// the store only.
+    pub fetch: Option<aik_store::FetchConfig>,
 }
 
 impl WorkerConfig {
     /// Defaults for a local network: 1,000 EAI stake, capacity 1, a CPU description with the
-    /// `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s.
+    /// `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s; prompt data
+    /// held in storage is read from the default content store, else fetched from IPFS.
     pub fn new(rpc_url: String, signer: PrivateKeySigner, addresses: KernelAddresses) -> Self {
         Self {
             rpc_url,
@@ -75,6 +82,8 @@ impl WorkerConfig {
             poll_interval: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             claim_interval: Duration::from_secs(10),
+            store_dir: Some(aik_store::LocalStore::default_dir()),
+            fetch: Some(aik_store::FetchConfig::default()),
         }
     }
 }
@@ -88,6 +97,7 @@ pub struct Worker {
     client: KernelClient<DynProvider>,
     engine: Engine,
     db: Arc<NodeDb>,
+    fetcher: Option<aik_store::Fetcher>,
 }
 
 /// The salt of a commitment: secret (derived from the worker's key) and unique per prompt and
@@ -110,7 +120,8 @@ impl Worker {
         let address = config.signer.address();
         let provider = aik_kernel::wallet_provider(&config.rpc_url, config.signer.clone())?;
         let client = KernelClient::new(provider.clone(), address, config.addresses);
-        Ok(Self { config, address, provider, client, engine, db: Arc::new(db) })
+        let fetcher = config.fetch.as_ref().map(aik_store::Fetcher::new).transpose()?;
+        Ok(Self { config, address, provider, client, engine, db: Arc::new(db), fetcher })
     }
 
     /// The worker's account.
@@ -294,8 +305,7 @@ impl Worker {
                         });
                     }
                     let started = Instant::now();
-                    let context =
-                        load_context(&self.provider, &self.config.addresses, job.prompt_id).await?;
+                    let context = self.context(job.prompt_id).await?;
                     let (_, output) = self.engine.run_blocking(context).await?;
                     tracing::info!(worker = %self.address, prompt = %job.prompt_id, tokens = output.tokens.len(), seconds = started.elapsed().as_secs_f64(), "output computed");
                     job.output = output.bytes;
@@ -337,8 +347,23 @@ impl Worker {
         }
     }
 
-    /// Finalizes when this worker is the first agreeing member (or anyone, once the reveal
-    /// deadline is past), handing over the winning output's bytes.
+    /// The prompt's context, with data held in storage read through the configured store.
+    async fn context(&self, prompt_id: U256) -> Result<aik_kernel::PromptContext> {
+        let addresses = &self.config.addresses;
+        Ok(match &self.config.store_dir {
+            Some(dir) => {
+                let store = aik_store::LocalStore::open(dir).await?;
+                let storage = aik_kernel::PromptStore::new(store, self.fetcher.clone());
+                aik_kernel::load_context_with(&self.provider, addresses, prompt_id, &storage)
+                    .await?
+            }
+            None => load_context(&self.provider, addresses, prompt_id).await?,
+        })
+    }
+
+    /// Finalizes when this worker is the first agreeing member, or the first revealer when
+    /// everyone revealed without a quorum (or anyone, once the reveal deadline is past),
+    /// handing over the winning output's bytes.
     async fn finalize(&self, job: &Job, revealed_mask: u16, now: u64) -> Result<()> {
         let (members, hashes) = self.client.committee(job.prompt_id).await?;
         let revealed: Vec<(usize, B256)> = hashes
@@ -355,7 +380,15 @@ impl Worker {
         let mine = output_hash(&job.output);
         let first_agreeing =
             winner.and_then(|w| revealed.iter().find(|(_, h)| *h == w)).map(|(i, _)| *i);
-        let my_turn = first_agreeing == Some(job.member as usize) || now > job.reveal_deadline + 2;
+        // Everyone revealed and nothing reached quorum: waiting cannot change the outcome, so
+        // the first revealer finalizes at once (the kernel retries or refunds).
+        let everyone = revealed.len() == members.len();
+        let deadlocked = winner.is_none()
+            && everyone
+            && revealed.first().map(|(i, _)| *i) == Some(job.member as usize);
+        let my_turn = first_agreeing == Some(job.member as usize)
+            || deadlocked
+            || now > job.reveal_deadline + 2;
         if !my_turn {
             return Ok(());
         }

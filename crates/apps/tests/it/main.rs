@@ -1,0 +1,5 @@
+//! Integration tests of the example dapps: scripted committees for every path of each
+//! contract, and each demo on an in-process network with the real model.
+
+mod fantasy;
+mod net;

@@ -1,0 +1,229 @@
+//! An in-process network for the examples: dev chain, kernel, the default model registered,
+//! and three staked workers running either the real model or a script.
+//!
+//! - [`Net::live`] runs SmolLM2 (loaded once per test binary); live tests run one at a time,
+//!   since three workers already share the machine's cores.
+//! - [`Net::scripted`] runs workers whose driver answers what the test sets with
+//!   [`Script::answer`] (all agree) or [`Script::disagree`] (no quorum, so the kernel retries and
+//!   then refunds), and records each request the committee ran, so a test can drive a contract
+//!   down any path and check the context it sent.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use aik_apps::{Answer, DemoEnv};
+use aik_devnet::{Devnet, DevnetConfig};
+use aik_infer::{ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request, StopReason};
+use aik_kernel::{DeployParams, wallet_provider};
+use aik_node::{
+    Deployment, Engine,
+    network::{DEFAULT_MODEL_URI, LocalWorkers, deploy, model_spec},
+};
+use alloy::{
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider},
+};
+
+/// What scripted workers answer.
+#[derive(Debug, Clone)]
+enum Mode {
+    Agree(Vec<u8>),
+    Disagree,
+}
+
+/// The committee's script, shared by the three scripted workers.
+#[derive(Debug)]
+pub(crate) struct Script {
+    mode: Mutex<Mode>,
+    seen: Mutex<Vec<Request>>,
+}
+
+impl Script {
+    /// From now on every member answers `output` (canonical bytes).
+    pub(crate) fn answer(&self, output: impl Into<Vec<u8>>) {
+        *self.mode.lock().unwrap() = Mode::Agree(output.into());
+    }
+
+    /// From now on every member answers differently: no output reaches quorum.
+    pub(crate) fn disagree(&self) {
+        *self.mode.lock().unwrap() = Mode::Disagree;
+    }
+
+    /// The requests the committee ran so far (one per prompt attempt), oldest first.
+    pub(crate) fn seen(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A worker's driver that answers from the [`Script`].
+struct Scripted {
+    member: u8,
+    script: Arc<Script>,
+}
+
+impl ModelDriver for Scripted {
+    fn version(&self) -> &'static str {
+        LlamaGgufDriver::VERSION
+    }
+
+    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
+        Err(aik_infer::Error::InvalidRequest("the scripted driver loads no file".into()))
+    }
+
+    fn run(&self, request: &Request) -> aik_infer::Result<Output> {
+        if self.member == 0 {
+            self.script.seen.lock().unwrap().push(request.clone());
+        }
+        let bytes = match &*self.script.mode.lock().unwrap() {
+            Mode::Agree(bytes) => bytes.clone(),
+            Mode::Disagree => format!("member {}", self.member).into_bytes(),
+        };
+        Ok(Output {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+            tokens: Vec::new(),
+            prompt_tokens: Vec::new(),
+            logits_sha256: [0; 32],
+            step_sha256: Vec::new(),
+            stop: StopReason::Complete,
+            prefill_time: Duration::ZERO,
+            decode_time: Duration::ZERO,
+        })
+    }
+}
+
+/// The real model, loaded once for every test of the binary.
+fn llama() -> Arc<LlamaGgufDriver> {
+    static DRIVER: OnceLock<Arc<LlamaGgufDriver>> = OnceLock::new();
+    DRIVER
+        .get_or_init(|| {
+            let path = aik_infer::default_model_path().expect("a home directory");
+            assert!(path.is_file(), "run `aik model pull` first: {} is missing", path.display());
+            Arc::new(LlamaGgufDriver::load(&path, ExecOptions::default()).unwrap())
+        })
+        .clone()
+}
+
+/// Live tests run one at a time.
+static LIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub(crate) struct Net {
+    devnet: Devnet,
+    workers: LocalWorkers,
+    pub(crate) deployment: Deployment,
+    /// The account that deploys the examples and pays (dev account 5).
+    pub(crate) provider: DynProvider,
+    pub(crate) account: Address,
+    /// Another funded account (dev account 6), for calls from someone else.
+    pub(crate) other: DynProvider,
+    _live: Option<tokio::sync::MutexGuard<'static, ()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Net {
+    /// Three workers running SmolLM2.
+    pub(crate) async fn live() -> Self {
+        let guard = LIVE.lock().await;
+        let honest = Engine::llama(llama());
+        let mut net = Self::start(vec![honest.clone(), honest.clone(), honest]).await;
+        net._live = Some(guard);
+        net
+    }
+
+    /// Three workers answering from the returned script (initially: all answer `0x` empty).
+    pub(crate) async fn scripted() -> (Self, Arc<Script>) {
+        let script =
+            Arc::new(Script { mode: Mutex::new(Mode::Agree(Vec::new())), seen: Mutex::default() });
+        let counter: Arc<aik_node::TokenCounter> = Arc::new(|messages: &[Message]| {
+            Ok(messages.iter().map(|m| m.content.len() / 4 + 4).sum())
+        });
+        let engines = (0..3)
+            .map(|member| {
+                let driver = Scripted { member, script: Arc::clone(&script) };
+                Engine::new(Arc::new(driver), Arc::clone(&counter), 8192)
+            })
+            .collect();
+        (Self::start(engines).await, script)
+    }
+
+    async fn start(engines: Vec<Engine>) -> Self {
+        let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
+        let accounts = devnet.accounts().to_vec();
+        let owner = accounts[0].signer.clone();
+        let path = aik_infer::default_model_path().unwrap();
+        let spec = model_spec(&path, "SmolLM2", vec![DEFAULT_MODEL_URI.into()], 3).unwrap();
+        let params = DeployParams::dev(owner.address());
+        let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let signers: Vec<_> = accounts[1..=3].iter().map(|a| a.signer.clone()).collect();
+        let workers = LocalWorkers::start(
+            &deployment,
+            &owner,
+            &signers,
+            &engines,
+            params.min_stake,
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        let provider = wallet_provider(&devnet.http_url(), accounts[5].signer.clone()).unwrap();
+        let other = wallet_provider(&devnet.http_url(), accounts[6].signer.clone()).unwrap();
+        Self {
+            devnet,
+            workers,
+            deployment,
+            provider,
+            account: accounts[5].address,
+            other,
+            _live: None,
+            _dir: dir,
+        }
+    }
+
+    /// A demo environment for the paying account, logging to the test's output.
+    pub(crate) fn env(&self) -> DemoEnv {
+        DemoEnv::new(
+            self.provider.clone(),
+            self.account,
+            self.deployment.addresses(),
+            U256::from(self.deployment.model_id),
+        )
+        .with_timeout(Duration::from_secs(600))
+        .with_log(|line| eprintln!("{line}"))
+    }
+
+    /// The kernel's address.
+    pub(crate) fn kernel_address(&self) -> Address {
+        self.deployment.kernel
+    }
+
+    /// The model id, as contracts take it.
+    pub(crate) fn model(&self) -> U256 {
+        U256::from(self.deployment.model_id)
+    }
+
+    /// Waits for `prompt_id` to end.
+    pub(crate) async fn answer(&self, prompt_id: U256) -> Answer {
+        self.env().answer(prompt_id).await.unwrap()
+    }
+
+    /// The native-coin balance of `account`.
+    pub(crate) async fn balance(&self, account: Address) -> U256 {
+        self.provider.get_balance(account).await.unwrap()
+    }
+
+    pub(crate) async fn stop(self) {
+        self.workers.stop().await.unwrap();
+        self.devnet.shutdown().await.unwrap();
+    }
+}
+
+/// abi.encode(uint256): the canonical Uint, Choice and Bool output.
+pub(crate) fn word(value: u64) -> Vec<u8> {
+    U256::from(value).to_be_bytes::<32>().to_vec()
+}
