@@ -27,10 +27,10 @@ import {
 /// earlier answers as turns, and its extra context says which of them were taken.
 ///
 /// Funds: the requester prepays the fee of every attempt; the fees of attempts not needed are returned when
-/// the request ends (registered or failed). The callback never reverts for a payout: if sending fails, the
-/// amount is credited for {withdraw}. If a prompt ends without its callback acting on it (refunded, or
+/// the request ends (registered or failed). If a prompt ends without its callback acting on it (refunded, or
 /// finalized with a failed callback), {reclaim} returns the unspent prepaid fees, plus that prompt's fee when
-/// the kernel refunded it.
+/// the kernel refunded it. A requester that cannot take native coin (or needs more than {PAYOUT_GAS} for it)
+/// is credited instead and withdraws to any address, so no payout can lock funds or block a request.
 contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a name request is.
     enum RequestStatus {
@@ -50,7 +50,7 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     /// @param promptId The current attempt's prompt.
     /// @param description What the name should fit, as the model reads it.
     /// @param name The registered name (valid once Registered).
-    /// @param taken The model's answers that were already registered, in order.
+    /// @param taken The model's answers that were already registered, in order, each once.
     struct Request {
         address requester;
         uint8 attempts;
@@ -84,7 +84,7 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     mapping(uint256 promptId => uint256 requestId) public requestOfPrompt;
     /// @notice Number of requests made.
     uint256 public requestCount;
-    /// @notice Payouts the callback could not send, withdrawable with {withdraw}.
+    /// @notice Payouts that could not be sent, withdrawable with {withdraw}.
     mapping(address account => uint256) public credits;
     /// @dev Owner of each registered name, by keccak256 of the name.
     mapping(bytes32 nameHash => address) private _owners;
@@ -104,10 +104,10 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     event NameRequestCompleted(uint256 indexed requestId, string name, uint8 attempts, uint256 refund);
     /// @notice A request whose prompt ended without its callback acting was closed; `refund` returned.
     event NameRequestReclaimed(uint256 indexed requestId, address indexed requester, uint256 refund);
-    /// @notice A payout from the callback failed to send and was credited instead.
+    /// @notice A payout failed to send and was credited instead.
     event PayoutCredited(address indexed account, uint256 amount);
-    /// @notice An account withdrew its credits.
-    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice An account withdrew its credits to `to`.
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
 
     /// @notice msg.value is not exactly the prepaid fee of {MAX_ATTEMPTS} prompts.
     error NameGeneratorWrongFee(uint256 value, uint256 fee);
@@ -125,6 +125,8 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     error NameGeneratorPromptRunning(uint256 requestId, uint256 promptId);
     /// @notice The caller has no credits to withdraw.
     error NameGeneratorNothingToWithdraw(address account);
+    /// @notice {withdraw} was given the zero address.
+    error NameGeneratorZeroAddress();
     /// @notice Sending native coin failed.
     error NameGeneratorTransferFailed(address to, uint256 amount);
 
@@ -183,7 +185,7 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice Closes a request whose current prompt ended without its callback acting on it (refunded, or
     /// finalized with a failed callback): returns the unspent prepaid fees, plus that prompt's fee when the
-    /// kernel refunded it. Anyone may call; the requester is paid.
+    /// kernel refunded it. Anyone may call; the requester is paid (or credited).
     function reclaim(uint256 requestId) external nonReentrant {
         Request storage request = _pending(requestId);
         uint256 promptId = request.promptId;
@@ -198,16 +200,18 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         request.status = RequestStatus.Reclaimed;
         address requester = request.requester;
         emit NameRequestReclaimed(requestId, requester, refund);
-        _send(requester, refund);
+        _payOrCredit(requester, refund);
     }
 
-    /// @notice Withdraws the caller's credits (payouts the callback could not send).
-    function withdraw() external nonReentrant {
+    /// @notice Sends the caller's credits (payouts that could not be sent to it) to `to`.
+    function withdraw(address to) external nonReentrant {
+        if (to == address(0)) revert NameGeneratorZeroAddress();
         uint256 amount = credits[msg.sender];
         if (amount == 0) revert NameGeneratorNothingToWithdraw(msg.sender);
         credits[msg.sender] = 0;
-        emit Withdrawn(msg.sender, amount);
-        _send(msg.sender, amount);
+        emit Withdrawn(msg.sender, to, amount);
+        (bool sent,) = payable(to).call{value: amount}("");
+        if (!sent) revert NameGeneratorTransferFailed(to, amount);
     }
 
     /// @notice The owner of `name`, zero if it is not registered.
@@ -290,7 +294,7 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
             _payOrCredit(requester, refund);
             return;
         }
-        if (bytes(candidate).length != 0) request.taken.push(candidate);
+        if (bytes(candidate).length != 0 && !_listed(request.taken, nameHash)) request.taken.push(candidate);
         emit NameRejected(requestId, promptId, candidate);
 
         uint256 fee = attemptFee();
@@ -343,7 +347,16 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         emit NameRegistered(name, owner, requestId);
     }
 
-    /// @dev Sends with bounded gas so the callback cannot be made to fail; a failed send becomes a credit.
+    /// @dev Whether `nameHash` is the hash of one of `names` (at most {MAX_ATTEMPTS} of them).
+    function _listed(string[] storage names, bytes32 nameHash) private view returns (bool) {
+        for (uint256 i = 0; i < names.length; ++i) {
+            if (keccak256(bytes(names[i])) == nameHash) return true;
+        }
+        return false;
+    }
+
+    /// @dev Sends with bounded gas so a payee cannot make the callback (or a reclaim) fail; a failed send
+    /// becomes a credit.
     function _payOrCredit(address to, uint256 amount) private {
         if (amount == 0) return;
         (bool sent,) = payable(to).call{value: amount, gas: PAYOUT_GAS}("");
@@ -357,12 +370,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         request = _requests[requestId];
         if (request.status == RequestStatus.None) revert NameGeneratorUnknownRequest(requestId);
         if (request.status != RequestStatus.Pending) revert NameGeneratorNotPending(requestId, request.status);
-    }
-
-    function _send(address to, uint256 amount) private {
-        if (amount == 0) return;
-        (bool sent,) = payable(to).call{value: amount}("");
-        if (!sent) revert NameGeneratorTransferFailed(to, amount);
     }
 
     /// @dev The bounds [start, end) of the part of `raw` a name is read from (see {normalize}).
