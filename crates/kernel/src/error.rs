@@ -58,6 +58,9 @@ pub enum Error {
     /// An RPC request failed.
     #[error(transparent)]
     Transport(#[from] alloy::transports::TransportError),
+    /// Prompt data held in storage could not be read or fetched.
+    #[error(transparent)]
+    Store(#[from] aik_store::Error),
     /// Output bytes are not the canonical encoding of the format, or out of its range.
     #[error("invalid {format} output: {reason}")]
     InvalidOutput {
