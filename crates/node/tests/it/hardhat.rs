@@ -1,6 +1,7 @@
 //! The whole flow on `npx hardhat node`, a chain nobody here wrote, with a tiny model generated in
 //! code: the kernel deployed, the model served over HTTP and registered, three workers that fetch
-//! it (hash- and Merkle-checked) and serve a topic of two prompts, each of which verifies.
+//! it (hash- and Merkle-checked) and serve a topic of three prompts, each of which verifies and
+//! whose model input is pinned to the token ids of the conversation written out by hand.
 
 use std::{
     net::TcpListener as StdListener,
@@ -20,7 +21,7 @@ use aik_infer::{
     fixture::{TinyLlamaSpec, tiny_llama_gguf},
 };
 use aik_kernel::{
-    DeployParams, KernelClient, PromptRequest, PromptStatus, WorkerStatus,
+    DataSource, DeployParams, KernelClient, PromptRequest, PromptStatus, WorkerStatus,
     bindings::DecentralizedInference as DI, load_context, output_hash, wallet_provider,
 };
 use aik_node::{
@@ -225,10 +226,18 @@ async fn three_workers_serve_a_generated_model_on_hardhat_node() {
         LlamaGgufDriver::load(&model_file, ExecOptions::default()).unwrap(),
     ));
     let hf = hf_tokenizer(&model_file);
-    let mut answers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for input in ["Say hi from hardhat.", "And again?"] {
+    // A topic of three prompts: the second with extra context, the third after the owner cut
+    // the window to one turn. Turns are (input, extra, output) bytes.
+    let mut turns: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+    let prompts =
+        [("Say hi from hardhat.", "", 8), ("And again?", "Be brief.", 8), ("More?", "", 1)];
+    for (input, extra, window) in prompts {
+        if window != 8 {
+            requester.set_window("hh", window).await.unwrap();
+        }
         let mut request = PromptRequest::text(deployment.model_id, "hh", input);
         request.max_tokens = 12;
+        request.extra = (!extra.is_empty()).then(|| DataSource::Onchain(extra.into()));
         let id = requester.submit(&request).await.unwrap().prompt_id;
         let hash = finalized(&requester, id).await;
 
@@ -236,31 +245,43 @@ async fn three_workers_serve_a_generated_model_on_hardhat_node() {
         // model re-run locally give the very bytes the committee revealed.
         let context = load_context(&provider, &deployment.addresses(), id).await.unwrap();
         assert_eq!(context.system_prompt.as_deref(), Some("You are terse."));
-        assert_eq!(
-            context.history.iter().map(|t| (t.input.clone(), t.output.clone())).collect::<Vec<_>>(),
-            answers,
-            "the topic's earlier turns, in order"
-        );
+        let shown = &turns[turns.len().saturating_sub(usize::from(window))..];
+        let history: Vec<_> = context
+            .history
+            .iter()
+            .map(|t| (t.input.clone(), t.extra.clone(), t.output.clone()))
+            .collect();
+        assert_eq!(history, shown, "the window's last turns, in order");
         let (_, output) = verifier.run_blocking(context).await.unwrap();
         assert_eq!(output_hash(&output.bytes), hash);
-        // The ids fed to the model are those of the conversation written out by hand.
-        let mut conversation = vec![("system", "You are terse.")];
-        let earlier: Vec<(String, String)> = answers
-            .iter()
-            .map(|(q, a)| {
-                (String::from_utf8(q.clone()).unwrap(), String::from_utf8(a.clone()).unwrap())
-            })
-            .collect();
-        for (question, answer) in &earlier {
-            conversation.extend([("user", question.as_str()), ("assistant", answer.as_str())]);
+
+        // The ids fed to the model are those of the conversation written out by hand: the
+        // extra context, a blank line, then the input; each answer as text.
+        let user = |input: &[u8], extra: &[u8]| match (input, extra) {
+            (input, []) => String::from_utf8(input.to_vec()).unwrap(),
+            (input, extra) => {
+                format!(
+                    "{}\n\n{}",
+                    std::str::from_utf8(extra).unwrap(),
+                    std::str::from_utf8(input).unwrap()
+                )
+            }
+        };
+        let mut written = vec![("system".to_owned(), "You are terse.".to_owned())];
+        for (input, extra, output) in shown {
+            written.push(("user".into(), user(input, extra)));
+            written.push(("assistant".into(), String::from_utf8(output.clone()).unwrap()));
         }
-        conversation.push(("user", input));
+        written.push(("user".into(), user(input.as_bytes(), extra.as_bytes())));
+        let conversation: Vec<(&str, &str)> =
+            written.iter().map(|(r, c)| (r.as_str(), c.as_str())).collect();
         assert_eq!(output.prompt_tokens, hf_ids(&hf, &chatml(&conversation)));
         eprintln!(
             "prompt {id}: {} prompt tokens, answer {:?}",
             output.prompt_tokens.len(),
             output.text
         );
+
         let filter = Filter::new()
             .address(deployment.kernel)
             .event_signature(DI::OutputRevealed::SIGNATURE_HASH)
@@ -272,7 +293,7 @@ async fn three_workers_serve_a_generated_model_on_hardhat_node() {
             let reveal = DI::OutputRevealed::decode_log_data(log.data()).unwrap();
             assert_eq!(reveal.output.to_vec(), output.bytes, "worker {}", reveal.worker);
         }
-        answers.push((input.as_bytes().to_vec(), output.bytes));
+        turns.push((input.into(), extra.into(), output.bytes));
     }
     for worker in &workers {
         let info = requester.worker(*worker).await.unwrap();
