@@ -30,3 +30,10 @@ alloy::sol!(
     BtcPriceOracle,
     "../../contracts/out/BtcPriceOracle.json"
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    HelloKernel,
+    "../../contracts/out/HelloKernel.json"
+);

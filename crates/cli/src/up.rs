@@ -119,6 +119,9 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     println!("Try:");
     println!("  aik prompt --topic demo \"Explain what a blockchain is in two sentences.\"");
     println!("  aik verify 1");
+    println!(
+        "  aik demo --list   (the whitepaper's example dapps: aik demo fantasy, aik demo wallet, …)"
+    );
     println!();
     println!("Ctrl-C stops the network; `aik up` again resumes it.");
 

@@ -10,6 +10,7 @@ use crate::{DemoEnv, Error, Outcome, Result};
 
 mod agent;
 mod fantasy;
+mod hello;
 mod oracle;
 mod wallet;
 
@@ -24,6 +25,10 @@ pub struct DemoInfo {
 
 /// Every example, in the whitepaper's order.
 pub const DEMOS: &[DemoInfo] = &[
+    DemoInfo {
+        name: "hello",
+        summary: "the README's smallest consumer: a yes/no question, the answer stored onchain",
+    },
     DemoInfo {
         name: "fantasy",
         summary: "fantasy sports matchup: two teams' stats in, the winner (choice) out, prize paid",
@@ -45,6 +50,7 @@ pub const DEMOS: &[DemoInfo] = &[
 /// Runs the demo called `name`.
 pub async fn run_demo(name: &str, env: &DemoEnv) -> Result<Outcome> {
     match name {
+        "hello" => hello::run(env).await,
         "fantasy" => fantasy::run(env).await,
         "agent" => agent::run(env).await,
         "wallet" => wallet::run(env).await,

@@ -2,4 +2,5 @@
 //! contract, and each demo on an in-process network with the real model.
 
 mod fantasy;
+mod hello;
 mod net;
