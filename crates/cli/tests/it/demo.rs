@@ -1,0 +1,90 @@
+//! `aik demo`: the list, an unknown name, a run whose effect checks out, and a run whose
+//! answer the contract could not act on (exit status non-zero).
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request};
+use aik_kernel::DeployParams;
+use aik_node::{Engine, network::LocalWorkers};
+
+use crate::support::{Network, stdout_of};
+
+/// Runs the real driver, then replaces the answer with abi.encode(7): canonical bytes no Bool
+/// decoder accepts.
+struct Unusable(Arc<LlamaGgufDriver>);
+
+impl ModelDriver for Unusable {
+    fn version(&self) -> &'static str {
+        LlamaGgufDriver::VERSION
+    }
+
+    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
+        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
+    }
+
+    fn run(&self, request: &Request) -> aik_infer::Result<Output> {
+        let mut output = self.0.run(request)?;
+        output.bytes = [[0u8; 31].as_slice(), &[7]].concat();
+        Ok(output)
+    }
+}
+
+async fn with_workers(net: &Network, unusable: bool) -> LocalWorkers {
+    let model = net.dir.path().join("tiny-42.gguf");
+    let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
+    let mut engine = Engine::llama(Arc::clone(&driver));
+    if unusable {
+        engine = engine.with_driver(Arc::new(Unusable(driver)));
+    }
+    let accounts = net.devnet.accounts();
+    let owner = accounts[0].signer.clone();
+    let signers: Vec<_> = accounts[1..=3].iter().map(|a| a.signer.clone()).collect();
+    LocalWorkers::start(
+        &net.deployment,
+        &owner,
+        &signers,
+        &vec![engine; 3],
+        DeployParams::dev(owner.address()).min_stake,
+        &net.dir.path().join("workers"),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_lists_runs_and_fails_when_the_effect_is_missing() {
+    let net = Network::start().await;
+    let list = stdout_of(&net.aik(&["demo", "--list"]).await);
+    let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["hello", "fantasy", "agent", "wallet", "oracle", "dao", "credit", "ens"]);
+
+    let unknown = net.aik(&["demo", "nope"]).await;
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("unknown example \"nope\"") && stderr.contains("hello, fantasy"),
+        "{stderr}"
+    );
+
+    // Honest workers (the tiny model, constrained to true/false): the answer is stored.
+    let workers = with_workers(&net, false).await;
+    let run = net.aik(&["demo", "hello", "--timeout", "120"]).await;
+    let out = stdout_of(&run);
+    assert!(out.contains("Effect    answer(1) = "), "{out}");
+    workers.stop().await.unwrap();
+
+    // Workers agreeing on an answer HelloKernel cannot decode: the prompt is finalized, the
+    // callback fails, nothing is stored, and the demo says so with a failing exit status.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let workers = with_workers(&net, true).await;
+    let run = net.aik(&["demo", "hello", "--timeout", "120"]).await;
+    assert!(!run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("the answer called for answer(2) = false")
+            && stderr.contains("answered = false"),
+        "{stderr}"
+    );
+    workers.stop().await.unwrap();
+    net.stop().await;
+}
