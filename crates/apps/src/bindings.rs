@@ -34,6 +34,27 @@ alloy::sol!(
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    AIDao,
+    "../../contracts/out/AIDao.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    CreditScore,
+    "../../contracts/out/CreditScore.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    NameGenerator,
+    "../../contracts/out/NameGenerator.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     HelloKernel,
     "../../contracts/out/HelloKernel.json"
 );

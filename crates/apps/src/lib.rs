@@ -12,12 +12,14 @@
 //!   the kernel, the model, and where progress lines go) and returns its [`Outcome`].
 //! - [`bindings`] holds the contracts' generated bindings.
 //! - [`DemoEnv::answer`] waits for a prompt's end and returns its [`Answer`].
+//! - [`name_in`] is the name `NameGenerator` reads out of a free-text answer, for clients that
+//!   want to know what an answer registers.
 
 pub mod bindings;
 mod demos;
 mod env;
 mod error;
 
-pub use demos::{DEMOS, DemoInfo, run_demo};
+pub use demos::{DEMOS, DemoInfo, ens::name_in, run_demo};
 pub use env::{Answer, DemoEnv, Outcome};
 pub use error::{Error, Result};

@@ -21,10 +21,13 @@ const RECLAIMED: u8 = 3;
 
 pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     env.say("Deploying CreditScore");
-    let scores =
-        CreditScore::deploy(env.provider().clone(), env.kernel().addresses().kernel, env.model_id())
-            .await
-            .map_err(|e| rejected("deploy CreditScore", e))?;
+    let scores = CreditScore::deploy(
+        env.provider().clone(),
+        env.kernel().addresses().kernel,
+        env.model_id(),
+    )
+    .await
+    .map_err(|e| rejected("deploy CreditScore", e))?;
     let address = *scores.address();
     env.say(format!("  CreditScore at {address}"));
     // The demo rates its own account: it has a balance and no code, facts the contract reads.

@@ -38,9 +38,10 @@ const NOT_JUDGED: u8 = 4;
 
 pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     env.say("Deploying AIDao");
-    let dao = AIDao::deploy(env.provider().clone(), env.kernel().addresses().kernel, env.model_id())
-        .await
-        .map_err(|e| rejected("deploy AIDao", e))?;
+    let dao =
+        AIDao::deploy(env.provider().clone(), env.kernel().addresses().kernel, env.model_id())
+            .await
+            .map_err(|e| rejected("deploy AIDao", e))?;
     let address = *dao.address();
     env.say(format!("  AIDao at {address}"));
     let deposit = TransactionRequest::default().to(address).value(U256::from(TREASURY));
@@ -138,9 +139,17 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     }
     let treasury = dao.treasury().call().await.map_err(|e| rejected("treasury", e))?;
     env.say(format!("Treasury left: {}", eth(treasury)));
-    Ok(Outcome { contract: address, prompts, answer: answers.join(", "), effect: effects.join("; ") })
+    Ok(Outcome {
+        contract: address,
+        prompts,
+        answer: answers.join(", "),
+        effect: effects.join("; "),
+    })
 }
 
-async fn read_proposal(dao: &AIDao::AIDaoInstance<DynProvider>, id: U256) -> Result<AIDao::Proposal> {
+async fn read_proposal(
+    dao: &AIDao::AIDaoInstance<DynProvider>,
+    id: U256,
+) -> Result<AIDao::Proposal> {
     dao.getProposal(id).call().await.map_err(|e| rejected("getProposal", e))
 }

@@ -14,7 +14,8 @@ use crate::{
 
 const NAME: &str = "ens";
 /// What the names should fit.
-pub(crate) const DESCRIPTION: &str = "a marketplace where people rent out their GPUs to run AI models";
+pub(crate) const DESCRIPTION: &str =
+    "a marketplace where people rent out their GPUs to run AI models";
 /// Requests the demo makes for [`DESCRIPTION`].
 const REQUESTS: usize = 2;
 /// Longest name the registry takes (`NameGenerator.MAX_NAME_BYTES`).
@@ -141,7 +142,12 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
             found: format!("{} left in the contract", eth(left)),
         });
     }
-    Ok(Outcome { contract: address, prompts, answer: answers.join(", "), effect: effects.join("; ") })
+    Ok(Outcome {
+        contract: address,
+        prompts,
+        answer: answers.join(", "),
+        effect: effects.join("; "),
+    })
 }
 
 /// Checks an ended request against its answers' names, in order; returns the effect.
@@ -157,7 +163,8 @@ async fn check(
         return Err(mismatch(&format!("{} attempts, nothing held", candidates.len()), request));
     }
     // Every earlier answer was taken (listed once) or held no name.
-    let (last, earlier) = candidates.split_last().unwrap_or((&String::new(), &[]));
+    let none = String::new();
+    let (last, earlier) = candidates.split_last().unwrap_or((&none, &[]));
     let mut taken: Vec<String> = Vec::new();
     for candidate in earlier.iter().filter(|c| !c.is_empty()) {
         if !taken.contains(candidate) {
@@ -168,7 +175,10 @@ async fn check(
         REGISTERED => {
             let owner =
                 names.ownerOf(last.clone()).call().await.map_err(|e| rejected("ownerOf", e))?;
-            if last.is_empty() || request.name != *last || owner != account || request.taken != taken
+            if last.is_empty()
+                || request.name != *last
+                || owner != account
+                || request.taken != taken
             {
                 return Err(mismatch(&format!("{last:?} registered to {account}"), request));
             }

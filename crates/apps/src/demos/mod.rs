@@ -9,6 +9,9 @@
 use crate::{DemoEnv, Error, Outcome, Result};
 
 mod agent;
+mod credit;
+mod dao;
+pub(crate) mod ens;
 mod fantasy;
 mod hello;
 mod oracle;
@@ -45,6 +48,18 @@ pub const DEMOS: &[DemoInfo] = &[
         name: "oracle",
         summary: "BTC price oracle: feeders' reports as topic turns, aggregated price (uint) stored",
     },
+    DemoInfo {
+        name: "dao",
+        summary: "AI DAO: proposals judged approve/reject (choice) with past outcomes, approved ones executed",
+    },
+    DemoInfo {
+        name: "credit",
+        summary: "wallet credit score: 300..850 (uint) from an address's activity, stored with its prompt",
+    },
+    DemoInfo {
+        name: "ens",
+        summary: "ENS-style names: a name (text) for a description, retried with the taken names, registered",
+    },
 ];
 
 /// Runs the demo called `name`.
@@ -55,6 +70,9 @@ pub async fn run_demo(name: &str, env: &DemoEnv) -> Result<Outcome> {
         "agent" => agent::run(env).await,
         "wallet" => wallet::run(env).await,
         "oracle" => oracle::run(env).await,
+        "dao" => dao::run(env).await,
+        "credit" => credit::run(env).await,
+        "ens" => ens::run(env).await,
         _ => Err(Error::UnknownDemo {
             name: name.to_owned(),
             known: DEMOS.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),

@@ -5,8 +5,9 @@
 //!   since three workers already share the machine's cores.
 //! - [`Net::scripted`] runs workers whose driver answers what the test sets with
 //!   [`Script::answer`] (all agree) or [`Script::disagree`] (no quorum, so the kernel retries and
-//!   then refunds), and records each request the committee ran, so a test can drive a contract
-//!   down any path and check the context it sent.
+//!   then refunds), or [`Script::answer_with`] (a rule over the request, for contracts that ask
+//!   again from their callback), and records each request the committee ran, so a test can
+//!   drive a contract down any path and check the context it sent.
 
 use std::{
     path::Path,
@@ -23,15 +24,39 @@ use aik_node::{
     network::{DEFAULT_MODEL_URI, LocalWorkers, deploy, model_spec},
 };
 use alloy::{
+    contract::{CallBuilder, CallDecoder},
     primitives::{Address, U256},
     providers::{DynProvider, Provider},
+    rpc::types::TransactionReceipt,
+    sol_types::SolEvent,
 };
 
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    CallForwarder,
+    "../../contracts/out/CallForwarder.json"
+);
+
+/// An answer computed from the request; `None` makes the members disagree.
+type Rule = Arc<dyn Fn(&Request) -> Option<Vec<u8>> + Send + Sync>;
+
 /// What scripted workers answer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Mode {
     Agree(Vec<u8>),
     Disagree,
+    Rule(Rule),
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Agree(bytes) => f.debug_tuple("Agree").field(bytes).finish(),
+            Self::Disagree => f.write_str("Disagree"),
+            Self::Rule(_) => f.write_str("Rule"),
+        }
+    }
 }
 
 /// The committee's script, shared by the three scripted workers.
@@ -50,6 +75,15 @@ impl Script {
     /// From now on every member answers differently: no output reaches quorum.
     pub(crate) fn disagree(&self) {
         *self.mode.lock().unwrap() = Mode::Disagree;
+    }
+
+    /// From now on every member answers `rule(request)`, all the same, or each differently where
+    /// the rule returns `None`.
+    pub(crate) fn answer_with(
+        &self,
+        rule: impl Fn(&Request) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) {
+        *self.mode.lock().unwrap() = Mode::Rule(Arc::new(rule));
     }
 
     /// The requests the committee ran so far (one per prompt attempt), oldest first.
@@ -80,6 +114,9 @@ impl ModelDriver for Scripted {
         let bytes = match &*self.script.mode.lock().unwrap() {
             Mode::Agree(bytes) => bytes.clone(),
             Mode::Disagree => format!("member {}", self.member).into_bytes(),
+            Mode::Rule(rule) => {
+                rule(request).unwrap_or_else(|| format!("member {}", self.member).into_bytes())
+            }
         };
         Ok(Output {
             text: String::from_utf8_lossy(&bytes).into_owned(),
@@ -226,4 +263,28 @@ impl Net {
 /// abi.encode(uint256): the canonical Uint, Choice and Bool output.
 pub(crate) fn word(value: u64) -> Vec<u8> {
     U256::from(value).to_be_bytes::<32>().to_vec()
+}
+
+/// Sends `call` and returns its receipt, asserting it succeeded.
+pub(crate) async fn sent<D: CallDecoder>(call: CallBuilder<&DynProvider, D>) -> TransactionReceipt {
+    let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "transaction {} reverted", receipt.transaction_hash);
+    receipt
+}
+
+/// The first `E` event in `receipt`.
+pub(crate) fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| log.log_decode::<E>().ok())
+        .unwrap_or_else(|| panic!("no {} in {}", E::SIGNATURE, receipt.transaction_hash))
+        .inner
+        .data
+}
+
+/// What the sender of `receipt` paid for gas.
+pub(crate) fn gas_paid(receipt: &TransactionReceipt) -> U256 {
+    U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price)
 }
