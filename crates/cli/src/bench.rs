@@ -22,6 +22,9 @@ enum BenchCommand {
     Devnet(crate::devnet::DevnetBenchArgs),
     /// Gas of the kernel contracts: submit, commit, reveal, finalize, committee selection.
     Gas(crate::gas::GasArgs),
+    /// A prompt's life on an in-process network of 3 workers, phase by phase: prompts per
+    /// minute with the real model and with a tiny generated one (protocol overhead alone).
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +55,7 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
         BenchCommand::Infer(a) => infer(a),
         BenchCommand::Devnet(a) => crate::devnet::bench(a),
         BenchCommand::Gas(a) => crate::gas::run(a),
+        BenchCommand::E2e(a) => crate::bench_e2e::run(a),
     }
 }
 

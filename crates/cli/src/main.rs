@@ -4,6 +4,7 @@
 //! with `tracing`; this binary turns both into what a person or a script reads.
 
 mod bench;
+mod bench_e2e;
 mod chain;
 mod demo;
 mod deploy;
