@@ -38,6 +38,14 @@ pub(crate) struct PromptArgs {
     /// Most output tokens.
     #[arg(long, default_value_t = 64)]
     max_tokens: u32,
+    /// Keep the input and extra context off chain: put them in the content store and submit
+    /// only their sha256 and length (workers read them from the store, or from IPFS by CID).
+    #[arg(long)]
+    offchain: bool,
+    /// With --offchain, also add the data to IPFS through this Kubo RPC API
+    /// (e.g. http://127.0.0.1:5001), so workers on other machines can fetch it.
+    #[arg(long, env = "AIK_IPFS_API", requires = "offchain")]
+    ipfs_api: Option<String>,
     /// Print one JSON object instead of the phases.
     #[arg(long)]
     json: bool,
@@ -68,11 +76,25 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         Some(text) => Some(text.clone().into_bytes()),
         None => None,
     };
+    let input = args.input.clone().into_bytes();
+    let (input, extra) = if args.offchain {
+        let publish = args.ipfs_api.as_deref().map(kubo).transpose()?;
+        let input = offchain(&input, publish.as_ref()).await.wrap_err("storing the input")?;
+        let extra = match extra {
+            Some(extra) => {
+                Some(offchain(&extra, publish.as_ref()).await.wrap_err("storing --extra")?)
+            }
+            None => None,
+        };
+        (input, extra)
+    } else {
+        (DataSource::Onchain(input), extra.map(DataSource::Onchain))
+    };
     let request = PromptRequest {
         model_id: U256::from(deployment.model_id),
         topic: args.topic.clone(),
-        input: DataSource::Onchain(args.input.clone().into_bytes()),
-        extra: extra.map(DataSource::Onchain),
+        input,
+        extra,
         format: format.clone(),
         max_tokens: args.max_tokens,
         fee_per_token: 0,
@@ -169,6 +191,28 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+fn kubo(api: &str) -> eyre::Result<aik_store::KuboRpc> {
+    let url = api.parse().map_err(|e| eyre::eyre!("--ipfs-api {api:?} is not a URL: {e}"))?;
+    Ok(aik_store::KuboRpc::new(url))
+}
+
+/// Puts `bytes` in the content store (and on IPFS through `publish`) and returns the reference
+/// a request carries instead of the bytes.
+async fn offchain(bytes: &[u8], publish: Option<&aik_store::KuboRpc>) -> eyre::Result<DataSource> {
+    let (store, _) = crate::chain::store().await?;
+    let id = store.put(bytes).await?;
+    if let Some(ipfs) = publish {
+        let cid = ipfs.add_bytes(bytes.to_vec()).await?;
+        // Up to one IPFS block the CID is the content id itself, which is how workers look it up.
+        if cid != id.to_string() {
+            eprintln!(
+                "note: IPFS named the data {cid}, not {id}; workers find it by {id} only in a store"
+            );
+        }
+    }
+    Ok(DataSource::Storage { digest: B256::from(*id.digest()), length: bytes.len() as u64 })
 }
 
 fn hex_of(hash: B256) -> String {

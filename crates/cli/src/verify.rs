@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use aik_kernel::{KernelClient, PromptStatus, load_context, output_hash};
+use aik_kernel::{KernelClient, PromptStatus, PromptStore, load_context_with, output_hash};
 use alloy::{
     primitives::{Address, U256},
     providers::ProviderBuilder,
@@ -46,7 +46,11 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
     if status != PromptStatus::Finalized {
         bail!("prompt {} is {status:?}, not finalized: nothing to verify", args.prompt_id);
     }
-    let context = load_context(&provider, &deployment.addresses(), args.prompt_id).await?;
+    // Input held in storage (`aik prompt --offchain`) comes from the content store or IPFS.
+    let (store, fetcher) = crate::chain::store().await?;
+    let storage = PromptStore::new(store, Some(fetcher));
+    let context =
+        load_context_with(&provider, &deployment.addresses(), args.prompt_id, &storage).await?;
     let (engine, _) = load_engine(&deployment).await?;
     let started = Instant::now();
     let (messages, output) = engine.run_blocking(context).await?;

@@ -3,4 +3,5 @@
 mod demo;
 mod model;
 mod node_restart;
+mod prompt;
 mod support;

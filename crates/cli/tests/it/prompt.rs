@@ -1,0 +1,88 @@
+//! `aik prompt --offchain`: input and extra context held in the content store, not onchain.
+
+use std::sync::Arc;
+
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_kernel::{DeployParams, load_context};
+use aik_node::{Engine, NodeDb, Worker, WorkerConfig, network::fund_workers};
+use alloy::{primitives::U256, providers::ProviderBuilder};
+use tokio::sync::watch;
+
+use crate::support::{Network, stdout_of, tiny_model};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
+    let net = Network::start().await;
+    // The deployment's model, where `aik verify` (same home) finds it without a download.
+    let (model, _) = tiny_model(net.dir.path(), 42);
+    let store_dir = net.home().join("store");
+    let store = aik_store::LocalStore::open(&store_dir).await.unwrap();
+    store.put_file(&model).await.unwrap();
+
+    // Three workers reading prompt data from the same store as the `aik` commands, no IPFS.
+    let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
+    let engine = Engine::llama(driver);
+    let accounts = net.devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let stake = DeployParams::dev(owner.address()).min_stake;
+    let workers: Vec<_> = accounts[1..=3].iter().map(|a| a.address).collect();
+    fund_workers(&net.deployment, &owner, &workers, stake).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for account in &accounts[1..=3] {
+        let mut config = WorkerConfig::new(
+            net.deployment.rpc_url.clone(),
+            account.signer.clone(),
+            net.deployment.addresses(),
+        );
+        config.ws_url = net.deployment.ws_url.clone();
+        config.models = vec![U256::from(net.deployment.model_id)];
+        config.stake = stake;
+        config.start_block = net.deployment.deploy_block;
+        config.store_dir = Some(store_dir.clone());
+        config.fetch = None;
+        let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
+        let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
+        worker.ensure_registered().await.unwrap();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+    }
+
+    let ask = |topic: &'static str, offchain: bool| {
+        let mut args =
+            vec!["prompt", "--json", "--timeout", "60", "--max-tokens", "6", "--topic", topic];
+        if offchain {
+            args.push("--offchain");
+        }
+        args.extend(["--extra", "Answer in one word.", "What is two plus two?"]);
+        let net = &net;
+        async move {
+            let json = stdout_of(&net.aik(&args).await);
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        }
+    };
+    let onchain = ask("on", false).await;
+    let offchain = ask("off", true).await;
+    assert_eq!(onchain["status"], "finalized");
+    assert_eq!(offchain["status"], "finalized");
+    // The deterministic engine gives the same bytes, wherever the prompt's data lives.
+    assert_eq!(offchain["output_sha256"], onchain["output_sha256"]);
+    assert_eq!(offchain["output"], onchain["output"]);
+
+    // The chain holds only references: without a store the context cannot be rebuilt.
+    let id: U256 = offchain["prompt_id"].as_str().unwrap().parse().unwrap();
+    let provider = ProviderBuilder::new().connect_http(net.deployment.rpc_url.parse().unwrap());
+    let error = load_context(&provider, &net.deployment.addresses(), id).await.unwrap_err();
+    assert!(error.to_string().contains("held in storage"), "{error}");
+    // A verifier with the same store rebuilds it and gets the committee's hash.
+    let id = id.to_string();
+    let verified = net.aik(&["verify", "--json", id.as_str()]).await;
+    let verified: serde_json::Value = serde_json::from_str(&stdout_of(&verified)).unwrap();
+    assert_eq!(verified["verified"], true, "{verified}");
+
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    net.stop().await;
+}
