@@ -61,8 +61,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     let mut last_reply = String::from("(no reply)");
     for message in MESSAGES {
         env.say(format!("User {}: {message}", env.account()));
-        let receipt =
-            env.send("chat", agent.chat(message.to_owned()).value(price)).await?;
+        let receipt = env.send("chat", agent.chat(message.to_owned()).value(price)).await?;
         let sent = event::<ConversationalAgent::MessageSent>(&receipt)?;
         let prompt = sent.promptId;
         prompts.push(prompt);
@@ -73,7 +72,8 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         };
         match env.answer(prompt).await? {
             Answer::Finalized(output) => {
-                let context = load_context(env.provider(), env.kernel().addresses(), prompt).await?;
+                let context =
+                    load_context(env.provider(), env.kernel().addresses(), prompt).await?;
                 env.say(format!(
                     "  context: the persona and {} earlier turn(s) of this user's topic {}",
                     context.history.len(),
@@ -108,7 +108,8 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     }
 
     let earned = U256::from(SERVICE_FEE * answered);
-    let credited = agent.creatorBalance().call().await.map_err(|e| rejected("creatorBalance", e))?;
+    let credited =
+        agent.creatorBalance().call().await.map_err(|e| rejected("creatorBalance", e))?;
     if credited != earned {
         return Err(Error::EffectMismatch {
             demo: NAME,
@@ -128,10 +129,12 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
             found: format!("{} at {creator}", eth(paid)),
         });
     }
-    let (last_prompt, stored) =
-        agent.lastReply(env.account()).call().await.map_err(|e| rejected("lastReply", e)).map(
-            |r| (r.promptId, r.reply),
-        )?;
+    let (last_prompt, stored) = agent
+        .lastReply(env.account())
+        .call()
+        .await
+        .map_err(|e| rejected("lastReply", e))
+        .map(|r| (r.promptId, r.reply))?;
     env.say(format!(
         "Effect: {answered} of {} replies stored on chain (last: prompt {last_prompt}), {} of service \
          fees paid to the creator {creator}",
@@ -149,9 +152,6 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         contract: address,
         prompts,
         answer: last_reply,
-        effect: format!(
-            "{answered} replies stored, {} paid to the creator {creator}",
-            eth(paid)
-        ),
+        effect: format!("{answered} replies stored, {} paid to the creator {creator}", eth(paid)),
     })
 }

@@ -43,7 +43,8 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     };
     let mut prompts = Vec::new();
     for price in REPORTS {
-        let receipt = env.send("reportPrice", oracle.reportPrice(U256::from(price)).value(fee)).await?;
+        let receipt =
+            env.send("reportPrice", oracle.reportPrice(U256::from(price)).value(fee)).await?;
         let reported = event::<BtcPriceOracle::PriceReported>(&receipt)?;
         env.say(format!("Feeder reports {price} USD as prompt {}", reported.promptId));
         prompts.push(reported.promptId);

@@ -53,7 +53,8 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         let (transfer, prompt) = (requested.transferId, requested.promptId);
         prompts.push(prompt);
         // Read at the send's own block: the amount left the balance before any answer.
-        let held = before - balance_of(&wallet, user, receipt.block_number.map(BlockId::number)).await?;
+        let held =
+            before - balance_of(&wallet, user, receipt.block_number.map(BlockId::number)).await?;
         env.say(format!("  transfer {transfer}, prompt {prompt}: {} held", eth(held)));
         if held != amount {
             return Err(mismatch(format!("{} held", eth(amount)), format!("{} held", eth(held))));
@@ -90,7 +91,10 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                     if status != FLAGGED || received != U256::ZERO || after != before {
                         return Err(mismatch("refused, amount back to the sender".into(), found));
                     }
-                    env.say(format!("Effect: refused; {} back in the sender's balance", eth(amount)));
+                    env.say(format!(
+                        "Effect: refused; {} back in the sender's balance",
+                        eth(amount)
+                    ));
                     "suspicious: refused, amount returned"
                 } else {
                     if status != PAID || received != amount || after != before - amount {
@@ -120,10 +124,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         contract: address,
         prompts,
         answer: verdicts.join("; "),
-        effect: format!(
-            "sender's wallet balance {}",
-            eth(balance_of(&wallet, user, None).await?)
-        ),
+        effect: format!("sender's wallet balance {}", eth(balance_of(&wallet, user, None).await?)),
     })
 }
 
