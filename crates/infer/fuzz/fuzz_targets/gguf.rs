@@ -1,12 +1,55 @@
-//! Any byte string: the GGUF reader and the model loader return errors, never panic, and never
-//! allocate more than the input's size.
+//! Any byte string: the GGUF reader and the model loader return errors, never panic, and the
+//! reader never makes an allocation larger than the input (beyond a small fixed floor for map
+//! nodes and error messages, which do not grow with what the file claims).
 #![no_main]
 
 use aik_infer::{ExecOptions, Gguf, LlamaGgufDriver};
 use libfuzzer_sys::fuzz_target;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Records the largest allocation made while `TRACKING` is set; libFuzzer runs the target on
+/// one thread, so plain atomics suffice.
+struct LargestAllocation;
+
+static TRACKING: AtomicBool = AtomicBool::new(false);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+// SAFETY: every call is forwarded unchanged to `System`; the bookkeeping is two atomics.
+unsafe impl GlobalAlloc for LargestAllocation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if TRACKING.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through `alloc` above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Allocations up to this size are always allowed: fixed-size bookkeeping.
+const FLOOR: usize = 4096;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(gguf) = Gguf::read(data.to_vec()) {
+    let bytes = data.to_vec();
+    LARGEST.store(0, Ordering::Relaxed);
+    TRACKING.store(true, Ordering::Relaxed);
+    let parsed = Gguf::read(bytes);
+    TRACKING.store(false, Ordering::Relaxed);
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest <= data.len().max(FLOOR),
+        "the reader allocated {largest} bytes at once for a {}-byte file",
+        data.len()
+    );
+    if let Ok(gguf) = parsed {
         let _ = LlamaGgufDriver::from_gguf(&gguf, ExecOptions { threads: 1, ..Default::default() });
     }
 });

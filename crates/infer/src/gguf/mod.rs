@@ -1046,6 +1046,20 @@ fn bool_byte(b: u8, at: u64, field: &dyn Fn() -> String) -> Result<bool, ParseFa
     }
 }
 
+/// Longest key or tensor name quoted whole in an error message.
+const SHOWN_NAME_BYTES: usize = 128;
+
+/// `name` as quoted in an error message: whole if short, else its start and its length. Keys
+/// and names may be as long as the file, and an error message must not cost more memory than
+/// the file it describes (formatting can reserve twice what it writes).
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= SHOWN_NAME_BYTES {
+        return name.into();
+    }
+    let start = &name[..name.floor_char_boundary(SHOWN_NAME_BYTES)];
+    format!("{start}… ({} bytes)", name.len()).into()
+}
+
 /// How many `T`s to reserve for `count` items read from a file with `bytes_left` bytes to go:
 /// `count`, unless `T` is bigger in memory than an item's smallest size on disk, in which case
 /// no more than the file's size in bytes. A reservation never exceeds the file; a real file with
@@ -1099,11 +1113,11 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
             return Err(Error::gguf(
                 format!("metadata[{i}].key"),
                 key_at,
-                format!("duplicate key '{key}'"),
+                format!("duplicate key '{}'", shown(&key)),
             )
             .into());
         }
-        let field = || format!("metadata '{key}'");
+        let field = || format!("metadata '{}'", shown(&key));
         let tag_at = c.offset();
         let tag = c.u32(&field)?;
         let ty = ValueType::from_tag(tag)
@@ -1137,11 +1151,11 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
             return Err(Error::gguf(
                 format!("tensor[{i}].name"),
                 at,
-                format!("duplicate tensor name '{name}'"),
+                format!("duplicate tensor name '{}'", shown(&name)),
             )
             .into());
         }
-        let field = |part: &str| format!("tensor '{name}'.{part}");
+        let field = |part: &str| format!("tensor '{}'.{part}", shown(&name));
         let nd_at = c.offset();
         let n_dims = c.u32(&|| field("n_dims"))?;
         if n_dims == 0 || n_dims > MAX_DIMS {
@@ -1234,7 +1248,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
     for t in by_offset {
         let end = t.offset.checked_add(t.size).filter(|&e| e <= data_len).ok_or_else(|| {
             Error::gguf(
-                format!("tensor '{}'.offset", t.name),
+                format!("tensor '{}'.offset", shown(&t.name)),
                 data_offset + t.offset.min(data_len),
                 format!(
                     "{} bytes at data offset {} run past the data section of {data_len} bytes",
@@ -1244,9 +1258,12 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
         })?;
         if t.offset < prev_end {
             return Err(Error::gguf(
-                format!("tensor '{}'.offset", t.name),
+                format!("tensor '{}'.offset", shown(&t.name)),
                 data_offset + t.offset,
-                format!("overlaps tensor '{prev_name}', which ends at data offset {prev_end}"),
+                format!(
+                    "overlaps tensor '{}', which ends at data offset {prev_end}",
+                    shown(prev_name)
+                ),
             )
             .into());
         }

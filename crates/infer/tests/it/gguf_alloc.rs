@@ -127,3 +127,26 @@ fn claimed_counts_that_fit_the_file_reserve_no_more_than_the_file() {
         assert!(usage.peak <= file_len + FIXED, "{what}: peak {} > {file_len}: {e}", usage.peak);
     }
 }
+
+#[test]
+fn errors_about_long_keys_and_names_cost_no_more_than_the_file() {
+    // Found by `cargo fuzz`: a 5,376-byte key swallowed the next entry, and the error message
+    // quoting it reserved 10,772 bytes for a 9,933-byte file (formatting doubles its buffer).
+    let long = "k".repeat(6000);
+    let mut entry = (long.len() as u64).to_le_bytes().to_vec();
+    entry.extend_from_slice(long.as_bytes());
+    entry.extend_from_slice(&77u32.to_le_bytes()); // no such value type
+    let bad_key = header(0, 1, &entry);
+    let mut tensor = (long.len() as u64).to_le_bytes().to_vec();
+    tensor.extend_from_slice(long.as_bytes());
+    tensor.extend_from_slice(&9u32.to_le_bytes()); // n_dims out of range
+    let bad_tensor = header(1, 0, &tensor);
+    for (bytes, want) in [(bad_key, "GGUF metadata 'kkkk"), (bad_tensor, "GGUF tensor 'kkkk")] {
+        let file_len = bytes.len();
+        let (result, usage) = measure(|| Gguf::read(bytes));
+        let e = result.unwrap_err().to_string();
+        assert!(e.starts_with(want) && e.contains("… (6000 bytes)"), "{e}");
+        assert!(e.len() < 400, "{} bytes of error", e.len());
+        assert!(usage.largest <= file_len, "largest {} > {file_len}", usage.largest);
+    }
+}
