@@ -33,7 +33,8 @@
 //!
 //! Activations are quantized per 32-block to 8 bits (round ties to even); each output row sums
 //! exact integer block dot products scaled in one fixed order with plain mul then add; SIMD and
-//! threads work across rows (weights are repacked so 8 rows interleave), never along a float sum;
+//! threads work across rows (weights are repacked so 8 rows interleave), never along a float sum
+//! (F32/F16 matrices: one ascending float sum per block, on the scalar kernel everywhere);
 //! RMSNorm and softmax use one fixed 8-stripe sum shape; `exp`, `sin` and `cos` are built from
 //! basic IEEE operations ([`math`]); RoPE rotates adjacent pairs. The scalar [`Backend::Scalar`]
 //! is the reference and is selected with `AIK_INFER_SCALAR=1`; the AVX2 kernels are proven

@@ -11,6 +11,18 @@
 //!     Q4_1 only: acc = acc + (m_w · d_x) · f32(Σ_j x_q[j])
 //! ```
 //!
+//! F32 and F16 matrices (plain float weights, as the GGUF format allows for any tensor) keep
+//! their rows as stored and multiply the same quantized activations, by the scalar kernel on
+//! every backend:
+//!
+//! ```text
+//! acc = 0.0f32
+//! for b in 0..blocks (ascending):
+//!     s = 0.0f32
+//!     for j in 0..32 (ascending): s = s + w[32b + j] · f32(x_q[j])   (F16: w widened exactly)
+//!     acc = acc + d_x · s
+//! ```
+//!
 //! The scalar kernel does exactly that one row at a time. The AVX2 kernel does it for 8 rows
 //! in the 8 lanes of a register; integer sums may be formed in any order because they are
 //! exact, and no float value is ever summed across lanes, so both produce identical bits.
@@ -73,7 +85,8 @@ impl Backend {
     }
 }
 
-/// A weight matrix of `rows × cols` in one of the quantized types, repacked for the kernels.
+/// A weight matrix of `rows × cols`, repacked for the kernels (quantized types) or kept as
+/// stored (F32, F16: rows contiguous, `cols` elements each).
 ///
 /// Layout: group `g` (rows `8g..8g+8`), block `b` occupy `group_block_bytes` bytes at
 /// `(g·blocks + b)·group_block_bytes`: first the 8 rows' `d` (f16 LE), then for Q4_1 the 8 rows'
@@ -87,6 +100,11 @@ pub(crate) struct QMatrix {
     rows: usize,
     blocks: usize,
     data: Vec<u8>,
+}
+
+/// Whether `ty` is a plain float type, kept as stored rather than repacked.
+fn is_float(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::F32 | GgmlType::F16)
 }
 
 /// Bytes of one row's quants in one block.
@@ -122,26 +140,23 @@ impl QMatrix {
         cols: usize,
         raw: &[u8],
     ) -> Result<Self> {
-        if !matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
-            return Err(Error::InvalidModel(format!(
-                "matrix '{name}' has type {}; llama-gguf/1 multiplies only Q4_0, Q4_1 and Q8_0 matrices",
-                ty.name()
-            )));
-        }
         if !rows.is_multiple_of(GROUP) || !cols.is_multiple_of(QK) || rows == 0 {
             return Err(Error::InvalidModel(format!(
                 "matrix '{name}' is {rows}×{cols}; rows must be a non-zero multiple of {GROUP} and columns of {QK}"
             )));
         }
         let blocks = cols / QK;
-        let bb = ty.block_bytes() as usize;
-        if raw.len() != rows * blocks * bb {
+        let expected = rows * cols / ty.block_elements() as usize * ty.block_bytes() as usize;
+        if raw.len() != expected {
             return Err(Error::InvalidModel(format!(
-                "matrix '{name}' has {} bytes, expected {}",
-                raw.len(),
-                rows * blocks * bb
+                "matrix '{name}' has {} bytes, expected {expected}",
+                raw.len()
             )));
         }
+        if is_float(ty) {
+            return Ok(Self { ty, rows, blocks, data: raw.to_vec() });
+        }
+        let bb = ty.block_bytes() as usize;
         let gbb = bb * GROUP;
         let (hdr, qb) = (header_bytes(ty), quant_bytes(ty));
         let mut data = vec![0u8; raw.len()];
@@ -199,8 +214,22 @@ impl QMatrix {
         (d, m, qs)
     }
 
+    /// Row `row` of an F32/F16 matrix, as stored.
+    fn float_row(&self, row: usize) -> &[u8] {
+        let row_bytes = self.blocks * QK * self.ty.block_bytes() as usize;
+        &self.data[row * row_bytes..][..row_bytes]
+    }
+
     /// Dequantizes one row (used for embedding lookups), with ggml's dequantization rules.
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        if is_float(self.ty) {
+            crate::quant::dequantize_row(
+                self.ty,
+                self.float_row(row),
+                &mut out[..self.blocks * QK],
+            );
+            return;
+        }
         for b in 0..self.blocks {
             let (d, m, qs) = self.block_of_row(row, b);
             let o = &mut out[b * QK..(b + 1) * QK];
@@ -228,6 +257,9 @@ impl QMatrix {
 
     /// The reference: one row's canonical dot product with quantized activations `x`.
     pub(crate) fn row_dot_scalar(&self, row: usize, x: &[Q8Act]) -> f32 {
+        if is_float(self.ty) {
+            return self.float_row_dot(row, x);
+        }
         let mut acc = 0f32;
         for (b, a) in x.iter().enumerate().take(self.blocks) {
             let (d, m, qs) = self.block_of_row(row, b);
@@ -256,8 +288,29 @@ impl QMatrix {
         acc
     }
 
+    /// One row of an F32/F16 matrix times quantized activations, in the order of the module
+    /// doc: per block an ascending sum of weight × quant, then scaled by the block's `d`.
+    fn float_row_dot(&self, row: usize, x: &[Q8Act]) -> f32 {
+        let bytes = self.float_row(row);
+        let mut weights = [0f32; QK];
+        let block_bytes = QK * self.ty.block_bytes() as usize;
+        let mut acc = 0f32;
+        for (a, wb) in x.iter().zip(bytes.chunks_exact(block_bytes)) {
+            crate::quant::dequantize_row(self.ty, wb, &mut weights);
+            let mut s = 0f32;
+            for (w, &q) in weights.iter().zip(&a.qs) {
+                s += w * f32::from(q);
+            }
+            acc += a.d * s;
+        }
+        acc
+    }
+
     /// Computes the 8 outputs of row group `g` for one token's activations into `out[0..8]`.
     fn group_dot(&self, backend: Backend, g: usize, x: &[Q8Act], out: &mut [f32; GROUP]) {
+        // Float matrices have only the scalar kernel; it is the reference, so every backend
+        // gives the same bits.
+        let backend = if is_float(self.ty) { Backend::Scalar } else { backend };
         match backend {
             Backend::Scalar => {
                 for (lane, o) in out.iter_mut().enumerate() {
@@ -355,7 +408,63 @@ mod tests {
             QMatrix::from_gguf("q8", GgmlType::Q8_0, rows, cols, &quantize_q8_0(&w)).unwrap(),
             QMatrix::from_gguf("q41", GgmlType::Q4_1, rows, cols, &quantize_q4_1(&w)).unwrap(),
             QMatrix::from_gguf("q40", GgmlType::Q4_0, rows, cols, &quantize_q4_0(&w)).unwrap(),
+            QMatrix::from_gguf("f32", GgmlType::F32, rows, cols, &f32_bytes(&w)).unwrap(),
+            QMatrix::from_gguf("f16", GgmlType::F16, rows, cols, &f16_bytes(&w)).unwrap(),
         ]
+    }
+
+    fn f32_bytes(w: &[f32]) -> Vec<u8> {
+        w.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn f16_bytes(w: &[f32]) -> Vec<u8> {
+        w.iter().flat_map(|&v| crate::quant::f32_to_f16(v).to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn float_matrices_follow_the_documented_order_and_match_f64() {
+        let (rows, cols, tokens) = (24, 96, 2);
+        let mut seed = 5;
+        let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed) * 0.7).collect();
+        let x: Vec<f32> = (0..cols * tokens).map(|_| lcg(&mut seed) * 3.0).collect();
+        let mut xq = vec![Q8Act::ZERO; cols / QK * tokens];
+        quantize_activations(&x, &mut xq);
+        for (ty, raw) in [(GgmlType::F32, f32_bytes(&w)), (GgmlType::F16, f16_bytes(&w))] {
+            // Weights straight from the GGUF bytes, independent of the matrix's storage.
+            let weight = |r: usize, c: usize| -> f32 {
+                let i = r * cols + c;
+                match ty {
+                    GgmlType::F32 => f32::from_le_bytes(raw[4 * i..4 * i + 4].try_into().unwrap()),
+                    _ => f16_to_f32(u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]])),
+                }
+            };
+            let m = QMatrix::from_gguf("float", ty, rows, cols, &raw).unwrap();
+            let mut out = vec![0f32; rows * tokens];
+            matmul(&m, &xq, tokens, &mut out, Backend::best_available(), &ThreadPool::new(3));
+            for t in 0..tokens {
+                let acts = &xq[t * cols / QK..(t + 1) * cols / QK];
+                for r in 0..rows {
+                    let (mut acc, mut exact, mut magnitude) = (0f32, 0f64, 0f64);
+                    for (b, a) in acts.iter().enumerate() {
+                        let mut s = 0f32;
+                        for j in 0..QK {
+                            let wv = weight(r, b * QK + j);
+                            s += wv * f32::from(a.qs[j]);
+                            let term = f64::from(wv) * f64::from(a.d) * f64::from(a.qs[j]);
+                            exact += term;
+                            magnitude += term.abs();
+                        }
+                        acc += a.d * s;
+                    }
+                    let got = out[t * rows + r];
+                    assert_eq!(got.to_bits(), acc.to_bits(), "{ty:?} token {t} row {r}");
+                    // Each f32 operation rounds by at most 2^-24 relative; 100 of them on any
+                    // path bound the error well under 1e-5 of the terms' magnitude.
+                    let err = (f64::from(got) - exact).abs();
+                    assert!(err <= 1e-5 * magnitude, "{ty:?} row {r}: {got} vs {exact}");
+                }
+            }
+        }
     }
 
     #[test]
