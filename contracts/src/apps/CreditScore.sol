@@ -156,8 +156,7 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
                 topic: string.concat("credit-score/", Strings.toHexString(account)),
                 input: DataRef(
                     DataKind.Onchain,
-                    "Rate this address's creditworthiness from 300 (very risky) to 850 (excellent). "
-                    "Answer with the score only.",
+                    "Based on this history, what is the wallet's credit score? Reliable borrowers score 700 to 850.",
                     bytes32(0),
                     0
                 ),

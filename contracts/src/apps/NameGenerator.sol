@@ -23,8 +23,8 @@ import {
 /// name at all), the callback asks again with the taken names as extra context, up to {MAX_ATTEMPTS} prompts,
 /// and registers the first available answer to the requester.
 /// @dev Names are canonical: 1..{MAX_NAME_BYTES} bytes of a-z, 0-9 and single inner hyphens, as {normalize}
-/// produces them from free text. All attempts of a request share a topic of their own, so a retry sees the
-/// earlier answers as turns, and its extra context says which of them were taken.
+/// produces them from free text. Every attempt is asked in a topic of its own, so the model learns what is taken
+/// from the extra context alone: shown its own earlier answer as a turn, a small model repeats it.
 ///
 /// Funds: the requester prepays the fee of every attempt; the fees of attempts not needed are returned when
 /// the request ends (registered or failed). If a prompt ends without its callback acting on it (refunded, or
@@ -319,13 +319,13 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         (promptId,) = _submit(
             InferenceRequest({
                 modelId: modelId,
-                topic: string.concat("name-generator/", Strings.toString(requestId)),
+                topic: string.concat(
+                    "name-generator/", Strings.toString(requestId), "/", Strings.toString(request.attempts)
+                ),
                 input: DataRef(
                     DataKind.Onchain,
                     abi.encodePacked(
-                        "Suggest one short domain name for: ",
-                        request.description,
-                        "\nAnswer with the name only, in lowercase letters."
+                        "Invent a catchy one-word brand name for ", request.description, ". Reply with the name only."
                     ),
                     bytes32(0),
                     0

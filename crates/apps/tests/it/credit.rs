@@ -52,8 +52,7 @@ async fn the_answer_is_stored_as_the_accounts_score() {
     let expected = format!(
         "Address: {}\nRead onchain: balance 0 wei; an externally owned account (no code).\n\
          Reported activity: Repaid 3 loans on time\n\n\
-         Rate this address's creditworthiness from 300 (very risky) to 850 (excellent). \
-         Answer with the score only.",
+         Based on this history, what is the wallet's credit score? Reliable borrowers score 700 to 850.",
         RATED.to_string().to_lowercase()
     );
     assert_eq!(request.messages[0].content, expected);

@@ -4,7 +4,7 @@
 //! credited; the contract's name rule is `aik_apps::name_in`; bad calls revert with their errors.
 
 use aik_apps::{Answer, bindings::NameGenerator as NG, name_in};
-use aik_infer::{OutputFormat, Request, Role};
+use aik_infer::{OutputFormat, Request};
 use aik_kernel::bindings::DecentralizedInference;
 use alloy::{
     primitives::{Address, B256, U256},
@@ -128,7 +128,7 @@ async fn a_free_answer_is_registered_and_unused_fees_return() {
     assert_eq!(request.messages.len(), 1);
     assert_eq!(
         user_message(&request),
-        "Suggest one short domain name for: a lunar base\nAnswer with the name only, in lowercase letters."
+        "Invent a catchy one-word brand name for a lunar base. Reply with the name only."
     );
     let gas = finalize_gas(&net, requested.promptId).await;
     eprintln!("finalize with a registering callback: {gas} gas");
@@ -170,19 +170,14 @@ async fn a_taken_answer_is_asked_again_with_the_taken_names_then_registered() {
     assert_eq!(before - net.balance(net.account).await - gas_paid(&receipt), fee * U256::from(2));
     assert_eq!(net.balance(*names.address()).await, U256::ZERO);
 
-    // The retry ran in the request's topic: the first answer is a turn, and its new message
-    // starts with the taken names.
+    // The retry ran in a topic of its own (no turns), its message led by the taken names.
     let seen = script.seen();
     let request = seen.last().unwrap();
-    assert_eq!(request.messages.len(), 3);
-    assert_eq!(
-        (request.messages[1].role, request.messages[1].content.as_str()),
-        (Role::Assistant, "moonbase")
-    );
+    assert_eq!(request.messages.len(), 1);
     assert_eq!(
         user_message(request),
         "These names are already taken, so suggest a different one: moonbase.\n\n\
-         Suggest one short domain name for: a lunar base\nAnswer with the name only, in lowercase letters."
+         Invent a catchy one-word brand name for a lunar base. Reply with the name only."
     );
     let retrying = finalize_gas(&net, first).await;
     let registering = finalize_gas(&net, retry).await;
@@ -203,10 +198,13 @@ async fn unusable_or_taken_answers_use_up_the_attempts() {
 
     // First no name at all, then a taken one twice (spelled two ways).
     script.answer_with(|request| {
-        Some(match request.messages.len() {
-            1 => b"!!!".to_vec(),
-            3 => b"moonbase".to_vec(),
-            _ => b"MoonBase".to_vec(),
+        let message = user_message(request);
+        Some(if message.starts_with("Invent") {
+            b"!!!".to_vec()
+        } else if message.starts_with("The last answer") {
+            b"moonbase".to_vec()
+        } else {
+            b"MoonBase".to_vec()
         })
     });
     let before = net.balance(net.account).await;
@@ -226,7 +224,7 @@ async fn unusable_or_taken_answers_use_up_the_attempts() {
     assert_eq!(before - net.balance(net.account).await - gas_paid(&receipt), fee * U256::from(3));
     let seen = script.seen();
     let contexts: Vec<&str> = seen.iter().map(user_message).collect();
-    assert!(contexts[0].starts_with("Suggest one short domain name"));
+    assert!(contexts[0].starts_with("Invent a catchy one-word brand name"));
     assert!(contexts[1].starts_with(
         "The last answer was not a usable name: answer with one name of letters and digits.\n\n"
     ));
@@ -269,7 +267,9 @@ async fn refunded_attempts_return_what_is_unspent_and_failed_payouts_are_credite
     // The second attempt refunded: its fee and the unspent third come back, reclaimed by
     // someone else.
     sent(names.register("moonbase".into())).await;
-    script.answer_with(|request| (request.messages.len() == 1).then(|| b"moonbase".to_vec()));
+    script.answer_with(|request| {
+        user_message(request).starts_with("Invent").then(|| b"moonbase".to_vec())
+    });
     let (id, first) = request_name(&names).await;
     assert!(matches!(net.answer(first).await, Answer::Finalized(_)));
     let second = names.getRequest(id).call().await.unwrap().promptId;
@@ -397,5 +397,18 @@ async fn the_demo_registers_the_names_the_model_gives() {
     }
     assert!(prompts.next().is_none());
     assert_eq!(net.balance(outcome.contract).await, U256::ZERO);
+    // Both requests first ask the same question with no history, so the second one's first
+    // answer is the name the first registered (when it took one attempt): it is taken, and the
+    // second request asks again with it as context.
+    let first = names.getRequest(U256::from(1)).call().await.unwrap();
+    if first.status == REGISTERED && first.attempts == 1 {
+        let Answer::Finalized(output) = net.answer(outcome.prompts[1]).await else {
+            unreachable!()
+        };
+        assert_eq!(name_in(&output), first.name);
+        let second = names.getRequest(U256::from(2)).call().await.unwrap();
+        assert!(second.attempts >= 2);
+        assert_eq!(second.taken[0], first.name);
+    }
     net.stop().await;
 }
