@@ -42,12 +42,12 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
 /// Heap use of `f` on this thread: the peak above what was live before, and the largest single
 /// allocation.
-struct Usage {
-    peak: usize,
-    largest: usize,
+pub(crate) struct Usage {
+    pub(crate) peak: usize,
+    pub(crate) largest: usize,
 }
 
-fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+pub(crate) fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
     let before = LIVE.with(Cell::get);
     PEAK.with(|p| p.set(before));
     LARGEST.with(|l| l.set(0));
@@ -58,7 +58,20 @@ fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
 
 /// Slack for fixed-size bookkeeping that does not grow with the file: a few map nodes, the
 /// entry record, an error message.
-const FIXED: usize = 4096;
+pub(crate) const FIXED: usize = 4096;
+
+/// Parses `bytes`, asserting that no single allocation made while parsing exceeds the file's
+/// size (or [`FIXED`], for tiny files).
+pub(crate) fn read_within_file_size(bytes: Vec<u8>) -> aik_infer::Result<Gguf> {
+    let file_len = bytes.len();
+    let (result, usage) = measure(|| Gguf::read(bytes));
+    assert!(
+        usage.largest <= file_len.max(FIXED),
+        "the reader allocated {} bytes at once for a {file_len}-byte file",
+        usage.largest
+    );
+    result
+}
 
 #[test]
 fn a_large_uint8_array_costs_its_own_size() {
