@@ -67,6 +67,10 @@ pub struct KernelClient<P> {
     kernel: DecentralizedInferenceInstance<P>,
 }
 
+/// Gas added to finalize's estimate: room for the queue assignments (`pumpOnFinalize` of them,
+/// a few hundred thousand gas each) that prompts submitted after the estimate add.
+pub const FINALIZE_GAS_HEADROOM: u64 = 1_000_000;
+
 impl<P: Provider + Clone> KernelClient<P> {
     /// A client for the kernel at `addresses`, acting as `from`.
     pub fn new(provider: P, from: Address, addresses: KernelAddresses) -> Self {
@@ -353,9 +357,15 @@ impl<P: Provider + Clone> KernelClient<P> {
     }
 
     /// Finalizes a prompt, handing over the winning output for the requester's callback.
+    ///
+    /// The gas limit is the estimate plus [`FINALIZE_GAS_HEADROOM`]: finalize assigns queued
+    /// prompts before it calls the requester back and must keep the callback's full gas limit
+    /// for it, so a prompt submitted between the estimate and the block would otherwise make
+    /// the transaction revert. Unused gas is not paid for.
     pub async fn finalize(&self, prompt_id: U256, output: &[u8]) -> Result<TransactionReceipt> {
-        send(self.kernel.finalize(prompt_id, output.to_vec().into()).from(self.from), "finalize")
-            .await
+        let call = self.kernel.finalize(prompt_id, output.to_vec().into()).from(self.from);
+        let estimate = call.estimate_gas().await.map_err(|e| Error::contract("finalize", e))?;
+        send(call.gas(estimate + FINALIZE_GAS_HEADROOM), "finalize").await
     }
 
     /// Assigns up to `max` queued prompts of `model_id` to free workers.

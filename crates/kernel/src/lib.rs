@@ -37,7 +37,7 @@ mod types;
 
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;
-pub use client::{KernelClient, Submitted, WorkerInfo, wallet_provider};
+pub use client::{FINALIZE_GAS_HEADROOM, KernelClient, Submitted, WorkerInfo, wallet_provider};
 pub use context::{
     ChatMessage, ChatRole, PromptContext, PromptStore, Turn, load_context, load_context_with,
     output_text, user_message, winning_output,

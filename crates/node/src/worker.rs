@@ -25,6 +25,10 @@ use crate::{
     db::{Job, NodeDb, Stage},
 };
 
+/// How long past the reveal deadline a worker keeps retrying a finalize that reverted while
+/// the prompt was still open.
+const FINALIZE_RETRY_SECS: u64 = 60;
+
 /// How a worker connects and behaves.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -403,7 +407,17 @@ impl Worker {
             }
             Err(error) => {
                 let status = self.client.prompt(job.prompt_id).await?.status;
-                if status == PromptStatus::Committing { Err(error.into()) } else { Ok(()) }
+                if status != PromptStatus::Committing {
+                    // Someone else finalized first.
+                    return Ok(());
+                }
+                // State moved between the estimate and the block: try again on the next tick,
+                // for a minute past the reveal deadline (after that anyone may finalize).
+                if now <= job.reveal_deadline + FINALIZE_RETRY_SECS {
+                    tracing::warn!(worker = %self.address, prompt = %job.prompt_id, %error, "finalize failed; retrying");
+                    return Ok(());
+                }
+                Err(error.into())
             }
         }
     }

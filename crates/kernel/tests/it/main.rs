@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod context;
+mod finalize_gas;
 mod fixture;
 mod fuzz;
 mod gas;
