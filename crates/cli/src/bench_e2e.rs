@@ -10,6 +10,12 @@
 //! Phases are the moments the bench first sees each change of the prompt's record (polled every
 //! [`POLL`]): submitted (receipt) → assigned (a committee is recorded; usually in the submit
 //! transaction) → every member committed → every member revealed → finalized.
+//!
+//! Measured on the 2-core development machine (release build, 3 workers, 16 output tokens,
+//! prompts one at a time): the tiny model finalizes a prompt in 0.065–0.08 s (about 0.06 s of
+//! protocol overhead, 770–920 prompts per minute), SmolLM2-135M in 1.2–1.8 s (three serialized
+//! model runs of 0.4–0.6 s each, about 0.035–0.055 s of overhead, 33–49 prompts per minute):
+//! the overhead is well under the one-second aim.
 
 use std::{
     path::{Path, PathBuf},
