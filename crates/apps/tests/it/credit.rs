@@ -10,7 +10,7 @@ use alloy::{
     sol_types::SolCall,
 };
 
-use crate::net::{CallForwarder, Net, event, gas_paid, sent, word};
+use crate::net::{CallForwarder, Net, event, finalize_gas, gas_paid, sent, word};
 
 type Scores = CS::CreditScoreInstance<DynProvider>;
 
@@ -38,6 +38,9 @@ async fn the_answer_is_stored_as_the_accounts_score() {
     let scores = scores(&net).await;
 
     script.answer(word(712));
+    let fee = scores.scoringFee().call().await.unwrap();
+    let call = scores.requestScore(RATED, "Repaid 3 loans on time".into()).value(fee);
+    eprintln!("requestScore: {} gas", call.estimate_gas().await.unwrap());
     let (first, prompt) = request_score(&scores, RATED, "Repaid 3 loans on time").await;
     assert_eq!(net.answer(prompt).await, Answer::Finalized(word(712)));
     let score = scores.scoreOf(RATED).call().await.unwrap();
@@ -46,6 +49,7 @@ async fn the_answer_is_stored_as_the_accounts_score() {
     let block = net.provider.get_block_by_number(now.into()).await.unwrap().unwrap();
     assert!(score.time > 0 && score.time <= block.header.timestamp);
     assert_eq!(scores.getRequest(first).call().await.unwrap().status, 2);
+    eprintln!("finalize with a score stored: {} gas", finalize_gas(&net, prompt).await);
     let request = script.seen().pop().unwrap();
     assert_eq!(request.format, OutputFormat::Uint { min: "300".into(), max: "850".into() });
     assert_eq!(request.messages.len(), 1);

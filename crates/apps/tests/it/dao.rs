@@ -12,7 +12,7 @@ use alloy::{
     sol_types::SolCall,
 };
 
-use crate::net::{CallForwarder, Net, event, gas_paid, sent, word};
+use crate::net::{CallForwarder, Net, event, finalize_gas, gas_paid, sent, word};
 
 type Dao = AIDao::AIDaoInstance<DynProvider>;
 
@@ -74,6 +74,7 @@ async fn the_verdict_decides_whether_the_action_runs() {
     assert_eq!((state.status, state.executed), (APPROVED, true));
     assert_eq!(net.balance(PAYEES[0]).await, U256::from(UNIT));
     assert_eq!(dao.treasury().call().await.unwrap(), U256::from(9 * UNIT));
+    let executed = finalize_gas(&net, prompt).await;
     let request = script.seen().pop().unwrap();
     assert_eq!(request.format, OutputFormat::Choice(vec!["approve".into(), "reject".into()]));
     // Its own topic and no history yet: one user message, the question alone.
@@ -98,6 +99,10 @@ async fn the_verdict_decides_whether_the_action_runs() {
     assert_eq!((state.status, state.executed), (REJECTED, false));
     assert_eq!(net.balance(PAYEES[1]).await, U256::ZERO);
     assert_eq!(dao.treasury().call().await.unwrap(), U256::from(9 * UNIT));
+    eprintln!(
+        "finalize with an approved action executed: {executed} gas; with a rejection: {} gas",
+        finalize_gas(&net, prompt).await
+    );
 
     // A proposal without an action: approved, nothing to execute.
     script.answer(word(0));
@@ -109,6 +114,12 @@ async fn the_verdict_decides_whether_the_action_runs() {
 
     // The next proposal carries the three outcomes as extra context, before its question.
     assert_eq!(dao.history().call().await.unwrap(), vec![first, second, third]);
+    let fee = dao.judgingFee().call().await.unwrap();
+    let call = dao.propose("Pay A again".into(), PAYEES[0], U256::from(UNIT), Default::default());
+    eprintln!(
+        "propose with three past outcomes: {} gas",
+        call.value(fee).estimate_gas().await.unwrap()
+    );
     let (_, prompt) = propose(&dao, "Pay A again", PAYEES[0], UNIT, Vec::new()).await;
     net.answer(prompt).await;
     let history = "Past proposals of this DAO and their outcomes, oldest first:\n\

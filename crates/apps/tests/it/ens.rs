@@ -5,15 +5,13 @@
 
 use aik_apps::{Answer, bindings::NameGenerator as NG, name_in};
 use aik_infer::{OutputFormat, Request};
-use aik_kernel::bindings::DecentralizedInference;
 use alloy::{
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider},
-    rpc::types::Filter,
-    sol_types::{SolCall, SolEvent},
+    primitives::{Address, U256},
+    providers::DynProvider,
+    sol_types::SolCall,
 };
 
-use crate::net::{CallForwarder, Net, event, gas_paid, sent};
+use crate::net::{CallForwarder, Net, event, finalize_gas, gas_paid, sent};
 
 type Names = NG::NameGeneratorInstance<DynProvider>;
 
@@ -38,22 +36,6 @@ async fn request_name(names: &Names) -> (U256, U256) {
 /// The new user message of a request the committee ran.
 fn user_message(request: &Request) -> &str {
     &request.messages.last().unwrap().content
-}
-
-/// The gas of the transaction that finalized `prompt` (and ran its callback), asserting the
-/// callback succeeded.
-async fn finalize_gas(net: &Net, prompt: U256) -> u64 {
-    let filter = Filter::new()
-        .address(net.kernel_address())
-        .event_signature(DecentralizedInference::CallbackResult::SIGNATURE_HASH)
-        .topic1(B256::from(prompt))
-        .from_block(0);
-    let logs = net.provider.get_logs(&filter).await.unwrap();
-    let log = logs.last().expect("a CallbackResult");
-    let result = log.log_decode::<DecentralizedInference::CallbackResult>().unwrap();
-    assert!(result.inner.data.success, "the callback of prompt {prompt} failed");
-    let hash = log.transaction_hash.unwrap();
-    net.provider.get_transaction_receipt(hash).await.unwrap().unwrap().gas_used
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +96,7 @@ async fn a_free_answer_is_registered_and_unused_fees_return() {
     let before = net.balance(net.account).await;
     let fee_total = names.requestFee().call().await.unwrap();
     let receipt = sent(names.requestName(DESCRIPTION.into()).value(fee_total)).await;
+    eprintln!("requestName: {} gas", receipt.gas_used);
     let requested = event::<NG::NameRequested>(&receipt);
     assert_eq!(net.answer(requested.promptId).await, Answer::Finalized(b"Moon Base!".to_vec()));
     let state = names.getRequest(requested.requestId).call().await.unwrap();

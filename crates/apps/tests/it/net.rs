@@ -18,16 +18,16 @@ use std::{
 use aik_apps::{Answer, DemoEnv};
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_infer::{ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request, StopReason};
-use aik_kernel::{DeployParams, wallet_provider};
+use aik_kernel::{DeployParams, bindings::DecentralizedInference, wallet_provider};
 use aik_node::{
     Deployment, Engine,
     network::{DEFAULT_MODEL_URI, LocalWorkers, deploy, model_spec},
 };
 use alloy::{
     contract::{CallBuilder, CallDecoder},
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
-    rpc::types::TransactionReceipt,
+    rpc::types::{Filter, TransactionReceipt},
     sol_types::SolEvent,
 };
 
@@ -287,4 +287,20 @@ pub(crate) fn event<E: SolEvent>(receipt: &TransactionReceipt) -> E {
 /// What the sender of `receipt` paid for gas.
 pub(crate) fn gas_paid(receipt: &TransactionReceipt) -> U256 {
     U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price)
+}
+
+/// The gas of the transaction that finalized `prompt` (and ran its callback), asserting the
+/// callback succeeded.
+pub(crate) async fn finalize_gas(net: &Net, prompt: U256) -> u64 {
+    let filter = Filter::new()
+        .address(net.kernel_address())
+        .event_signature(DecentralizedInference::CallbackResult::SIGNATURE_HASH)
+        .topic1(B256::from(prompt))
+        .from_block(0);
+    let logs = net.provider.get_logs(&filter).await.unwrap();
+    let log = logs.last().expect("a CallbackResult");
+    let result = log.log_decode::<DecentralizedInference::CallbackResult>().unwrap();
+    assert!(result.inner.data.success, "the callback of prompt {prompt} failed");
+    let hash = log.transaction_hash.unwrap();
+    net.provider.get_transaction_receipt(hash).await.unwrap().unwrap().gas_used
 }
