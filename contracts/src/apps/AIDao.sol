@@ -30,7 +30,9 @@ import {
 /// Funds: the proposer pays the judging fee, which goes to the kernel. If the prompt ends without a verdict
 /// (refunded, or finalized with a callback that failed), {reclaim} ends the proposal as not judged and returns
 /// the fee when the kernel refunded it. Refunded fees pulled out of the kernel are kept apart from the
-/// treasury ({refundsOwed}) until returned, so no action can spend them.
+/// treasury ({refundsOwed}) until returned, so no action can spend them. For the same reason an action may not
+/// call the kernel (where uncollected refunds sit as the DAO's credits), nor its ContextManager (where it could
+/// set system prompts on the topics later proposals are judged in).
 contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a proposal is.
     enum ProposalStatus {
@@ -117,7 +119,8 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     error AIDaoCalldataTooLong(uint256 length, uint256 max);
     /// @notice A proposal without a target carries value or calldata.
     error AIDaoActionWithoutTarget(uint256 value, uint256 dataLength);
-    /// @notice The action targets the kernel, which holds the DAO's refunded fees as credits.
+    /// @notice The action targets the kernel, which holds the DAO's refunded fees as credits, or its
+    /// ContextManager, where an action could rewrite the system prompts of the DAO's judging topics.
     error AIDaoForbiddenTarget(address target);
     /// @notice No such proposal.
     error AIDaoUnknownProposal(uint256 proposalId);
@@ -168,7 +171,8 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
         if (target == address(0) && (value != 0 || data.length != 0)) {
             revert AIDaoActionWithoutTarget(value, data.length);
         }
-        if (target == address(kernel)) revert AIDaoForbiddenTarget(target);
+        (,, address context,,) = kernel.components();
+        if (target == address(kernel) || target == context) revert AIDaoForbiddenTarget(target);
         uint256 fee = judgingFee();
         if (msg.value != fee) revert AIDaoWrongFee(msg.value, fee);
 

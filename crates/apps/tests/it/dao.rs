@@ -306,11 +306,13 @@ async fn bad_proposals_revert_with_their_errors() {
             })
         );
     }
-    let err = propose("x".into(), net.kernel_address(), 0, Vec::new(), fee).await;
-    assert_eq!(
-        err.as_decoded_error::<AIDao::AIDaoForbiddenTarget>(),
-        Some(AIDao::AIDaoForbiddenTarget { target: net.kernel_address() })
-    );
+    for target in [net.kernel_address(), net.deployment.addresses().context] {
+        let err = propose("x".into(), target, 0, Vec::new(), fee).await;
+        assert_eq!(
+            err.as_decoded_error::<AIDao::AIDaoForbiddenTarget>(),
+            Some(AIDao::AIDaoForbiddenTarget { target })
+        );
+    }
     let err = dao.reclaim(U256::from(9)).call().await.unwrap_err();
     assert_eq!(
         err.as_decoded_error::<AIDao::AIDaoUnknownProposal>(),
