@@ -13,9 +13,11 @@
 //!
 //! Measured on the 2-core development machine (release build, 3 workers, 16 output tokens,
 //! prompts one at a time): the tiny model finalizes a prompt in 0.065–0.08 s (about 0.06 s of
-//! protocol overhead, 770–920 prompts per minute), SmolLM2-135M in 1.2–1.8 s (three serialized
-//! model runs of 0.4–0.6 s each, about 0.035–0.055 s of overhead, 33–49 prompts per minute):
-//! the overhead is well under the one-second aim.
+//! protocol overhead, 770–930 prompts per minute), SmolLM2-135M in 0.95–1.8 s depending on the
+//! machine's load (three serialized model runs of 0.3–0.6 s each, 0.03–0.055 s of overhead,
+//! 33–63 prompts per minute): the overhead is well under the one-second aim. With the real
+//! model the overhead is smaller, as one worker's context load and transactions overlap
+//! another's model run.
 
 use std::{
     path::{Path, PathBuf},
