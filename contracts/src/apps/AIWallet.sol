@@ -85,8 +85,14 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Native coin left an account's balance to its owner.
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice A send was requested; its amount is held while the kernel answers `suspiciousTransaction`.
+    /// @param balanceLeft The sender's balance once the amount is held.
     event TransferRequested(
-        uint256 indexed transferId, uint256 indexed promptId, address indexed from, address to, uint256 amount
+        uint256 indexed transferId,
+        uint256 indexed promptId,
+        address indexed from,
+        address to,
+        uint256 amount,
+        uint256 balanceLeft
     );
     /// @notice The kernel said the send is not suspicious and it was paid to the recipient.
     event TransferPaid(uint256 indexed transferId, address indexed to, uint256 amount);
@@ -178,8 +184,9 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
         transfer.status = TransferStatus.Pending;
         _sendsOf[msg.sender].push(transferId);
 
+        // The question comes last: SmolLM2-135M answers a trailing question far more sensibly.
         bytes memory input = abi.encodePacked(
-            "suspiciousTransaction: is this transaction suspicious? Answer true or false.\nSender ",
+            "Sender ",
             Strings.toHexString(msg.sender),
             " sends ",
             _formatEther(amount),
@@ -189,7 +196,7 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
             _formatEther(available),
             ". Earlier sends to this recipient flagged as suspicious: ",
             Strings.toString(flaggedCount[to]),
-            "."
+            ".\nsuspiciousTransaction: Is this transaction suspicious? Answer true or false."
         );
         (uint256 promptId,) = _submit(
             InferenceRequest({
@@ -206,7 +213,7 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
         );
         transfer.promptId = promptId;
         transferOfPrompt[promptId] = transferId;
-        emit TransferRequested(transferId, promptId, msg.sender, to, amount);
+        emit TransferRequested(transferId, promptId, msg.sender, to, amount, available - amount);
     }
 
     /// @notice Returns the held amount, and the kernel fee when the kernel refunded it, to the sender's balance

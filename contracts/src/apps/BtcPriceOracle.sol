@@ -23,8 +23,10 @@ import {
 /// topic, and a query asks the kernel, in that same topic, for the aggregated current price.
 /// @dev A price report is itself a prompt in {TOPIC}: its input states the feeder and the price, its answer (Uint,
 /// the price echoed) is cheap, and once finalized the kernel appends it to the topic as a turn. A query
-/// ({requestPrice}) is a Uint prompt in [{MIN_PRICE}, {MAX_PRICE}] whose context is the topic's last
+/// ({requestPrice}) is a Uint prompt in [{minPrice}, {maxPrice}] whose context is the topic's last
 /// {historyWindow} turns, so the model sees the recent reports; its callback stores the price with its prompt id.
+/// The range is the deployer's statement of what is sane, and it also keeps a small model's constrained answer
+/// from running past the number: with a maximum of 150000, no digit can follow "97120", so the answer ends there.
 /// Reports and queries are paid by their callers (msg.value, excess sent back). If a prompt ends without the
 /// callback acting on it, {reclaim} returns the fee when the kernel refunded it.
 contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
@@ -60,11 +62,9 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
 
     /// @notice The oracle's topic: reports and queries are its turns.
     string public constant TOPIC = "btc-usd";
-    /// @notice Lowest price, in whole US dollars, a report or an answer may have.
-    uint256 public constant MIN_PRICE = 1_000;
-    /// @notice Highest price, in whole US dollars, a report or an answer may have.
-    uint256 public constant MAX_PRICE = 10_000_000;
-    /// @notice Output tokens of a Uint answer (up to 8 digits and the end of generation).
+    /// @notice Largest {maxPrice}: ten digits, so an answer always fits in {MAX_TOKENS}.
+    uint256 public constant PRICE_LIMIT = 9_999_999_999;
+    /// @notice Output tokens of a Uint answer (up to ten digits and the end of generation).
     uint32 public constant MAX_TOKENS = 12;
     /// @notice Gas the kernel gives the callback.
     uint32 public constant CALLBACK_GAS = 150_000;
@@ -79,6 +79,10 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
     uint256 public immutable modelId;
     /// @notice Turns of the topic (reports and answered queries) a query's context includes.
     uint16 public immutable historyWindow;
+    /// @notice Lowest price, in whole US dollars, a report or an answer may have.
+    uint256 public immutable minPrice;
+    /// @notice Highest price, in whole US dollars, a report or an answer may have.
+    uint256 public immutable maxPrice;
     /// @notice The most recent query's aggregated price (zero before the first answer).
     uint256 public latestPrice;
     /// @notice The prompt that produced {latestPrice}.
@@ -107,11 +111,13 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
 
     /// @notice The window is zero or above {MAX_WINDOW}.
     error BtcPriceOracleInvalidWindow(uint16 window, uint16 limit);
+    /// @notice The price range is empty, starts at zero or ends above {PRICE_LIMIT}.
+    error BtcPriceOracleInvalidRange(uint256 min, uint256 max);
     /// @notice The zero address cannot be a feeder.
     error BtcPriceOracleZeroFeeder();
     /// @notice The caller is not an allowed feeder.
     error BtcPriceOracleNotFeeder(address caller);
-    /// @notice The reported price is outside [{MIN_PRICE}, {MAX_PRICE}].
+    /// @notice The reported price is outside [{minPrice}, {maxPrice}].
     error BtcPriceOracleInvalidPrice(uint256 price, uint256 min, uint256 max);
     /// @notice msg.value does not cover the kernel fee.
     error BtcPriceOracleFeeNotCovered(uint256 value, uint256 fee);
@@ -130,15 +136,22 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
     /// @param kernel_ The kernel.
     /// @param modelId_ The model that reads the reports.
     /// @param historyWindow_ Turns a query sees, 1..={MAX_WINDOW}; reports and answered queries both count.
-    constructor(IAIKernel kernel_, uint256 modelId_, uint16 historyWindow_)
+    /// @param minPrice_ Lowest sane price in whole US dollars, at least 1.
+    /// @param maxPrice_ Highest sane price, from minPrice_ to {PRICE_LIMIT}.
+    constructor(IAIKernel kernel_, uint256 modelId_, uint16 historyWindow_, uint256 minPrice_, uint256 maxPrice_)
         AIKernelConsumer(kernel_)
         Ownable(msg.sender)
     {
         if (historyWindow_ == 0 || historyWindow_ > MAX_WINDOW) {
             revert BtcPriceOracleInvalidWindow(historyWindow_, MAX_WINDOW);
         }
+        if (minPrice_ == 0 || minPrice_ > maxPrice_ || maxPrice_ > PRICE_LIMIT) {
+            revert BtcPriceOracleInvalidRange(minPrice_, maxPrice_);
+        }
         modelId = modelId_;
         historyWindow = historyWindow_;
+        minPrice = minPrice_;
+        maxPrice = maxPrice_;
         _setSystemPrompt(TOPIC, SYSTEM_PROMPT);
         _setWindow(TOPIC, historyWindow_);
     }
@@ -162,17 +175,17 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
 
     /// @notice Appends the caller's price report to the oracle's topic. Feeders only; msg.value >= {requestFee},
     /// the excess is sent back.
-    /// @param price BTC/USD in whole US dollars, in [{MIN_PRICE}, {MAX_PRICE}].
+    /// @param price BTC/USD in whole US dollars, in [{minPrice}, {maxPrice}].
     /// @return promptId The report's prompt.
     function reportPrice(uint256 price) external payable nonReentrant returns (uint256 promptId) {
         if (!isFeeder[msg.sender]) revert BtcPriceOracleNotFeeder(msg.sender);
-        if (price < MIN_PRICE || price > MAX_PRICE) revert BtcPriceOracleInvalidPrice(price, MIN_PRICE, MAX_PRICE);
+        if (price < minPrice || price > maxPrice) revert BtcPriceOracleInvalidPrice(price, minPrice, maxPrice);
         bytes memory input = abi.encodePacked(
-            "BTC/USD price report from feeder ",
+            "Feeder ",
             Strings.toHexString(msg.sender),
-            ": ",
+            " reports the BTC/USD price: ",
             Strings.toString(price),
-            " USD. Repeat the reported price."
+            " USD. What is the reported price in USD?"
         );
         uint256 fee;
         (promptId, fee) = _ask(RequestKind.Report, input, price);
@@ -219,7 +232,7 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
     /// price unless a query submitted later (so with a later view of the topic) was answered first.
     function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
         Request storage request = _pending(promptId);
-        uint256 answer = _decodeUint(output, MIN_PRICE, MAX_PRICE);
+        uint256 answer = _decodeUint(output, minPrice, maxPrice);
         request.answer = answer;
         request.status = RequestStatus.Answered;
         if (request.kind == RequestKind.Report) {
@@ -249,7 +262,7 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
                 topic: TOPIC,
                 input: DataRef(DataKind.Onchain, input, bytes32(0), 0),
                 extra: DataRef(DataKind.Onchain, "", bytes32(0), 0),
-                format: OutputFormat(FormatKind.Uint, abi.encode(MIN_PRICE, MAX_PRICE)),
+                format: OutputFormat(FormatKind.Uint, abi.encode(minPrice, maxPrice)),
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),

@@ -16,7 +16,7 @@ const NAME: &str = "agent";
 pub(crate) const PERSONA: &str = "You are Ada, a friendly guide to AI Kernel, a network that runs \
     AI models for Ethereum smart contracts. Answer in one short sentence.";
 /// The user's messages, sent one after the other in the same conversation.
-const MESSAGES: [&str; 2] = ["Hi! What is your name?", "What can you help me with?"];
+const MESSAGES: [&str; 2] = ["Hello! Who are you?", "What can you help me with?"];
 /// The creator's service fee per answered message: 0.001 ETH.
 const SERVICE_FEE: u64 = 1_000_000_000_000_000;
 /// Output tokens per reply: short, so the demo stays quick on a CPU.

@@ -15,6 +15,9 @@ const NAME: &str = "oracle";
 const REPORTS: [u64; 3] = [97_120, 97_480, 97_250];
 /// Turns of the topic a query sees: room for the reports and a few earlier answers.
 const WINDOW: u16 = 8;
+/// The sane price range, in US dollars. Its upper end also lets a small model's answer stop
+/// after five digits: no sixth digit fits under 150000 after "97…".
+const PRICE_RANGE: (u64, u64) = (50_000, 150_000);
 
 // RequestStatus in BtcPriceOracle.sol.
 const ANSWERED: u8 = 2;
@@ -27,11 +30,16 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         env.kernel().addresses().kernel,
         env.model_id(),
         WINDOW,
+        U256::from(PRICE_RANGE.0),
+        U256::from(PRICE_RANGE.1),
     )
     .await
     .map_err(|e| rejected("deploy BtcPriceOracle", e))?;
     let address = *oracle.address();
-    env.say(format!("  BtcPriceOracle at {address}, topic \"btc-usd\", window {WINDOW}"));
+    env.say(format!(
+        "  BtcPriceOracle at {address}, topic \"btc-usd\", window {WINDOW}, prices {}..={} USD",
+        PRICE_RANGE.0, PRICE_RANGE.1
+    ));
     let feeder = env.account();
     env.send("setFeeder", oracle.setFeeder(feeder, true)).await?;
     env.say(format!("  {feeder} may feed prices"));

@@ -2,10 +2,7 @@
 //! asks `suspiciousTransaction` (Bool) with the sender's recent sends as extra context, holds the
 //! amount while the kernel answers, and pays the recipient only if the answer is no (false).
 
-use alloy::{
-    eips::BlockId,
-    primitives::{Address, U256, keccak256},
-};
+use alloy::primitives::{Address, U256, keccak256};
 
 use crate::{
     Answer, DemoEnv, Error, Outcome, Result,
@@ -42,7 +39,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     for (i, amount) in AMOUNTS.into_iter().map(U256::from).enumerate() {
         // A fresh recipient, so the payout is the only thing its balance can show.
         let to = Address::from_word(keccak256([address.as_slice(), &[i as u8]].concat()));
-        let before = balance_of(&wallet, user, None).await?;
+        let before = balance_of(&wallet, user).await?;
         let history = wallet.historyOf(user).call().await.map_err(|e| rejected("historyOf", e))?;
         env.say(format!("Sending {} to {to} (kernel fee {})", eth(amount), eth(fee)));
         for line in history.lines() {
@@ -52,10 +49,13 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         let requested = event::<AIWallet::TransferRequested>(&receipt)?;
         let (transfer, prompt) = (requested.transferId, requested.promptId);
         prompts.push(prompt);
-        // Read at the send's own block: the amount left the balance before any answer.
-        let held =
-            before - balance_of(&wallet, user, receipt.block_number.map(BlockId::number)).await?;
-        env.say(format!("  transfer {transfer}, prompt {prompt}: {} held", eth(held)));
+        // The send's own event says what was left: the amount is held before any answer.
+        let held = before - requested.balanceLeft;
+        env.say(format!(
+            "  transfer {transfer}, prompt {prompt}: {} held, {} left in the balance",
+            eth(held),
+            eth(requested.balanceLeft)
+        ));
         if held != amount {
             return Err(mismatch(format!("{} held", eth(amount)), format!("{} held", eth(held))));
         }
@@ -81,7 +81,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                 env.say(format!("Answer: suspicious = {suspicious}"));
                 let status = state(transfer).await?.status;
                 let received = env.balance(to).await?;
-                let after = balance_of(&wallet, user, None).await?;
+                let after = balance_of(&wallet, user).await?;
                 let found = format!(
                     "status {status}, {} at the recipient, sender's balance {}",
                     eth(received),
@@ -108,7 +108,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                 env.say("No answer: the kernel refunded the fee; reclaiming the held amount");
                 env.send("reclaim", wallet.reclaim(transfer)).await?;
                 let status = state(transfer).await?.status;
-                let after = balance_of(&wallet, user, None).await?;
+                let after = balance_of(&wallet, user).await?;
                 if status != RECLAIMED || after != before + fee {
                     return Err(mismatch(
                         "the amount and the fee back in the sender's balance".into(),
@@ -124,21 +124,15 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
         contract: address,
         prompts,
         answer: verdicts.join("; "),
-        effect: format!("sender's wallet balance {}", eth(balance_of(&wallet, user, None).await?)),
+        effect: format!("sender's wallet balance {}", eth(balance_of(&wallet, user).await?)),
     })
 }
 
 async fn balance_of(
     wallet: &AIWallet::AIWalletInstance<alloy::providers::DynProvider>,
     account: Address,
-    block: Option<BlockId>,
 ) -> Result<U256> {
-    let call = wallet.balanceOf(account);
-    let call = match block {
-        Some(block) => call.block(block),
-        None => call,
-    };
-    call.call().await.map_err(|e| rejected("balanceOf", e))
+    wallet.balanceOf(account).call().await.map_err(|e| rejected("balanceOf", e))
 }
 
 fn mismatch(expected: String, found: String) -> Error {

@@ -18,13 +18,17 @@ type Oracle = BO::BtcPriceOracleInstance<DynProvider>;
 
 const QUERY: &str = "What is the current BTC/USD price, aggregated from the recent reports? Answer in whole US dollars.";
 
+const MIN: u64 = 50_000;
+const MAX: u64 = 150_000;
+
 async fn oracle(net: &Net) -> Oracle {
-    BO::deploy(net.provider.clone(), net.kernel_address(), net.model(), 8).await.unwrap()
+    let (min, max) = (U256::from(MIN), U256::from(MAX));
+    BO::deploy(net.provider.clone(), net.kernel_address(), net.model(), 8, min, max).await.unwrap()
 }
 
 fn report_text(feeder: Address, price: u64) -> String {
     format!(
-        "BTC/USD price report from feeder 0x{}: {price} USD. Repeat the reported price.",
+        "Feeder 0x{} reports the BTC/USD price: {price} USD. What is the reported price in USD?",
         alloy::hex::encode(feeder)
     )
 }
@@ -81,7 +85,7 @@ async fn reports_become_turns_and_the_query_stores_the_price() {
             Message::new(Role::User, QUERY),
         ]
     );
-    assert_eq!(request.format, OutputFormat::Uint { min: "1000".into(), max: "10000000".into() });
+    assert_eq!(request.format, OutputFormat::Uint { min: MIN.to_string(), max: MAX.to_string() });
     assert_eq!(oracle.priceOf(query).call().await.unwrap(), U256::from(97_300));
     assert_eq!(oracle.latestPrice().call().await.unwrap(), U256::from(97_300));
     assert_eq!(oracle.latestPromptId().call().await.unwrap(), query);
@@ -154,7 +158,7 @@ async fn a_refunded_prompt_returns_its_fee_and_an_unusable_one_nothing() {
         Some(BO::BtcPriceOracleNotPending { promptId: query, status: 3 })
     );
 
-    // An answer below MIN_PRICE: finalized, callback failed, no price stored; the fee paid the
+    // An answer below the range: finalized, callback failed, no price stored; the fee paid the
     // committee, so reclaim closes the request with nothing to return.
     script.answer(word(5));
     let receipt = mined(oracle.requestPrice().value(fee)).await;
@@ -171,15 +175,29 @@ async fn a_refunded_prompt_returns_its_fee_and_an_unusable_one_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_feeders_prices_and_payments_revert_with_their_errors() {
     let (net, _script) = Net::scripted().await;
+    let deploy = |window: u16, min: u64, max: u64| {
+        let builder = BO::deploy_builder(
+            net.provider.clone(),
+            net.kernel_address(),
+            net.model(),
+            window,
+            U256::from(min),
+            U256::from(max),
+        );
+        async move { builder.call().await.unwrap_err() }
+    };
     for window in [0u16, 65] {
-        let err =
-            BO::deploy_builder(net.provider.clone(), net.kernel_address(), net.model(), window)
-                .call()
-                .await
-                .unwrap_err();
+        let err = deploy(window, MIN, MAX).await;
         assert_eq!(
             err.as_decoded_error::<BO::BtcPriceOracleInvalidWindow>(),
             Some(BO::BtcPriceOracleInvalidWindow { window, limit: 64 })
+        );
+    }
+    for (min, max) in [(0, MAX), (MAX + 1, MAX), (MIN, 10_000_000_000)] {
+        let err = deploy(8, min, max).await;
+        assert_eq!(
+            err.as_decoded_error::<BO::BtcPriceOracleInvalidRange>(),
+            Some(BO::BtcPriceOracleInvalidRange { min: U256::from(min), max: U256::from(max) })
         );
     }
     let oracle = oracle(&net).await;
@@ -202,14 +220,14 @@ async fn bad_feeders_prices_and_payments_revert_with_their_errors() {
         Some(BO::BtcPriceOracleNotFeeder { caller: net.account })
     );
     mined(oracle.setFeeder(net.account, true)).await;
-    for price in [999u64, 10_000_001] {
+    for price in [MIN - 1, MAX + 1] {
         let err = oracle.reportPrice(U256::from(price)).value(fee).call().await.unwrap_err();
         assert_eq!(
             err.as_decoded_error::<BO::BtcPriceOracleInvalidPrice>(),
             Some(BO::BtcPriceOracleInvalidPrice {
                 price: U256::from(price),
-                min: U256::from(1_000),
-                max: U256::from(10_000_000)
+                min: U256::from(MIN),
+                max: U256::from(MAX)
             })
         );
     }
@@ -277,7 +295,8 @@ async fn the_demo_stores_the_price_the_model_aggregates() {
         panic!("the live committee should agree on SmolLM2's price")
     };
     let price = U256::from_be_slice(&output);
-    assert!((U256::from(1_000)..=U256::from(10_000_000)).contains(&price), "{price}");
+    let range = oracle.minPrice().call().await.unwrap()..=oracle.maxPrice().call().await.unwrap();
+    assert!(range.contains(&price), "{price} outside {range:?}");
     assert_eq!(oracle.priceOf(query).call().await.unwrap(), price);
     assert_eq!(oracle.latestPrice().call().await.unwrap(), price);
     assert_eq!(oracle.latestPromptId().call().await.unwrap(), query);

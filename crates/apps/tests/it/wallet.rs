@@ -5,7 +5,6 @@
 use aik_apps::{Answer, bindings::AIWallet as AW};
 use aik_infer::OutputFormat;
 use alloy::{
-    eips::BlockId,
     primitives::{Address, U256},
     providers::DynProvider,
     rpc::types::TransactionReceipt,
@@ -39,9 +38,10 @@ async fn send(
     (receipt, requested.transferId, requested.promptId)
 }
 
-async fn balance_at(wallet: &Wallet, account: Address, receipt: &TransactionReceipt) -> U256 {
-    let block = BlockId::number(receipt.block_number.unwrap());
-    wallet.balanceOf(account).block(block).call().await.unwrap()
+/// The sender's balance once the send's amount was held, from the send's own event (before
+/// any answer could arrive).
+fn balance_left(receipt: &TransactionReceipt) -> U256 {
+    log::<AW::TransferRequested>(receipt).balanceLeft
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,12 +54,12 @@ async fn a_send_is_paid_only_when_the_answer_is_no() {
     let me = net.account;
     let (alice, bob) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb0));
 
-    // Not suspicious: the amount is held at the send's block, then paid to the recipient. The
+    // Not suspicious: the amount is held by the send, then paid to the recipient. The
     // excess msg.value over the fee is deposited first.
     script.answer(word(0));
     let (receipt, transfer, prompt) = send(&wallet, alice, milli(100), fee + milli(50)).await;
     assert_eq!(log::<AW::Deposited>(&receipt).amount, milli(50));
-    assert_eq!(balance_at(&wallet, me, &receipt).await, milli(950));
+    assert_eq!(balance_left(&receipt), milli(950));
     assert_eq!(net.answer(prompt).await, Answer::Finalized(word(0)));
     let state = wallet.getTransfer(transfer).call().await.unwrap();
     assert_eq!(
@@ -81,12 +81,18 @@ async fn a_send_is_paid_only_when_the_answer_is_no() {
     );
     assert!(asked.contains(&format!("{me_hex} sends 0.1 ETH to {alice_hex}")), "{asked}");
     assert!(asked.contains("balance before this send: 1.05 ETH"), "{asked}");
+    assert!(
+        asked.ends_with(
+            "\nsuspiciousTransaction: Is this transaction suspicious? Answer true or false."
+        ),
+        "{asked}"
+    );
 
     // Suspicious: held, then back in the sender's balance; the recipient gets nothing and is
     // counted as flagged. The history now shows the paid send.
     script.answer(word(1));
     let (receipt, transfer, prompt) = send(&wallet, bob, milli(200), fee).await;
-    assert_eq!(balance_at(&wallet, me, &receipt).await, milli(750));
+    assert_eq!(balance_left(&receipt), milli(750));
     assert_eq!(net.answer(prompt).await, Answer::Finalized(word(1)));
     assert_eq!(wallet.getTransfer(transfer).call().await.unwrap().status, 3);
     assert_eq!(wallet.balanceOf(me).call().await.unwrap(), milli(950));
@@ -136,7 +142,7 @@ async fn a_refunded_or_unusable_verdict_returns_the_held_amount() {
     // No quorum twice: refunded; reclaim puts the amount and the fee back in the balance.
     script.disagree();
     let (receipt, transfer, prompt) = send(&wallet, to, milli(300), fee).await;
-    assert_eq!(balance_at(&wallet, net.account, &receipt).await, milli(700));
+    assert_eq!(balance_left(&receipt), milli(700));
     let err = wallet.reclaim(transfer).call().await.unwrap_err();
     assert_eq!(
         err.as_decoded_error::<AW::AIWalletPromptRunning>(),
