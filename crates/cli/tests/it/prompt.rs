@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
-use aik_kernel::{DeployParams, load_context};
+use aik_kernel::{ContentId, DeployParams, PromptStore, load_context, load_context_with};
 use aik_node::{Engine, NodeDb, Worker, WorkerConfig, network::fund_workers};
 use alloy::{primitives::U256, providers::ProviderBuilder};
 use tokio::sync::watch;
@@ -74,6 +74,27 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
     let provider = ProviderBuilder::new().connect_http(net.deployment.rpc_url.parse().unwrap());
     let error = load_context(&provider, &net.deployment.addresses(), id).await.unwrap_err();
     assert!(error.to_string().contains("held in storage"), "{error}");
+    // A store without the data, or with other bytes under its name, is refused with the digest.
+    let empty = aik_store::LocalStore::open(net.dir.path().join("empty")).await.unwrap();
+    let storage = PromptStore::new(empty.clone(), None);
+    let error = load_context_with(&provider, &net.deployment.addresses(), id, &storage)
+        .await
+        .unwrap_err()
+        .to_string();
+    let digest = ContentId::of(b"What is two plus two?");
+    assert!(
+        error.contains(&format!(
+            "the input of prompt {id} is held in storage (sha256 0x{}, 21 bytes) and cannot be read",
+            digest.to_hex()
+        )),
+        "{error}"
+    );
+    std::fs::write(empty.root().join(digest.to_string()), b"What is two plus six?").unwrap();
+    let error = load_context_with(&provider, &net.deployment.addresses(), id, &storage)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&format!("input of prompt {id} hashes to 0x")), "{error}");
     // A verifier with the same store rebuilds it and gets the committee's hash.
     let id = id.to_string();
     let verified = net.aik(&["verify", "--json", id.as_str()]).await;
