@@ -61,7 +61,10 @@ struct KernelParams {
     address treasury;
 }
 
-/// @notice A prompt as stored: hashes and lengths, not bytes. Five slots.
+/// @notice A prompt as {DecentralizedInference-getPrompt} shows it: the permanent record joined with the prompt's
+/// lane while it is open. Once the prompt is Finalized or Refunded its lane serves other prompts, and the fields
+/// that lived there (deadlines, topicId, inputHash, turnSnapshot, maxTokens, callbackGasLimit, masks, commit
+/// order) read as zero: they are in the PromptSubmitted and PromptData events for good.
 /// @param commitDeadline While Queued: the time from which the requester may cancel. While Committing: the
 /// last second to commit.
 /// @param commitSequence Member indices in commit order, 4 bits each, first committer in the low bits.
@@ -86,6 +89,62 @@ struct PromptRecord {
     uint8 commitCount;
 }
 
+/// @notice What the kernel keeps of every prompt for good: two slots, written once at submission (and the miner
+/// at finalization, into the slot the fee keeps non-zero).
+/// @param lane The prompt's lane while it is open (Queued or Committing); zero once it is closed.
+/// @param minerIndex The miner's index in the final committee (set at finalization).
+/// @param fee The escrowed fee (bounded by 2^96 - 1 wei at submission).
+/// @param miner The miner (zero until finalized).
+struct PromptCore {
+    address requester;
+    uint32 modelId;
+    uint32 lane;
+    PromptStatus status;
+    uint8 attempt;
+    uint8 committeeSize;
+    uint8 minerIndex;
+    uint96 fee;
+    address miner;
+}
+
+/// @notice The state of an open prompt, in storage recycled from prompt to prompt: a lane is taken at
+/// submission and handed back when the prompt is finalized or refunded, so its slots are rewritten while
+/// non-zero (2,900 gas) instead of filled fresh (20,000) for every prompt. Committee members and their hashes
+/// live in per-lane maps beside it.
+/// The third slot holds everything commit, reveal and finalize check and update, so each reads it once.
+/// @param commitDeadline While Queued: the time from which the requester may cancel. While Committing: the
+/// last second to commit. Times are uint40 seconds (enough until the year 36,000).
+/// @param commitSequence Member indices in commit order, 4 bits each, first committer in the low bits.
+/// The slot of the votes never holds zero (maxTokens >= 1), nor does the last one (`touched`): rewriting a zero
+/// slot would cost 20,000 gas.
+/// @param touched Always true: keeps the slot of `turnSnapshot` non-zero for the first prompt of a topic.
+struct Lane {
+    bytes32 topicId;
+    bytes32 inputHash;
+    uint40 commitDeadline;
+    uint40 revealDeadline;
+    uint16 committedMask;
+    uint16 revealedMask;
+    uint64 commitSequence;
+    uint8 commitCount;
+    uint32 maxTokens;
+    uint32 callbackGasLimit;
+    uint64 turnSnapshot;
+    bool touched;
+}
+
+/// @notice Counters the kernel updates on every submission and closing, packed in one slot.
+/// @param promptCount Prompts submitted (the last prompt id).
+/// @param openEscrow Fees held for prompts not yet finalized or refunded.
+/// @param laneCount Lanes ever created (lane ids are 1..=laneCount).
+/// @param freeLaneCount Lanes waiting for reuse in the free-lane stack.
+struct Counters {
+    uint64 promptCount;
+    uint128 openEscrow;
+    uint32 laneCount;
+    uint32 freeLaneCount;
+}
+
 /// @title DecentralizedInference
 /// @notice The kernel's front door and its Proof-of-Compute: prompts are paid for and recorded here, their
 /// committees commit and reveal output hashes here, and finalization pays, penalizes, rewards, appends the
@@ -103,6 +162,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     uint256 private constant MAX_CHOICES = 256;
     uint32 private constant MAX_TEMPERATURE_MILLI = 2000;
     uint32 private constant MAX_TOP_P_MILLI = 1000;
+    /// @dev Longest commit window, reveal window or queue timeout.
+    uint64 private constant MAX_WINDOW = type(uint32).max;
 
     IModelFileSystem private immutable _models;
     IGPUManagement private immutable _gpu;
@@ -111,14 +172,19 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     IEAIMinter private immutable _token;
 
     KernelParams private _params;
-    uint256 private _promptCount;
+    Counters private _counters;
     uint256 private _finalizedCount;
-    uint256 private _openEscrow;
-    mapping(uint256 promptId => PromptRecord) private _prompts;
-    /// @dev Keyed by round = promptId << 1 | attempt, so a retry's committee never mixes with the first one.
-    mapping(uint256 round => mapping(uint256 index => address)) private _members;
+    mapping(uint256 promptId => PromptCore) private _prompts;
+    /// @dev The winning output hash of each finalized prompt: the one fresh slot a prompt's result needs.
+    mapping(uint256 promptId => bytes32) private _outputHashes;
+    mapping(uint256 laneId => Lane) private _lanes;
+    /// @dev The current committee of the prompt holding the lane (a retry overwrites the first committee).
+    mapping(uint256 laneId => mapping(uint256 index => address)) private _laneMembers;
     /// @dev A member's commitment until it reveals, then its revealed output hash.
-    mapping(uint256 round => mapping(uint256 index => bytes32)) private _memberHashes;
+    mapping(uint256 laneId => mapping(uint256 index => bytes32)) private _laneHashes;
+    /// @dev Stack of lanes free for reuse: entries [0, freeLaneCount) are live; the rest are stale non-zero
+    /// values kept so that a push rewrites a non-zero slot.
+    mapping(uint256 index => uint256 laneId) private _freeLanes;
     mapping(address account => uint256) private _claimable;
 
     /// @notice The owner changed the parameters.
@@ -157,7 +223,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// @inheritdoc IAIKernel
     function infer(InferenceRequest calldata request) external payable returns (uint256 promptId) {
         ModelTerms memory terms = _liveTerms(request.modelId);
-        KernelParams memory params = _params;
+        // Read from storage field by field: a submission needs two of the four parameter slots.
+        KernelParams storage params = _params;
         if (request.maxTokens == 0) revert DecentralizedInferenceZeroMaxTokens();
         if (request.maxTokens > params.maxTokens) {
             revert DecentralizedInferenceMaxTokensTooLarge(request.maxTokens, params.maxTokens);
@@ -175,30 +242,44 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         else if (feePerToken < terms.pricePerToken) revert DecentralizedInferenceBidTooLow(feePerToken, terms.pricePerToken);
         // Cannot overflow: feePerToken < 2^128 and maxTokens < 2^32.
         uint256 fee = feePerToken * request.maxTokens;
-        if (fee > type(uint128).max) revert DecentralizedInferenceInvalidParameter("fee");
+        if (fee > type(uint96).max) revert DecentralizedInferenceInvalidParameter("fee");
         if (msg.value < fee) revert DecentralizedInferenceFeeTooLow(msg.value, fee);
 
         bytes32 topicId = keccak256(abi.encode(msg.sender, request.topic));
         (uint64 turns, uint32 systemPromptRevision, uint16 window) = _context.snapshot(topicId);
 
-        promptId = ++_promptCount;
-        PromptRecord storage prompt = _prompts[promptId];
-        prompt.requester = msg.sender;
-        // Model ids are sequential registry ids, far below 2^32.
-        prompt.modelId = uint32(request.modelId);
-        prompt.status = PromptStatus.Queued;
-        prompt.committeeSize = terms.committeeSize;
-        prompt.fee = uint128(fee);
-        prompt.topicId = topicId;
-        prompt.inputHash = inputHash;
-        prompt.turnSnapshot = turns;
-        prompt.maxTokens = request.maxTokens;
-        prompt.callbackGasLimit = request.callbackGasLimit;
-        _openEscrow += fee;
+        uint256 laneId;
+        (promptId, laneId) = _open(fee);
+        _prompts[promptId] = PromptCore({
+            requester: msg.sender,
+            // Model ids are sequential registry ids, far below 2^32.
+            modelId: uint32(request.modelId),
+            lane: uint32(laneId),
+            status: PromptStatus.Queued,
+            attempt: 0,
+            committeeSize: terms.committeeSize,
+            minerIndex: 0,
+            fee: uint96(fee),
+            miner: address(0)
+        });
+        _lanes[laneId] = Lane({
+            topicId: topicId,
+            inputHash: inputHash,
+            commitDeadline: 0,
+            revealDeadline: 0,
+            committedMask: 0,
+            revealedMask: 0,
+            commitSequence: 0,
+            commitCount: 0,
+            maxTokens: request.maxTokens,
+            callbackGasLimit: request.callbackGasLimit,
+            turnSnapshot: turns,
+            touched: true
+        });
         emit PromptSubmitted(promptId, msg.sender, request.modelId, topicId, fee);
         emit PromptData(promptId, request, inputHash, extraHash, turns, systemPromptRevision, window);
 
-        _schedule(promptId, prompt, terms, feePerToken, params.queueTimeout);
+        _schedule(promptId, _prompts[promptId], terms, feePerToken, params.queueTimeout);
 
         uint256 excess = msg.value - fee;
         if (excess != 0) {
@@ -210,11 +291,12 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     /// @notice Cancels a prompt still queued after the queue timeout and credits its fee back. Only the requester.
     function cancelQueued(uint256 promptId) external {
-        PromptRecord storage prompt = _existing(promptId);
+        PromptCore storage prompt = _existing(promptId);
         if (prompt.requester != msg.sender) revert DecentralizedInferenceNotRequester(promptId, msg.sender);
         if (prompt.status != PromptStatus.Queued) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
-        if (block.timestamp < prompt.commitDeadline) {
-            revert DecentralizedInferenceQueueTimeoutNotReached(promptId, prompt.commitDeadline);
+        uint256 cancellableAt = _lanes[prompt.lane].commitDeadline;
+        if (block.timestamp < cancellableAt) {
+            revert DecentralizedInferenceQueueTimeoutNotReached(promptId, cancellableAt);
         }
         _scheduler.cancel(promptId);
         _refund(promptId, prompt);
@@ -236,21 +318,22 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// @notice Commits to an output: commitment = keccak256(abi.encode(promptId, worker, outputHash, salt)),
     /// with outputHash the sha256 of the canonical output bytes. Before the commit deadline, once per member.
     function commit(uint256 promptId, bytes32 commitment) external {
-        PromptRecord storage prompt = _existing(promptId);
+        PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
-        if (block.timestamp > prompt.commitDeadline) {
-            revert DecentralizedInferenceCommitDeadlinePassed(promptId, prompt.commitDeadline, block.timestamp);
+        uint256 laneId = prompt.lane;
+        Lane storage lane = _lanes[laneId];
+        if (block.timestamp > lane.commitDeadline) {
+            revert DecentralizedInferenceCommitDeadlinePassed(promptId, lane.commitDeadline, block.timestamp);
         }
         if (commitment == bytes32(0)) revert DecentralizedInferenceZeroCommitment();
-        uint256 round = _round(promptId, prompt.attempt);
-        uint256 index = _memberIndex(promptId, round, prompt.committeeSize);
+        uint256 index = _memberIndex(promptId, laneId, prompt.committeeSize);
         uint16 bit = uint16(1 << index);
-        if (prompt.committedMask & bit != 0) revert DecentralizedInferenceAlreadyCommitted(promptId, msg.sender);
-        _memberHashes[round][index] = commitment;
-        prompt.committedMask |= bit;
-        uint8 order = prompt.commitCount;
-        prompt.commitSequence |= uint64(index) << (4 * order);
-        prompt.commitCount = order + 1;
+        if (lane.committedMask & bit != 0) revert DecentralizedInferenceAlreadyCommitted(promptId, msg.sender);
+        _laneHashes[laneId][index] = commitment;
+        lane.committedMask |= bit;
+        uint8 order = lane.commitCount;
+        lane.commitSequence |= uint64(index) << (4 * order);
+        lane.commitCount = order + 1;
         emit OutputCommitted(promptId, msg.sender, commitment);
     }
 
@@ -269,19 +352,20 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     /// @inheritdoc IAIKernel
     function finalize(uint256 promptId, bytes calldata output) external nonReentrant {
-        PromptRecord storage prompt = _existing(promptId);
+        PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
-        uint256 opensAt = _finalizeOpensAt(prompt);
+        uint256 laneId = prompt.lane;
+        Lane storage lane = _lanes[laneId];
+        uint256 committeeSize = prompt.committeeSize;
+        uint256 opensAt = _finalizeOpensAt(lane, committeeSize);
         if (block.timestamp < opensAt) revert DecentralizedInferenceFinalizeTooEarly(promptId, opensAt);
 
-        uint256 committeeSize = prompt.committeeSize;
-        uint256 round = _round(promptId, prompt.attempt);
         address[] memory committee = new address[](committeeSize);
         bytes32[] memory hashes = new bytes32[](committeeSize);
-        uint256 revealedMask = prompt.revealedMask;
+        uint256 revealedMask = lane.revealedMask;
         for (uint256 i = 0; i < committeeSize; ++i) {
-            committee[i] = _members[round][i];
-            if (revealedMask & (1 << i) != 0) hashes[i] = _memberHashes[round][i];
+            committee[i] = _laneMembers[laneId][i];
+            if (revealedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
         }
         (bool agreed, bytes32 winner) = _tally(hashes, revealedMask, committeeSize);
         KernelParams memory params = _params;
@@ -298,32 +382,35 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
         _gpu.release(committee);
 
+        uint256 modelId = prompt.modelId;
         if (!agreed) {
             if (prompt.attempt == 0) {
                 prompt.attempt = 1;
                 prompt.status = PromptStatus.Queued;
-                prompt.committedMask = 0;
-                prompt.revealedMask = 0;
-                prompt.commitSequence = 0;
-                prompt.commitCount = 0;
+                _resetVotes(lane);
                 emit PromptRetried(promptId, 1);
-                ModelTerms memory terms = _models.modelTerms(prompt.modelId);
-                _schedule(promptId, prompt, terms, prompt.fee / prompt.maxTokens, params.queueTimeout);
+                ModelTerms memory terms = _models.modelTerms(modelId);
+                _schedule(promptId, prompt, terms, prompt.fee / lane.maxTokens, params.queueTimeout);
             } else {
                 _refund(promptId, prompt);
             }
-            _scheduler.pump(prompt.modelId, params.pumpOnFinalize);
+            _scheduler.pump(modelId, params.pumpOnFinalize);
             return;
         }
 
-        bool callsBack = prompt.callbackGasLimit != 0 && prompt.requester.code.length != 0;
+        // Read what the rest needs before the lane goes back to the pool in {_settle}.
+        address requester = prompt.requester;
+        uint256 callbackGasLimit = lane.callbackGasLimit;
+        bytes32 topicId = lane.topicId;
+        bytes32 inputHash = lane.inputHash;
+        bool callsBack = callbackGasLimit != 0 && requester.code.length != 0;
         if (callsBack && sha256(output) != winner) {
             revert DecentralizedInferenceOutputMismatch(promptId, winner, sha256(output));
         }
-        _settle(promptId, prompt, committee, hashes, winner, params);
-        _context.append(prompt.topicId, prompt.requester, promptId, prompt.inputHash, winner);
-        if (params.pumpOnFinalize != 0) _scheduler.pump(prompt.modelId, params.pumpOnFinalize);
-        if (callsBack) _callBack(promptId, prompt.requester, prompt.callbackGasLimit, output);
+        _settle(promptId, prompt, lane, committee, hashes, winner, params);
+        _context.append(topicId, requester, promptId, inputHash, winner);
+        if (params.pumpOnFinalize != 0) _scheduler.pump(modelId, params.pumpOnFinalize);
+        if (callsBack) _callBack(promptId, requester, callbackGasLimit, output);
     }
 
     // ------------------------------------------------------------------ scheduler
@@ -331,7 +418,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// @inheritdoc IKernelAssignments
     function onCommitteeAssigned(uint256 promptId, address[] calldata committee) external {
         if (msg.sender != address(_scheduler)) revert DecentralizedInferenceUnauthorized(msg.sender);
-        PromptRecord storage prompt = _existing(promptId);
+        PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Queued) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         _startCommit(promptId, prompt, committee);
     }
@@ -357,32 +444,54 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         view
         returns (PromptStatus status, bytes32 outputHash, address miner)
     {
-        PromptRecord storage prompt = _prompts[promptId];
+        PromptCore storage prompt = _prompts[promptId];
         status = prompt.status;
         if (status == PromptStatus.Finalized) {
-            uint256 round = _round(promptId, prompt.attempt);
-            outputHash = _memberHashes[round][prompt.minerIndex];
-            miner = _members[round][prompt.minerIndex];
+            outputHash = _outputHashes[promptId];
+            miner = prompt.miner;
         }
     }
 
-    /// @notice The stored record of a prompt.
-    function getPrompt(uint256 promptId) external view returns (PromptRecord memory) {
-        return _prompts[promptId];
+    /// @notice The record of a prompt; the fields kept in its lane read as zero once it is closed (see
+    /// {PromptRecord}).
+    function getPrompt(uint256 promptId) external view returns (PromptRecord memory record) {
+        PromptCore memory core = _prompts[promptId];
+        record.requester = core.requester;
+        record.modelId = core.modelId;
+        record.status = core.status;
+        record.attempt = core.attempt;
+        record.committeeSize = core.committeeSize;
+        record.minerIndex = core.minerIndex;
+        record.fee = core.fee;
+        if (core.status == PromptStatus.Queued || core.status == PromptStatus.Committing) {
+            Lane memory lane = _lanes[core.lane];
+            record.commitDeadline = lane.commitDeadline;
+            record.revealDeadline = lane.revealDeadline;
+            record.topicId = lane.topicId;
+            record.inputHash = lane.inputHash;
+            record.turnSnapshot = lane.turnSnapshot;
+            record.maxTokens = lane.maxTokens;
+            record.callbackGasLimit = lane.callbackGasLimit;
+            record.committedMask = lane.committedMask;
+            record.revealedMask = lane.revealedMask;
+            record.commitSequence = lane.commitSequence;
+            record.commitCount = lane.commitCount;
+        }
     }
 
-    /// @notice The prompt's current committee and, per member, its commitment (before it reveals) or its
-    /// revealed output hash (after). Empty while no committee is assigned.
+    /// @notice The prompt's committee and, per member, its commitment (before it reveals) or its revealed output
+    /// hash (after), while the prompt is Committing. Empty otherwise: while queued (a retry waits for a fresh
+    /// committee) and once closed, when the CommitteeAssigned, OutputCommitted and OutputRevealed events are the
+    /// record.
     function getCommittee(uint256 promptId) external view returns (address[] memory members, bytes32[] memory hashes) {
-        PromptRecord storage prompt = _prompts[promptId];
-        uint256 round = _round(promptId, prompt.attempt);
-        // A queued prompt, or one cancelled while waiting for its retry, has no committee in this round.
-        uint256 size = _members[round][0] == address(0) ? 0 : prompt.committeeSize;
+        PromptCore storage prompt = _prompts[promptId];
+        uint256 size = prompt.status == PromptStatus.Committing ? prompt.committeeSize : 0;
+        uint256 laneId = prompt.lane;
         members = new address[](size);
         hashes = new bytes32[](size);
         for (uint256 i = 0; i < size; ++i) {
-            members[i] = _members[round][i];
-            hashes[i] = _memberHashes[round][i];
+            members[i] = _laneMembers[laneId][i];
+            hashes[i] = _laneHashes[laneId][i];
         }
     }
 
@@ -398,12 +507,12 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     /// @notice Fees held for prompts not yet finalized or refunded.
     function openEscrow() external view returns (uint256) {
-        return _openEscrow;
+        return _counters.openEscrow;
     }
 
     /// @notice Prompts submitted and prompts finalized so far.
     function counts() external view returns (uint256 submitted, uint256 finalized) {
-        return (_promptCount, _finalizedCount);
+        return (_counters.promptCount, _finalizedCount);
     }
 
     /// @notice The block reward the next finalized prompt earns, before the supply cap.
@@ -434,9 +543,38 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     // ------------------------------------------------------------------ internal
 
+    /// @dev Numbers a new prompt, escrows its fee and hands it a lane (a free one, else a new one), in one write
+    /// of the counters slot.
+    function _open(uint256 fee) private returns (uint256 promptId, uint256 laneId) {
+        Counters memory counters = _counters;
+        promptId = counters.promptCount + 1;
+        counters.promptCount = uint64(promptId);
+        // fee < 2^96; the sum of open fees stays below 2^128 (checked arithmetic would revert, never wrap).
+        counters.openEscrow += uint128(fee);
+        if (counters.freeLaneCount != 0) {
+            --counters.freeLaneCount;
+            laneId = _freeLanes[counters.freeLaneCount];
+        } else {
+            laneId = ++counters.laneCount;
+        }
+        _counters = counters;
+    }
+
+    /// @dev Releases a closed prompt's escrow and lane. The lane's slots stay as they are (non-zero) until the
+    /// next prompt that takes it rewrites them; nothing reads a lane through a closed prompt.
+    function _close(PromptCore storage prompt, uint256 fee) private {
+        uint256 laneId = prompt.lane;
+        prompt.lane = 0;
+        Counters memory counters = _counters;
+        counters.openEscrow -= uint128(fee);
+        _freeLanes[counters.freeLaneCount] = laneId;
+        ++counters.freeLaneCount;
+        _counters = counters;
+    }
+
     function _schedule(
         uint256 promptId,
-        PromptRecord storage prompt,
+        PromptCore storage prompt,
         ModelTerms memory terms,
         uint256 feePerToken,
         uint64 queueTimeout
@@ -448,58 +586,68 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
             _startCommit(promptId, prompt, committee);
         } else if (prompt.status == PromptStatus.Queued) {
             // Not assigned through the scheduler's own pump either: it waits.
-            prompt.commitDeadline = uint64(block.timestamp) + queueTimeout;
+            // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_WINDOW).
+            _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
             emit PromptQueued(promptId, prompt.modelId);
         }
     }
 
-    function _startCommit(uint256 promptId, PromptRecord storage prompt, address[] memory committee) private {
-        uint8 attempt = prompt.attempt;
-        uint256 round = _round(promptId, attempt);
+    function _startCommit(uint256 promptId, PromptCore storage prompt, address[] memory committee) private {
+        uint256 laneId = prompt.lane;
         for (uint256 i = 0; i < committee.length; ++i) {
-            _members[round][i] = committee[i];
+            _laneMembers[laneId][i] = committee[i];
         }
         uint64 commitDeadline = uint64(block.timestamp) + _params.commitWindow;
         uint64 revealDeadline = commitDeadline + _params.revealWindow;
         prompt.status = PromptStatus.Committing;
-        prompt.commitDeadline = commitDeadline;
-        prompt.revealDeadline = revealDeadline;
-        emit CommitteeAssigned(promptId, committee, attempt, commitDeadline, revealDeadline);
+        Lane storage lane = _lanes[laneId];
+        // Block times fit uint40 for the next 34,000 years; the windows are owner-set and bounded below.
+        lane.commitDeadline = uint40(commitDeadline);
+        lane.revealDeadline = uint40(revealDeadline);
+        emit CommitteeAssigned(promptId, committee, prompt.attempt, commitDeadline, revealDeadline);
+    }
+
+    /// @dev Clears the votes of a committee that reached no quorum, for the retry's committee.
+    function _resetVotes(Lane storage lane) private {
+        lane.committedMask = 0;
+        lane.revealedMask = 0;
+        lane.commitSequence = 0;
+        lane.commitCount = 0;
     }
 
     function _reveal(uint256 promptId, bytes32 outputHash, bytes32 salt, bytes memory output) private {
-        PromptRecord storage prompt = _existing(promptId);
+        PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         uint256 committeeSize = prompt.committeeSize;
-        uint16 committedMask = prompt.committedMask;
+        uint256 laneId = prompt.lane;
+        Lane storage lane = _lanes[laneId];
+        uint16 committedMask = lane.committedMask;
         uint256 fullMask = (1 << committeeSize) - 1;
-        if (committedMask != fullMask && block.timestamp <= prompt.commitDeadline) {
-            revert DecentralizedInferenceRevealNotOpen(promptId, uint256(prompt.commitDeadline) + 1);
+        if (committedMask != fullMask && block.timestamp <= lane.commitDeadline) {
+            revert DecentralizedInferenceRevealNotOpen(promptId, uint256(lane.commitDeadline) + 1);
         }
-        if (block.timestamp > prompt.revealDeadline) {
-            revert DecentralizedInferenceRevealDeadlinePassed(promptId, prompt.revealDeadline, block.timestamp);
+        if (block.timestamp > lane.revealDeadline) {
+            revert DecentralizedInferenceRevealDeadlinePassed(promptId, lane.revealDeadline, block.timestamp);
         }
-        uint256 round = _round(promptId, prompt.attempt);
-        uint256 index = _memberIndex(promptId, round, committeeSize);
+        uint256 index = _memberIndex(promptId, laneId, committeeSize);
         uint16 bit = uint16(1 << index);
         if (committedMask & bit == 0) revert DecentralizedInferenceNotCommitted(promptId, msg.sender);
-        if (prompt.revealedMask & bit != 0) revert DecentralizedInferenceAlreadyRevealed(promptId, msg.sender);
-        bytes32 commitment = _memberHashes[round][index];
+        if (lane.revealedMask & bit != 0) revert DecentralizedInferenceAlreadyRevealed(promptId, msg.sender);
+        bytes32 commitment = _laneHashes[laneId][index];
         bytes32 computed = keccak256(abi.encode(promptId, msg.sender, outputHash, salt));
         if (computed != commitment) revert DecentralizedInferenceRevealMismatch(promptId, commitment, computed);
-        _memberHashes[round][index] = outputHash;
-        prompt.revealedMask |= bit;
+        _laneHashes[laneId][index] = outputHash;
+        lane.revealedMask |= bit;
         emit OutputRevealed(promptId, msg.sender, outputHash, output);
     }
 
     /// @dev Finalize opens after the reveal deadline, or as soon as reveals are open and every member that
     /// committed has revealed (nobody left to wait for).
-    function _finalizeOpensAt(PromptRecord storage prompt) private view returns (uint256) {
-        uint16 committedMask = prompt.committedMask;
-        bool revealOpen =
-            committedMask == (1 << prompt.committeeSize) - 1 || block.timestamp > prompt.commitDeadline;
-        if (revealOpen && prompt.revealedMask == committedMask) return block.timestamp;
-        return uint256(prompt.revealDeadline) + 1;
+    function _finalizeOpensAt(Lane storage lane, uint256 committeeSize) private view returns (uint256) {
+        uint16 committedMask = lane.committedMask;
+        bool revealOpen = committedMask == (1 << committeeSize) - 1 || block.timestamp > lane.commitDeadline;
+        if (revealOpen && lane.revealedMask == committedMask) return block.timestamp;
+        return uint256(lane.revealDeadline) + 1;
     }
 
     /// @dev The output hash revealed by at least floor(k/2)+1 members, if any (at most one can be).
@@ -522,7 +670,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// @dev Pays the fee out (credits), records the result and mints the block reward.
     function _settle(
         uint256 promptId,
-        PromptRecord storage prompt,
+        PromptCore storage prompt,
+        Lane storage lane,
         address[] memory committee,
         bytes32[] memory hashes,
         bytes32 winner,
@@ -530,17 +679,19 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     ) private {
         uint256 committeeSize = committee.length;
         uint256 minerIndex = committeeSize;
-        uint256 sequence = prompt.commitSequence;
-        for (uint256 order = 0; order < prompt.commitCount; ++order) {
+        uint256 sequence = lane.commitSequence;
+        uint256 commitCount = lane.commitCount;
+        uint256 revealedMask = lane.revealedMask;
+        for (uint256 order = 0; order < commitCount; ++order) {
             uint256 index = (sequence >> (4 * order)) & 0xf;
-            if (hashes[index] == winner && prompt.revealedMask & (1 << index) != 0) {
+            if (hashes[index] == winner && revealedMask & (1 << index) != 0) {
                 minerIndex = index;
                 break;
             }
         }
         uint256 verifiers = 0;
         for (uint256 i = 0; i < committeeSize; ++i) {
-            if (i != minerIndex && prompt.revealedMask & (1 << i) != 0 && hashes[i] == winner) ++verifiers;
+            if (i != minerIndex && revealedMask & (1 << i) != 0 && hashes[i] == winner) ++verifiers;
         }
         uint256 fee = prompt.fee;
         uint256 minerPay = fee * params.minerShareBps / BPS;
@@ -555,10 +706,12 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         prompt.status = PromptStatus.Finalized;
         // minerIndex < committeeSize <= 16.
         prompt.minerIndex = uint8(minerIndex);
-        _openEscrow -= fee;
+        prompt.miner = miner;
+        _outputHashes[promptId] = winner;
+        _close(prompt, fee);
         _credit(miner, minerPay);
         for (uint256 i = 0; i < committeeSize; ++i) {
-            if (i != minerIndex && prompt.revealedMask & (1 << i) != 0 && hashes[i] == winner) {
+            if (i != minerIndex && revealedMask & (1 << i) != 0 && hashes[i] == winner) {
                 _credit(committee[i], verifierPay);
             }
         }
@@ -587,10 +740,10 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit CallbackResult(promptId, requester, success);
     }
 
-    function _refund(uint256 promptId, PromptRecord storage prompt) private {
+    function _refund(uint256 promptId, PromptCore storage prompt) private {
         uint256 fee = prompt.fee;
         prompt.status = PromptStatus.Refunded;
-        _openEscrow -= fee;
+        _close(prompt, fee);
         _credit(prompt.requester, fee);
         emit PromptRefunded(promptId, prompt.requester, fee);
     }
@@ -601,14 +754,14 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit Credited(account, amount);
     }
 
-    function _memberIndex(uint256 promptId, uint256 round, uint256 committeeSize) private view returns (uint256) {
+    function _memberIndex(uint256 promptId, uint256 laneId, uint256 committeeSize) private view returns (uint256) {
         for (uint256 i = 0; i < committeeSize; ++i) {
-            if (_members[round][i] == msg.sender) return i;
+            if (_laneMembers[laneId][i] == msg.sender) return i;
         }
         revert DecentralizedInferenceNotAssigned(promptId, msg.sender);
     }
 
-    function _existing(uint256 promptId) private view returns (PromptRecord storage prompt) {
+    function _existing(uint256 promptId) private view returns (PromptCore storage prompt) {
         prompt = _prompts[promptId];
         if (prompt.status == PromptStatus.None) revert DecentralizedInferenceUnknownPrompt(promptId);
     }
@@ -682,6 +835,10 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     function _setParams(KernelParams memory params_) private {
         if (params_.commitWindow == 0) revert DecentralizedInferenceInvalidParameter("commitWindow");
         if (params_.revealWindow == 0) revert DecentralizedInferenceInvalidParameter("revealWindow");
+        // Deadlines are stored as uint40 times (see {Lane}): windows up to 2^32 s (136 years) keep them exact.
+        if (params_.commitWindow > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("commitWindow");
+        if (params_.revealWindow > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("revealWindow");
+        if (params_.queueTimeout > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("queueTimeout");
         if (uint256(params_.minerShareBps) + params_.verifierShareBps > BPS) {
             revert DecentralizedInferenceInvalidParameter("shares");
         }
@@ -694,9 +851,5 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
         _params = params_;
         emit ParamsUpdated(params_);
-    }
-
-    function _round(uint256 promptId, uint8 attempt) private pure returns (uint256) {
-        return promptId << 1 | attempt;
     }
 }

@@ -33,14 +33,18 @@ struct WorkerState {
 }
 
 /// @notice A set of free workers with O(1) insert and remove.
-/// @dev Members are `slots[0..length)`; `positions[worker]` is a worker's index. Removal moves the last member
-/// into the hole and shrinks `length` without zeroing the vacated slot or the removed worker's position: stale
-/// values stay, so that the next insert rewrites a non-zero slot (2,900 gas) instead of a zero one (20,000).
-/// Membership therefore checks both: positions[w] < length && slots[positions[w]] == w.
+/// @dev Members are `slots[0..length)`; `positionsPlusOne[worker]` is a worker's index plus one (zero: never
+/// inserted). Removal moves the last member into the hole and shrinks `length` without zeroing the vacated slot
+/// or the removed worker's position: stale values stay, so that the next insert rewrites a non-zero slot (2,900
+/// gas) instead of a zero one (20,000). For the same reason positions are stored plus one (position 0 would be a
+/// zero slot) and `touched` keeps the slot holding `length` non-zero when the set empties, which it does
+/// whenever every worker of a model is busy. Membership therefore checks both:
+/// 0 < positionsPlusOne[w] <= length && slots[positionsPlusOne[w] - 1] == w.
 struct FreeSet {
-    uint256 length;
+    uint64 length;
+    bool touched;
     mapping(uint256 position => address) slots;
-    mapping(address worker => uint256) positions;
+    mapping(address worker => uint256) positionsPlusOne;
 }
 
 /// @title GPUManagement
@@ -283,16 +287,20 @@ contract GPUManagement is IGPUManagement, Ownable {
                 if (workers[j] == workers[i]) revert GPUManagementInvalidPosition(modelId, positions[i]);
             }
         }
-        for (uint256 i = 0; i < workers.length; ++i) {
-            WorkerState storage worker = _workers[workers[i]];
+        // Take the workers from the highest position down: removing one then never moves another drawn worker,
+        // and fewer members move into holes (when all the free workers are drawn, none does).
+        uint256[] memory order = _byPositionDescending(positions);
+        for (uint256 o = 0; o < order.length; ++o) {
+            address drawn = workers[order[o]];
+            WorkerState storage worker = _workers[drawn];
             // Cannot overflow: a worker is in a free set only while busy < capacity <= MAX_CAPACITY.
             uint16 busy;
             unchecked {
                 busy = worker.busy + 1;
             }
             worker.busy = busy;
-            emit WorkerLoadChanged(workers[i], busy);
-            if (busy == worker.capacity) _syncFree(workers[i]);
+            emit WorkerLoadChanged(drawn, busy);
+            if (busy == worker.capacity) _syncFree(drawn);
         }
     }
 
@@ -391,6 +399,20 @@ contract GPUManagement is IGPUManagement, Ownable {
         emit StakingParamsUpdated(minStake_, unbondingPeriod_, treasury_);
     }
 
+    /// @dev Indices of `positions` ordered by decreasing position (insertion sort: committees are small).
+    function _byPositionDescending(uint256[] calldata positions) private pure returns (uint256[] memory order) {
+        uint256 count = positions.length;
+        order = new uint256[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 j = i;
+            while (j > 0 && positions[order[j - 1]] < positions[i]) {
+                order[j] = order[j - 1];
+                --j;
+            }
+            order[j] = i;
+        }
+    }
+
     /// @dev Restores the free-set invariant for every model the worker serves.
     function _syncFree(address worker_) private {
         WorkerState storage worker = _workers[worker_];
@@ -403,23 +425,30 @@ contract GPUManagement is IGPUManagement, Ownable {
             if (shouldBeFree && !isMember) {
                 uint256 length = free.length;
                 free.slots[length] = worker_;
-                free.positions[worker_] = length;
-                free.length = length + 1;
+                free.positionsPlusOne[worker_] = length + 1;
+                _setLength(free, length + 1);
             } else if (!shouldBeFree && isMember) {
-                uint256 position = free.positions[worker_];
+                uint256 position = free.positionsPlusOne[worker_] - 1;
                 uint256 last = free.length - 1;
                 if (position != last) {
                     address moved = free.slots[last];
                     free.slots[position] = moved;
-                    free.positions[moved] = position;
+                    free.positionsPlusOne[moved] = position + 1;
                 }
-                free.length = last;
+                _setLength(free, last);
             }
         }
     }
 
+    /// @dev Writes the length together with the `touched` flag, in one slot (see {FreeSet}).
+    function _setLength(FreeSet storage free, uint256 length) private {
+        // length <= number of registered workers, far below 2^64.
+        free.length = uint64(length);
+        free.touched = true;
+    }
+
     function _inSet(FreeSet storage free, address worker) private view returns (bool) {
-        uint256 position = free.positions[worker];
-        return position < free.length && free.slots[position] == worker;
+        uint256 positionPlusOne = free.positionsPlusOne[worker];
+        return positionPlusOne != 0 && positionPlusOne <= free.length && free.slots[positionPlusOne - 1] == worker;
     }
 }

@@ -26,17 +26,17 @@
 //! comes from a [`PromptStore`] through [`load_context_with`]: a local content store, then IPFS
 //! by the data's content id; either way the bytes must hash to what the kernel recorded.
 
+use aik_store::{ContentId, Expected, Fetcher, LocalStore, NoProgress, Uri};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
 };
-use aik_store::{ContentId, Expected, Fetcher, LocalStore, NoProgress, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Error, KernelAddresses, OutputFormat, OutputValue, Result, SamplingSpec,
+    Error, KernelAddresses, KernelClient, OutputFormat, OutputValue, Result, SamplingSpec,
     bindings::{ContextManager, DecentralizedInference as DI},
 };
 
@@ -391,12 +391,14 @@ async fn load<P: Provider + Clone>(
             seed: request.sampling.seed,
         },
     };
+    // The topic id is derived rather than read from the prompt record: the record keeps it only while
+    // the prompt is open, and verifying a finalized prompt needs it too.
     let record = DI::new(addresses.kernel, provider.clone())
         .getPrompt(prompt_id)
         .call()
         .await
         .map_err(|e| Error::contract("getPrompt", e))?;
-    let topic_id = record.topicId;
+    let topic_id = KernelClient::<P>::topic_id(record.requester, &request.topic);
     let context = ContextManager::new(addresses.context, provider.clone());
     let system_prompt = if data.systemPromptRevision == 0 {
         None

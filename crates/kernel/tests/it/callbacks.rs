@@ -64,7 +64,7 @@ fn callback_success(receipt: &alloy::rpc::types::TransactionReceipt) -> bool {
 }
 
 async fn assert_paid_once(env: &Env, id: U256) {
-    let members = env.committee(id).await;
+    let members = env.assigned_committee(id).await;
     let fee = U256::from(100 * PRICE);
     assert_eq!(
         env.owner.claimable(members[0]).await.unwrap(),

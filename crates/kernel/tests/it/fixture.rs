@@ -3,12 +3,14 @@
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_kernel::{
     DeployParams, Hardware, KernelClient, ModelSpec, PromptRequest, PromptStatus, SchedulingPolicy,
-    output_hash,
+    bindings::DecentralizedInference as DI, output_hash,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::{DynProvider, Provider},
+    rpc::types::Filter,
     signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
 };
 
 pub(crate) type Client = KernelClient<DynProvider>;
@@ -165,6 +167,19 @@ impl Env {
 
     pub(crate) async fn committee(&self, prompt_id: U256) -> Vec<Address> {
         self.owner.committee(prompt_id).await.expect("committee").0
+    }
+
+    /// The last committee assigned to `prompt_id`, from its CommitteeAssigned events: the
+    /// committee view is empty once the prompt is closed (its lane serves other prompts).
+    pub(crate) async fn assigned_committee(&self, prompt_id: U256) -> Vec<Address> {
+        let filter = Filter::new()
+            .address(self.owner.addresses().kernel)
+            .event_signature(DI::CommitteeAssigned::SIGNATURE_HASH)
+            .topic1(prompt_id)
+            .from_block(0);
+        let logs = self.provider.get_logs(&filter).await.expect("logs");
+        let last = logs.last().expect("a CommitteeAssigned event");
+        last.log_decode::<DI::CommitteeAssigned>().expect("decodes").inner.data.committee
     }
 
     /// Every member commits and reveals `outputs[i]` onchain (None: stays silent).
