@@ -1,9 +1,9 @@
 //! Hostile GGUF input: random bytes, truncations and mutations of real headers must give
-//! errors, never panics, and never an allocation larger than the file. Property tests with a
-//! fixed seed, so a failure reproduces.
+//! errors, never panics, and never more memory than the bound of `gguf_alloc::allowed`.
+//! Property tests with a fixed seed, so a failure reproduces.
 
 use crate::common::real_model;
-use crate::gguf_alloc::read_within_file_size;
+use crate::gguf_alloc::read_within_bound;
 use aik_infer::fixture::{TinyLlamaSpec, tiny_llama_gguf};
 use aik_infer::{ExecOptions, Gguf, LlamaGgufDriver};
 use proptest::prelude::*;
@@ -17,7 +17,7 @@ fn runner(cases: u32) -> TestRunner {
 
 /// Parses `bytes` and, if that succeeds, loads everything a driver loads from it.
 fn load_all(bytes: Vec<u8>) {
-    if let Ok(gguf) = read_within_file_size(bytes) {
+    if let Ok(gguf) = read_within_bound(bytes) {
         let _ = LlamaGgufDriver::from_gguf(&gguf, ExecOptions { threads: 1, ..Default::default() });
     }
 }
@@ -31,7 +31,7 @@ fn random_bytes_never_panic() {
                 bytes[..4].copy_from_slice(b"GGUF");
                 bytes[4..8].copy_from_slice(&3u32.to_le_bytes());
             }
-            prop_assert!(read_within_file_size(bytes).is_err());
+            prop_assert!(read_within_bound(bytes).is_err());
             Ok(())
         })
         .unwrap();
@@ -43,7 +43,7 @@ fn truncated_and_mutated_tiny_models_never_panic() {
     let len = model.len();
     runner(128)
         .run(&(0..len), |cut| {
-            prop_assert!(read_within_file_size(model[..cut].to_vec()).is_err());
+            prop_assert!(read_within_bound(model[..cut].to_vec()).is_err());
             Ok(())
         })
         .unwrap();
@@ -76,7 +76,7 @@ fn mutated_real_headers_never_panic() {
                 bytes[at] = value;
             }
             // Without tensor data every tensor runs past the end: an error, whatever the edit.
-            prop_assert!(read_within_file_size(bytes).is_err());
+            prop_assert!(read_within_bound(bytes).is_err());
             Ok(())
         })
         .unwrap();
