@@ -69,6 +69,9 @@ pub(crate) struct AddArgs {
     /// Committee size k (workers that must run each prompt).
     #[arg(long, default_value_t = 3)]
     committee: u8,
+    /// Queue order when workers are scarce: fee-priority or round-robin.
+    #[arg(long, default_value = "fee-priority", value_parser = parse_policy)]
+    policy: SchedulingPolicy,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -95,6 +98,14 @@ pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
         }
         ModelCommand::Add(args) => runtime()?.block_on(add(args)),
         ModelCommand::List(args) => runtime()?.block_on(list(args)),
+    }
+}
+
+fn parse_policy(name: &str) -> Result<SchedulingPolicy, String> {
+    match name {
+        "fee-priority" => Ok(SchedulingPolicy::FeePriority),
+        "round-robin" => Ok(SchedulingPolicy::RoundRobin),
+        other => Err(format!("{other:?} is not a policy: fee-priority or round-robin")),
     }
 }
 
@@ -138,6 +149,7 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     // needs the content id, so URIs are filled in after.
     let mut spec = model_spec(&args.file, args.name.trim(), Vec::new(), args.committee)?;
     spec.price_per_token = args.price;
+    spec.policy = args.policy;
     let id = ContentId::from_digest(spec.file_sha256.0);
     spec.uris = if args.uris.is_empty() {
         if spec.file_size > IPFS_RAW_BLOCK_LIMIT {

@@ -182,9 +182,14 @@ pub(crate) fn run_topic(args: TopicArgs) -> eyre::Result<()> {
         } else {
             None
         };
+        // Turns sent with `aik prompt --offchain` are read from the content store or IPFS.
+        let (store, fetcher) = crate::chain::store().await?;
+        let storage = aik_kernel::PromptStore::new(store, Some(fetcher));
         let mut turns = Vec::new();
         for id in ids {
-            let context = aik_kernel::load_context(&provider, &deployment.addresses(), id).await?;
+            let context =
+                aik_kernel::load_context_with(&provider, &deployment.addresses(), id, &storage)
+                    .await?;
             let (status, hash, miner) = client.result(id).await?;
             let output = if status == PromptStatus::Finalized {
                 revealed_output(&provider, deployment.kernel, id, hash).await?

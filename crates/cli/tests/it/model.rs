@@ -22,6 +22,8 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
             "5",
             "--committee",
             "2",
+            "--policy",
+            "round-robin",
             file.to_str().unwrap(),
         ])
         .await;
@@ -44,7 +46,7 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     assert_eq!(added["uris"], serde_json::json!([format!("ipfs://{cid}")]));
     assert_eq!(added["price_per_token_wei"], "5");
     assert_eq!(added["committee_size"], 2);
-    assert_eq!(added["policy"], "fee-priority");
+    assert_eq!(added["policy"], "round-robin");
     assert_eq!(added["retired"], false);
     assert_eq!(added["local"], true);
     // The deployment's own model was never put in this home's store.
@@ -52,6 +54,7 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     assert_eq!(models[0]["name"], "tiny");
     assert_eq!(models[0]["uris"], serde_json::json!(["https://example.com/tiny.gguf"]));
     assert_eq!(models[0]["local"], false);
+    assert_eq!(models[0]["policy"], "fee-priority");
 
     // A file that is not GGUF is refused before anything is stored or sent.
     let junk = net.dir.path().join("notes.gguf");
