@@ -73,6 +73,9 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     uint256 public constant PAYOUT_GAS = 50_000;
     /// @notice Longest name, in bytes.
     uint256 public constant MAX_NAME_BYTES = 32;
+    /// @notice Bytes of an answer a name is read from: {MAX_TOKENS} tokens fit easily, and the callback's gas
+    /// stays bounded whatever the committee returns.
+    uint256 public constant MAX_ANSWER_BYTES = 256;
     /// @notice Longest description, in bytes.
     uint256 public constant MAX_DESCRIPTION_BYTES = 256;
 
@@ -240,8 +243,8 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice The canonical name in a free-text answer, or "" if it holds none. Deterministic rules: take the
-    /// first line with a letter or digit; if it has a ':' followed by a letter or digit, keep what follows the
+    /// @notice The canonical name in a free-text answer, or "" if it holds none. Deterministic rules: read the
+    /// first {MAX_ANSWER_BYTES} bytes; take the first line with a letter or digit; if it has a ':' followed by a letter or digit, keep what follows the
     /// last such ':' (drops preambles like "Name:"); lowercase A-Z; keep a-z and 0-9, and turn every other run
     /// of bytes between them into one '-'; stop at {MAX_NAME_BYTES} bytes (never on a '-'); drop a trailing
     /// "-eth" (a ".eth" suffix).
@@ -376,8 +379,9 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     function _firstNameLine(bytes memory raw) private pure returns (uint256 start, uint256 end) {
         uint256 lineStart = 0;
         bool found = false;
-        end = raw.length;
-        for (uint256 i = 0; i < raw.length; ++i) {
+        uint256 length = raw.length < MAX_ANSWER_BYTES ? raw.length : MAX_ANSWER_BYTES;
+        end = length;
+        for (uint256 i = 0; i < length; ++i) {
             if (raw[i] == "\n") {
                 if (found) {
                     end = i;

@@ -20,6 +20,8 @@ pub(crate) const DESCRIPTION: &str =
 const REQUESTS: usize = 2;
 /// Longest name the registry takes (`NameGenerator.MAX_NAME_BYTES`).
 const MAX_NAME_BYTES: usize = 32;
+/// Bytes of an answer a name is read from (`NameGenerator.MAX_ANSWER_BYTES`).
+const MAX_ANSWER_BYTES: usize = 256;
 
 /// `RequestStatus` values of the contract.
 const PENDING: u8 = 1;
@@ -28,11 +30,12 @@ const FAILED: u8 = 3;
 const RECLAIMED: u8 = 4;
 
 /// The name `NameGenerator` reads out of an answer (its `normalize` rule), empty when the answer
-/// holds none: the first line with a letter or digit; what follows its last `:` that a letter or
+/// holds none: within the first 256 bytes, the first line with a letter or digit; what follows its last `:` that a letter or
 /// digit follows; A-Z lowercased; a-z and 0-9 kept and every other run of bytes between them
 /// turned into one `-`; at most 32 bytes, never ending on `-`; a trailing `-eth` dropped.
 pub fn name_in(answer: &[u8]) -> String {
     let is_name_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let answer = &answer[..answer.len().min(MAX_ANSWER_BYTES)];
     let Some(line) = answer
         .split(|&b| b == b'\n')
         .find(|line| line.iter().any(|&b| is_name_char(b.to_ascii_lowercase())))
@@ -250,5 +253,8 @@ mod tests {
         for (answer, name) in cases {
             assert_eq!(name_in(answer.as_bytes()), *name, "answer {answer:?}");
         }
+        // Only the first 256 bytes count.
+        assert_eq!(name_in(format!("{}abcdefghij", " ".repeat(250)).as_bytes()), "abcdef");
+        assert_eq!(name_in(format!("{}late", " ".repeat(256)).as_bytes()), "");
     }
 }

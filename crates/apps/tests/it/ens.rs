@@ -58,7 +58,12 @@ async fn the_contract_reads_names_by_the_rust_rule_and_registers_canonical_ones(
         "abcdefghijabcdefghijabcdefghija b",
         "UPPER lower 42",
     ];
-    for answer in answers {
+    let long = [
+        format!("{}abcdefghij", " ".repeat(250)),
+        format!("{}late", " ".repeat(256)),
+        "x".repeat(16_000),
+    ];
+    for answer in answers.iter().copied().chain(long.iter().map(String::as_str)) {
         let contract = names.normalize(answer.as_bytes().to_vec().into()).call().await.unwrap();
         assert_eq!(contract, name_in(answer.as_bytes()), "answer {answer:?}");
     }
@@ -115,6 +120,15 @@ async fn a_free_answer_is_registered_and_unused_fees_return() {
     );
     let gas = finalize_gas(&net, requested.promptId).await;
     eprintln!("finalize with a registering callback: {gas} gas");
+
+    // An answer far longer than 12 tokens could be: only its first 256 bytes are read, so the
+    // callback stays within its gas and registers.
+    script.answer(vec![b'z'; 16_000]);
+    let (id, prompt) = request_name(&names).await;
+    assert!(matches!(net.answer(prompt).await, Answer::Finalized(_)));
+    let state = names.getRequest(id).call().await.unwrap();
+    assert_eq!((state.status, state.name), (REGISTERED, "z".repeat(32)));
+    eprintln!("finalize with a 16,000-byte answer: {} gas", finalize_gas(&net, prompt).await);
     net.stop().await;
 }
 
