@@ -109,9 +109,10 @@ fn parse_policy(name: &str) -> Result<SchedulingPolicy, String> {
     }
 }
 
-/// A raw CID names the file's bytes as one IPFS block; larger files are published as a DAG
-/// with another root, so `ipfs://<content id>` resolves only up to this size.
-const IPFS_RAW_BLOCK_LIMIT: u64 = 1 << 20;
+/// A raw CID names the file's bytes as one IPFS block; content larger than the default chunk
+/// (256 KiB) is published as a DAG with another root, so `ipfs://<content id>` resolves only up
+/// to this size.
+const IPFS_RAW_BLOCK_LIMIT: u64 = 256 << 10;
 
 /// Checks `file` is a model the `llama-gguf/1` driver loads, before anything is stored or sent.
 async fn check_model_file(file: &Path) -> eyre::Result<()> {
@@ -138,6 +139,7 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
         "--committee must be 1..=16 workers, got {}",
         args.committee
     );
+    ensure!(args.uris.len() <= 8, "the registry keeps at most 8 URIs, got {}", args.uris.len());
     for uri in &args.uris {
         uri.parse::<aik_store::Uri>().wrap_err_with(|| format!("--uri {uri}"))?;
     }
