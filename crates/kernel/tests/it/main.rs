@@ -13,3 +13,4 @@ mod queue;
 mod registry;
 mod requests;
 mod staking;
+mod views;

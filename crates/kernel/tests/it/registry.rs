@@ -1,12 +1,16 @@
-//! The model registry and the EAI token.
+//! The model registry and the EAI token, its permit (EIP-2612) included.
 
 use aik_kernel::{
     SchedulingPolicy,
     bindings::{EAI, ModelFileSystem as MFS},
 };
-use alloy::primitives::{B256, U256};
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::{SolStruct, eip712_domain},
+};
 
-use crate::fixture::{Env, PRICE, assert_revert, test_model};
+use crate::fixture::{EAI as ONE_EAI, Env, PRICE, assert_revert, test_model};
 
 type Errors = MFS::ModelFileSystemErrors;
 
@@ -149,4 +153,147 @@ async fn test_eai_allocation_cap_and_permit_domain() {
             cap: U256::from(1)
         }))
     );
+}
+
+alloy::sol! {
+    /// EIP-2612's signed message.
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+}
+
+/// Signs an EIP-2612 permit for EAI with `signer`, over the EIP-712 domain the token declares.
+fn sign_permit(
+    signer: &PrivateKeySigner,
+    token: Address,
+    permit: &Permit,
+) -> (u8, B256, B256, B256) {
+    let domain = eip712_domain! {
+        name: "EAI",
+        version: "1",
+        chain_id: 31337,
+        verifying_contract: token,
+    };
+    let hash = permit.eip712_signing_hash(&domain);
+    let signature = signer.sign_hash_sync(&hash).expect("signs");
+    let v = 27 + u8::from(signature.v());
+    (v, B256::from(signature.r()), B256::from(signature.s()), domain.separator())
+}
+
+#[tokio::test]
+async fn test_eai_permit_signed_offline_sets_the_allowance_once() {
+    let env = Env::new().await;
+    let token = env.owner.token();
+    // The holder has EAI but no ether: the permit lets a relayer (the owner) pay the gas.
+    let holder = PrivateKeySigner::random();
+    env.owner.transfer_eai(holder.address(), U256::from(50 * ONE_EAI)).await.unwrap();
+    let spender = &env.requesters[0];
+    let value = U256::from(20 * ONE_EAI);
+    let deadline = U256::from(env.now().await + 3_600);
+    let permit = Permit {
+        owner: holder.address(),
+        spender: spender.from(),
+        value,
+        nonce: U256::ZERO,
+        deadline,
+    };
+    let (v, r, s, separator) = sign_permit(&holder, env.owner.addresses().token, &permit);
+    assert_eq!(token.DOMAIN_SEPARATOR().call().await.unwrap(), separator);
+
+    let receipt = token
+        .permit(holder.address(), spender.from(), value, deadline, v, r, s)
+        .from(env.owner.from())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert_eq!(token.allowance(holder.address(), spender.from()).call().await.unwrap(), value);
+    assert_eq!(token.nonces(holder.address()).call().await.unwrap(), U256::from(1));
+
+    // The spender uses the allowance.
+    let receipt = spender
+        .token()
+        .transferFrom(holder.address(), spender.from(), value)
+        .from(spender.from())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert_eq!(env.owner.eai_balance(holder.address()).await.unwrap(), U256::from(30 * ONE_EAI));
+    assert_eq!(env.owner.eai_balance(spender.from()).await.unwrap(), value);
+    assert_eq!(token.allowance(holder.address(), spender.from()).call().await.unwrap(), U256::ZERO);
+
+    // The same signature cannot be replayed: the nonce moved on, so it recovers another signer.
+    let replay = token
+        .permit(holder.address(), spender.from(), value, deadline, v, r, s)
+        .from(env.owner.from())
+        .call()
+        .await
+        .unwrap_err();
+    match replay.as_decoded_interface_error::<EAI::EAIErrors>() {
+        Some(EAI::EAIErrors::ERC2612InvalidSigner(e)) => {
+            assert_eq!(e.owner, holder.address());
+            assert_ne!(e.signer, holder.address());
+        }
+        other => panic!("expected ERC2612InvalidSigner, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn test_eai_permit_rejects_an_expired_deadline_and_a_wrong_signer() {
+    let env = Env::new().await;
+    let token = env.owner.token();
+    let holder = PrivateKeySigner::random();
+    env.owner.transfer_eai(holder.address(), U256::from(ONE_EAI)).await.unwrap();
+    let spender = env.requesters[0].from();
+    let value = U256::from(ONE_EAI);
+    let now = env.now().await;
+
+    let expired = U256::from(now - 1);
+    let permit =
+        Permit { owner: holder.address(), spender, value, nonce: U256::ZERO, deadline: expired };
+    let (v, r, s, _) = sign_permit(&holder, env.owner.addresses().token, &permit);
+    let err = token
+        .permit(holder.address(), spender, value, expired, v, r, s)
+        .from(env.owner.from())
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<EAI::EAIErrors>(),
+        Some(EAI::EAIErrors::ERC2612ExpiredSignature(EAI::ERC2612ExpiredSignature {
+            deadline: expired
+        }))
+    );
+
+    // A valid-looking permit for the holder's tokens, signed by someone else.
+    let deadline = U256::from(now + 3_600);
+    let intruder = PrivateKeySigner::random();
+    let permit = Permit { owner: holder.address(), spender, value, nonce: U256::ZERO, deadline };
+    let (v, r, s, _) = sign_permit(&intruder, env.owner.addresses().token, &permit);
+    let err = token
+        .permit(holder.address(), spender, value, deadline, v, r, s)
+        .from(env.owner.from())
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<EAI::EAIErrors>(),
+        Some(EAI::EAIErrors::ERC2612InvalidSigner(EAI::ERC2612InvalidSigner {
+            signer: intruder.address(),
+            owner: holder.address()
+        }))
+    );
+    assert_eq!(token.allowance(holder.address(), spender).call().await.unwrap(), U256::ZERO);
+    assert_eq!(token.nonces(holder.address()).call().await.unwrap(), U256::ZERO);
 }
