@@ -36,6 +36,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
 
     let mut prompts = Vec::new();
     let mut verdicts = Vec::new();
+    let mut effects = Vec::new();
     for (i, amount) in AMOUNTS.into_iter().map(U256::from).enumerate() {
         // A fresh recipient, so the payout is the only thing its balance can show.
         let to = Address::from_word(keccak256([address.as_slice(), &[i as u8]].concat()));
@@ -66,7 +67,7 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                 wallet.getTransfer(transfer).call().await.map_err(|e| rejected("getTransfer", e))
             }
         };
-        let verdict = match env.answer(prompt).await? {
+        let (verdict, effect) = match env.answer(prompt).await? {
             Answer::Finalized(output) => {
                 let suspicious = match U256::from_be_slice(&output) {
                     v if v == U256::ZERO && output.len() == 32 => false,
@@ -95,13 +96,13 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                         "Effect: refused; {} back in the sender's balance",
                         eth(amount)
                     ));
-                    "suspicious: refused, amount returned"
+                    ("suspicious", format!("{} refused and returned", eth(amount)))
                 } else {
                     if status != PAID || received != amount || after != before - amount {
                         return Err(mismatch(format!("{} paid to {to}", eth(amount)), found));
                     }
                     env.say(format!("Effect: {} paid to {to}", eth(received)));
-                    "not suspicious: paid"
+                    ("not suspicious", format!("{} paid to {to}", eth(amount)))
                 }
             }
             Answer::Refunded => {
@@ -115,16 +116,21 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
                         format!("status {status}, balance {}", eth(after)),
                     ));
                 }
-                "refunded: amount returned"
+                ("no answer", format!("{} and the fee returned", eth(amount)))
             }
         };
-        verdicts.push(format!("send {} {verdict}", i + 1));
+        verdicts.push(format!("send {}: {verdict}", i + 1));
+        effects.push(effect);
     }
     Ok(Outcome {
         contract: address,
         prompts,
         answer: verdicts.join("; "),
-        effect: format!("sender's wallet balance {}", eth(balance_of(&wallet, user).await?)),
+        effect: format!(
+            "{}; sender's wallet balance {}",
+            effects.join("; "),
+            eth(balance_of(&wallet, user).await?)
+        ),
     })
 }
 
