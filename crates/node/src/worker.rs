@@ -1,10 +1,12 @@
 //! The worker loop: follow assignments, run prompts, commit, reveal, finalize, claim.
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
+    sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use aik_infer::Output;
 use aik_kernel::{
     Hardware, KernelAddresses, KernelClient, PromptStatus, WorkerStatus,
     bindings::DecentralizedInference as DI, load_context, output_hash,
@@ -102,6 +104,11 @@ pub struct Worker {
     engine: Engine,
     db: Arc<NodeDb>,
     fetcher: Option<aik_store::Fetcher>,
+    /// Outputs being computed, by (prompt, attempt). The model runs off the loop, so a worker
+    /// serving several prompts at once keeps committing, revealing and finalizing the others.
+    computing: Mutex<HashMap<(U256, u8), Computation>>,
+    /// Woken by the kernel-event listener and by finished computations.
+    wake: Arc<Notify>,
 }
 
 /// The salt of a commitment: secret (derived from the worker's key) and unique per prompt and
@@ -125,7 +132,17 @@ impl Worker {
         let provider = aik_kernel::wallet_provider(&config.rpc_url, config.signer.clone())?;
         let client = KernelClient::new(provider.clone(), address, config.addresses);
         let fetcher = config.fetch.as_ref().map(aik_store::Fetcher::new).transpose()?;
-        Ok(Self { config, address, provider, client, engine, db: Arc::new(db), fetcher })
+        Ok(Self {
+            config,
+            address,
+            provider,
+            client,
+            engine,
+            db: Arc::new(db),
+            fetcher,
+            computing: Mutex::default(),
+            wake: Arc::new(Notify::new()),
+        })
     }
 
     /// The worker's account.
@@ -166,7 +183,7 @@ impl Worker {
     /// Runs until `shutdown` turns true: a WebSocket subscription (when configured) wakes the
     /// loop on every kernel event, and a poll catches anything it misses or while it is down.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::clone(&self.wake);
         // Aborted on drop, so a worker whose task is cancelled leaves no subscription behind.
         let _listener = self.config.ws_url.clone().map(|url| {
             AbortOnDrop(tokio::spawn(listen(url, self.config.addresses.kernel, Arc::clone(&wake))))
@@ -308,10 +325,8 @@ impl Worker {
                             ),
                         });
                     }
-                    let started = Instant::now();
-                    let context = self.context(job.prompt_id).await?;
-                    let (_, output) = self.engine.run_blocking(context).await?;
-                    tracing::info!(worker = %self.address, prompt = %job.prompt_id, tokens = output.tokens.len(), seconds = started.elapsed().as_secs_f64(), "output computed");
+                    let Some(output) = self.computed(&job)? else { return Ok(()) };
+                    let output = output.await?;
                     job.output = output.bytes;
                     job.salt = salt(&self.config.signer, job.prompt_id, job.attempt);
                     job.stage = Stage::Computed;
@@ -352,17 +367,69 @@ impl Worker {
     }
 
     /// The prompt's context, with data held in storage read through the configured store.
-    async fn context(&self, prompt_id: U256) -> Result<aik_kernel::PromptContext> {
-        let addresses = &self.config.addresses;
-        Ok(match &self.config.store_dir {
-            Some(dir) => {
-                let store = aik_store::LocalStore::open(dir).await?;
-                let storage = aik_kernel::PromptStore::new(store, self.fetcher.clone());
-                aik_kernel::load_context_with(&self.provider, addresses, prompt_id, &storage)
-                    .await?
+    /// The job's output once its computation finished (started on the first call); `None`
+    /// while the model is still running.
+    fn computed(
+        &self,
+        job: &Job,
+    ) -> Result<Option<impl std::future::Future<Output = Result<Output>> + use<>>> {
+        let key = (job.prompt_id, job.attempt);
+        let mut computing = self.computing.lock().map_err(|_| Error::Task {
+            prompt_id: job.prompt_id.to_string(),
+            reason: "a computation panicked while holding the job table".into(),
+        })?;
+        match computing.get(&key) {
+            Some(task) if task.0.is_finished() => {
+                let mut task = computing.remove(&key).expect("present");
+                let prompt_id = job.prompt_id.to_string();
+                // Finished, so aborting it on drop afterwards is a no-op.
+                Ok(Some(async move {
+                    (&mut task.0)
+                        .await
+                        .map_err(|e| Error::Task { prompt_id, reason: e.to_string() })?
+                }))
             }
-            None => load_context(&self.provider, addresses, prompt_id).await?,
-        })
+            Some(_) => Ok(None),
+            None => {
+                computing.insert(key, AbortOnDrop(tokio::spawn(self.compute(job.prompt_id))));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Loads the prompt's context and runs the model, then wakes the loop.
+    fn compute(
+        &self,
+        prompt_id: U256,
+    ) -> impl std::future::Future<Output = Result<Output>> + use<> {
+        let provider = self.provider.clone();
+        let addresses = self.config.addresses;
+        let store_dir = self.config.store_dir.clone();
+        let fetcher = self.fetcher.clone();
+        let engine = self.engine.clone();
+        let wake = Arc::clone(&self.wake);
+        let address = self.address;
+        async move {
+            let started = Instant::now();
+            let result = async {
+                let context = match store_dir {
+                    Some(dir) => {
+                        let store = aik_store::LocalStore::open(&dir).await?;
+                        let storage = aik_kernel::PromptStore::new(store, fetcher);
+                        aik_kernel::load_context_with(&provider, &addresses, prompt_id, &storage)
+                            .await?
+                    }
+                    None => load_context(&provider, &addresses, prompt_id).await?,
+                };
+                Ok(engine.run_blocking(context).await?.1)
+            }
+            .await;
+            if let Ok(output) = &result {
+                tracing::info!(worker = %address, prompt = %prompt_id, tokens = output.tokens.len(), seconds = started.elapsed().as_secs_f64(), "output computed");
+            }
+            wake.notify_one();
+            result
+        }
     }
 
     /// Finalizes when this worker is the first agreeing member, or the first revealer when
@@ -454,10 +521,14 @@ impl Worker {
     }
 }
 
-/// A task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A running model computation for one job.
+type Computation = AbortOnDrop<Result<Output>>;
 
-impl Drop for AbortOnDrop {
+/// A task that ends with its owner.
+#[derive(Debug)]
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
