@@ -24,12 +24,14 @@ struct Hardware {
 /// @param status Life stage.
 /// @param capacity Prompts it runs at once.
 /// @param busy Prompts it is assigned now.
+/// @param modelCount Models it serves (kept here so that a free-set update reads no array length).
 struct WorkerState {
     uint128 stake;
     uint64 until;
     WorkerStatus status;
     uint16 capacity;
     uint16 busy;
+    uint8 modelCount;
 }
 
 /// @notice A set of free workers with O(1) insert and remove.
@@ -74,7 +76,8 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     mapping(address worker => WorkerState) private _workers;
     mapping(address worker => Hardware) private _hardware;
-    mapping(address worker => uint256[]) private _servedModels;
+    /// @dev Models served, indices [0, WorkerState.modelCount); entries past the count are stale.
+    mapping(address worker => mapping(uint256 index => uint256 modelId)) private _servedModels;
     mapping(uint256 modelId => FreeSet) private _free;
 
     /// @notice The kernel and scheduler were wired (once).
@@ -203,7 +206,12 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.capacity = capacity;
         worker.busy = 0;
         _hardware[msg.sender] = hardware;
-        _servedModels[msg.sender] = models;
+        // models.length <= MAX_MODELS_PER_WORKER = 16.
+        worker.modelCount = uint8(models.length);
+        mapping(uint256 index => uint256 modelId) storage served = _servedModels[msg.sender];
+        for (uint256 i = 0; i < models.length; ++i) {
+            served[i] = models[i];
+        }
         emit WorkerRegistered(
             msg.sender, stake, capacity, models, hardware.gpuModel, hardware.memoryMb, hardware.engine
         );
@@ -371,7 +379,12 @@ contract GPUManagement is IGPUManagement, Ownable {
         view
         returns (WorkerState memory state, Hardware memory hardware, uint256[] memory models)
     {
-        return (_workers[worker], _hardware[worker], _servedModels[worker]);
+        state = _workers[worker];
+        models = new uint256[](state.modelCount);
+        for (uint256 i = 0; i < models.length; ++i) {
+            models[i] = _servedModels[worker][i];
+        }
+        return (state, _hardware[worker], models);
     }
 
     /// @notice Staking parameters: minimum stake, unbonding period, treasury.
@@ -417,8 +430,8 @@ contract GPUManagement is IGPUManagement, Ownable {
     function _syncFree(address worker_) private {
         WorkerState storage worker = _workers[worker_];
         bool shouldBeFree = worker.status == WorkerStatus.Active && worker.busy < worker.capacity;
-        uint256[] storage models = _servedModels[worker_];
-        uint256 count = models.length;
+        mapping(uint256 index => uint256 modelId) storage models = _servedModels[worker_];
+        uint256 count = worker.modelCount;
         for (uint256 i = 0; i < count; ++i) {
             FreeSet storage free = _free[models[i]];
             bool isMember = _inSet(free, worker_);

@@ -22,6 +22,18 @@ struct QueuedPrompt {
     uint64 modelId;
 }
 
+/// @notice How many prompts wait for a model, in one slot so that a finalization with nothing queued reads one
+/// slot to know it.
+/// @param live Prompts waiting and not cancelled.
+/// @param stored Entries in the model's heap and requester FIFOs, cancelled ones not yet dropped included.
+/// @param touched Always true once set: keeps the slot non-zero when the queue drains (a zero slot costs 20,000
+/// gas to write again).
+struct QueueCounts {
+    uint64 live;
+    uint64 stored;
+    bool touched;
+}
+
 /// @notice One requester's FIFO of queued prompt ids for one model, and its place in the model's ring.
 struct RequesterQueue {
     uint64 head;
@@ -47,7 +59,7 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     uint64 private _sequence;
 
     mapping(uint256 promptId => QueuedPrompt) private _queuedPrompts;
-    mapping(uint256 modelId => uint256) private _queueLength;
+    mapping(uint256 modelId => QueueCounts) private _queueCounts;
     mapping(uint256 modelId => uint256[]) private _heaps;
     mapping(uint256 modelId => address[]) private _rings;
     mapping(uint256 modelId => uint256) private _cursors;
@@ -103,7 +115,7 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         uint256 feePerToken
     ) external returns (address[] memory committee) {
         if (msg.sender != _kernel) revert PromptSchedulerUnauthorized(msg.sender);
-        if (_queueLength[modelId] == 0 && _gpu.freeCount(modelId) >= committeeSize) {
+        if (_queueCounts[modelId].live == 0 && _gpu.freeCount(modelId) >= committeeSize) {
             return _draw(modelId, committeeSize, promptId, attempt);
         }
         _enqueue(promptId, modelId, committeeSize, attempt, policy, requester, feePerToken);
@@ -118,7 +130,7 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         if (!queued.queued) revert PromptSchedulerNotQueued(promptId);
         queued.queued = false;
         // The entry stays in its structure until it reaches the front (see {_pump}); the live count drops now.
-        --_queueLength[queued.modelId];
+        --_queueCounts[queued.modelId].live;
         emit Cancelled(promptId);
     }
 
@@ -130,7 +142,7 @@ contract PromptScheduler is IPromptScheduler, Ownable {
 
     /// @notice Live (not cancelled) prompts waiting for `modelId`.
     function queueLength(uint256 modelId) external view returns (uint256) {
-        return _queueLength[modelId];
+        return _queueCounts[modelId].live;
     }
 
     /// @notice Whether the prompt waits in a queue.
@@ -205,7 +217,10 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         // Model ids are sequential registry ids, far below 2^64.
         _queuedPrompts[promptId] =
             QueuedPrompt({committeeSize: committeeSize, attempt: attempt, queued: true, modelId: uint64(modelId)});
-        ++_queueLength[modelId];
+        QueueCounts storage counts = _queueCounts[modelId];
+        ++counts.live;
+        ++counts.stored;
+        counts.touched = true;
         if (policy == SchedulingPolicy.FeePriority) {
             uint64 sequence = ++_sequence;
             // feePerToken < 2^128 (fees are uint128) and promptId < 2^64 (sequential), so fields do not overlap.
@@ -224,7 +239,9 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     }
 
     function _pump(uint256 modelId, uint256 max) private returns (uint256 assigned) {
-        if (_queueLength[modelId] == 0 && _heaps[modelId].length == 0 && _rings[modelId].length == 0) return 0;
+        QueueCounts storage counts = _queueCounts[modelId];
+        // Nothing stored means the heap and every requester FIFO (hence the ring) are empty.
+        if (counts.live == 0 && counts.stored == 0) return 0;
         SchedulingPolicy policy = _models.modelTerms(modelId).policy;
         for (uint256 steps = 0; steps < max; ++steps) {
             (bool found, uint256 promptId, bool fromHeap) = _peek(modelId, policy);
@@ -232,10 +249,11 @@ contract PromptScheduler is IPromptScheduler, Ownable {
             QueuedPrompt memory queued = _queuedPrompts[promptId];
             if (queued.queued && _gpu.freeCount(modelId) < queued.committeeSize) break;
             _pop(modelId, fromHeap);
+            --counts.stored;
             delete _queuedPrompts[promptId];
             // A cancelled prompt is dropped here, having already left the live count in {cancel}.
             if (!queued.queued) continue;
-            --_queueLength[modelId];
+            --counts.live;
             address[] memory committee = _draw(modelId, queued.committeeSize, promptId, queued.attempt);
             emit Dequeued(promptId, modelId);
             IKernelAssignments(_kernel).onCommitteeAssigned(promptId, committee);

@@ -12,18 +12,19 @@
 //! (200-byte onchain input) when the committee of k = 3 is drawn from a free set of 10, 100 or
 //! 1,000 workers: the whole transaction, so that nothing is left out of the comparison.
 //!
-//! Where the gas goes (k = 3, capacity-1 workers, 759k to 775k for the whole life depending on
+//! Where the gas goes (k = 3, capacity-1 workers, 741k to 759k for the whole life depending on
 //! the random draw, against an aim of 800k; it was 1.0M): eight transactions pay 168k of base
 //! cost. A prompt fills only three fresh storage slots in its life: its two-slot permanent record
 //! at submit and its winning output hash at finalize. Everything an open prompt needs beyond that
 //! (topic, input hash, deadlines, votes, committee, commitments) lives in a *lane*, storage that
 //! passes from prompt to prompt and is rewritten while non-zero (2,900 gas a slot instead of
-//! 20,000); the free sets, the topic's turn list (four prompt ids a slot) and the kernel's
-//! counters are laid out so that no slot they rewrite ever returns to zero. What is left: submit
-//! (~236k) pays the 200-byte request's calldata and PromptData event, five external calls and the
-//! removal of three workers from the free set; each commit (~45k) and reveal (~50k) is mostly base
-//! cost and cold reads; finalize (~253k) re-adds the workers to the free set, credits four
-//! payouts, mints the reward and appends the topic's turn.
+//! 20,000); the free sets, the topic's turn list (four prompt ids a slot), the queue counts and
+//! the kernel's counters are laid out so that no slot they rewrite ever returns to zero, and a
+//! worker's model count sits in its state slot. What is left: submit (~230k) pays the 200-byte
+//! request's calldata and PromptData event, five external calls and the removal of three workers
+//! from the free set; each commit (~45k) and reveal (~50k) is mostly base cost and cold reads;
+//! finalize (~242k to 253k) re-adds the workers to the free set, credits four payouts, mints the
+//! reward and appends the topic's turn.
 
 use std::collections::BTreeMap;
 

@@ -2,12 +2,12 @@
 
 use aik_devnet::{Devnet, DevnetConfig};
 
-/// Regression bound of a prompt's whole life with k = 3 and capacity-1 workers. Measured
-/// 758,893 to 775,011 over runs: the committee draw is seeded by prevrandao, which the dev chain
-/// derives from block hashes (wall-clock timestamps included), and the draw decides which
-/// free-set slots finalize rewrites with a new value (at most six, about 17k). The aim is
-/// 800k; see the crate's gas module docs for where the gas goes.
-const LIFECYCLE_K3_BOUND: u64 = 790_000;
+/// Regression bound of a prompt's whole life with k = 3 and capacity-1 workers (it was 1.0M).
+/// Measured 741,310 to 758,233 over runs: the committee draw is seeded by prevrandao, which the
+/// dev chain derives from block hashes (wall-clock timestamps included), and the draw decides
+/// which free-set slots submit and finalize rewrite with a new value (at most about 20k). The
+/// issue's aim is 800k; see the crate's gas module docs for where the gas goes.
+const LIFECYCLE_K3_BOUND: u64 = 775_000;
 
 /// Spread allowed between committee selections from 10, 100 and 1,000 workers: each of the
 /// k = 3 removals from the free set may move the set's last member into its hole (two slot
