@@ -12,20 +12,20 @@
 //! and every error names the field and its byte offset.
 //!
 //! Memory is bounded by the file, whatever it claims: a count is accepted only if that many
-//! items fit in the bytes left, no reservation exceeds the file's size, and metadata arrays are
-//! typed vectors ([`MetadataArray`]) whose elements take in memory what they take on disk. Nested
-//! arrays are rejected, as llama.cpp rejects them. What is not 1:1 is the fixed record kept per
-//! metadata entry and per tensor (about 80 bytes plus a lookup-index node, against at least 14
-//! and 32 bytes on disk): a file made of nothing but tiny entries costs up to about 16 times its
-//! size (measured by `tests/it/gguf_alloc.rs`). A real model's metadata is almost all arrays
-//! (vocabulary, merges), held at their size in the file.
+//! items fit in the bytes left, records are reserved for the entries a non-allocating walk finds
+//! present (never for a claimed count), and metadata arrays are typed vectors
+//! ([`MetadataArray`]) whose elements take in memory what they take on disk. Nested arrays are
+//! rejected, as llama.cpp rejects them. What is not 1:1 is the fixed record kept per metadata
+//! entry and per tensor (72 bytes and an 8-byte index slot, against at least 14 and 32 bytes on
+//! disk): a file of nothing but tiny entries holds about 5 times its size at the peak (measured
+//! by `tests/it/gguf_alloc.rs`). A real model's metadata is almost all arrays (vocabulary,
+//! merges), held at their size in the file.
 
 mod writer;
 
 pub use writer::GgufWriter;
 
 use crate::{Error, Result};
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -640,9 +640,11 @@ enum Backing {
 pub struct Gguf {
     version: u32,
     metadata: Vec<(String, MetadataValue)>,
-    metadata_index: BTreeMap<String, usize>,
+    /// Positions in `metadata`, sorted by key.
+    metadata_index: Vec<usize>,
     tensors: Vec<TensorInfo>,
-    tensor_index: BTreeMap<String, usize>,
+    /// Positions in `tensors`, sorted by name.
+    tensor_index: Vec<usize>,
     alignment: u64,
     data_offset: u64,
     file_len: u64,
@@ -740,7 +742,9 @@ impl Gguf {
 
     /// The value stored under `key`, if any.
     pub fn metadata(&self, key: &str) -> Option<&MetadataValue> {
-        self.metadata_index.get(key).map(|&i| &self.metadata[i].1)
+        let i =
+            self.metadata_index.binary_search_by(|&i| self.metadata[i].0.as_str().cmp(key)).ok()?;
+        Some(&self.metadata[self.metadata_index[i]].1)
     }
 
     fn required(&self, key: &str) -> Result<&MetadataValue> {
@@ -806,7 +810,11 @@ impl Gguf {
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+        let i = self
+            .tensor_index
+            .binary_search_by(|&i| self.tensors[i].name.as_str().cmp(name))
+            .ok()?;
+        Some(&self.tensors[self.tensor_index[i]])
     }
 
     /// Reads the raw bytes of `tensor` (exactly `tensor.size` bytes, in the file's layout).
@@ -837,9 +845,11 @@ impl Gguf {
 struct Header {
     version: u32,
     metadata: Vec<(String, MetadataValue)>,
-    metadata_index: BTreeMap<String, usize>,
+    /// Positions in `metadata`, sorted by key.
+    metadata_index: Vec<usize>,
     tensors: Vec<TensorInfo>,
-    tensor_index: BTreeMap<String, usize>,
+    /// Positions in `tensors`, sorted by name.
+    tensor_index: Vec<usize>,
     alignment: u64,
     data_offset: u64,
 }
@@ -859,6 +869,7 @@ impl From<Error> for ParseFailure {
 }
 
 /// A bounds-checked little-endian cursor over a prefix of a file of `file_len` bytes.
+#[derive(Clone)]
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -1014,8 +1025,7 @@ impl<'a> Cursor<'a> {
             ValueType::String => {
                 // First pass: walk the length prefixes to size the text buffer exactly, so it
                 // holds the strings' bytes and nothing more.
-                let mut probe =
-                    Cursor { bytes: self.bytes, pos: self.pos, file_len: self.file_len };
+                let mut probe = self.clone();
                 let mut text_len = 0usize;
                 for i in 0..n {
                     let elem_field = || format!("{}[{i}]", field());
@@ -1064,13 +1074,79 @@ fn shown(name: &str) -> std::borrow::Cow<'_, str> {
     format!("{start}… ({} bytes)", name.len()).into()
 }
 
-/// How many `T`s to reserve for `count` items read from a file with `bytes_left` bytes to go:
-/// `count`, unless `T` is bigger in memory than an item's smallest size on disk, in which case
-/// no more than the file's size in bytes. A reservation never exceeds the file; a real file with
-/// that many items grows the vector as it goes.
-fn capacity_within<T>(count: u64, bytes_left: u64) -> usize {
-    let limit = bytes_left / std::mem::size_of::<T>().max(1) as u64;
-    usize::try_from(count.min(limit)).unwrap_or(usize::MAX)
+/// How many of the `count` metadata entries that should follow `c` are there in full: a walk
+/// over their lengths and type tags that allocates nothing (the cursor's errors are only built
+/// on failure). UTF-8, bool bytes and repeated keys are left to the parse, which fails no later
+/// than the walk.
+fn skip_metadata(c: &mut Cursor<'_>, count: u64) -> usize {
+    fn skip_value(c: &mut Cursor<'_>, ty: ValueType) -> Option<()> {
+        let none = &String::new;
+        match ty {
+            ValueType::String => {
+                let len = c.count(1, none).ok()?;
+                c.take(len, none).ok()?;
+            }
+            ValueType::Array => {
+                let elem = ValueType::from_tag(c.u32(none).ok()?)?;
+                let n = c.count(elem.min_size(), none).ok()?;
+                match elem {
+                    ValueType::Array => return None,
+                    ValueType::String => (0..n).try_for_each(|_| skip_value(c, elem))?,
+                    fixed => {
+                        c.take(n * fixed.min_size(), none).ok()?;
+                    }
+                }
+            }
+            // Every other type's smallest size is its size.
+            fixed => {
+                c.take(fixed.min_size(), none).ok()?;
+            }
+        }
+        Some(())
+    }
+    let none = &String::new;
+    let entry_ok = |c: &mut Cursor<'_>| {
+        let mut entry = || {
+            let key_len = c.count(1, none).ok()?;
+            c.take(key_len, none).ok()?;
+            let ty = ValueType::from_tag(c.u32(none).ok()?)?;
+            skip_value(c, ty)
+        };
+        entry().is_some()
+    };
+    (0..count).take_while(|_| entry_ok(c)).count()
+}
+
+/// How many of the `count` tensor infos that should follow `c` are there in full (name, 1 to 4
+/// dims, type, offset); a walk that allocates nothing, like [`skip_metadata`].
+fn skip_tensor_infos(c: &mut Cursor<'_>, count: u64) -> usize {
+    let none = &String::new;
+    let info_ok = |c: &mut Cursor<'_>| {
+        let mut info = || {
+            let name_len = c.count(1, none).ok()?;
+            c.take(name_len, none).ok()?;
+            let n_dims = c.u32(none).ok()?;
+            if n_dims == 0 || n_dims > MAX_DIMS {
+                return None;
+            }
+            c.take(8 * u64::from(n_dims) + 4 + 8, none).ok()
+        };
+        info().is_some()
+    };
+    (0..count).take_while(|_| info_ok(c)).count()
+}
+
+/// Positions `0..items.len()` sorted by `key` (ties by position): a lookup index that stores
+/// no key twice.
+fn sorted_index<T>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<usize> {
+    let mut index: Vec<usize> = (0..items.len()).collect();
+    index.sort_unstable_by(|&a, &b| key(&items[a]).cmp(key(&items[b])).then(a.cmp(&b)));
+    index
+}
+
+/// The position of the first item, in file order, whose key repeats an earlier one's.
+fn first_repeat<'a>(index: &[usize], key: impl Fn(usize) -> &'a String) -> Option<usize> {
+    index.windows(2).filter(|p| key(p[0]) == key(p[1])).map(|p| p[1]).min()
 }
 
 /// Parses the header from `bytes`, a prefix of a file of `file_len` bytes.
@@ -1100,26 +1176,19 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
     let tensor_count = c.count(8 + 4 + 8 + 4 + 8, &|| "header.tensor_count".into())?;
     let kv_count = c.count(8 + 4 + 1, &|| "header.metadata_kv_count".into())?;
 
-    let mut metadata: Vec<(String, MetadataValue)> =
-        Vec::with_capacity(capacity_within::<(String, MetadataValue)>(
-            kv_count,
-            c.remaining_in_file(),
-        ));
-    // Also the lookup index the parsed file keeps: one copy of each key, not two.
-    let mut metadata_index = BTreeMap::new();
+    // Reserve exactly one record per entry that is really there, counted by a walk that
+    // allocates nothing: the parse below stops at the first entry the walk could not complete.
+    // A record is larger than an entry's smallest size on disk, so a claimed count must not
+    // size the vector, and a growing vector's slack and copies would cost more than the
+    // records themselves.
+    let metadata_start = c.offset();
+    let present = skip_metadata(&mut c.clone(), kv_count);
+    let mut metadata: Vec<(String, MetadataValue)> = Vec::with_capacity(present);
     for i in 0..kv_count {
         let key_at = c.offset();
         let key = c.string(&|| format!("metadata[{i}].key"))?;
         if key.is_empty() {
             return Err(Error::gguf(format!("metadata[{i}].key"), key_at, "key is empty").into());
-        }
-        if metadata_index.insert(key.clone(), metadata.len()).is_some() {
-            return Err(Error::gguf(
-                format!("metadata[{i}].key"),
-                key_at,
-                format!("duplicate key '{}'", shown(&key)),
-            )
-            .into());
         }
         let field = || format!("metadata '{}'", shown(&key));
         let tag_at = c.offset();
@@ -1128,6 +1197,19 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
             .ok_or_else(|| Error::gguf(field(), tag_at, format!("unknown value type {tag}")))?;
         let value = c.value(ty, &field)?;
         metadata.push((key, value));
+    }
+    // The lookup index: entry positions sorted by key, so each key is stored once. Sorting
+    // also finds repeated keys, reported at the later entry.
+    let metadata_index = sorted_index(&metadata, |(k, _)| k);
+    if let Some(i) = first_repeat(&metadata_index, |i| &metadata[i].0) {
+        let mut walk = Cursor { bytes, pos: metadata_start as usize, file_len };
+        skip_metadata(&mut walk, i as u64);
+        return Err(Error::gguf(
+            format!("metadata[{i}].key"),
+            walk.offset(),
+            format!("duplicate key '{}'", shown(&metadata[i].0)),
+        )
+        .into());
     }
 
     let mut alignment = DEFAULT_ALIGNMENT;
@@ -1145,20 +1227,12 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
         }
     }
 
-    let mut tensors =
-        Vec::with_capacity(capacity_within::<TensorInfo>(tensor_count, c.remaining_in_file()));
-    let mut tensor_index = BTreeMap::new();
-    for i in 0..tensor_count {
-        let at = c.offset();
-        let name = c.string(&|| format!("tensor[{i}].name"))?;
-        if tensor_index.insert(name.clone(), tensors.len()).is_some() {
-            return Err(Error::gguf(
-                format!("tensor[{i}].name"),
-                at,
-                format!("duplicate tensor name '{}'", shown(&name)),
-            )
-            .into());
-        }
+    // Reserved like the metadata records, for the same reasons.
+    let tensors_start = c.offset();
+    let present = skip_tensor_infos(&mut c.clone(), tensor_count);
+    let mut tensors = Vec::with_capacity(present);
+    for _ in 0..tensor_count {
+        let name = c.string(&|| format!("tensor[{}].name", tensors.len()))?;
         let field = |part: &str| format!("tensor '{}'.{part}", shown(&name));
         let nd_at = c.offset();
         let n_dims = c.u32(&|| field("n_dims"))?;
@@ -1231,6 +1305,17 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
             .into());
         }
         tensors.push(TensorInfo { name, dims, ggml_type, offset, size });
+    }
+    let tensor_index = sorted_index(&tensors, |t| &t.name);
+    if let Some(i) = first_repeat(&tensor_index, |i| &tensors[i].name) {
+        let mut walk = Cursor { bytes, pos: tensors_start as usize, file_len };
+        skip_tensor_infos(&mut walk, i as u64);
+        return Err(Error::gguf(
+            format!("tensor[{i}].name"),
+            walk.offset(),
+            format!("duplicate tensor name '{}'", shown(&tensors[i].name)),
+        )
+        .into());
     }
 
     let header_end = c.offset();
@@ -1498,6 +1583,33 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_repeated_key_is_named_at_its_second_entry() {
+        let mut w = GgufWriter::new();
+        for key in ["k1", "k2", "k3"] {
+            w.metadata(key, MetadataValue::U8(1));
+        }
+        let mut bytes = w.to_bytes().unwrap();
+        // Entries are 15 bytes (8 length, 2 key, 4 tag, 1 value) from offset 24.
+        assert_eq!(&bytes[62..64], b"k3");
+        bytes[63] = b'1';
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        assert_eq!(e, "GGUF metadata[2].key at offset 54: duplicate key 'k1'");
+    }
+
+    #[test]
+    fn a_repeated_tensor_name_is_named_at_its_second_info() {
+        let mut w = GgufWriter::new();
+        w.tensor("t0", &[8], GgmlType::F32, vec![0; 32]).unwrap();
+        w.tensor("t1", &[8], GgmlType::F32, vec![0; 32]).unwrap();
+        let mut bytes = w.to_bytes().unwrap();
+        // Infos are 34 bytes (8 length, 2 name, 4 n_dims, 8 dim, 4 type, 8 offset) from 24.
+        assert_eq!(&bytes[66..68], b"t1");
+        bytes[67] = b'0';
+        let e = Gguf::read(bytes).unwrap_err().to_string();
+        assert_eq!(e, "GGUF tensor[1].name at offset 58: duplicate tensor name 't0'");
     }
 
     #[test]
