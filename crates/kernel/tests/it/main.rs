@@ -9,6 +9,7 @@ mod fuzz;
 mod gas;
 mod hardhat;
 mod lifecycle;
+mod params;
 mod queue;
 mod registry;
 mod requests;
