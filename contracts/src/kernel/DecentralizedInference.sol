@@ -487,11 +487,13 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         PromptCore storage prompt = _prompts[promptId];
         uint256 size = prompt.status == PromptStatus.Committing ? prompt.committeeSize : 0;
         uint256 laneId = prompt.lane;
+        // A member that has not committed yet has no hash; its lane slot may still hold an earlier prompt's.
+        uint256 committedMask = _lanes[laneId].committedMask;
         members = new address[](size);
         hashes = new bytes32[](size);
         for (uint256 i = 0; i < size; ++i) {
             members[i] = _laneMembers[laneId][i];
-            hashes[i] = _laneHashes[laneId][i];
+            if (committedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
         }
     }
 

@@ -163,8 +163,35 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
     let second = requester.submit(&env.request("two")).await.unwrap();
     let record = env.owner.prompt(second.prompt_id).await.unwrap();
     assert_eq!(record.turn_snapshot, 1);
-    env.commit_reveal(second.prompt_id, &[Some(b"2"), Some(b"2"), Some(b"2")]).await;
-    let second_members = env.committee(second.prompt_id).await;
+    assert_eq!((record.committed_mask, record.revealed_mask), (0, 0));
+    // The lane's hash slots still hold the first prompt's outputs; the view shows none of them.
+    let (second_members, hashes) = env.owner.committee(second.prompt_id).await.unwrap();
+    assert_eq!(hashes, vec![B256::ZERO; 3]);
+    let salt = crate::fixture::salt(second_members[1]);
+    env.worker(second_members[1])
+        .commit(second.prompt_id, aik_kernel::output_hash(b"2"), salt)
+        .await
+        .unwrap();
+    let commitment = aik_kernel::commitment(
+        second.prompt_id,
+        second_members[1],
+        aik_kernel::output_hash(b"2"),
+        salt,
+    );
+    let (_, hashes) = env.owner.committee(second.prompt_id).await.unwrap();
+    assert_eq!(hashes, vec![B256::ZERO, commitment, B256::ZERO]);
+    for member in [second_members[0], second_members[2]] {
+        env.worker(member)
+            .commit(second.prompt_id, aik_kernel::output_hash(b"2"), crate::fixture::salt(member))
+            .await
+            .unwrap();
+    }
+    for member in &second_members {
+        env.worker(*member)
+            .reveal(second.prompt_id, crate::fixture::salt(*member), b"2")
+            .await
+            .unwrap();
+    }
     env.owner.finalize(second.prompt_id, b"2").await.unwrap();
 
     assert_eq!(
@@ -173,7 +200,8 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
     );
     assert_eq!(
         env.owner.result(second.prompt_id).await.unwrap(),
-        (aik_kernel::PromptStatus::Finalized, aik_kernel::output_hash(b"2"), second_members[0])
+        // The miner is the earliest committer of the winning output.
+        (aik_kernel::PromptStatus::Finalized, aik_kernel::output_hash(b"2"), second_members[1])
     );
     // The permanent record stays; the open state (lane fields and committee) reads as empty.
     let closed = env.owner.prompt(first.prompt_id).await.unwrap();
