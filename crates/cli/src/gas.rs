@@ -28,6 +28,9 @@ pub(crate) fn run(args: GasArgs) -> eyre::Result<()> {
         return Ok(());
     }
     println!("gas on the embedded dev chain (k = 3, capacity-1 workers, warm topic and committee)");
+    println!(
+        "(the committee draw is random: which free-set slots change moves figures by up to ~20k)"
+    );
     println!("  submit, 200-byte onchain input   {:>9}", report.submit_onchain_input);
     println!("  submit, storage reference input  {:>9}", report.submit_storage_input);
     println!("  commit                           {:>9}", report.commit);
