@@ -1,20 +1,15 @@
 //! Requester callbacks: they run with the requested gas, and whatever they do (succeed, revert,
 //! burn all their gas, re-enter the kernel) finalization stands and nothing is paid twice.
 
-use aik_kernel::{PromptRequest, PromptStatus, bindings::DecentralizedInference as DI};
+use aik_kernel::{PromptStatus, bindings::DecentralizedInference as DI};
 use alloy::{
     primitives::{B256, Bytes, U256},
     sol_types::SolValue,
 };
 
-use crate::fixture::{Env, PRICE, TestConsumer, assert_revert};
+use crate::fixture::{Env, PRICE, TestConsumer, assert_revert, consumer_request};
 
 type Errors = DI::DecentralizedInferenceErrors;
-
-fn consumer_request(request: &PromptRequest) -> TestConsumer::InferenceRequest {
-    TestConsumer::InferenceRequest::abi_decode(&request.to_sol().abi_encode())
-        .expect("same ABI type")
-}
 
 /// Submits through a fresh consumer in `mode`, runs an honest committee and finalizes.
 async fn finalize_with_consumer(

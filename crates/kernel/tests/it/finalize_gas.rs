@@ -2,15 +2,10 @@
 //! joins the queue that finalize assigns before the callback; the client's headroom keeps the
 //! callback's gas intact.
 
-use aik_kernel::{FINALIZE_GAS_HEADROOM, PromptRequest, PromptStatus};
+use aik_kernel::{FINALIZE_GAS_HEADROOM, PromptStatus};
 use alloy::{primitives::U256, sol_types::SolValue};
 
-use crate::fixture::{Env, PRICE, TestConsumer};
-
-fn consumer_request(request: &PromptRequest) -> TestConsumer::InferenceRequest {
-    TestConsumer::InferenceRequest::abi_decode(&request.to_sol().abi_encode())
-        .expect("same ABI type")
-}
+use crate::fixture::{Env, PRICE, consumer_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalize_survives_a_prompt_queued_after_its_estimate() {

@@ -230,6 +230,13 @@ impl Env {
     }
 }
 
+/// A kernel request in the test consumer's ABI type (the same struct, generated twice).
+pub(crate) fn consumer_request(request: &PromptRequest) -> TestConsumer::InferenceRequest {
+    use alloy::sol_types::SolValue;
+    TestConsumer::InferenceRequest::abi_decode(&request.to_sol().abi_encode())
+        .expect("same ABI type")
+}
+
 /// A deterministic per-worker salt.
 pub(crate) fn salt(worker: Address) -> B256 {
     keccak256(worker)
