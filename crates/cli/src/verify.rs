@@ -43,8 +43,10 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
     let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
     let (status, expected, _) = client.result(args.prompt_id).await?;
-    if status != PromptStatus::Finalized {
-        bail!("prompt {} is {status:?}, not finalized: nothing to verify", args.prompt_id);
+    match status {
+        PromptStatus::Finalized => {}
+        PromptStatus::None => bail!("prompt {} does not exist on this kernel", args.prompt_id),
+        _ => bail!("prompt {} is {status:?}, not finalized: nothing to verify", args.prompt_id),
     }
     // Input held in storage (`aik prompt --offchain`) comes from the content store or IPFS.
     let (store, fetcher) = crate::chain::store().await?;
