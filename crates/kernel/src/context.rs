@@ -270,15 +270,15 @@ async fn data_bytes(
 ) -> Result<Vec<u8>> {
     let bytes = match (data.kind, storage) {
         (0, _) => data.data.to_vec(),
-        (1, Some(storage)) => storage.bytes(data.digest, data.length).await.map_err(|e| {
-            Error::InvalidArgument {
-                name: "prompt data",
-                reason: format!(
-                    "the {what} of prompt {prompt_id} is held in storage (sha256 {}, {} bytes) and cannot be read: {e}",
-                    data.digest, data.length
-                ),
-            }
-        })?,
+        (1, Some(storage)) => {
+            storage.bytes(data.digest, data.length).await.map_err(|e| Error::DataUnavailable {
+                what,
+                prompt_id,
+                digest: data.digest,
+                length: data.length,
+                reason: e.to_string(),
+            })?
+        }
         (1, None) => {
             return Err(Error::InvalidArgument {
                 name: "prompt data",

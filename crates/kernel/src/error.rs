@@ -1,7 +1,7 @@
 //! The crate's one error type.
 
 use alloy::{
-    primitives::{Bytes, TxHash},
+    primitives::{B256, Bytes, TxHash, U256},
     sol_types::SolInterface,
 };
 
@@ -61,6 +61,24 @@ pub enum Error {
     /// Prompt data held in storage could not be read or fetched.
     #[error(transparent)]
     Store(#[from] aik_store::Error),
+    /// A prompt's input or extra context is held in storage and could not be read: not in the
+    /// store, not fetchable, or other bytes under its name. It may become readable later (a
+    /// worker retries until its commit deadline).
+    #[error(
+        "the {what} of prompt {prompt_id} is held in storage (sha256 {digest}, {length} bytes) and cannot be read: {reason}"
+    )]
+    DataUnavailable {
+        /// Input or extra context.
+        what: &'static str,
+        /// The prompt.
+        prompt_id: U256,
+        /// sha256 of the data.
+        digest: B256,
+        /// Its length in bytes.
+        length: u64,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// Output bytes are not the canonical encoding of the format, or out of its range.
     #[error("invalid {format} output: {reason}")]
     InvalidOutput {

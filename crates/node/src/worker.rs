@@ -326,7 +326,15 @@ impl Worker {
                         });
                     }
                     let Some(output) = self.computed(&job)? else { return Ok(()) };
-                    let output = output.await?;
+                    let output = match output.await {
+                        // Data held in storage may still arrive (a requester uploading, a
+                        // gateway recovering): the next tick tries again until the deadline.
+                        Err(Error::Kernel(error @ aik_kernel::Error::DataUnavailable { .. })) => {
+                            tracing::warn!(worker = %self.address, prompt = %job.prompt_id, %error, "prompt data unavailable; retrying");
+                            return Ok(());
+                        }
+                        output => output?,
+                    };
                     job.output = output.bytes;
                     job.salt = salt(&self.config.signer, job.prompt_id, job.attempt);
                     job.stage = Stage::Computed;

@@ -20,33 +20,9 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
     store.put_file(&model).await.unwrap();
 
     // Three workers reading prompt data from the same store as the `aik` commands, no IPFS.
-    let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
-    let engine = Engine::llama(driver);
-    let accounts = net.devnet.accounts().to_vec();
-    let owner = accounts[0].signer.clone();
-    let stake = DeployParams::dev(owner.address()).min_stake;
-    let workers: Vec<_> = accounts[1..=3].iter().map(|a| a.address).collect();
-    fund_workers(&net.deployment, &owner, &workers, stake).await.unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = Vec::new();
-    for account in &accounts[1..=3] {
-        let mut config = WorkerConfig::new(
-            net.deployment.rpc_url.clone(),
-            account.signer.clone(),
-            net.deployment.addresses(),
-        );
-        config.ws_url = net.deployment.ws_url.clone();
-        config.models = vec![U256::from(net.deployment.model_id)];
-        config.stake = stake;
-        config.start_block = net.deployment.deploy_block;
-        config.store_dir = Some(store_dir.clone());
-        config.fetch = None;
-        let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
-        let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
-        worker.ensure_registered().await.unwrap();
-        let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
-    }
+    let engine =
+        Engine::llama(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
+    let (stop, tasks) = serve(&net, &engine, &store_dir).await;
 
     let ask = |topic: &'static str, offchain: bool| {
         let mut args =
@@ -101,9 +77,97 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
     let verified: serde_json::Value = serde_json::from_str(&stdout_of(&verified)).unwrap();
     assert_eq!(verified["verified"], true, "{verified}");
 
+    stop_all(stop, tasks).await;
+    net.stop().await;
+}
+
+type Serving = (watch::Sender<bool>, Vec<tokio::task::JoinHandle<aik_node::Result<()>>>);
+
+/// Three staked workers running `engine`, reading prompt data from `store_dir` only (no IPFS).
+async fn serve(net: &Network, engine: &Engine, store_dir: &std::path::Path) -> Serving {
+    let accounts = net.devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let stake = DeployParams::dev(owner.address()).min_stake;
+    let workers: Vec<_> = accounts[1..=3].iter().map(|a| a.address).collect();
+    fund_workers(&net.deployment, &owner, &workers, stake).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for account in &accounts[1..=3] {
+        let mut config = WorkerConfig::new(
+            net.deployment.rpc_url.clone(),
+            account.signer.clone(),
+            net.deployment.addresses(),
+        );
+        config.ws_url = net.deployment.ws_url.clone();
+        config.models = vec![U256::from(net.deployment.model_id)];
+        config.stake = stake;
+        config.start_block = net.deployment.deploy_block;
+        config.store_dir = Some(store_dir.to_path_buf());
+        config.fetch = None;
+        let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
+        let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
+        worker.ensure_registered().await.unwrap();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+    }
+    (stop, tasks)
+}
+
+async fn stop_all(
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<aik_node::Result<()>>>,
+) {
     stop.send(true).unwrap();
     for task in tasks {
         task.await.unwrap().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_wait_for_offchain_data_that_reaches_them_late() {
+    let net = Network::start().await;
+    let (model, _) = tiny_model(net.dir.path(), 42);
+    // The requester's store (the `aik` commands' home) gets the data; the workers' does not, yet.
+    let workers_store = net.dir.path().join("workers-store");
+    let engine =
+        Engine::llama(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
+    let (stop, tasks) = serve(&net, &engine, &workers_store).await;
+    let question = b"What is two plus two?";
+    let provider = ProviderBuilder::new().connect_http(net.deployment.rpc_url.parse().unwrap());
+    let kernel = aik_kernel::KernelClient::new(
+        provider,
+        alloy::primitives::Address::ZERO,
+        net.deployment.addresses(),
+    );
+    let args = [
+        "prompt",
+        "--json",
+        "--timeout",
+        "90",
+        "--max-tokens",
+        "6",
+        "--offchain",
+        "What is two plus two?",
+    ];
+    let (output, ()) = tokio::join!(net.aik(&args), async {
+        let id = U256::from(1);
+        while kernel.result(id).await.unwrap().0 != aik_kernel::PromptStatus::Committing {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // The workers cannot read the input: nobody commits while it is missing...
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let (_, commitments) = kernel.committee(id).await.unwrap();
+        assert!(
+            commitments.iter().all(|c| c.is_zero()),
+            "committed without the input: {commitments:?}"
+        );
+        // ...and once it reaches their store, they answer.
+        let store = aik_store::LocalStore::open(&workers_store).await.unwrap();
+        assert_eq!(store.put(question).await.unwrap(), ContentId::of(question));
+    });
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    assert_eq!(json["status"], "finalized", "{json}");
+    assert_eq!(json["prompt_id"], "1");
+    stop_all(stop, tasks).await;
     net.stop().await;
 }
