@@ -111,11 +111,13 @@ pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     Ok((store, Fetcher::new(&FetchConfig::default())?))
 }
 
-/// Fetches (or finds) the deployment's model through the store and loads the driver.
-pub(crate) async fn load_engine(deployment: &Deployment) -> eyre::Result<(Engine, PathBuf)> {
+/// Fetches (or finds) registered model `model_id` through the store and loads the driver.
+pub(crate) async fn load_engine(
+    deployment: &Deployment,
+    model_id: U256,
+) -> eyre::Result<(Engine, PathBuf)> {
     let provider = alloy::providers::ProviderBuilder::new()
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
-    let model_id = U256::from(deployment.model_id);
     let model = aik_node::registered_model(&provider, deployment.models, model_id).await?;
     let (store, fetcher) = store().await?;
     let cache = aik_infer::default_model_path();

@@ -49,6 +49,10 @@ struct RunArgs {
     /// Poll interval in milliseconds.
     #[arg(long)]
     poll_ms: Option<u64>,
+    /// A registered model to serve (repeat for several; default: the deployment's model).
+    /// Each is fetched through the content store and verified before the worker registers.
+    #[arg(long = "model", value_name = "ID")]
+    models: Vec<u64>,
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -76,7 +80,6 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         let mut config =
             WorkerConfig::new(deployment.rpc_url.clone(), signer.clone(), deployment.addresses());
         config.ws_url = deployment.ws_url.clone();
-        config.models = vec![U256::from(deployment.model_id)];
         config.start_block = deployment.deploy_block;
         if let Some(stake) = args.stake.or(file.stake_eai) {
             config.stake = U256::from(stake) * U256::from(10u64).pow(U256::from(18));
@@ -93,13 +96,27 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| dir.join("node"));
         let db = NodeDb::open(&data_dir.join(format!("{}.redb", signer.address())))?;
-        let (engine, _) = load_engine(&deployment).await?;
-        let worker = Arc::new(Worker::new(config, engine, db)?);
+        let mut models = args.models.clone();
+        if models.is_empty() {
+            models = file.models.clone().unwrap_or_else(|| vec![deployment.model_id]);
+        }
+        models.sort_unstable();
+        models.dedup();
+        let mut engines = Vec::new();
+        for model in &models {
+            let id = U256::from(*model);
+            let (engine, _) = load_engine(&deployment, id)
+                .await
+                .wrap_err_with(|| format!("cannot load model #{model}"))?;
+            engines.push((id, engine));
+        }
+        let worker = Arc::new(Worker::with_engines(config, engines, db)?);
         worker.ensure_registered().await.wrap_err("cannot register the worker")?;
+        let served: Vec<_> = models.iter().map(|m| format!("#{m}")).collect();
         println!(
-            "worker {} serving model #{} on {}",
+            "worker {} serving model {} on {}",
             worker.address(),
-            deployment.model_id,
+            served.join(", "),
             deployment.rpc_url
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -35,6 +35,9 @@ pub(crate) struct PromptArgs {
     /// Output format: text, bool, choice(a|b|c), uint(min,max), int(min,max).
     #[arg(long, default_value = "text")]
     format: String,
+    /// Registered model to ask (default: the deployment's model; see `aik model list`).
+    #[arg(long, value_name = "ID")]
+    model: Option<u64>,
     /// Most output tokens.
     #[arg(long, default_value_t = 64)]
     max_tokens: u32,
@@ -91,7 +94,7 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         (DataSource::Onchain(input), extra.map(DataSource::Onchain))
     };
     let request = PromptRequest {
-        model_id: U256::from(deployment.model_id),
+        model_id: U256::from(args.model.unwrap_or(deployment.model_id)),
         topic: args.topic.clone(),
         input,
         extra,

@@ -78,7 +78,8 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
             d
         }
     };
-    let (engine, model_path) = load_engine(&deployment).await?;
+    let (engine, model_path) =
+        load_engine(&deployment, alloy::primitives::U256::from(deployment.model_id)).await?;
     let params = DeployParams::dev(owner.address());
     let signers: Vec<_> = worker_accounts.iter().map(|a| a.signer.clone()).collect();
     let workers = LocalWorkers::start(

@@ -53,7 +53,8 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
     let storage = PromptStore::new(store, Some(fetcher));
     let context =
         load_context_with(&provider, &deployment.addresses(), args.prompt_id, &storage).await?;
-    let (engine, _) = load_engine(&deployment).await?;
+    // The prompt's own model, which need not be the deployment's default.
+    let (engine, _) = load_engine(&deployment, context.model_id).await?;
     let started = Instant::now();
     let (messages, output) = engine.run_blocking(context).await?;
     let seconds = started.elapsed().as_secs_f64();

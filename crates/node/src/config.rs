@@ -18,6 +18,7 @@ use crate::{Error, Result};
 /// stake_eai = 1000
 /// capacity = 1
 /// poll_interval_ms = 200
+/// models = [1, 2]
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +39,8 @@ pub struct NodeFileConfig {
     pub capacity: Option<u16>,
     /// Poll interval in milliseconds.
     pub poll_interval_ms: Option<u64>,
+    /// Registered models to serve (default: the deployment's model).
+    pub models: Option<Vec<u64>>,
 }
 
 impl NodeFileConfig {

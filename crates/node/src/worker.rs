@@ -101,7 +101,8 @@ pub struct Worker {
     address: Address,
     provider: DynProvider,
     client: KernelClient<DynProvider>,
-    engine: Engine,
+    /// The engine of each model served, in `config.models` order.
+    engines: Vec<(U256, Engine)>,
     db: Arc<NodeDb>,
     fetcher: Option<aik_store::Fetcher>,
     /// Outputs being computed, by (prompt, attempt). The model runs off the loop, so a worker
@@ -126,8 +127,24 @@ fn wall_clock() -> u64 {
 }
 
 impl Worker {
-    /// A worker acting through `config.rpc_url` with its jobs in `db`.
+    /// A worker acting through `config.rpc_url` with its jobs in `db`, running every model of
+    /// `config.models` through `engine`.
     pub fn new(config: WorkerConfig, engine: Engine, db: NodeDb) -> Result<Self> {
+        let engines = config.models.iter().map(|id| (*id, engine.clone())).collect();
+        Self::with_engines(config, engines, db)
+    }
+
+    /// A worker serving several models, each through its own engine; `config.models` becomes
+    /// the engines' model ids.
+    pub fn with_engines(
+        mut config: WorkerConfig,
+        engines: Vec<(U256, Engine)>,
+        db: NodeDb,
+    ) -> Result<Self> {
+        if engines.is_empty() {
+            return Err(Error::Config("a worker needs at least one model to serve".into()));
+        }
+        config.models = engines.iter().map(|(id, _)| *id).collect();
         let address = config.signer.address();
         let provider = aik_kernel::wallet_provider(&config.rpc_url, config.signer.clone())?;
         let client = KernelClient::new(provider.clone(), address, config.addresses);
@@ -137,7 +154,7 @@ impl Worker {
             address,
             provider,
             client,
-            engine,
+            engines,
             db: Arc::new(db),
             fetcher,
             computing: Mutex::default(),
@@ -414,7 +431,7 @@ impl Worker {
         let addresses = self.config.addresses;
         let store_dir = self.config.store_dir.clone();
         let fetcher = self.fetcher.clone();
-        let engine = self.engine.clone();
+        let engines = self.engines.clone();
         let wake = Arc::clone(&self.wake);
         let address = self.address;
         async move {
@@ -428,6 +445,13 @@ impl Worker {
                             .await?
                     }
                     None => load_context(&provider, &addresses, prompt_id).await?,
+                };
+                let model = context.model_id;
+                let Some((_, engine)) = engines.iter().find(|(id, _)| *id == model) else {
+                    return Err(Error::Prompt {
+                        prompt_id: prompt_id.to_string(),
+                        reason: format!("this worker has no engine for model #{model}"),
+                    });
                 };
                 Ok(engine.run_blocking(context).await?.1)
             }

@@ -3,7 +3,7 @@
 use aik_store::ContentId;
 use sha2::{Digest, Sha256};
 
-use crate::support::{Network, stdout_of, tiny_model};
+use crate::support::{Network, NodeProcess, stdout_of, tiny_model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
@@ -91,5 +91,68 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
         serde_json::from_str::<serde_json::Value>(&listed).unwrap().as_array().unwrap().len(),
         2
     );
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_model_is_served_by_aik_node_run_and_answers_prompts_that_verify() {
+    let net = Network::start().await;
+    let (file, _) = tiny_model(net.dir.path(), 7);
+    let file = file.to_str().unwrap();
+    let added = net.aik(&["model", "add", "--name", "tiny-7", "--committee", "2", file]).await;
+    assert!(stdout_of(&added).starts_with("registered model #2"));
+
+    // Two worker processes serving only the added model, reading it from the store `model add`
+    // filled (the same home), staked from the owner's EAI.
+    let accounts = net.devnet.accounts();
+    let owner = accounts[0].signer.clone();
+    let stake = aik_kernel::DeployParams::dev(owner.address()).min_stake;
+    let workers = [accounts[1].address, accounts[2].address];
+    aik_node::network::fund_workers(&net.deployment, &owner, &workers, stake).await.unwrap();
+    let state = net.dir.path().join("state");
+    let home = net.home();
+    let mut nodes: Vec<_> = (1..=2)
+        .map(|i| NodeProcess::start(&state, &accounts[i], i, &["--model", "2"], Some(&home)))
+        .collect();
+
+    let unknown =
+        net.aik(&["node", "run", "--model", "9", "--key", &accounts[3].private_key_hex()]).await;
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("cannot load model #9"), "{stderr}");
+
+    let asked = net
+        .aik(&[
+            "prompt",
+            "--model",
+            "2",
+            "--json",
+            "--max-tokens",
+            "4",
+            "--timeout",
+            "60",
+            "Hello?",
+        ])
+        .await;
+    let asked: serde_json::Value = serde_json::from_str(&stdout_of(&asked)).unwrap();
+    assert_eq!(asked["status"], "finalized", "{asked}");
+    for node in &mut nodes {
+        node.assert_running();
+    }
+    let id = asked["prompt_id"].as_str().unwrap();
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(net.deployment.rpc_url.parse().unwrap());
+    let kernel = aik_kernel::KernelClient::new(
+        provider,
+        alloy::primitives::Address::ZERO,
+        net.deployment.addresses(),
+    );
+    let record = kernel.prompt(id.parse().unwrap()).await.unwrap();
+    assert_eq!(record.model_id, 2);
+    // `aik verify` runs the prompt's own model (not the deployment's) and gets the same bytes.
+    let verified = stdout_of(&net.aik(&["verify", "--json", id]).await);
+    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(verified["verified"], true, "{verified}");
+    drop(nodes);
     net.stop().await;
 }

@@ -3,15 +3,12 @@
 //! no slash, no jail, the prompt finalizes.
 
 use std::{
-    fs::File,
-    os::unix::process::CommandExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use aik_devnet::{DevAccount, Devnet, DevnetConfig};
+use crate::support::NodeProcess;
+use aik_devnet::{Devnet, DevnetConfig};
 use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
 use aik_kernel::{
     DeployParams, KernelClient, OutputFormat, PromptRequest, PromptStatus, WorkerStatus,
@@ -27,72 +24,6 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-
-/// An `aik node run` process, killed with SIGKILL and reaped when dropped, so no path out of a
-/// test (panics included) leaves it running.
-struct NodeProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl NodeProcess {
-    /// Starts `aik node run` for `account` on the deployment in `dir`, with its database in
-    /// `dir/node` and its log in `dir/node-<n>.log`.
-    fn start(dir: &Path, account: &DevAccount, n: usize) -> Self {
-        let log = dir.join(format!("node-{n}.log"));
-        let stderr = File::create(&log).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
-        command
-            .args(["node", "run", "--poll-ms", "100", "--dir"])
-            .arg(dir)
-            .arg("--data-dir")
-            .arg(dir.join("node"))
-            .env("AIK_KEY", account.private_key_hex())
-            .env("RUST_LOG", "aik_node=debug,warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes the
-        // kernel SIGKILL the node if the test process dies without running its destructors (a
-        // watchdog's SIGKILL), so no orphan keeps running or holding inherited file locks.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let child = command.spawn().expect("the aik binary starts");
-        Self { child, log }
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix) and reap: no shutdown code runs.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Fails the test with the node's log if the process has exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("aik node run exited with {status}:\n{log}");
-        }
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- {} ---\n{log}", self.log.display());
-        }
-    }
-}
 
 /// Logs of event `E` for prompt `id` (every kernel event indexes the prompt id first).
 async fn logs<E: SolEvent>(provider: &DynProvider, deployment: &Deployment, id: U256) -> Vec<E> {
@@ -178,7 +109,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     }
 
     let started = Instant::now();
-    let mut node = NodeProcess::start(dir.path(), process_account, 1);
+    let mut node = NodeProcess::start(dir.path(), process_account, 1, &[], None);
     let target = process_account.address;
     let stake_before = wait_for("the node process registered", Duration::from_secs(120), || {
         node.assert_running();
@@ -216,7 +147,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     assert_eq!(requester.prompt(id).await.unwrap().status, PromptStatus::Committing);
 
     // Restarted over the same database; then the other two members start serving.
-    let mut node = NodeProcess::start(dir.path(), process_account, 2);
+    let mut node = NodeProcess::start(dir.path(), process_account, 2, &[], None);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = local
         .iter()

@@ -2,11 +2,13 @@
 //! to run `aik` against it with its own content store.
 
 use std::{
+    fs::File,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::Output,
+    process::{Child, Command, Output, Stdio},
 };
 
-use aik_devnet::{Devnet, DevnetConfig};
+use aik_devnet::{DevAccount, Devnet, DevnetConfig};
 use aik_infer::fixture::{TinyLlamaSpec, tiny_llama_gguf};
 use aik_kernel::DeployParams;
 use aik_node::{
@@ -84,4 +86,80 @@ pub(crate) fn stdout_of(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// An `aik node run` process, killed with SIGKILL and reaped when dropped, so no path out of a
+/// test (panics included) leaves it running.
+pub(crate) struct NodeProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `aik node run ARGS` for `account` on the deployment in `dir`, with its database
+    /// in `dir/node`, its log in `dir/node-<n>.log` and, when given, `home` as `AIK_HOME`.
+    pub(crate) fn start(
+        dir: &Path,
+        account: &DevAccount,
+        n: usize,
+        args: &[&str],
+        home: Option<&Path>,
+    ) -> Self {
+        let log = dir.join(format!("node-{n}.log"));
+        let stderr = File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
+        command
+            .args(["node", "run", "--poll-ms", "100", "--dir"])
+            .arg(dir)
+            .arg("--data-dir")
+            .arg(dir.join("node"))
+            .args(args)
+            .env("AIK_KEY", account.private_key_hex())
+            .env("RUST_LOG", "aik_node=debug,warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        if let Some(home) = home {
+            command.env("AIK_HOME", home);
+        }
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes the
+        // kernel SIGKILL the node if the test process dies without running its destructors (a
+        // watchdog's SIGKILL), so no orphan keeps running or holding inherited file locks.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let child = command.spawn().expect("the aik binary starts");
+        Self { child, log }
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix) and reap: no shutdown code runs.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Fails the test with the node's log if the process has exited.
+    pub(crate) fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!("aik node run exited with {status}:\n{log}");
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- {} ---\n{log}", self.log.display());
+        }
+    }
 }
