@@ -22,7 +22,13 @@ interface ITopicSettings {
 /// A prompt can end without the callback acting on it: refunded (no quorum twice, or cancelled while queued),
 /// or finalized with a callback that reverted. A dapp that holds funds for a pending prompt must therefore let
 /// them be released once {_promptEnded} is true and its own record is still pending; the kernel credits a
-/// refunded fee to this contract, and {_collectKernelCredits} pulls it back so it can be returned.
+/// refunded fee to this contract, and {_collectKernelCredits} pulls it back so it can be returned. Only the
+/// requester (this contract) can cancel a prompt stuck in the queue, so a dapp must also offer a way to call
+/// {_cancelQueued}, or funds held for a prompt that never gets workers stay locked.
+///
+/// Do not put the dapp's own reentrancy lock on {_onInferenceResult}: anyone may call the kernel's `finalize`,
+/// including from inside a locked function of the dapp that sends them ETH, and the callback would then fail.
+/// Update state before any transfer in the callback instead.
 abstract contract AIKernelConsumer is IAIKernelConsumer {
     /// @notice The kernel that submits this contract's prompts and calls it back.
     IAIKernel public immutable kernel;
@@ -85,6 +91,13 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
     function _collectKernelCredits() internal returns (uint256 amount) {
         amount = kernel.claimable(address(this));
         if (amount != 0) kernel.claim(address(this));
+    }
+
+    /// @dev Cancels this contract's prompt still queued after the kernel's queue timeout; the kernel refunds
+    /// the fee (status Refunded), so the dapp's reclaim path then returns what it held. Reverts as the kernel
+    /// does when the prompt is not queued or the timeout has not passed.
+    function _cancelQueued(uint256 promptId) internal {
+        kernel.cancelQueued(promptId);
     }
 
     /// @dev Sets the system prompt of this contract's `topic` (a new revision for later prompts).

@@ -256,6 +256,9 @@ interface IAIKernel {
     /// (they must hash to the winning sha256); ignored otherwise.
     function finalize(uint256 promptId, bytes calldata output) external;
 
+    /// @notice Cancels the caller's prompt still queued after the queue timeout and credits its fee back.
+    function cancelQueued(uint256 promptId) external;
+
     /// @notice Withdraws the caller's claimable balance (fees earned, refunds of failed prompts) to `to`.
     function claim(address to) external;
 
