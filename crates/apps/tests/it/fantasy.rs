@@ -177,3 +177,94 @@ async fn the_demo_pays_the_team_the_model_picks() {
     assert_eq!(outcome.answer, ["Lakers", "Celtics"][state.winner as usize]);
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matchup_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let league = league(&net).await;
+    let fee = league.judgingFee().call().await.unwrap();
+    // The committee is kept busy with the first matchup, so the second waits in the queue.
+    script.hold();
+    let (_, busy) = create(&league).await;
+    let (matchup, queued) = create(&league).await;
+    let kernel = net.env();
+    assert_eq!(kernel.kernel().result(queued).await.unwrap().0, aik_kernel::PromptStatus::Queued);
+    // Not before the queue timeout...
+    let err = league.cancel(matchup).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns prize and fee.
+    net.advance(601).await;
+    let as_other = FL::new(*league.address(), net.other.clone());
+    assert!(as_other.cancel(matchup).send().await.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = league.reclaim(matchup).send().await.unwrap().get_receipt().await.unwrap();
+    let gas = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    assert_eq!(net.balance(net.account).await + gas - before, U256::from(PRIZE) + fee);
+    let err = league.cancel(matchup).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<FL::FantasyLeagueNotPending>(),
+        Some(FL::FantasyLeagueNotPending { matchupId: matchup, status: 3 })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winner_that_refuses_the_prize_is_credited_and_withdraws_it() {
+    let (net, script) = Net::scripted().await;
+    let league = league(&net).await;
+    let fee = league.judgingFee().call().await.unwrap();
+    // Team 1's owner is a contract that refuses native coin.
+    let refuser = crate::calls::forwarder(&net.provider).await;
+    let owners = [OWNERS[0], *refuser.address()];
+    script.answer(word(1));
+    let receipt = league
+        .createMatchup(["Ants".into(), "Bees".into()], ["".into(), "".into()], owners)
+        .value(fee + U256::from(PRIZE))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let created = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<FL::MatchupCreated>().ok())
+        .unwrap()
+        .inner
+        .data;
+    assert_eq!(net.answer(created.promptId).await, Answer::Finalized(word(1)));
+    // The verdict stands: decided for team 1, the prize credited to its owner.
+    let state = league.getMatchup(created.matchupId).call().await.unwrap();
+    assert_eq!((state.status, state.winner), (2, 1));
+    assert_eq!(league.credits(*refuser.address()).call().await.unwrap(), U256::from(PRIZE));
+    assert_eq!(net.balance(*refuser.address()).await, U256::ZERO);
+    // Withdrawing: errors for a zero recipient and for an account with nothing credited.
+    let err = league.withdraw(Address::ZERO).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<FL::FantasyLeagueZeroAddress>(),
+        Some(FL::FantasyLeagueZeroAddress {})
+    );
+    let err = league.withdraw(net.account).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<FL::FantasyLeagueNothingToWithdraw>(),
+        Some(FL::FantasyLeagueNothingToWithdraw { account: net.account })
+    );
+    // The owner withdraws to an address that takes coin.
+    let payee = Address::repeat_byte(0xc3);
+    let call = crate::calls::calldata(FL::withdrawCall { to: payee });
+    let receipt =
+        refuser.forward(*league.address(), call).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    assert_eq!(net.balance(payee).await, U256::from(PRIZE));
+    assert_eq!(league.credits(*refuser.address()).call().await.unwrap(), U256::ZERO);
+    net.stop().await;
+}

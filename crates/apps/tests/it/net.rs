@@ -64,6 +64,9 @@ impl std::fmt::Debug for Mode {
 pub(crate) struct Script {
     mode: Mutex<Mode>,
     seen: Mutex<Vec<Request>>,
+    /// While set, every member's run waits (up to a minute): the committee stays busy, so
+    /// later prompts wait in the kernel's queue.
+    held: std::sync::atomic::AtomicBool,
 }
 
 impl Script {
@@ -84,6 +87,16 @@ impl Script {
         rule: impl Fn(&Request) -> Option<Vec<u8>> + Send + Sync + 'static,
     ) {
         *self.mode.lock().unwrap() = Mode::Rule(Arc::new(rule));
+    }
+
+    /// Keeps every member busy with its current prompt until [`Script::release`].
+    pub(crate) fn hold(&self) {
+        self.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Ends a [`Script::hold`]; call it before the test ends (held runs block shutdown).
+    pub(crate) fn release(&self) {
+        self.held.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The requests the committee ran so far (one per prompt attempt), oldest first.
@@ -108,6 +121,12 @@ impl ModelDriver for Scripted {
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {
+        let started = std::time::Instant::now();
+        while self.script.held.load(std::sync::atomic::Ordering::SeqCst)
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if self.member == 0 {
             self.script.seen.lock().unwrap().push(request.clone());
         }
@@ -172,8 +191,11 @@ impl Net {
 
     /// Three workers answering from the returned script (initially: all answer `0x` empty).
     pub(crate) async fn scripted() -> (Self, Arc<Script>) {
-        let script =
-            Arc::new(Script { mode: Mutex::new(Mode::Agree(Vec::new())), seen: Mutex::default() });
+        let script = Arc::new(Script {
+            mode: Mutex::new(Mode::Agree(Vec::new())),
+            seen: Mutex::default(),
+            held: std::sync::atomic::AtomicBool::new(false),
+        });
         let counter: Arc<aik_node::TokenCounter> = Arc::new(|messages: &[Message]| {
             Ok(messages.iter().map(|m| m.content.len() / 4 + 4).sum())
         });
@@ -252,6 +274,13 @@ impl Net {
     /// The native-coin balance of `account`.
     pub(crate) async fn balance(&self, account: Address) -> U256 {
         self.provider.get_balance(account).await.unwrap()
+    }
+
+    /// Moves block time forward by `seconds` and mines a block (e.g. past the queue timeout).
+    pub(crate) async fn advance(&self, seconds: u64) {
+        let _: serde_json::Value =
+            self.provider.raw_request("evm_increaseTime".into(), (seconds,)).await.unwrap();
+        let _: serde_json::Value = self.provider.raw_request("evm_mine".into(), ()).await.unwrap();
     }
 
     pub(crate) async fn stop(self) {
