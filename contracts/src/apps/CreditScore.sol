@@ -27,7 +27,7 @@ import {
 ///
 /// Funds: the requester pays the fee, which goes to the kernel. If the prompt ends without a score (refunded,
 /// or finalized with a callback that failed), {reclaim} ends the request and returns the fee when the kernel
-/// refunded it.
+/// refunded it; a prompt stuck in the kernel's queue past its timeout can be cancelled with {cancel} first.
 contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a score request is.
     enum RequestStatus {
@@ -191,6 +191,13 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
         _send(requester, refund);
     }
 
+    /// @notice Cancels the scoring prompt of a request still waiting in the kernel's queue after its timeout
+    /// (the kernel refunds the fee); {reclaim} then returns the fee to the requester. Anyone may call: the
+    /// funds only ever go back to the requester.
+    function cancel(uint256 requestId) external {
+        _cancelQueued(_pending(requestId).promptId);
+    }
+
     /// @notice The extra context a score request for `account` carries: the facts read onchain, then the
     /// reported activity.
     function accountContext(address account, string calldata activity) public view returns (bytes memory) {
@@ -228,8 +235,9 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
     }
 
     /// @dev The kernel's answer: store it as the account's latest score. The decoder rejects a value outside
-    /// [{MIN_SCORE}, {MAX_SCORE}], which leaves the request pending for {reclaim}.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// [{MIN_SCORE}, {MAX_SCORE}], which leaves the request pending for {reclaim}. Not behind the lock (a locked
+    /// call elsewhere could otherwise make it fail); it makes no external call.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         uint256 requestId = requestOfPrompt[promptId];
         Request storage request = _pending(requestId);
         uint256 score = _decodeUint(output, MIN_SCORE, MAX_SCORE);

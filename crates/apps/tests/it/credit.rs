@@ -218,3 +218,40 @@ async fn the_demo_stores_the_score_the_model_gives() {
     assert_eq!(outcome.answer, answer.to_string());
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_score_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let scores = scores(&net).await;
+    let fee = scores.scoringFee().call().await.unwrap();
+    // The committee is kept busy with the first request, so the second waits in the queue.
+    script.hold();
+    let (_, busy) = request_score(&scores, RATED, "").await;
+    let (request, queued) = request_score(&scores, RATED, "").await;
+    let kernel = net.env();
+    assert_eq!(kernel.kernel().result(queued).await.unwrap().0, aik_kernel::PromptStatus::Queued);
+    // Not before the queue timeout...
+    let err = scores.cancel(request).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns the fee.
+    net.advance(601).await;
+    let as_other = CS::new(*scores.address(), net.other.clone());
+    sent(as_other.cancel(request)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = sent(scores.reclaim(request)).await;
+    assert_eq!(event::<CS::ScoreReclaimed>(&receipt).refund, fee);
+    assert_eq!(net.balance(net.account).await + gas_paid(&receipt) - before, fee);
+    let err = scores.cancel(request).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<CS::CreditScoreNotPending>(),
+        Some(CS::CreditScoreNotPending { requestId: request, status: RECLAIMED })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
