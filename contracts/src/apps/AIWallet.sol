@@ -29,7 +29,8 @@ import {
 ///   recipient's coin), withdrawable with {withdraw};
 /// - true (suspicious): the amount goes back to the sender's balance and the transfer is recorded as flagged.
 /// If the prompt ends without a verdict (refunded, or finalized with a failed callback), {reclaim} returns the
-/// held amount, and the kernel fee when the kernel refunded it, to the sender's balance. Nothing is ever locked.
+/// held amount, and the kernel fee when the kernel refunded it, to the sender's balance; a send whose prompt is
+/// stuck in the kernel's queue past its timeout can be cancelled with {cancel} first. Nothing is ever locked.
 contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a transfer is.
     enum TransferStatus {
@@ -234,6 +235,13 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
         emit TransferReclaimed(transferId, from, amount);
     }
 
+    /// @notice Cancels the prompt of a pending transfer still waiting in the kernel's queue after its timeout
+    /// (the kernel refunds the fee); {reclaim} then returns the amount and the fee to the sender's balance.
+    /// Anyone may call, as with {reclaim}: the coin only ever goes back to the sender.
+    function cancel(uint256 transferId) external {
+        _cancelQueued(_pending(transferId).promptId);
+    }
+
     /// @notice An account's balance (excluding amounts held by pending transfers).
     function balanceOf(address account) external view returns (uint256) {
         return _balances[account];
@@ -280,8 +288,10 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The verdict of `suspiciousTransaction`: pay out on false, return the amount on true.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// @dev The verdict of `suspiciousTransaction`: pay out on false, return the amount on true. Not behind the
+    /// lock, so a locked call elsewhere (a withdraw calling the kernel's `finalize`) cannot make the verdict fail;
+    /// the transfer's state is final before the one external call, a push bounded by {PAYOUT_GAS}.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         uint256 transferId = transferOfPrompt[promptId];
         Transfer storage transfer = _pending(transferId);
         bool suspicious = _decodeBool(output);

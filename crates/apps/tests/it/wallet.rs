@@ -276,3 +276,52 @@ async fn the_demo_pays_only_the_sends_the_model_clears() {
     }
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let wallet = wallet(&net).await;
+    let fee = wallet.sendFee().call().await.unwrap();
+    mined(wallet.deposit().value(milli(1000))).await;
+    let to = Address::repeat_byte(0xd2);
+    // The committee is kept busy with the first send, so the second waits in the queue.
+    script.hold();
+    let (_, busy, _) = send(&wallet, to, milli(100), fee).await;
+    let (receipt, transfer, queued) = send(&wallet, to, milli(300), fee).await;
+    assert_eq!(balance_left(&receipt), milli(600));
+    assert_eq!(
+        net.env().kernel().result(queued).await.unwrap().0,
+        aik_kernel::PromptStatus::Queued
+    );
+    // Not before the queue timeout...
+    let err = wallet.cancel(transfer).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns amount and fee.
+    net.advance(601).await;
+    mined(AW::new(*wallet.address(), net.other.clone()).cancel(transfer)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let held = net.balance(*wallet.address()).await;
+    let receipt = mined(wallet.reclaim(transfer)).await;
+    assert_eq!(log::<AW::TransferReclaimed>(&receipt).amount, milli(300) + fee);
+    assert_eq!(wallet.balanceOf(net.account).call().await.unwrap(), milli(900) + fee);
+    // The refunded fee was pulled out of the kernel into the wallet.
+    assert_eq!(net.balance(*wallet.address()).await - held, fee);
+    assert_eq!(wallet.getTransfer(transfer).call().await.unwrap().status, 4);
+    let err = wallet.cancel(transfer).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<AW::AIWalletNotPending>(),
+        Some(AW::AIWalletNotPending { transferId: transfer, status: 4 })
+    );
+    let err = wallet.cancel(U256::from(99)).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<AW::AIWalletUnknownTransfer>(),
+        Some(AW::AIWalletUnknownTransfer { transferId: U256::from(99) })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
