@@ -26,7 +26,8 @@ import {
 /// who is paid by pull ({withdrawEarnings}, callable by anyone, always paying {creator}), so a creator that cannot
 /// receive the coin never blocks a chat. If the prompt ends without a reply reaching this contract (refunded by
 /// the kernel, or finalized with a failed callback), {reclaim} returns the service fee, and the kernel fee when
-/// the kernel refunded it, to the user.
+/// the kernel refunded it, to the user; a message whose prompt is stuck in the kernel's queue past its timeout can
+/// be cancelled with {cancel} first.
 contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a message is.
     enum MessageStatus {
@@ -231,6 +232,14 @@ contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
         _send(user, amount);
     }
 
+    /// @notice Cancels the prompt of a pending message still waiting in the kernel's queue after its timeout (the
+    /// kernel refunds the fee); {reclaim} then returns the service fee and the kernel fee to the user. Anyone may
+    /// call, as with {reclaim}: the coin only ever goes back to the user.
+    function cancel(uint256 promptId) external {
+        _pending(promptId);
+        _cancelQueued(promptId);
+    }
+
     /// @notice Pays the creator's earned service fees to {creator}. Anyone may call; the coin only goes there.
     function withdrawEarnings() external nonReentrant {
         uint256 amount = creatorBalance;
@@ -260,8 +269,10 @@ contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
         return (0, "");
     }
 
-    /// @dev The kernel's reply: store and emit it, and credit the service fee to the creator.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// @dev The kernel's reply: store and emit it, and credit the service fee to the creator. Not behind the lock,
+    /// so a locked call elsewhere (a withdrawal calling the kernel's `finalize`) cannot make the reply fail; it
+    /// makes no external call.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         Message storage message = _pending(promptId);
         message.status = MessageStatus.Answered;
         message.reply = string(output);

@@ -321,3 +321,47 @@ async fn the_demo_stores_the_models_replies_and_pays_the_creator() {
     assert_eq!(net.balance(creator).await, fee * U256::from(answered));
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let agent = deploy_agent(&net, CREATOR, REPLY_TOKENS).await;
+    let price = agent.chatFee().call().await.unwrap();
+    // The committee is kept busy with the first message, so the second waits in the queue.
+    script.hold();
+    let (_, busy) = chat(&agent, "first", price).await;
+    let (_, queued) = chat(&agent, "second", price).await;
+    assert_eq!(
+        net.env().kernel().result(queued).await.unwrap().0,
+        aik_kernel::PromptStatus::Queued
+    );
+    // Not before the queue timeout...
+    let err = agent.cancel(queued).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns both fees.
+    net.advance(601).await;
+    mined(CA::new(*agent.address(), net.other.clone()).cancel(queued)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = mined(agent.reclaim(queued)).await;
+    assert_eq!(net.balance(net.account).await + gas_cost(&receipt) - before, price);
+    assert_eq!(log::<CA::MessageReclaimed>(&receipt).amount, price);
+    assert_eq!(agent.creatorBalance().call().await.unwrap(), U256::ZERO);
+    let err = agent.cancel(queued).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<CA::ConversationalAgentNotPending>(),
+        Some(CA::ConversationalAgentNotPending { promptId: queued, status: 3 })
+    );
+    let err = agent.cancel(U256::from(999)).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<CA::ConversationalAgentUnknownMessage>(),
+        Some(CA::ConversationalAgentUnknownMessage { promptId: U256::from(999) })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
