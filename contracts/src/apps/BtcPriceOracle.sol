@@ -28,7 +28,8 @@ import {
 /// The range is the deployer's statement of what is sane, and it also keeps a small model's constrained answer
 /// from running past the number: with a maximum of 150000, no digit can follow "97120", so the answer ends there.
 /// Reports and queries are paid by their callers (msg.value, excess sent back). If a prompt ends without the
-/// callback acting on it, {reclaim} returns the fee when the kernel refunded it.
+/// callback acting on it, {reclaim} returns the fee when the kernel refunded it; a prompt stuck in the kernel's
+/// queue past its timeout can be cancelled with {cancel} first.
 contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
     /// @notice What a prompt of the oracle is.
     enum RequestKind {
@@ -223,14 +224,24 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
         _send(requester, amount);
     }
 
+    /// @notice Cancels a pending report or query still waiting in the kernel's queue after its timeout (the
+    /// kernel refunds the fee); {reclaim} then returns the fee to the requester. Anyone may call, as with
+    /// {reclaim}: the coin only ever goes back to the requester.
+    function cancel(uint256 promptId) external {
+        _pending(promptId);
+        _cancelQueued(promptId);
+    }
+
     /// @notice A report or query by prompt id.
     function getRequest(uint256 promptId) external view returns (Request memory) {
         return _requests[promptId];
     }
 
     /// @dev A report's echo is recorded; a query's price is stored under its prompt id, and becomes the latest
-    /// price unless a query submitted later (so with a later view of the topic) was answered first.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// price unless a query submitted later (so with a later view of the topic) was answered first. Not behind the
+    /// lock, so a locked call elsewhere (a refund calling the kernel's `finalize`) cannot make the answer fail; it
+    /// makes no external call.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         Request storage request = _pending(promptId);
         uint256 answer = _decodeUint(output, minPrice, maxPrice);
         request.answer = answer;

@@ -309,3 +309,47 @@ async fn the_demo_stores_the_price_the_model_aggregates() {
     );
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let oracle = oracle(&net).await;
+    let fee = oracle.requestFee().call().await.unwrap();
+    // The committee is kept busy with the first query, so the second waits in the queue.
+    script.hold();
+    let busy = log::<BO::PriceRequested>(&mined(oracle.requestPrice().value(fee)).await).promptId;
+    let queued = log::<BO::PriceRequested>(&mined(oracle.requestPrice().value(fee)).await).promptId;
+    assert_eq!(
+        net.env().kernel().result(queued).await.unwrap().0,
+        aik_kernel::PromptStatus::Queued
+    );
+    // Not before the queue timeout...
+    let err = oracle.cancel(queued).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns the fee.
+    net.advance(601).await;
+    mined(BO::new(*oracle.address(), net.other.clone()).cancel(queued)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = mined(oracle.reclaim(queued)).await;
+    assert_eq!(net.balance(net.account).await + gas_cost(&receipt) - before, fee);
+    assert_eq!(log::<BO::RequestReclaimed>(&receipt).amount, fee);
+    assert_eq!(net.balance(*oracle.address()).await, U256::ZERO);
+    let err = oracle.cancel(queued).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<BO::BtcPriceOracleNotPending>(),
+        Some(BO::BtcPriceOracleNotPending { promptId: queued, status: 3 })
+    );
+    let err = oracle.cancel(U256::from(999)).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<BO::BtcPriceOracleUnknownRequest>(),
+        Some(BO::BtcPriceOracleUnknownRequest { promptId: U256::from(999) })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
