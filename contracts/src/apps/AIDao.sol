@@ -32,7 +32,14 @@ import {
 /// the fee when the kernel refunded it. Refunded fees pulled out of the kernel are kept apart from the
 /// treasury ({refundsOwed}) until returned, so no action can spend them. For the same reason an action may not
 /// call the kernel (where uncollected refunds sit as the DAO's credits), nor its ContextManager (where it could
-/// set system prompts on the topics later proposals are judged in).
+/// set system prompts on the topics later proposals are judged in). A proposal stuck in the kernel's queue
+/// past its timeout can be cancelled with {cancel} (the kernel refunds the fee), then reclaimed.
+///
+/// Reentrancy: the callback is not behind the DAO's lock (a locked call sending ETH could otherwise call the
+/// kernel's `finalize` for someone else's proposal and make its verdict fail). While an approved action runs,
+/// {_executing} is set and every public state-changing function of the DAO ({propose}, {reclaim}, {cancel})
+/// reverts with {AIDaoActionRunning}, so an action cannot re-enter the DAO. All of the callback's state is
+/// written before the action's call except whether it succeeded.
 contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a proposal is.
     enum ProposalStatus {
@@ -90,6 +97,11 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     uint256 public judgedCount;
     /// @notice Refunded fees pulled out of the kernel and not yet returned to their proposers; not treasury.
     uint256 public refundsOwed;
+    /// @notice Sum of the fees of the proposals still pending: the most refunds the DAO can owe. Kernel
+    /// credits collected beyond it are not refunds of pending proposals and stay in the treasury.
+    uint256 public pendingFees;
+    /// @dev Set only while an approved action's call runs; the DAO's public functions revert while it is.
+    bool private transient _executing;
     /// @dev Ring buffer of the last {HISTORY_SIZE} judged proposal ids; judged number n sits at n % HISTORY_SIZE.
     uint256[HISTORY_SIZE] private _history;
 
@@ -128,8 +140,16 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     error AIDaoNotPending(uint256 proposalId, ProposalStatus status);
     /// @notice The proposal's prompt is still running.
     error AIDaoPromptRunning(uint256 proposalId, uint256 promptId);
+    /// @notice An approved action is running: the DAO cannot be re-entered from it.
+    error AIDaoActionRunning();
     /// @notice Sending native coin failed.
     error AIDaoTransferFailed(address to, uint256 amount);
+
+    /// @dev Reverts while an approved action runs.
+    modifier notExecuting() {
+        if (_executing) revert AIDaoActionRunning();
+        _;
+    }
 
     /// @param kernel_ The kernel.
     /// @param modelId_ The model that judges proposals.
@@ -162,6 +182,7 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
         external
         payable
         nonReentrant
+        notExecuting
         returns (uint256 proposalId)
     {
         if (bytes(description).length == 0 || bytes(description).length > MAX_DESCRIPTION_BYTES) {
@@ -185,6 +206,7 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
         proposal.description = description;
         proposal.fee = fee;
         proposal.status = ProposalStatus.Pending;
+        pendingFees += fee;
 
         string[] memory choices = new string[](2);
         choices[0] = "approve";
@@ -209,22 +231,34 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice Ends a proposal whose prompt ended without a verdict (refunded, or finalized with a failed
     /// callback) as not judged, returning the fee to the proposer when the kernel refunded it. Anyone may call.
-    function reclaim(uint256 proposalId) external nonReentrant {
+    function reclaim(uint256 proposalId) external nonReentrant notExecuting {
         Proposal storage proposal = _pending(proposalId);
         uint256 promptId = proposal.promptId;
         if (!_promptEnded(promptId)) revert AIDaoPromptRunning(proposalId, promptId);
         uint256 refund = 0;
+        uint256 fee = proposal.fee;
         if (_promptStatus(promptId) == PromptStatus.Refunded) {
             // The kernel credited this prompt's fee to the DAO; it is in the DAO's balance once collected
-            // (now or by an earlier reclaim), and counted in refundsOwed until it leaves.
+            // (now or by an earlier reclaim), and counted in refundsOwed until it leaves. Only fees of pending
+            // proposals (this one included) can be owed; any other credit collected joins the treasury.
             uint256 owed = refundsOwed + _collectKernelCredits();
-            refund = proposal.fee;
+            uint256 cap = pendingFees;
+            if (owed > cap) owed = cap;
+            refund = fee;
             refundsOwed = owed - refund;
         }
+        pendingFees -= fee;
         proposal.status = ProposalStatus.NotJudged;
         address proposer = proposal.proposer;
         emit ProposalNotJudged(proposalId, proposer, refund);
         _send(proposer, refund);
+    }
+
+    /// @notice Cancels the judging prompt of a proposal still waiting in the kernel's queue after its timeout
+    /// (the kernel refunds the fee); {reclaim} then returns the fee to the proposer. Anyone may call: the fee
+    /// only ever goes back to the proposer.
+    function cancel(uint256 proposalId) external notExecuting {
+        _cancelQueued(_pending(proposalId).promptId);
     }
 
     /// @notice A proposal by id.
@@ -260,12 +294,16 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
     }
 
     /// @dev The kernel's verdict: record it, then execute the action of an approved proposal. A failing action
-    /// is recorded as not executed; the callback itself does not revert for it.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// is recorded as not executed; the callback itself does not revert for it. Not behind the DAO's lock: the
+    /// verdict is recorded before the action's call, which runs with {_executing} set so it cannot re-enter the
+    /// DAO. A nested callback (the action reaching the kernel's `finalize` through another contract) is safe:
+    /// each one finishes its own proposal's state first, and the flag is restored, not cleared, after the call.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         uint256 proposalId = proposalOfPrompt[promptId];
         Proposal storage proposal = _pending(proposalId);
         bool approved = _decodeChoice(output, 2) == 0;
         proposal.status = approved ? ProposalStatus.Approved : ProposalStatus.Rejected;
+        pendingFees -= proposal.fee;
         uint256 judged = judgedCount;
         _history[judged % HISTORY_SIZE] = proposalId;
         judgedCount = judged + 1;
@@ -278,10 +316,13 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
         if (value <= treasury()) {
             bytes memory data = proposal.data;
             uint256 gasLimit = EXECUTION_GAS;
+            bool outer = _executing;
+            _executing = true;
             assembly ("memory-safe") {
                 // No return data is copied, so the target cannot make the callback pay for a huge return.
                 success := call(gasLimit, target, value, add(data, 0x20), mload(data), 0, 0)
             }
+            _executing = outer;
         }
         proposal.executed = success;
         emit ProposalExecuted(proposalId, target, value, success);

@@ -350,3 +350,76 @@ async fn the_demo_executes_what_the_model_approves() {
     assert_eq!(dao.history().call().await.unwrap(), vec![U256::from(1), U256::from(2)]);
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let dao = dao(&net, 5 * UNIT).await;
+    let fee = dao.judgingFee().call().await.unwrap();
+    let treasury = U256::from(5 * UNIT);
+    // The committee is kept busy with the first proposal, so the second waits in the queue.
+    script.hold();
+    let (_, busy) = propose(&dao, "Busy", Address::ZERO, 0, Vec::new()).await;
+    let (proposal, queued) = propose(&dao, "Queued", PAYEES[0], UNIT, Vec::new()).await;
+    assert_eq!(dao.pendingFees().call().await.unwrap(), fee * U256::from(2));
+    let kernel = net.env();
+    assert_eq!(kernel.kernel().result(queued).await.unwrap().0, aik_kernel::PromptStatus::Queued);
+    // Not before the queue timeout...
+    let err = dao.cancel(proposal).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns the fee.
+    net.advance(601).await;
+    let as_other = AIDao::new(*dao.address(), net.other.clone());
+    sent(as_other.cancel(proposal)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = sent(dao.reclaim(proposal)).await;
+    let ended = event::<AIDao::ProposalNotJudged>(&receipt);
+    assert_eq!((ended.proposalId, ended.refund), (proposal, fee));
+    assert_eq!(net.balance(net.account).await + gas_paid(&receipt) - before, fee);
+    assert_eq!(dao.refundsOwed().call().await.unwrap(), U256::ZERO);
+    assert_eq!(dao.pendingFees().call().await.unwrap(), fee);
+    assert_eq!(dao.treasury().call().await.unwrap(), treasury);
+    assert_eq!(net.balance(PAYEES[0]).await, U256::ZERO);
+    let err = dao.cancel(proposal).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<AIDao::AIDaoNotPending>(),
+        Some(AIDao::AIDaoNotPending { proposalId: proposal, status: NOT_JUDGED })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_re_enters_the_dao_fails_and_is_recorded() {
+    let (net, script) = Net::scripted().await;
+    let dao = dao(&net, 5 * UNIT).await;
+    let fee = dao.judgingFee().call().await.unwrap();
+    script.answer(word(0));
+    // An action proposing from the treasury: valid calldata and enough value, so only the
+    // running-action flag can make it fail.
+    let reenter = AIDao::proposeCall {
+        description: "Nested".into(),
+        target: Address::ZERO,
+        value: U256::ZERO,
+        data: Default::default(),
+    }
+    .abi_encode();
+    let value = fee.to::<u64>();
+    let (id, prompt) = propose(&dao, "Propose again", *dao.address(), value, reenter).await;
+    assert_eq!(net.answer(prompt).await, Answer::Finalized(word(0)));
+    let state = dao.getProposal(id).call().await.unwrap();
+    assert_eq!((state.status, state.executed), (APPROVED, false));
+    assert_eq!(dao.proposalCount().call().await.unwrap(), id);
+    assert_eq!(dao.treasury().call().await.unwrap(), U256::from(5 * UNIT));
+    assert_eq!(dao.pendingFees().call().await.unwrap(), U256::ZERO);
+    // Outside an action the same call works: the flag is cleared after the callback.
+    let (next, _) = propose(&dao, "Nested", Address::ZERO, 0, Vec::new()).await;
+    assert_eq!(next, id + U256::from(1));
+    net.stop().await;
+}
