@@ -30,7 +30,8 @@ import {
 /// the request ends (registered or failed). If a prompt ends without its callback acting on it (refunded, or
 /// finalized with a failed callback), {reclaim} returns the unspent prepaid fees, plus that prompt's fee when
 /// the kernel refunded it. A requester that cannot take native coin (or needs more than {PAYOUT_GAS} for it)
-/// is credited instead and withdraws to any address, so no payout can lock funds or block a request.
+/// is credited instead and withdraws to any address, so no payout can lock funds or block a request. A prompt
+/// stuck in the kernel's queue past its timeout can be cancelled with {cancel} first.
 contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a name request is.
     enum RequestStatus {
@@ -206,6 +207,13 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
         _payOrCredit(requester, refund);
     }
 
+    /// @notice Cancels the current prompt of a request still waiting in the kernel's queue after its timeout
+    /// (the kernel refunds the fee); {reclaim} then returns it with the unspent prepaid fees. Anyone may call:
+    /// the funds only ever go to the requester.
+    function cancel(uint256 requestId) external {
+        _cancelQueued(_pending(requestId).promptId);
+    }
+
     /// @notice Sends the caller's credits (payouts that could not be sent to it) to `to`.
     function withdraw(address to) external nonReentrant {
         if (to == address(0)) revert NameGeneratorZeroAddress();
@@ -246,8 +254,8 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice The canonical name in a free-text answer, or "" if it holds none. Deterministic rules: read the
     /// first {MAX_ANSWER_BYTES} bytes; take the first line with a letter or digit; if it has a ':' followed by a letter or digit, keep what follows the
     /// last such ':' (drops preambles like "Name:"); lowercase A-Z; keep a-z and 0-9, and turn every other run
-    /// of bytes between them into one '-'; stop at {MAX_NAME_BYTES} bytes (never on a '-'); drop a trailing
-    /// "-eth" (a ".eth" suffix).
+    /// of bytes between them into one '-'; stop at {MAX_NAME_BYTES} bytes (never on a '-'); drop every trailing
+    /// "-eth" (".eth" suffixes, repeated or not), so the result is itself canonical: normalize(result) == result.
     function normalize(bytes memory raw) public pure returns (string memory) {
         (uint256 start, uint256 end) = _firstNameLine(raw);
         bytes memory name = new bytes(MAX_NAME_BYTES);
@@ -268,7 +276,7 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
             name[length++] = char;
             if (length == MAX_NAME_BYTES) break;
         }
-        if (length > 4 && name[length - 4] == "-" && name[length - 3] == "e" && name[length - 2] == "t"
+        while (length > 4 && name[length - 4] == "-" && name[length - 3] == "e" && name[length - 2] == "t"
             && name[length - 1] == "h") {
             length -= 4;
         }
@@ -280,8 +288,10 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     }
 
     /// @dev An attempt's answer: register it if it is an available name; otherwise ask again while attempts
-    /// and prepaid fees remain, or end the request as failed. Unspent fees go back when the request ends.
-    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override nonReentrant {
+    /// and prepaid fees remain, or end the request as failed. Unspent fees go back when the request ends. Not
+    /// behind the lock (a locked call could otherwise make it fail through the kernel's `finalize`): the request's
+    /// state is final before the payout, whose gas is bounded by {PAYOUT_GAS}.
+    function _onInferenceResult(uint256 promptId, bytes calldata output) internal override {
         uint256 requestId = requestOfPrompt[promptId];
         Request storage request = _pending(requestId);
         string memory candidate = normalize(output);

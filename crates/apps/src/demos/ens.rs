@@ -32,7 +32,8 @@ const RECLAIMED: u8 = 4;
 /// The name `NameGenerator` reads out of an answer (its `normalize` rule), empty when the answer
 /// holds none: within the first 256 bytes, the first line with a letter or digit; what follows its last `:` that a letter or
 /// digit follows; A-Z lowercased; a-z and 0-9 kept and every other run of bytes between them
-/// turned into one `-`; at most 32 bytes, never ending on `-`; a trailing `-eth` dropped.
+/// turned into one `-`; at most 32 bytes, never ending on `-`; every trailing `-eth` dropped, so
+/// the name read is canonical (reading it again gives it back).
 pub fn name_in(answer: &[u8]) -> String {
     let is_name_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let answer = &answer[..answer.len().min(MAX_ANSWER_BYTES)];
@@ -63,7 +64,7 @@ pub fn name_in(answer: &[u8]) -> String {
             break;
         }
     }
-    if name.len() > 4 && name.ends_with(b"-eth") {
+    while name.len() > 4 && name.ends_with(b"-eth") {
         name.truncate(name.len() - 4);
     }
     // Only ASCII letters, digits and '-' were pushed.

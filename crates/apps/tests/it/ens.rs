@@ -53,6 +53,8 @@ async fn the_contract_reads_names_by_the_rust_rule_and_registers_canonical_ones(
         "!!!",
         "",
         "-eth",
+        "foo.eth.eth",
+        "Eth.ETH.eth.eth",
         "caf\u{e9} bar",
         "abcdefghij abcdefghij abcdefghij abcdefghij",
         "abcdefghijabcdefghijabcdefghija b",
@@ -68,8 +70,13 @@ async fn the_contract_reads_names_by_the_rust_rule_and_registers_canonical_ones(
         assert_eq!(contract, name_in(answer.as_bytes()), "answer {answer:?}");
     }
     assert_eq!(name_in(b"Name: Moon-Base.ETH"), "moon-base");
+    // Repeated ".eth" suffixes all go: the name read is canonical.
+    assert_eq!(name_in(b"foo.eth.eth"), "foo");
+    assert_eq!(name_in(b"Eth.ETH.eth.eth"), "eth");
 
-    for invalid in ["", "Moon", "a--b", "-a", "a-", "abc-eth", "a b", &"a".repeat(33)] {
+    for invalid in
+        ["", "Moon", "a--b", "-a", "a-", "abc-eth", "abc-eth-eth", "a b", &"a".repeat(33)]
+    {
         let err = names.register(invalid.into()).call().await.unwrap_err();
         assert_eq!(
             err.as_decoded_error::<NG::NameGeneratorInvalidName>(),
@@ -407,5 +414,55 @@ async fn the_demo_registers_the_names_the_model_gives() {
         assert!(second.attempts >= 2);
         assert_eq!(second.taken[0], first.name);
     }
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_in_the_queue_is_cancelled_and_reclaimed() {
+    let (net, script) = Net::scripted().await;
+    let names = names(&net).await;
+    let total = names.requestFee().call().await.unwrap();
+    // The committee is kept busy with the first request, so the second waits in the queue.
+    script.hold();
+    let (_, busy) = request_name(&names).await;
+    let (id, queued) = request_name(&names).await;
+    let kernel = net.env();
+    assert_eq!(kernel.kernel().result(queued).await.unwrap().0, aik_kernel::PromptStatus::Queued);
+    // Not before the queue timeout...
+    let err = names.cancel(id).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<aik_kernel::bindings::DecentralizedInference::DecentralizedInferenceQueueTimeoutNotReached>()
+            .map(|e| e.promptId),
+        Some(queued)
+    );
+    // ...after it, anyone may cancel; the kernel refunds and reclaim returns all three fees.
+    net.advance(601).await;
+    sent(NG::new(*names.address(), net.other.clone()).cancel(id)).await;
+    assert_eq!(net.answer(queued).await, Answer::Refunded);
+    let before = net.balance(net.account).await;
+    let receipt = sent(names.reclaim(id)).await;
+    assert_eq!(event::<NG::NameRequestReclaimed>(&receipt).refund, total);
+    assert_eq!(net.balance(net.account).await + gas_paid(&receipt) - before, total);
+    let err = names.cancel(id).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_error::<NG::NameGeneratorNotPending>(),
+        Some(NG::NameGeneratorNotPending { requestId: id, status: RECLAIMED })
+    );
+    script.release();
+    let _ = busy;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_repeated_eth_suffixes_registers_the_canonical_name() {
+    let (net, script) = Net::scripted().await;
+    let names = names(&net).await;
+    script.answer(b"Foo.eth.eth".to_vec());
+    let (id, prompt) = request_name(&names).await;
+    assert!(matches!(net.answer(prompt).await, Answer::Finalized(_)));
+    let state = names.getRequest(id).call().await.unwrap();
+    assert_eq!((state.status, state.name.as_str()), (REGISTERED, "foo"));
+    assert_eq!(names.ownerOf("foo".into()).call().await.unwrap(), net.account);
+    assert_eq!(names.ownerOf("foo-eth".into()).call().await.unwrap(), Address::ZERO);
     net.stop().await;
 }
