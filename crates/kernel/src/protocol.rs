@@ -230,48 +230,18 @@ mod tests {
 
     #[test]
     fn commitment_binds_every_field() {
-        let base = commitment(
-            U256::from(1),
-            Address::repeat_byte(1),
-            B256::repeat_byte(2),
-            B256::repeat_byte(3),
-        );
-        assert_ne!(
-            base,
-            commitment(
-                U256::from(2),
-                Address::repeat_byte(1),
-                B256::repeat_byte(2),
-                B256::repeat_byte(3)
-            )
-        );
-        assert_ne!(
-            base,
-            commitment(
-                U256::from(1),
-                Address::repeat_byte(9),
-                B256::repeat_byte(2),
-                B256::repeat_byte(3)
-            )
-        );
-        assert_ne!(
-            base,
-            commitment(
-                U256::from(1),
-                Address::repeat_byte(1),
-                B256::repeat_byte(9),
-                B256::repeat_byte(3)
-            )
-        );
-        assert_ne!(
-            base,
-            commitment(
-                U256::from(1),
-                Address::repeat_byte(1),
-                B256::repeat_byte(2),
-                B256::repeat_byte(9)
-            )
-        );
+        let fields =
+            (U256::from(1), Address::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let base = commitment(fields.0, fields.1, fields.2, fields.3);
+        // Changing any one field changes the commitment.
+        for changed in [
+            (U256::from(2), fields.1, fields.2, fields.3),
+            (fields.0, Address::repeat_byte(9), fields.2, fields.3),
+            (fields.0, fields.1, B256::repeat_byte(9), fields.3),
+            (fields.0, fields.1, fields.2, B256::repeat_byte(9)),
+        ] {
+            assert_ne!(base, commitment(changed.0, changed.1, changed.2, changed.3), "{changed:?}");
+        }
         // abi.encode of four static words: 128 bytes hashed.
         let mut packed = Vec::new();
         packed.extend_from_slice(&U256::from(1).to_be_bytes::<32>());

@@ -7,7 +7,7 @@ use alloy::{
     sol_types::SolValue,
 };
 
-use crate::fixture::{Env, PRICE, TestConsumer, assert_revert, consumer_request};
+use crate::fixture::{Env, PRICE, TestConsumer, ask_through, assert_revert};
 
 type Errors = DI::DecentralizedInferenceErrors;
 
@@ -24,16 +24,7 @@ async fn finalize_with_consumer(
     consumer.setMode(mode).send().await.unwrap().get_receipt().await.unwrap();
     let mut request = env.request("Is this a scam?");
     request.callback_gas_limit = 200_000;
-    consumer
-        .ask(consumer_request(&request))
-        .value(U256::from(100 * PRICE))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let (id, _) = env.owner.kernel().counts().call().await.unwrap().into();
+    let id = ask_through(env, &consumer, &request, U256::from(100 * PRICE)).await;
     let output = true.abi_encode();
     let members = env.committee(id).await;
     env.commit_reveal(id, &vec![Some(output.as_slice()); members.len()]).await;
@@ -128,16 +119,7 @@ async fn test_finalize_needs_the_winning_output_and_enough_gas_for_the_callback(
     let consumer = env.deploy_consumer().await;
     let mut request = env.request("q");
     request.callback_gas_limit = 1_000_000;
-    consumer
-        .ask(consumer_request(&request))
-        .value(U256::from(100 * PRICE))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let id = U256::from(1);
+    let id = ask_through(&env, &consumer, &request, U256::from(100 * PRICE)).await;
     let output = false.abi_encode();
     env.commit_reveal(id, &[Some(output.as_slice()); 3]).await;
     let winner = aik_kernel::output_hash(&output);
@@ -172,15 +154,7 @@ async fn test_refund_to_a_contract_that_refuses_payment_becomes_a_credit() {
     consumer.setRejectPayments(true).send().await.unwrap().get_receipt().await.unwrap();
     let request = env.request("q");
     let fee = U256::from(100 * PRICE);
-    consumer
-        .ask(consumer_request(&request))
-        .value(fee + U256::from(7))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    ask_through(&env, &consumer, &request, fee + U256::from(7)).await;
     assert_eq!(env.owner.claimable(*consumer.address()).await.unwrap(), U256::from(7));
     consumer.setRejectPayments(false).send().await.unwrap().get_receipt().await.unwrap();
     let to = alloy::primitives::Address::repeat_byte(0x55);

@@ -5,7 +5,7 @@
 use aik_kernel::{FINALIZE_GAS_HEADROOM, PromptStatus};
 use alloy::{primitives::U256, sol_types::SolValue};
 
-use crate::fixture::{Env, PRICE, consumer_request};
+use crate::fixture::{Env, PRICE, ask_through};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalize_survives_a_prompt_queued_after_its_estimate() {
@@ -13,16 +13,7 @@ async fn finalize_survives_a_prompt_queued_after_its_estimate() {
     let consumer = env.deploy_consumer().await;
     let mut request = env.request("Is this a scam?");
     request.callback_gas_limit = 300_000;
-    consumer
-        .ask(consumer_request(&request))
-        .value(U256::from(100 * PRICE))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let (id, _) = env.owner.kernel().counts().call().await.unwrap().into();
+    let id = ask_through(&env, &consumer, &request, U256::from(100 * PRICE)).await;
     let output = true.abi_encode();
     env.commit_reveal(id, &[Some(output.as_slice()); 3]).await;
 

@@ -230,8 +230,28 @@ impl Env {
     }
 }
 
+/// Submits `request` through `consumer`, paying `value`; returns the new prompt's id.
+pub(crate) async fn ask_through(
+    env: &Env,
+    consumer: &TestConsumer::TestConsumerInstance<DynProvider>,
+    request: &PromptRequest,
+    value: U256,
+) -> U256 {
+    let receipt = consumer
+        .ask(consumer_request(request))
+        .value(value)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "the consumer's ask reverted");
+    env.owner.kernel().counts().call().await.unwrap().submitted
+}
+
 /// A kernel request in the test consumer's ABI type (the same struct, generated twice).
-pub(crate) fn consumer_request(request: &PromptRequest) -> TestConsumer::InferenceRequest {
+fn consumer_request(request: &PromptRequest) -> TestConsumer::InferenceRequest {
     use alloy::sol_types::SolValue;
     TestConsumer::InferenceRequest::abi_decode(&request.to_sol().abi_encode())
         .expect("same ABI type")
