@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-
 import {AIKernelConsumer} from "../AIKernelConsumer.sol";
+import {PayoutCredits} from "./PayoutCredits.sol";
 import {
     DataKind,
     DataRef,
@@ -25,7 +24,7 @@ import {
 /// fee when the kernel refunded it, to the creator; a prompt stuck in the kernel's queue past its timeout can be
 /// cancelled with {cancel} first. A winner that cannot take the prize within {PAYOUT_GAS} is credited instead
 /// and withdraws it with {withdraw}, so the verdict always stands.
-contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
+contract FantasyLeague is AIKernelConsumer, PayoutCredits {
     /// @notice Where a matchup is.
     enum MatchupStatus {
         None,
@@ -56,8 +55,6 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
     uint32 public constant MAX_TOKENS = 16;
     /// @notice Gas the kernel gives the callback.
     uint32 public constant CALLBACK_GAS = 200_000;
-    /// @notice Gas given to the push of the prize to the winner's owner (a failed push is credited).
-    uint256 public constant PAYOUT_GAS = 50_000;
     /// @notice Longest team name or stats text, in bytes.
     uint256 public constant MAX_TEXT_BYTES = 1024;
 
@@ -69,8 +66,6 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
     mapping(uint256 promptId => uint256 matchupId) public matchupOfPrompt;
     /// @notice Number of matchups created.
     uint256 public matchupCount;
-    /// @notice Prizes whose push failed, withdrawable by their winners with {withdraw}.
-    mapping(address account => uint256) public credits;
 
     /// @notice A matchup was created and sent to the kernel for judging.
     event MatchupCreated(
@@ -78,10 +73,6 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
     );
     /// @notice The kernel's answer decided a matchup and the prize was paid to the winner's owner.
     event MatchupDecided(uint256 indexed matchupId, uint8 winner, address indexed winnerOwner, uint256 prize);
-    /// @notice The prize could not be pushed to the winner's owner and was credited to them instead.
-    event PrizeCredited(uint256 indexed matchupId, address indexed winnerOwner, uint256 prize);
-    /// @notice `account` withdrew its credited prizes to `to`.
-    event CreditsWithdrawn(address indexed account, address indexed to, uint256 amount);
     /// @notice A matchup whose prompt ended without a verdict returned its prize (and refunded fee).
     event MatchupReclaimed(uint256 indexed matchupId, address indexed creator, uint256 amount);
 
@@ -99,10 +90,6 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
     error FantasyLeagueNotPending(uint256 matchupId, MatchupStatus status);
     /// @notice The matchup's prompt is still running.
     error FantasyLeaguePromptRunning(uint256 matchupId, uint256 promptId);
-    /// @notice There are no credited prizes to withdraw.
-    error FantasyLeagueNothingToWithdraw(address account);
-    /// @notice The zero address was given as the recipient.
-    error FantasyLeagueZeroAddress();
     /// @notice Sending native coin failed.
     error FantasyLeagueTransferFailed(address to, uint256 amount);
 
@@ -204,16 +191,6 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
         _cancelQueued(_pending(matchupId).promptId);
     }
 
-    /// @notice Withdraws the caller's credited prizes to `to`.
-    function withdraw(address to) external nonReentrant {
-        if (to == address(0)) revert FantasyLeagueZeroAddress();
-        uint256 amount = credits[msg.sender];
-        if (amount == 0) revert FantasyLeagueNothingToWithdraw(msg.sender);
-        credits[msg.sender] = 0;
-        emit CreditsWithdrawn(msg.sender, to, amount);
-        _send(to, amount);
-    }
-
     /// @notice A matchup by id.
     function getMatchup(uint256 matchupId) external view returns (Matchup memory) {
         return _matchups[matchupId];
@@ -230,12 +207,7 @@ contract FantasyLeague is AIKernelConsumer, ReentrancyGuardTransient {
         address winnerOwner = matchup.owners[winner];
         uint256 prize = matchup.prize;
         emit MatchupDecided(matchupId, winner, winnerOwner, prize);
-        if (prize == 0) return;
-        (bool sent,) = payable(winnerOwner).call{value: prize, gas: PAYOUT_GAS}("");
-        if (!sent) {
-            credits[winnerOwner] += prize;
-            emit PrizeCredited(matchupId, winnerOwner, prize);
-        }
+        _payOrCredit(winnerOwner, prize);
     }
 
     function _pending(uint256 matchupId) private view returns (Matchup storage matchup) {

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 
 import {AIKernelConsumer} from "../AIKernelConsumer.sol";
+import {PayoutCredits} from "./PayoutCredits.sol";
 import {
     DataKind,
     DataRef,
@@ -32,7 +32,7 @@ import {
 /// the kernel refunded it. A requester that cannot take native coin (or needs more than {PAYOUT_GAS} for it)
 /// is credited instead and withdraws to any address, so no payout can lock funds or block a request. A prompt
 /// stuck in the kernel's queue past its timeout can be cancelled with {cancel} first.
-contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
+contract NameGenerator is AIKernelConsumer, PayoutCredits {
     /// @notice Where a name request is.
     enum RequestStatus {
         None,
@@ -70,8 +70,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     uint32 public constant MAX_TOKENS = 12;
     /// @notice Gas the kernel gives the callback: enough to submit the next attempt's prompt from inside it.
     uint32 public constant CALLBACK_GAS = 1_500_000;
-    /// @notice Gas a payout from the callback may use before it falls back to a credit.
-    uint256 public constant PAYOUT_GAS = 50_000;
     /// @notice Longest name, in bytes.
     uint256 public constant MAX_NAME_BYTES = 32;
     /// @notice Bytes of an answer a name is read from: {MAX_TOKENS} tokens fit easily, and the callback's gas
@@ -88,8 +86,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     mapping(uint256 promptId => uint256 requestId) public requestOfPrompt;
     /// @notice Number of requests made.
     uint256 public requestCount;
-    /// @notice Payouts that could not be sent, withdrawable with {withdraw}.
-    mapping(address account => uint256) public credits;
     /// @dev Owner of each registered name, by keccak256 of the name.
     mapping(bytes32 nameHash => address) private _owners;
 
@@ -108,10 +104,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     event NameRequestCompleted(uint256 indexed requestId, string name, uint8 attempts, uint256 refund);
     /// @notice A request whose prompt ended without its callback acting was closed; `refund` returned.
     event NameRequestReclaimed(uint256 indexed requestId, address indexed requester, uint256 refund);
-    /// @notice A payout failed to send and was credited instead.
-    event PayoutCredited(address indexed account, uint256 amount);
-    /// @notice An account withdrew its credits to `to`.
-    event Withdrawn(address indexed account, address indexed to, uint256 amount);
 
     /// @notice msg.value is not exactly the prepaid fee of {MAX_ATTEMPTS} prompts.
     error NameGeneratorWrongFee(uint256 value, uint256 fee);
@@ -127,12 +119,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     error NameGeneratorNotPending(uint256 requestId, RequestStatus status);
     /// @notice The request's current prompt is still running.
     error NameGeneratorPromptRunning(uint256 requestId, uint256 promptId);
-    /// @notice The caller has no credits to withdraw.
-    error NameGeneratorNothingToWithdraw(address account);
-    /// @notice {withdraw} was given the zero address.
-    error NameGeneratorZeroAddress();
-    /// @notice Sending native coin failed.
-    error NameGeneratorTransferFailed(address to, uint256 amount);
 
     /// @param kernel_ The kernel.
     /// @param modelId_ The model that generates names.
@@ -212,17 +198,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
     /// the funds only ever go to the requester.
     function cancel(uint256 requestId) external {
         _cancelQueued(_pending(requestId).promptId);
-    }
-
-    /// @notice Sends the caller's credits (payouts that could not be sent to it) to `to`.
-    function withdraw(address to) external nonReentrant {
-        if (to == address(0)) revert NameGeneratorZeroAddress();
-        uint256 amount = credits[msg.sender];
-        if (amount == 0) revert NameGeneratorNothingToWithdraw(msg.sender);
-        credits[msg.sender] = 0;
-        emit Withdrawn(msg.sender, to, amount);
-        (bool sent,) = payable(to).call{value: amount}("");
-        if (!sent) revert NameGeneratorTransferFailed(to, amount);
     }
 
     /// @notice The owner of `name`, zero if it is not registered.
@@ -366,17 +341,6 @@ contract NameGenerator is AIKernelConsumer, ReentrancyGuardTransient {
             if (keccak256(bytes(names[i])) == nameHash) return true;
         }
         return false;
-    }
-
-    /// @dev Sends with bounded gas so a payee cannot make the callback (or a reclaim) fail; a failed send
-    /// becomes a credit.
-    function _payOrCredit(address to, uint256 amount) private {
-        if (amount == 0) return;
-        (bool sent,) = payable(to).call{value: amount, gas: PAYOUT_GAS}("");
-        if (!sent) {
-            credits[to] += amount;
-            emit PayoutCredited(to, amount);
-        }
     }
 
     function _pending(uint256 requestId) private view returns (Request storage request) {

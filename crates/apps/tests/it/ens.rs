@@ -312,13 +312,13 @@ async fn refunded_attempts_return_what_is_unspent_and_failed_payouts_are_credite
     let withdraw = |to: Address| NG::withdrawCall { to }.abi_encode();
     let err = forwarder.forward(*names.address(), withdraw(Address::ZERO).into()).call().await;
     assert_eq!(
-        err.unwrap_err().as_decoded_error::<NG::NameGeneratorZeroAddress>(),
-        Some(NG::NameGeneratorZeroAddress {})
+        err.unwrap_err().as_decoded_error::<NG::PayoutCreditsZeroAddress>(),
+        Some(NG::PayoutCreditsZeroAddress {})
     );
     let err = forwarder.forward(*names.address(), withdraw(via).into()).call().await;
     assert_eq!(
-        err.unwrap_err().as_decoded_error::<NG::NameGeneratorTransferFailed>(),
-        Some(NG::NameGeneratorTransferFailed { to: via, amount: total + fee * U256::from(2) })
+        err.unwrap_err().as_decoded_error::<NG::PayoutCreditsTransferFailed>(),
+        Some(NG::PayoutCreditsTransferFailed { to: via, amount: total + fee * U256::from(2) })
     );
     let payee = Address::repeat_byte(0xc3);
     let receipt = sent(forwarder.forward(*names.address(), withdraw(payee).into())).await;
@@ -327,8 +327,8 @@ async fn refunded_attempts_return_what_is_unspent_and_failed_payouts_are_credite
     assert_eq!(net.balance(payee).await, total + fee * U256::from(2));
     let err = forwarder.forward(*names.address(), withdraw(payee).into()).call().await;
     assert_eq!(
-        err.unwrap_err().as_decoded_error::<NG::NameGeneratorNothingToWithdraw>(),
-        Some(NG::NameGeneratorNothingToWithdraw { account: via })
+        err.unwrap_err().as_decoded_error::<NG::PayoutCreditsNothingToWithdraw>(),
+        Some(NG::PayoutCreditsNothingToWithdraw { account: via })
     );
     assert_eq!(net.balance(*names.address()).await, U256::ZERO);
     net.stop().await;
@@ -360,8 +360,8 @@ async fn bad_name_requests_revert_with_their_errors() {
     );
     let err = names.withdraw(net.account).call().await.unwrap_err();
     assert_eq!(
-        err.as_decoded_error::<NG::NameGeneratorNothingToWithdraw>(),
-        Some(NG::NameGeneratorNothingToWithdraw { account: net.account })
+        err.as_decoded_error::<NG::PayoutCreditsNothingToWithdraw>(),
+        Some(NG::PayoutCreditsNothingToWithdraw { account: net.account })
     );
     let err = names.onInferenceResult(U256::from(1), b"name".to_vec().into()).call().await;
     assert_eq!(

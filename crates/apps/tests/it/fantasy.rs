@@ -250,13 +250,13 @@ async fn a_winner_that_refuses_the_prize_is_credited_and_withdraws_it() {
     // Withdrawing: errors for a zero recipient and for an account with nothing credited.
     let err = league.withdraw(Address::ZERO).call().await.unwrap_err();
     assert_eq!(
-        err.as_decoded_error::<FL::FantasyLeagueZeroAddress>(),
-        Some(FL::FantasyLeagueZeroAddress {})
+        err.as_decoded_error::<FL::PayoutCreditsZeroAddress>(),
+        Some(FL::PayoutCreditsZeroAddress {})
     );
     let err = league.withdraw(net.account).call().await.unwrap_err();
     assert_eq!(
-        err.as_decoded_error::<FL::FantasyLeagueNothingToWithdraw>(),
-        Some(FL::FantasyLeagueNothingToWithdraw { account: net.account })
+        err.as_decoded_error::<FL::PayoutCreditsNothingToWithdraw>(),
+        Some(FL::PayoutCreditsNothingToWithdraw { account: net.account })
     );
     // The owner withdraws to an address that takes coin.
     let payee = Address::repeat_byte(0xc3);
