@@ -20,11 +20,13 @@ interface ITopicSettings {
 /// are not a canonical encoding in range, so a dapp never acts on a malformed answer.
 ///
 /// A prompt can end without the callback acting on it: refunded (no quorum twice, or cancelled while queued),
-/// or finalized with a callback that reverted. A dapp that holds funds for a pending prompt must therefore let
-/// them be released once {_promptEnded} is true and its own record is still pending; the kernel credits a
-/// refunded fee to this contract, and {_collectKernelCredits} pulls it back so it can be returned. Only the
-/// requester (this contract) can cancel a prompt stuck in the queue, so a dapp must also offer a way to call
-/// {_cancelQueued}, or funds held for a prompt that never gets workers stay locked.
+/// unavailable (fewer than a quorum of its committee committed: most of the fee is refunded), finalized with a
+/// canonical failure answer (the prompt could not run: see {_failureCode}; the decoders reject it), or finalized
+/// with a callback that reverted. A dapp that holds funds for a pending prompt must therefore let them be
+/// released once {_promptEnded} is true and its own record is still pending; the kernel credits the refunded
+/// part of the fee ({_refundOf}) to this contract, and {_collectKernelCredits} pulls it back so it can be
+/// returned. Anyone may cancel a prompt stuck in the queue past the kernel's queue timeout; a dapp may also offer
+/// {_cancelQueued} itself.
 ///
 /// Do not put the dapp's own reentrancy lock on {_onInferenceResult}: anyone may call the kernel's `finalize`,
 /// including from inside a locked function of the dapp that sends them ETH, and the callback would then fail.
@@ -80,10 +82,26 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
         (status,,) = kernel.getResult(promptId);
     }
 
-    /// @dev Whether the prompt is over: finalized (the callback ran, or failed) or refunded.
+    /// @dev Whether the prompt is over: finalized (the callback ran, or failed), refunded or unavailable.
     function _promptEnded(uint256 promptId) internal view returns (bool) {
         PromptStatus status = _promptStatus(promptId);
-        return status == PromptStatus.Finalized || status == PromptStatus.Refunded;
+        return status == PromptStatus.Finalized || status == PromptStatus.Refunded
+            || status == PromptStatus.Unavailable;
+    }
+
+    /// @dev What the kernel credited back to this contract for a closed prompt (see {IAIKernel-refundOf}).
+    function _refundOf(uint256 promptId) internal view returns (uint256) {
+        return kernel.refundOf(promptId);
+    }
+
+    /// @dev The reason code of a canonical failure answer, zero for any other output. A failure answer is the five
+    /// bytes 0xff "AIK" code: never UTF-8 and never one 32-byte word, so it cannot be mistaken for an answer of
+    /// any format. Codes (aik-protocol's `Failure`): 1 the context does not fit the model, 2 the output format
+    /// cannot be answered by the model, 3 no complete value within maxTokens, 4 the output is longer than the
+    /// kernel's MAX_OUTPUT_BYTES, 5 the input cannot be processed (tokenizer, template or numerics).
+    function _failureCode(bytes calldata output) internal pure returns (uint8) {
+        if (output.length != 5 || bytes4(output[:4]) != 0xff41494b) return 0;
+        return uint8(output[4]);
     }
 
     /// @dev Pulls this contract's credits out of the kernel (refunded fees); returns the amount, zero if none.
@@ -93,9 +111,9 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
         if (amount != 0) kernel.claim(address(this));
     }
 
-    /// @dev Cancels this contract's prompt still queued after the kernel's queue timeout; the kernel refunds
-    /// the fee (status Refunded), so the dapp's reclaim path then returns what it held. Reverts as the kernel
-    /// does when the prompt is not queued or the timeout has not passed.
+    /// @dev Cancels a prompt still queued after the kernel's queue timeout; the kernel refunds the fee (status
+    /// Refunded), so the dapp's reclaim path then returns what it held. Reverts as the kernel does when the prompt
+    /// is not queued or the timeout has not passed.
     function _cancelQueued(uint256 promptId) internal {
         kernel.cancelQueued(promptId);
     }

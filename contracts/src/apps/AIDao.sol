@@ -12,7 +12,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -237,14 +236,15 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
         if (!_promptEnded(promptId)) revert AIDaoPromptRunning(proposalId, promptId);
         uint256 refund = 0;
         uint256 fee = proposal.fee;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             // The kernel credited this prompt's fee to the DAO; it is in the DAO's balance once collected
             // (now or by an earlier reclaim), and counted in refundsOwed until it leaves. Only fees of pending
             // proposals (this one included) can be owed; any other credit collected joins the treasury.
             uint256 owed = refundsOwed + _collectKernelCredits();
             uint256 cap = pendingFees;
             if (owed > cap) owed = cap;
-            refund = fee;
+            refund = refunded;
             refundsOwed = owed - refund;
         }
         pendingFees -= fee;

@@ -12,7 +12,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -225,9 +224,10 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
         uint256 promptId = transfer.promptId;
         if (!_promptEnded(promptId)) revert AIWalletPromptRunning(transferId, promptId);
         uint256 amount = transfer.amount;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             _collectKernelCredits();
-            amount += transfer.fee;
+            amount += refunded;
         }
         transfer.status = TransferStatus.Reclaimed;
         address from = transfer.from;

@@ -13,7 +13,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -214,9 +213,10 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
         Request storage request = _pending(promptId);
         if (!_promptEnded(promptId)) revert BtcPriceOraclePromptRunning(promptId);
         uint256 amount;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             _collectKernelCredits();
-            amount = request.fee;
+            amount = refunded;
         }
         request.status = RequestStatus.Reclaimed;
         address requester = request.requester;

@@ -12,7 +12,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -222,9 +221,10 @@ contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
         Message storage message = _pending(promptId);
         if (!_promptEnded(promptId)) revert ConversationalAgentPromptRunning(promptId);
         uint256 amount = message.serviceFee;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             _collectKernelCredits();
-            amount += message.fee;
+            amount += refunded;
         }
         message.status = MessageStatus.Reclaimed;
         address user = message.user;

@@ -12,7 +12,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -180,10 +179,11 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
         uint256 promptId = request.promptId;
         if (!_promptEnded(promptId)) revert CreditScorePromptRunning(requestId, promptId);
         uint256 refund = 0;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             // The fee is in this contract's balance once collected, now or by an earlier reclaim.
             _collectKernelCredits();
-            refund = request.fee;
+            refund = refunded;
         }
         request.status = RequestStatus.Reclaimed;
         address requester = request.requester;

@@ -10,7 +10,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -175,9 +174,10 @@ contract FantasyLeague is AIKernelConsumer, PayoutCredits {
         uint256 promptId = matchup.promptId;
         if (!_promptEnded(promptId)) revert FantasyLeaguePromptRunning(matchupId, promptId);
         uint256 amount = matchup.prize;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             _collectKernelCredits();
-            amount += matchup.fee;
+            amount += refunded;
         }
         matchup.status = MatchupStatus.Reclaimed;
         address creator = matchup.creator;

@@ -12,7 +12,6 @@ import {
     IAIKernel,
     InferenceRequest,
     OutputFormat,
-    PromptStatus,
     Sampling,
     SamplingMode
 } from "../interfaces/IAIKernel.sol";
@@ -181,10 +180,11 @@ contract NameGenerator is AIKernelConsumer, PayoutCredits {
         uint256 promptId = request.promptId;
         if (!_promptEnded(promptId)) revert NameGeneratorPromptRunning(requestId, promptId);
         uint256 refund = request.held;
-        if (_promptStatus(promptId) == PromptStatus.Refunded) {
+        uint256 refunded = _refundOf(promptId);
+        if (refunded != 0) {
             // The fee is in this contract's balance once collected, now or by an earlier reclaim.
             _collectKernelCredits();
-            refund += request.fee;
+            refund += refunded;
         }
         request.held = 0;
         request.status = RequestStatus.Reclaimed;

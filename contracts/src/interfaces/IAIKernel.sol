@@ -83,12 +83,27 @@ struct InferenceRequest {
 }
 
 /// @notice Where a prompt is in its life.
+/// @dev Final states: Finalized (a quorum agreed; the answer may be a canonical failure answer, see
+/// {AIKernelConsumer-_failureCode}), Refunded (no quorum twice, or cancelled while queued: the whole fee back) and
+/// Unavailable (fewer than a quorum of the committee committed, e.g. its input was never published: nobody is
+/// penalized, the committers keep `unavailableShareBps` of the fee and the rest is refunded, see {IAIKernel-refundOf}).
 enum PromptStatus {
     None,
     Queued,
     Committing,
     Finalized,
-    Refunded
+    Refunded,
+    Unavailable
+}
+
+/// @notice Why a committee member was penalized at finalization.
+/// @dev Absent: it never committed although a quorum did. Withheld: it committed but never revealed (punished like
+/// a wrong output, so committing a guess and hiding it when it loses costs as much as revealing it). Wrong: it
+/// revealed an output other than the quorum's.
+enum Penalty {
+    Absent,
+    Withheld,
+    Wrong
 }
 
 /// @title IAIKernel
@@ -159,8 +174,15 @@ interface IAIKernel {
     /// @notice The prompt ended without a result and its fee was credited back to the requester.
     event PromptRefunded(uint256 indexed promptId, address indexed requester, uint256 amount);
 
-    /// @notice A committee member was penalized. `wrong` is true for a wrong output, false for absence.
-    event WorkerPenalized(uint256 indexed promptId, address indexed worker, bool wrong);
+    /// @notice A committee member was penalized, for the reason given.
+    event WorkerPenalized(uint256 indexed promptId, address indexed worker, Penalty reason);
+
+    /// @notice Fewer than a quorum of the committee committed by the commit deadline: the prompt closed without a
+    /// result and nobody was penalized.
+    /// @param committed Members that committed.
+    /// @param kept The part of the fee credited to the committers (to the treasury when nobody committed).
+    /// @param refunded The rest of the fee, credited back to the requester.
+    event PromptUnavailable(uint256 indexed promptId, uint8 committed, uint256 kept, uint256 refunded);
 
     /// @notice The requester's callback ran. `success` false means it reverted or ran out of gas.
     event CallbackResult(uint256 indexed promptId, address indexed requester, bool success);
@@ -219,7 +241,7 @@ interface IAIKernel {
     error DecentralizedInferenceNotCommitted(uint256 promptId, address worker);
     /// @notice The caller has already revealed.
     error DecentralizedInferenceAlreadyRevealed(uint256 promptId, address worker);
-    /// @notice keccak256(abi.encode(promptId, worker, outputHash, salt)) differs from the commitment.
+    /// @notice keccak256(abi.encode(promptId, attempt, worker, outputHash, salt)) differs from the commitment.
     error DecentralizedInferenceRevealMismatch(uint256 promptId, bytes32 commitment, bytes32 computed);
     /// @notice The onchain output is longer than the limit.
     error DecentralizedInferenceOutputTooLarge(uint256 length, uint256 limit);
@@ -227,8 +249,6 @@ interface IAIKernel {
     error DecentralizedInferenceFinalizeTooEarly(uint256 promptId, uint256 opensAt);
     /// @notice A queued prompt can be cancelled only after the queue timeout.
     error DecentralizedInferenceQueueTimeoutNotReached(uint256 promptId, uint256 cancellableAt);
-    /// @notice Only the requester may do this.
-    error DecentralizedInferenceNotRequester(uint256 promptId, address caller);
     /// @notice There is nothing to claim.
     error DecentralizedInferenceNothingToClaim(address account);
     /// @notice Sending the native coin failed.
@@ -249,15 +269,25 @@ interface IAIKernel {
     /// @dev fee = pricePerToken(model) * maxTokens. Reverts for unknown or retired models.
     function estimateFee(uint256 modelId, uint32 maxTokens) external view returns (uint256 fee);
 
-    /// @notice Finalizes a prompt after all reveals or the reveal deadline (anyone may call). With a quorum,
-    /// pays the committee, penalizes wrong and absent members, appends the topic's turn and calls the
-    /// requester back; without one, penalizes absent members and retries once, then refunds.
+    /// @notice Closes a prompt (anyone may call), at the latest one second after its reveal deadline, so every
+    /// prompt ends within commitWindow + revealWindow of its committee's assignment. Opens early once the outcome
+    /// is settled: every committer revealed after reveals opened, or the commit deadline passed with fewer than a
+    /// quorum of commitments. Fewer than a quorum committed: the prompt is Unavailable (see {PromptStatus}) and
+    /// nobody is penalized. Otherwise absent, withholding and wrong members are penalized (see {Penalty}); with an
+    /// output revealed by a quorum the committee is paid, the topic's turn appended and the requester called back;
+    /// without one the prompt is retried once with a fresh committee, then refunded.
     /// @param output The winning output bytes, needed when the requester is a contract with a callback
-    /// (they must hash to the winning sha256); ignored otherwise.
+    /// (they must hash to the winning sha256; every output is revealed onchain, so they are in the
+    /// OutputRevealed events); ignored otherwise.
     function finalize(uint256 promptId, bytes calldata output) external;
 
-    /// @notice Cancels the caller's prompt still queued after the queue timeout and credits its fee back.
+    /// @notice Cancels a prompt still queued after the queue timeout and credits its fee back to the requester.
+    /// Anyone may call, so no prompt waits in a queue longer than the timeout whatever its requester does.
     function cancelQueued(uint256 promptId) external;
+
+    /// @notice The native coin credited back to the requester for a closed prompt: the whole fee when Refunded,
+    /// the fee less the committers' share when Unavailable, zero otherwise.
+    function refundOf(uint256 promptId) external view returns (uint256);
 
     /// @notice Withdraws the caller's claimable balance (fees earned, refunds of failed prompts) to `to`.
     function claim(address to) external;

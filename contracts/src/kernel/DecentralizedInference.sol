@@ -24,6 +24,7 @@ import {
     IPromptScheduler,
     ModelTerms
 } from "../interfaces/IKernelComponents.sol";
+import {Penalty} from "../interfaces/IAIKernel.sol";
 
 /// @notice Parameters of the deployment, changeable by the owner. Times are seconds of block time.
 /// @param commitWindow Time a committee has to commit, from its assignment.
@@ -31,12 +32,14 @@ import {
 /// @param queueTimeout Time a queued prompt waits before its requester may cancel it for a refund.
 /// @param minerShareBps Miner's share of the fee; verifierShareBps is split among the other agreeing members;
 /// the treasury takes the rest (and the verifier share when there are no verifiers).
+/// @param unavailableShareBps Share of the fee of an Unavailable prompt (fewer than a quorum committed) kept and split
+/// among the members that committed (the treasury's when none did); the rest is refunded. At most 50 %. It makes a
+/// prompt whose input was never published cost its requester, and pays the members that did the work.
 /// @param slashWrongBps Stake slashed from a member that revealed a losing output; jailWrong: its jail term.
 /// @param slashAbsentBps Stake slashed from a member that did not commit or reveal; jailAbsent: its jail term.
 /// @param initialReward EAI minted to the miner per finalized prompt before any halving.
 /// @param halvingInterval Finalized prompts between halvings of the block reward.
 /// @param maxInputBytes Largest onchain input or extra context.
-/// @param maxOutputBytes Largest onchain output.
 /// @param maxTokens Largest maxTokens of a request.
 /// @param maxCallbackGas Largest callbackGasLimit of a request.
 /// @param pumpOnFinalize Queued prompts a finalization may assign from the freed capacity.
@@ -47,6 +50,7 @@ struct KernelParams {
     uint64 queueTimeout;
     uint16 minerShareBps;
     uint16 verifierShareBps;
+    uint16 unavailableShareBps;
     uint16 slashWrongBps;
     uint16 slashAbsentBps;
     uint64 jailWrong;
@@ -54,7 +58,6 @@ struct KernelParams {
     uint128 initialReward;
     uint64 halvingInterval;
     uint32 maxInputBytes;
-    uint32 maxOutputBytes;
     uint32 maxTokens;
     uint32 maxCallbackGas;
     uint8 pumpOnFinalize;
@@ -164,6 +167,10 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     uint32 private constant MAX_TOP_P_MILLI = 1000;
     /// @dev Longest commit window, reveal window or queue timeout.
     uint64 private constant MAX_WINDOW = type(uint32).max;
+    /// @notice Largest output a member may reveal, in bytes. A protocol constant, not a parameter: workers answer a
+    /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
+    /// computes alike, so an honest member never holds an output it cannot reveal.
+    uint256 public constant MAX_OUTPUT_BYTES = 16_384;
 
     IModelFileSystem private immutable _models;
     IGPUManagement private immutable _gpu;
@@ -186,6 +193,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// values kept so that a push rewrites a non-zero slot.
     mapping(uint256 index => uint256 laneId) private _freeLanes;
     mapping(address account => uint256) private _claimable;
+    /// @dev What was refunded of an Unavailable prompt's fee (a Refunded prompt's refund is its whole fee).
+    mapping(uint256 promptId => uint256) private _unavailableRefunds;
 
     /// @notice The owner changed the parameters.
     event ParamsUpdated(KernelParams params);
@@ -289,10 +298,9 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
     }
 
-    /// @notice Cancels a prompt still queued after the queue timeout and credits its fee back. Only the requester.
+    /// @inheritdoc IAIKernel
     function cancelQueued(uint256 promptId) external {
         PromptCore storage prompt = _existing(promptId);
-        if (prompt.requester != msg.sender) revert DecentralizedInferenceNotRequester(promptId, msg.sender);
         if (prompt.status != PromptStatus.Queued) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         uint256 cancellableAt = _lanes[prompt.lane].commitDeadline;
         if (block.timestamp < cancellableAt) {
@@ -315,8 +323,10 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     // ------------------------------------------------------------------ workers
 
-    /// @notice Commits to an output: commitment = keccak256(abi.encode(promptId, worker, outputHash, salt)),
-    /// with outputHash the sha256 of the canonical output bytes. Before the commit deadline, once per member.
+    /// @notice Commits to an output: commitment = keccak256(abi.encode(promptId, attempt, worker, outputHash, salt)),
+    /// with outputHash the sha256 of the canonical output bytes and attempt the prompt's current attempt (0, or 1
+    /// for the retry: a retry member cannot replay a commitment of the first committee). Before the commit
+    /// deadline, once per member.
     function commit(uint256 promptId, bytes32 commitment) external {
         PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
@@ -337,17 +347,12 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit OutputCommitted(promptId, msg.sender, commitment);
     }
 
-    /// @notice Reveals an onchain output; the contract computes its sha256. Size-capped by maxOutputBytes.
+    /// @notice Reveals the committed output; the contract computes its sha256. Every output is revealed onchain
+    /// (at most {MAX_OUTPUT_BYTES}), so the bytes a callback needs are always in an OutputRevealed event and no
+    /// majority can make a prompt unfinalizable by revealing a hash whose bytes nobody has.
     function reveal(uint256 promptId, bytes32 salt, bytes calldata output) external {
-        if (output.length > _params.maxOutputBytes) {
-            revert DecentralizedInferenceOutputTooLarge(output.length, _params.maxOutputBytes);
-        }
+        if (output.length > MAX_OUTPUT_BYTES) revert DecentralizedInferenceOutputTooLarge(output.length, MAX_OUTPUT_BYTES);
         _reveal(promptId, sha256(output), salt, output);
-    }
-
-    /// @notice Reveals the sha256 of an output kept in storage (content-addressed by that hash).
-    function revealReference(uint256 promptId, bytes32 outputHash, bytes32 salt) external {
-        _reveal(promptId, outputHash, salt, "");
     }
 
     /// @inheritdoc IAIKernel
@@ -367,22 +372,34 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
             committee[i] = _laneMembers[laneId][i];
             if (revealedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
         }
-        (bool agreed, bytes32 winner) = _tally(hashes, revealedMask, committeeSize);
         KernelParams memory params = _params;
+        uint256 modelId = prompt.modelId;
+        if (lane.commitCount < committeeSize / 2 + 1) {
+            // Too few commitments to tell an unavailable input from absent members: nobody is penalized.
+            _gpu.release(committee);
+            _closeUnavailable(promptId, prompt, committee, lane.committedMask, lane.commitCount, params);
+            _scheduler.pump(modelId, params.pumpOnFinalize);
+            return;
+        }
+        (bool agreed, bytes32 winner) = _tally(hashes, revealedMask, committeeSize);
 
         // Penalties first: they only touch stakes, never this contract's accounting.
+        uint256 committedMask = lane.committedMask;
         for (uint256 i = 0; i < committeeSize; ++i) {
-            if (revealedMask & (1 << i) == 0) {
+            uint256 bit = 1 << i;
+            if (committedMask & bit == 0) {
                 _gpu.penalize(committee[i], params.slashAbsentBps, params.jailAbsent);
-                emit WorkerPenalized(promptId, committee[i], false);
+                emit WorkerPenalized(promptId, committee[i], Penalty.Absent);
+            } else if (revealedMask & bit == 0) {
+                _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
+                emit WorkerPenalized(promptId, committee[i], Penalty.Withheld);
             } else if (agreed && hashes[i] != winner) {
                 _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
-                emit WorkerPenalized(promptId, committee[i], true);
+                emit WorkerPenalized(promptId, committee[i], Penalty.Wrong);
             }
         }
         _gpu.release(committee);
 
-        uint256 modelId = prompt.modelId;
         if (!agreed) {
             if (prompt.attempt == 0) {
                 prompt.attempt = 1;
@@ -436,6 +453,14 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     function estimateFee(uint256 modelId, uint32 maxTokens) external view returns (uint256 fee) {
         if (maxTokens == 0) revert DecentralizedInferenceZeroMaxTokens();
         return uint256(_liveTerms(modelId).pricePerToken) * maxTokens;
+    }
+
+    /// @inheritdoc IAIKernel
+    function refundOf(uint256 promptId) external view returns (uint256) {
+        PromptCore storage prompt = _prompts[promptId];
+        if (prompt.status == PromptStatus.Refunded) return prompt.fee;
+        if (prompt.status == PromptStatus.Unavailable) return _unavailableRefunds[promptId];
+        return 0;
     }
 
     /// @inheritdoc IAIKernel
@@ -617,7 +642,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         lane.commitCount = 0;
     }
 
-    function _reveal(uint256 promptId, bytes32 outputHash, bytes32 salt, bytes memory output) private {
+    function _reveal(uint256 promptId, bytes32 outputHash, bytes32 salt, bytes calldata output) private {
         PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         uint256 committeeSize = prompt.committeeSize;
@@ -636,20 +661,50 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (committedMask & bit == 0) revert DecentralizedInferenceNotCommitted(promptId, msg.sender);
         if (lane.revealedMask & bit != 0) revert DecentralizedInferenceAlreadyRevealed(promptId, msg.sender);
         bytes32 commitment = _laneHashes[laneId][index];
-        bytes32 computed = keccak256(abi.encode(promptId, msg.sender, outputHash, salt));
+        bytes32 computed = keccak256(abi.encode(promptId, prompt.attempt, msg.sender, outputHash, salt));
         if (computed != commitment) revert DecentralizedInferenceRevealMismatch(promptId, commitment, computed);
         _laneHashes[laneId][index] = outputHash;
         lane.revealedMask |= bit;
         emit OutputRevealed(promptId, msg.sender, outputHash, output);
     }
 
-    /// @dev Finalize opens after the reveal deadline, or as soon as reveals are open and every member that
-    /// committed has revealed (nobody left to wait for).
+    /// @dev Finalize opens after the reveal deadline, or as soon as the outcome cannot change: the commit deadline
+    /// passed with fewer than a quorum of commitments (the prompt is unavailable), or reveals are open and every
+    /// member that committed has revealed (nobody left to wait for).
     function _finalizeOpensAt(Lane storage lane, uint256 committeeSize) private view returns (uint256) {
         uint16 committedMask = lane.committedMask;
-        bool revealOpen = committedMask == (1 << committeeSize) - 1 || block.timestamp > lane.commitDeadline;
+        bool commitClosed = block.timestamp > lane.commitDeadline;
+        if (commitClosed && lane.commitCount < committeeSize / 2 + 1) return block.timestamp;
+        bool revealOpen = committedMask == (1 << committeeSize) - 1 || commitClosed;
         if (revealOpen && lane.revealedMask == committedMask) return block.timestamp;
         return uint256(lane.revealDeadline) + 1;
+    }
+
+    /// @dev Closes a prompt fewer than a quorum committed to: the committers split `unavailableShareBps` of the fee
+    /// (the treasury takes the remainder of the split, or all of it when nobody committed), the requester gets
+    /// the rest back, and nobody is penalized or rewarded.
+    function _closeUnavailable(
+        uint256 promptId,
+        PromptCore storage prompt,
+        address[] memory committee,
+        uint256 committedMask,
+        uint256 committers,
+        KernelParams memory params
+    ) private {
+        uint256 fee = prompt.fee;
+        uint256 kept = fee * params.unavailableShareBps / BPS;
+        uint256 each = committers == 0 ? 0 : kept / committers;
+        uint256 refunded = fee - kept;
+        prompt.status = PromptStatus.Unavailable;
+        _unavailableRefunds[promptId] = refunded;
+        _close(prompt, fee);
+        for (uint256 i = 0; i < committee.length; ++i) {
+            if (committedMask & (1 << i) != 0) _credit(committee[i], each);
+        }
+        _credit(params.treasury, kept - each * committers);
+        _credit(prompt.requester, refunded);
+        // committers <= committeeSize <= 16.
+        emit PromptUnavailable(promptId, uint8(committers), kept, refunded);
     }
 
     /// @dev The output hash revealed by at least floor(k/2)+1 members, if any (at most one can be).
@@ -844,11 +899,11 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (uint256(params_.minerShareBps) + params_.verifierShareBps > BPS) {
             revert DecentralizedInferenceInvalidParameter("shares");
         }
+        if (params_.unavailableShareBps > BPS / 2) revert DecentralizedInferenceInvalidParameter("unavailableShareBps");
         if (params_.slashWrongBps > BPS) revert DecentralizedInferenceInvalidParameter("slashWrongBps");
         if (params_.slashAbsentBps > BPS) revert DecentralizedInferenceInvalidParameter("slashAbsentBps");
         if (params_.halvingInterval == 0) revert DecentralizedInferenceInvalidParameter("halvingInterval");
         if (params_.maxInputBytes == 0) revert DecentralizedInferenceInvalidParameter("maxInputBytes");
-        if (params_.maxOutputBytes == 0) revert DecentralizedInferenceInvalidParameter("maxOutputBytes");
         if (params_.maxTokens == 0) revert DecentralizedInferenceInvalidParameter("maxTokens");
         if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
         _params = params_;

@@ -18,8 +18,8 @@ use crate::{
         ModelFileSystem::{self, ModelFileSystemInstance},
         PromptScheduler::{self, PromptSchedulerInstance},
     },
+    commitment,
     deploy::deploy_kernel,
-    protocol::commitment,
     tx::send,
 };
 
@@ -220,7 +220,8 @@ impl<P: Provider + Clone> KernelClient<P> {
         Ok((committee.members, committee.hashes))
     }
 
-    /// Cancels one of this account's prompts still queued after the queue timeout.
+    /// Cancels a prompt still queued after the queue timeout (anyone may; the fee goes back to
+    /// its requester).
     pub async fn cancel_queued(&self, prompt_id: U256) -> Result<TransactionReceipt> {
         send(self.kernel.cancelQueued(prompt_id).from(self.from), "cancelQueued").await
     }
@@ -228,6 +229,12 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// Withdraws this account's claimable native coin to `to`.
     pub async fn claim(&self, to: Address) -> Result<TransactionReceipt> {
         send(self.kernel.claim(to).from(self.from), "claim").await
+    }
+
+    /// The native coin credited back to a closed prompt's requester (the whole fee when
+    /// refunded, the fee less the committers' share when unavailable).
+    pub async fn refund_of(&self, prompt_id: U256) -> Result<U256> {
+        self.kernel.refundOf(prompt_id).call().await.map_err(|e| Error::contract("refundOf", e))
     }
 
     /// Native coin `account` can claim.
@@ -312,14 +319,17 @@ impl<P: Provider + Clone> KernelClient<P> {
         })
     }
 
-    /// Commits to `output_hash` with `salt` (the commitment binds this account's address).
+    /// Commits to `output_hash` with `salt` for the prompt's `attempt` (the commitment binds
+    /// the attempt and this account's address).
     pub async fn commit(
         &self,
         prompt_id: U256,
+        attempt: u8,
         output_hash: B256,
         salt: B256,
     ) -> Result<TransactionReceipt> {
-        self.commit_raw(prompt_id, commitment(prompt_id, self.from, output_hash, salt)).await
+        self.commit_raw(prompt_id, commitment(prompt_id, attempt, self.from, output_hash, salt))
+            .await
     }
 
     /// Sends a precomputed commitment.
@@ -340,20 +350,6 @@ impl<P: Provider + Clone> KernelClient<P> {
     ) -> Result<TransactionReceipt> {
         send(self.kernel.reveal(prompt_id, salt, output.to_vec().into()).from(self.from), "reveal")
             .await
-    }
-
-    /// Reveals the hash of an output kept in storage.
-    pub async fn reveal_reference(
-        &self,
-        prompt_id: U256,
-        output_hash: B256,
-        salt: B256,
-    ) -> Result<TransactionReceipt> {
-        send(
-            self.kernel.revealReference(prompt_id, output_hash, salt).from(self.from),
-            "revealReference",
-        )
-        .await
     }
 
     /// Finalizes a prompt, handing over the winning output for the requester's callback.

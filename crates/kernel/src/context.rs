@@ -7,14 +7,16 @@
 //!    otherwise (the model's chat template may add its own default, which is part of the model).
 //! 2. The last `window` finalized turns of the topic before the prompt's snapshot, oldest first,
 //!    each as a user message (laid out as in 3) followed by an assistant message holding the
-//!    winning output as text ([`output_text`]).
+//!    winning output as text ([`output_text`]). A turn answered with a
+//!    [failure answer](crate::Failure) is left out (it still counts towards the window).
 //! 3. The new user message: with no extra context it is the input alone; with extra context it
 //!    is the extra context, one blank line (`"\n\n"`), then the input. Bytes that are not UTF-8
 //!    become U+FFFD.
 //! 4. While the rendered conversation has more tokens than the model's context length minus the
 //!    prompt's max output tokens, the oldest remaining turn (its user and assistant message
 //!    together) is dropped. If nothing but the system prompt and the new message is left and it
-//!    still does not fit, the prompt cannot be run: an error, the same on every node.
+//!    still does not fit, the prompt cannot be run: [`Failure::ContextTooLong`], the same on
+//!    every node, which the committee answers with that failure answer.
 //!
 //! Token counting depends on the model, so [`PromptContext::assemble`] takes it as a closure and
 //! this crate stays free of the inference engine.
@@ -36,7 +38,7 @@ use alloy::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Error, KernelAddresses, KernelClient, OutputFormat, OutputValue, Result, SamplingSpec,
+    Error, Failure, KernelAddresses, KernelClient, OutputFormat, OutputValue, Result, SamplingSpec,
     bindings::{ContextManager, DecentralizedInference as DI},
 };
 
@@ -148,7 +150,7 @@ impl PromptContext {
         if let Some(system) = &self.system_prompt {
             messages.push(ChatMessage::new(ChatRole::System, system.clone()));
         }
-        for turn in history {
+        for turn in history.iter().filter(|turn| Failure::decode(&turn.output).is_none()) {
             messages.push(ChatMessage::new(ChatRole::User, user_message(&turn.input, &turn.extra)));
             messages.push(ChatMessage::new(
                 ChatRole::Assistant,
@@ -168,20 +170,23 @@ impl PromptContext {
         mut count_tokens: impl FnMut(&[ChatMessage]) -> std::result::Result<usize, E>,
     ) -> Result<Vec<ChatMessage>> {
         let max_tokens = self.max_tokens as usize;
+        let failed = |failure, reason| Error::PromptFailure {
+            prompt_id: self.prompt_id.to_string(),
+            failure,
+            reason,
+        };
         let budget = context_length.checked_sub(max_tokens).filter(|b| *b > 0).ok_or_else(|| {
-            Error::InvalidArgument {
-                name: "max tokens",
-                reason: format!(
-                    "prompt {} asks for {max_tokens} output tokens but the model's context holds {context_length}",
-                    self.prompt_id
+            failed(
+                Failure::ContextTooLong,
+                format!(
+                    "it asks for {max_tokens} output tokens but the model's context holds {context_length}"
                 ),
-            }
+            )
         })?;
         for dropped in 0..=self.history.len() {
             let messages = self.messages_from(&self.history[dropped..]);
-            let tokens = count_tokens(&messages).map_err(|e| Error::InvalidArgument {
-                name: "context",
-                reason: format!("prompt {} cannot be tokenized: {e}", self.prompt_id),
+            let tokens = count_tokens(&messages).map_err(|e| {
+                failed(Failure::Unprocessable, format!("its context cannot be tokenized: {e}"))
             })?;
             if tokens <= budget {
                 if dropped > 0 {
@@ -190,13 +195,12 @@ impl PromptContext {
                 return Ok(messages);
             }
             if dropped == self.history.len() {
-                return Err(Error::InvalidArgument {
-                    name: "context",
-                    reason: format!(
-                        "prompt {} needs {tokens} prompt tokens without any history, but only {budget} fit (context {context_length} minus {max_tokens} output tokens)",
-                        self.prompt_id
+                return Err(failed(
+                    Failure::ContextTooLong,
+                    format!(
+                        "it needs {tokens} prompt tokens without any history, but only {budget} fit (context {context_length} minus {max_tokens} output tokens)"
                     ),
-                });
+                ));
             }
         }
         unreachable!("the loop returns on its last iteration")
@@ -558,17 +562,53 @@ mod tests {
         let err = ctx.assemble(19, words).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid context: prompt 9 needs 10 prompt tokens without any history, but only 9 fit (context 19 minus 10 output tokens)"
+            "prompt 9 cannot run (failure 1: the prompt does not fit the model's context): it needs 10 prompt tokens without any history, but only 9 fit (context 19 minus 10 output tokens)"
         );
+        assert!(matches!(err, Error::PromptFailure { failure: Failure::ContextTooLong, .. }));
         let err = ctx.assemble(10, words).unwrap_err();
         assert!(err.to_string().contains("asks for 10 output tokens"), "{err}");
+        assert!(matches!(err, Error::PromptFailure { failure: Failure::ContextTooLong, .. }));
     }
 
     #[test]
     fn tokenizer_errors_name_the_prompt() {
         let ctx = context(None, Vec::new(), "Hi", "");
         let err = ctx.assemble(100, |_| Err::<usize, _>("bad template")).unwrap_err();
-        assert_eq!(err.to_string(), "invalid context: prompt 9 cannot be tokenized: bad template");
+        assert_eq!(
+            err.to_string(),
+            "prompt 9 cannot run (failure 5: the input cannot be processed by the model): its context cannot be tokenized: bad template"
+        );
+    }
+
+    #[test]
+    fn turns_answered_with_a_failure_are_left_out() {
+        let turn = |id: u64, input: &str, output: Vec<u8>| Turn {
+            prompt_id: U256::from(id),
+            input: input.as_bytes().to_vec(),
+            extra: Vec::new(),
+            format: OutputFormat::Text,
+            output,
+        };
+        let ctx = context(
+            None,
+            vec![
+                turn(1, "one", b"uno".to_vec()),
+                turn(2, "two", Failure::ContextTooLong.encode().to_vec()),
+                turn(3, "three", b"tres".to_vec()),
+            ],
+            "four",
+            "",
+        );
+        assert_eq!(
+            ctx.messages(),
+            vec![
+                m(ChatRole::User, "one"),
+                m(ChatRole::Assistant, "uno"),
+                m(ChatRole::User, "three"),
+                m(ChatRole::Assistant, "tres"),
+                m(ChatRole::User, "four"),
+            ]
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ impl DeployParams {
     /// is the treasury: 100M EAI minted of a 1B cap, 1,000 EAI minimum stake, 7-day unbonding;
     /// 120 s to commit and 120 s to reveal; fee split 50% miner / 30% verifiers / 20% treasury;
     /// wrong outputs lose 10% of stake and sit out an hour, absent members 2% and ten minutes;
-    /// block reward 10 EAI, halving every 100,000 prompts; 16 KiB onchain input and output.
+    /// an unavailable prompt (fewer than a quorum committed) keeps 20% of its fee for the
+    /// committers; block reward 10 EAI, halving every 100,000 prompts; 16 KiB onchain input.
     pub fn dev(owner: Address) -> Self {
         Self {
             owner,
@@ -58,6 +59,7 @@ impl DeployParams {
                 queueTimeout: 600,
                 minerShareBps: 5_000,
                 verifierShareBps: 3_000,
+                unavailableShareBps: 2_000,
                 slashWrongBps: 1_000,
                 slashAbsentBps: 200,
                 jailWrong: 3_600,
@@ -65,7 +67,6 @@ impl DeployParams {
                 initialReward: 10 * EAI_UNIT,
                 halvingInterval: 100_000,
                 maxInputBytes: 16 * 1024,
-                maxOutputBytes: 16 * 1024,
                 maxTokens: 4_096,
                 maxCallbackGas: 2_000_000,
                 pumpOnFinalize: 2,

@@ -79,14 +79,20 @@ pub enum Error {
         /// Why it could not be read.
         reason: String,
     },
-    /// Output bytes are not the canonical encoding of the format, or out of its range.
-    #[error("invalid {format} output: {reason}")]
-    InvalidOutput {
-        /// The format the bytes were read as.
-        format: &'static str,
-        /// What is wrong, with the offending value.
+    /// The prompt cannot run, the same way on every honest worker: the committee answers it
+    /// with the failure answer.
+    #[error("prompt {prompt_id} cannot run ({failure}): {reason}")]
+    PromptFailure {
+        /// The prompt.
+        prompt_id: String,
+        /// The canonical failure.
+        failure: crate::Failure,
+        /// What exactly is wrong.
         reason: String,
     },
+    /// A protocol value (format options, output bytes) does not decode.
+    #[error(transparent)]
+    Protocol(#[from] aik_protocol::Error),
     /// An argument is out of the range the contracts accept.
     #[error("invalid {name}: {reason}")]
     InvalidArgument {

@@ -213,7 +213,7 @@ async fn run_committee(
     let salt = |worker: Address| keccak256(worker);
     let mut commits = Vec::new();
     for worker in &member_clients {
-        commits.push(worker.commit(prompt_id, hash, salt(worker.from())).await?.gas_used);
+        commits.push(worker.commit(prompt_id, 0, hash, salt(worker.from())).await?.gas_used);
     }
     let mut reveals = Vec::new();
     for worker in &member_clients {

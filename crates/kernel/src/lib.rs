@@ -5,8 +5,9 @@
 //! that deploys and wires the five kernel contracts and the EAI token, a typed [`KernelClient`]
 //! for what a requester, a worker and the owner do, and the off-chain protocol rules of
 //! DESIGN §5 that every node and verifier must compute identically and that do not depend on a
-//! model: [commitments](commitment), [canonical output encodings](OutputValue) and
-//! [content ids](ContentId).
+//! model: [context assembly](PromptContext) and [content ids](ContentId), with the rest
+//! ([commitments](commitment), [canonical output encodings](OutputValue),
+//! [failure answers](Failure)) re-exported from `aik-protocol`.
 //!
 //! What it is not for: running models (that is `aik-infer`), fetching files (`aik-store`) or
 //! running a chain (`aik-devnet`). Everything here works through any alloy
@@ -17,7 +18,7 @@
 //!
 //! ```text
 //! requester: client.submit(&PromptRequest::text(model, "topic", "Hi"))  -> prompt id
-//! worker:    client.commit(id, output_hash, salt)       before the commit deadline
+//! worker:    client.commit(id, attempt, output_hash, salt) before the commit deadline
 //!            client.reveal(id, salt, &output)           once reveals open
 //! anyone:    client.finalize(id, &output)               once reveals are done or due
 //! requester: client.result(id)                          -> (status, output hash, miner)
@@ -31,10 +32,13 @@ mod context;
 mod deploy;
 mod error;
 pub mod gas;
-mod protocol;
 mod tx;
 mod types;
 
+/// The protocol rules (formats, encodings, failure answers, commitments) live in `aik-protocol`.
+pub use aik_protocol::{
+    Failure, MAX_OUTPUT_BYTES, OutputFormat, OutputValue, commitment, output_hash,
+};
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;
 pub use client::{FINALIZE_GAS_HEADROOM, KernelClient, Submitted, WorkerInfo, wallet_provider};
@@ -44,8 +48,7 @@ pub use context::{
 };
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel};
 pub use error::{Error, Result, decode_revert};
-pub use protocol::{OutputFormat, OutputValue, commitment, output_hash};
 pub use types::{
-    DataSource, Hardware, ModelSpec, PromptRecord, PromptRequest, PromptStatus, SamplingSpec,
-    SchedulingPolicy, WorkerStatus,
+    DataSource, Hardware, ModelSpec, Penalty, PromptRecord, PromptRequest, PromptStatus,
+    SamplingSpec, SchedulingPolicy, WorkerStatus,
 };

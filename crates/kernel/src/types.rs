@@ -4,9 +4,8 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 use crate::{
-    Error, Result,
+    Error, OutputFormat, Result,
     bindings::{DecentralizedInference as DI, GPUManagement, ModelFileSystem},
-    protocol::OutputFormat,
 };
 
 macro_rules! tagged_enum {
@@ -43,6 +42,21 @@ tagged_enum!(
         Finalized = 3,
         /// Done without a result; the fee was credited back.
         Refunded = 4,
+        /// Done without a result: fewer than a quorum of the committee committed (e.g. the
+        /// input was never published). Nobody was penalized; most of the fee was credited back.
+        Unavailable = 5,
+    }
+);
+
+tagged_enum!(
+    /// Why a committee member was penalized (the `WorkerPenalized` event's reason).
+    Penalty, "penalty" {
+        /// It never committed although a quorum did.
+        Absent = 0,
+        /// It committed but never revealed.
+        Withheld = 1,
+        /// It revealed an output other than the quorum's.
+        Wrong = 2,
     }
 );
 

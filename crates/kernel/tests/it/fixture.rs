@@ -186,10 +186,11 @@ impl Env {
     pub(crate) async fn commit_reveal(&self, prompt_id: U256, outputs: &[Option<&[u8]>]) {
         let members = self.committee(prompt_id).await;
         assert_eq!(members.len(), outputs.len(), "one output per member");
+        let attempt = self.owner.prompt(prompt_id).await.expect("prompt").attempt;
         for (member, output) in members.iter().zip(outputs) {
             if let Some(output) = output {
                 self.worker(*member)
-                    .commit(prompt_id, output_hash(output), salt(*member))
+                    .commit(prompt_id, attempt, output_hash(output), salt(*member))
                     .await
                     .expect("commit");
             }

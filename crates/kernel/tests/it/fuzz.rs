@@ -1,7 +1,10 @@
 //! Invariant fuzzing: long random sequences of actions by five workers and three requesters,
-//! with a fixed seed so a failure reproduces. After every step: EAI is conserved, the kernel's
-//! coin balance is exactly open escrow plus claimable balances, free sets agree with status and
-//! capacity, worker load matches the open committees, and no committee repeats a worker.
+//! with a fixed seed so a failure reproduces. Four workers are honest (they commit the right
+//! output and reveal as soon as they may, as a real node does); the fifth acts at random and
+//! lies at times. After every step: EAI is conserved, the kernel's coin balance is exactly open
+//! escrow plus claimable balances, free sets agree with status and capacity, worker load
+//! matches the open committees, no committee repeats a worker, no honest worker has lost stake,
+//! and every prompt past its bound (reveal deadline, or queue timeout) can be closed by anyone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,9 +36,9 @@ enum Action {
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         3 => (0..3usize, 1..4u128).prop_map(|(requester, bid)| Action::Submit { requester, bid }),
-        6 => (0..3usize, 0..3usize, proptest::bool::weighted(0.85))
+        4 => (0..3usize, 0..3usize, proptest::bool::weighted(0.5))
             .prop_map(|(prompt, member, honest)| Action::Commit { prompt, member, honest }),
-        6 => (0..3usize, 0..3usize).prop_map(|(prompt, member)| Action::Reveal { prompt, member }),
+        4 => (0..3usize, 0..3usize).prop_map(|(prompt, member)| Action::Reveal { prompt, member }),
         3 => (0..3usize).prop_map(|prompt| Action::Finalize { prompt }),
         2 => (1..400u64).prop_map(|seconds| Action::Advance { seconds }),
         2 => (0..5usize).prop_map(|worker| Action::Unjail { worker }),
@@ -81,8 +84,14 @@ async fn step(
             let Some(id) = pick(env, prompts, prompt).await else { return };
             let members = env.committee(id).await;
             let Some(worker) = members.get(member % members.len().max(1)) else { return };
+            // Honest members act on their own (see `honest_step`); only the liar is random.
+            if *worker != liar(env) {
+                return;
+            }
             let output: &[u8] = if honest { b"ok" } else { b"bad" };
-            if env.worker(*worker).commit(id, output_hash(output), salt(*worker)).await.is_ok() {
+            let attempt = env.owner.prompt(id).await.map_or(0, |p| p.attempt);
+            let hash = output_hash(output);
+            if env.worker(*worker).commit(id, attempt, hash, salt(*worker)).await.is_ok() {
                 outputs.insert((id, *worker), output.to_vec());
             }
         }
@@ -102,7 +111,16 @@ async fn step(
                 outputs.retain(|(p, _), _| *p != id);
             }
         }
-        Action::Advance { seconds } => env.advance(seconds).await,
+        Action::Advance { seconds } => {
+            // In steps shorter than a window, so that honest members keep their deadlines.
+            let mut left = seconds;
+            while left > 0 {
+                let chunk = left.min(100);
+                env.advance(chunk).await;
+                honest_step(env, prompts, outputs).await;
+                left -= chunk;
+            }
+        }
         Action::Unjail { worker } => {
             for offset in 0..env.workers.len() {
                 let _ = env.workers[(worker + offset) % env.workers.len()].unjail().await;
@@ -126,6 +144,52 @@ async fn step(
         }
         Action::Pump => {
             let _ = env.owner.pump(env.model, 3).await;
+        }
+    }
+}
+
+/// The worker that may lie: the last one. With three-member committees drawn from five workers
+/// of which four are honest, every committee has an honest majority.
+fn liar(env: &Env) -> Address {
+    env.workers.last().expect("workers").from()
+}
+
+/// What honest nodes do on their own: commit the right output as soon as they sit on a committee,
+/// reveal as soon as reveals open.
+async fn honest_step(
+    env: &Env,
+    prompts: &[U256],
+    outputs: &mut BTreeMap<(U256, Address), Vec<u8>>,
+) {
+    let liar = liar(env);
+    let now = env.now().await;
+    for id in prompts {
+        let record = env.owner.prompt(*id).await.unwrap();
+        if record.status != PromptStatus::Committing {
+            continue;
+        }
+        let members = env.committee(*id).await;
+        let everyone = (1u16 << members.len()) - 1;
+        for (index, member) in members.iter().enumerate() {
+            let bit = 1u16 << index;
+            if *member == liar {
+                continue;
+            }
+            if record.committed_mask & bit == 0 && now <= record.commit_deadline {
+                let hash = output_hash(b"ok");
+                let worker = env.worker(*member);
+                worker.commit(*id, record.attempt, hash, salt(*member)).await.unwrap();
+                outputs.insert((*id, *member), b"ok".to_vec());
+            }
+        }
+        let record = env.owner.prompt(*id).await.unwrap();
+        let reveal_open = record.committed_mask == everyone || now > record.commit_deadline;
+        for (index, member) in members.iter().enumerate() {
+            let bit = 1u16 << index;
+            let pending = record.committed_mask & bit != 0 && record.revealed_mask & bit == 0;
+            if *member != liar && pending && reveal_open && now <= record.reveal_deadline {
+                env.worker(*member).reveal(*id, salt(*member), b"ok").await.unwrap();
+            }
         }
     }
 }
@@ -193,6 +257,32 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
         prop_assert_eq!(info.busy, load.get(address).copied().unwrap_or(0), "load of {}", address);
     }
     prop_assert_eq!(env.owner.gpu().freeCount(env.model).call().await.unwrap(), U256::from(free));
+
+    // No honest worker loses stake.
+    let liar = liar(env);
+    for (address, info) in &infos {
+        if *address != liar {
+            prop_assert_eq!(info.stake, crate::fixture::STAKE, "honest {} lost stake", address);
+        }
+    }
+
+    // Every prompt is final within its bound: past its reveal deadline (or, queued, past its
+    // queue timeout) anyone can close it.
+    let now = env.now().await;
+    for id in prompts {
+        let record = env.owner.prompt(*id).await.unwrap();
+        let closable = match record.status {
+            PromptStatus::Committing if now > record.reveal_deadline => {
+                let kernel = env.requesters[0].kernel();
+                kernel.finalize(*id, b"ok".to_vec().into()).call().await.map(|_| ())
+            }
+            PromptStatus::Queued if now >= record.commit_deadline => {
+                env.requesters[0].kernel().cancelQueued(*id).call().await.map(|_| ())
+            }
+            _ => Ok(()),
+        };
+        prop_assert!(closable.is_ok(), "prompt {} is past its bound and cannot be closed", id);
+    }
     Ok(())
 }
 
@@ -200,7 +290,7 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
 fn test_fuzz_invariants_hold_over_random_action_sequences() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let config =
-        Config { cases: 4, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
+        Config { cases: 30, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]));
     let result = runner.run(&proptest::collection::vec(action(), 60..80), |actions| {
@@ -213,6 +303,7 @@ fn test_fuzz_invariants_hold_over_random_action_sequences() {
             let mut finalizations = 0;
             for action in &actions {
                 step(&env, &mut prompts, &mut outputs, &mut finalizations, action).await;
+                honest_step(&env, &prompts, &mut outputs).await;
                 check_invariants(&env, &prompts).await?;
             }
             // The sequences must exercise the protocol, not only fail: prompts get finalized

@@ -111,7 +111,7 @@ async fn test_hardhat_node_runs_a_prompt_life() {
     let member = |address| workers.iter().find(|w| w.from() == address).unwrap();
     let output = b"Hi!";
     for m in &members {
-        member(*m).commit(id, output_hash(output), B256::repeat_byte(7)).await.unwrap();
+        member(*m).commit(id, 0, output_hash(output), B256::repeat_byte(7)).await.unwrap();
     }
     for m in &members {
         member(*m).reveal(id, B256::repeat_byte(7), output).await.unwrap();

@@ -133,7 +133,7 @@ async fn test_lifecycle_committed_but_unrevealed_member_is_absent() {
     let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
     let members = env.committee(id).await;
     for member in &members {
-        env.worker(*member).commit(id, output_hash(b"hi"), salt(*member)).await.unwrap();
+        env.worker(*member).commit(id, 0, output_hash(b"hi"), salt(*member)).await.unwrap();
     }
     for member in &members[..2] {
         env.worker(*member).reveal(id, salt(*member), b"hi").await.unwrap();
@@ -160,16 +160,16 @@ async fn test_lifecycle_replayed_commitment_gains_nothing() {
     let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
     let members = env.committee(id).await;
     let (honest, copier) = (members[0], members[2]);
-    let honest_commitment = commitment(id, honest, output_hash(b"hi"), salt(honest));
+    let honest_commitment = commitment(id, 0, honest, output_hash(b"hi"), salt(honest));
     env.worker(honest).commit_raw(id, honest_commitment).await.unwrap();
-    env.worker(members[1]).commit(id, output_hash(b"hi"), salt(members[1])).await.unwrap();
+    env.worker(members[1]).commit(id, 0, output_hash(b"hi"), salt(members[1])).await.unwrap();
     // The copier replays the honest member's commitment without knowing the output.
     env.worker(copier).commit_raw(id, honest_commitment).await.unwrap();
     env.worker(honest).reveal(id, salt(honest), b"hi").await.unwrap();
     env.worker(members[1]).reveal(id, salt(members[1]), b"hi").await.unwrap();
     // Even after seeing the revealed output and salt, the copier cannot open the commitment:
     // it binds the honest member's address.
-    let computed = commitment(id, copier, output_hash(b"hi"), salt(honest));
+    let computed = commitment(id, 0, copier, output_hash(b"hi"), salt(honest));
     assert_revert(
         env.worker(copier).reveal(id, salt(honest), b"hi").await,
         Errors::DecentralizedInferenceRevealMismatch(DI::DecentralizedInferenceRevealMismatch {

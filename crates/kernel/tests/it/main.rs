@@ -1,6 +1,7 @@
 //! Integration tests of the kernel contracts and the SDK against the embedded dev chain
 //! (and, in `hardhat`, against `npx hardhat node`).
 
+mod attacks;
 mod callbacks;
 mod context;
 mod finalize_gas;

@@ -32,7 +32,7 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
         ("slashAbsentBps", |p| p.slashAbsentBps = 10_001),
         ("halvingInterval", |p| p.halvingInterval = 0),
         ("maxInputBytes", |p| p.maxInputBytes = 0),
-        ("maxOutputBytes", |p| p.maxOutputBytes = 0),
+        ("unavailableShareBps", |p| p.unavailableShareBps = 5_001),
         ("maxTokens", |p| p.maxTokens = 0),
     ];
     for (name, spoil) in cases {

@@ -239,7 +239,7 @@ async fn test_commit_reveal_finalize_revert_paths() {
     let hash = output_hash(b"out");
 
     assert_revert(
-        outsider.commit(id, hash, salt(outsider.from())).await,
+        outsider.commit(id, 0, hash, salt(outsider.from())).await,
         Errors::DecentralizedInferenceNotAssigned(DI::DecentralizedInferenceNotAssigned {
             promptId: id,
             caller: outsider.from(),
@@ -250,14 +250,14 @@ async fn test_commit_reveal_finalize_revert_paths() {
         Errors::DecentralizedInferenceZeroCommitment(DI::DecentralizedInferenceZeroCommitment {}),
     );
     assert_revert(
-        a.commit(U256::from(99), hash, salt(a.from())).await,
+        a.commit(U256::from(99), 0, hash, salt(a.from())).await,
         Errors::DecentralizedInferenceUnknownPrompt(DI::DecentralizedInferenceUnknownPrompt {
             promptId: U256::from(99),
         }),
     );
-    a.commit(id, hash, salt(a.from())).await.unwrap();
+    a.commit(id, 0, hash, salt(a.from())).await.unwrap();
     assert_revert(
-        a.commit(id, hash, salt(a.from())).await,
+        a.commit(id, 0, hash, salt(a.from())).await,
         Errors::DecentralizedInferenceAlreadyCommitted(
             DI::DecentralizedInferenceAlreadyCommitted { promptId: id, worker: a.from() },
         ),
@@ -279,9 +279,9 @@ async fn test_commit_reveal_finalize_revert_paths() {
             },
         ),
     );
-    b.commit(id, hash, salt(b.from())).await.unwrap();
+    b.commit(id, 0, hash, salt(b.from())).await.unwrap();
     env.advance(record.commit_deadline + 1 - env.now().await).await;
-    let err = c.commit(id, hash, salt(c.from())).await.unwrap_err();
+    let err = c.commit(id, 0, hash, salt(c.from())).await.unwrap_err();
     let Some(Errors::DecentralizedInferenceCommitDeadlinePassed(e)) = err.decode_revert::<Errors>()
     else {
         panic!("expected CommitDeadlinePassed, got {err}");
@@ -294,7 +294,7 @@ async fn test_commit_reveal_finalize_revert_paths() {
             worker: c.from(),
         }),
     );
-    let too_big = vec![0u8; 16 * 1024 + 1];
+    let too_big = vec![0u8; aik_kernel::MAX_OUTPUT_BYTES + 1];
     assert_revert(
         a.reveal(id, salt(a.from()), &too_big).await,
         Errors::DecentralizedInferenceOutputTooLarge(DI::DecentralizedInferenceOutputTooLarge {
@@ -312,13 +312,13 @@ async fn test_commit_reveal_finalize_revert_paths() {
     );
     let deadline = env.owner.prompt(id).await.unwrap().reveal_deadline;
     env.advance(deadline + 1 - env.now().await).await;
-    let err = b.reveal_reference(id, hash, salt(b.from())).await.unwrap_err();
+    let err = b.reveal(id, salt(b.from()), b"out").await.unwrap_err();
     assert!(
         matches!(err.decode_revert::<Errors>(), Some(Errors::DecentralizedInferenceRevealDeadlinePassed(e)) if e.deadline == U256::from(deadline)),
         "{err}"
     );
-    // One reveal of three is no quorum; the two absent members are jailed, so the retry waits
-    // in the queue for free workers.
+    // One reveal of three is no quorum; the member that never committed (absent) and the one
+    // that committed but never revealed (withheld) are jailed, so the retry waits in the queue.
     env.owner.finalize(id, b"").await.unwrap();
     let record = env.owner.prompt(id).await.unwrap();
     assert_eq!((record.status, record.attempt), (PromptStatus::Queued, 1));
@@ -339,22 +339,4 @@ async fn test_commit_reveal_finalize_revert_paths() {
             caller: env.owner.from(),
         }),
     );
-}
-
-#[tokio::test]
-async fn test_reveal_reference_agrees_with_onchain_reveal() {
-    let env = Env::new().await;
-    let id = env.requesters[0].submit(&env.request("hello")).await.unwrap().prompt_id;
-    let members = env.committee(id).await;
-    let hash = output_hash(b"out");
-    for m in &members {
-        env.worker(*m).commit(id, hash, salt(*m)).await.unwrap();
-    }
-    env.worker(members[0]).reveal(id, salt(members[0]), b"out").await.unwrap();
-    env.worker(members[1]).reveal_reference(id, hash, salt(members[1])).await.unwrap();
-    env.worker(members[2]).reveal_reference(id, hash, salt(members[2])).await.unwrap();
-    env.owner.finalize(id, b"").await.unwrap();
-    for m in &members {
-        assert!(env.owner.claimable(*m).await.unwrap() > U256::ZERO, "{m} agreed and is paid");
-    }
 }

@@ -144,8 +144,11 @@ async fn test_unbond_and_withdraw_timing() {
 async fn test_busy_worker_cannot_withdraw_and_still_answers_for_its_prompt() {
     let env = Env::new().await;
     let id = env.requesters[0].submit(&env.request("q")).await.unwrap().prompt_id;
-    let member = env.worker(env.committee(id).await[0]);
+    let members = env.committee(id).await;
+    let member = env.worker(members[0]);
     member.request_unstake().await.unwrap();
+    // The two others answer; the unbonding member stays silent.
+    env.commit_reveal(id, &[None, Some(b"a"), Some(b"a")]).await;
     env.advance(7 * 24 * 3600).await;
     assert_revert(
         member.withdraw().await,
@@ -154,9 +157,9 @@ async fn test_busy_worker_cannot_withdraw_and_still_answers_for_its_prompt() {
             busy: 1,
         }),
     );
-    // The prompt's deadlines passed long ago: everyone is absent. The unbonding member is slashed
+    // The prompt's deadlines passed long ago and the unbonding member is absent: it is slashed
     // and its withdrawal pushed to the end of the jail term.
-    env.owner.finalize(id, b"").await.unwrap();
+    env.owner.finalize(id, b"a").await.unwrap();
     let now = env.now().await;
     let info = member.worker(member.from()).await.unwrap();
     assert_eq!((info.status, info.until, info.busy), (WorkerStatus::Unbonding, now + 600, 0));

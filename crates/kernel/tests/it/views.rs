@@ -169,11 +169,12 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
     assert_eq!(hashes, vec![B256::ZERO; 3]);
     let salt = crate::fixture::salt(second_members[1]);
     env.worker(second_members[1])
-        .commit(second.prompt_id, aik_kernel::output_hash(b"2"), salt)
+        .commit(second.prompt_id, 0, aik_kernel::output_hash(b"2"), salt)
         .await
         .unwrap();
     let commitment = aik_kernel::commitment(
         second.prompt_id,
+        0,
         second_members[1],
         aik_kernel::output_hash(b"2"),
         salt,
@@ -182,7 +183,12 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
     assert_eq!(hashes, vec![B256::ZERO, commitment, B256::ZERO]);
     for member in [second_members[0], second_members[2]] {
         env.worker(member)
-            .commit(second.prompt_id, aik_kernel::output_hash(b"2"), crate::fixture::salt(member))
+            .commit(
+                second.prompt_id,
+                0,
+                aik_kernel::output_hash(b"2"),
+                crate::fixture::salt(member),
+            )
             .await
             .unwrap();
     }

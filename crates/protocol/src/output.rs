@@ -1,10 +1,7 @@
-//! The off-chain protocol rules of DESIGN §5 that do not depend on a model: output formats,
-//! the canonical bytes of an output, and the commitment a worker sends before revealing.
+//! Output formats (DESIGN §5.3) and the canonical bytes of an answer.
 
-use alloy::{
-    primitives::{Address, B256, I256, U256, keccak256},
-    sol_types::SolValue,
-};
+use alloy_primitives::{B256, I256, U256};
+use alloy_sol_types::SolValue;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -70,7 +67,7 @@ impl OutputFormat {
 
     /// Reads a format back from its contract tag and options.
     pub fn from_parts(kind: u8, options: &[u8]) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidArgument { name: "format options", reason };
+        let invalid = |reason: String| Error::InvalidFormat { reason };
         match kind {
             0 | 1 if !options.is_empty() => {
                 Err(invalid(format!("format {kind} takes no options, got {} bytes", options.len())))
@@ -86,7 +83,7 @@ impl OutputFormat {
             4 => <(I256, I256)>::abi_decode_params(options)
                 .map(|(min, max)| Self::Int { min, max })
                 .map_err(|e| invalid(format!("int options are not (int256,int256): {e}"))),
-            other => Err(Error::UnexpectedValue { what: "format kind", value: other.to_string() }),
+            other => Err(Error::UnknownFormatKind(other)),
         }
     }
 }
@@ -122,7 +119,7 @@ impl OutputValue {
 
     /// Decodes canonical bytes under `format`, rejecting anything that is not the exact
     /// canonical encoding of a value the format allows (so two different byte strings never
-    /// mean the same answer).
+    /// mean the same answer). A [failure answer](crate::Failure) is not a value of any format.
     pub fn decode(format: &OutputFormat, bytes: &[u8]) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidOutput { format: format.name(), reason };
         if let OutputFormat::Text = format {
@@ -169,13 +166,6 @@ impl OutputValue {
 /// sha256 of canonical output bytes: what a worker commits to and reveals.
 pub fn output_hash(output: &[u8]) -> B256 {
     B256::from(<[u8; 32]>::from(Sha256::digest(output)))
-}
-
-/// The commitment a worker sends before revealing:
-/// `keccak256(abi.encode(promptId, worker, outputHash, salt))`. Binding the worker's address
-/// makes a copied commitment useless to anyone else.
-pub fn commitment(prompt_id: U256, worker: Address, output_hash: B256, salt: B256) -> B256 {
-    keccak256((prompt_id, worker, output_hash, salt).abi_encode_params())
 }
 
 #[cfg(test)]
@@ -226,29 +216,5 @@ mod tests {
             assert_eq!(OutputFormat::from_parts(format.kind(), &format.options()).unwrap(), format);
         }
         assert_eq!(OutputFormat::Uint { min: U256::ZERO, max: U256::from(1) }.options().len(), 64);
-    }
-
-    #[test]
-    fn commitment_binds_every_field() {
-        let fields =
-            (U256::from(1), Address::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
-        let base = commitment(fields.0, fields.1, fields.2, fields.3);
-        // Changing any one field changes the commitment.
-        for changed in [
-            (U256::from(2), fields.1, fields.2, fields.3),
-            (fields.0, Address::repeat_byte(9), fields.2, fields.3),
-            (fields.0, fields.1, B256::repeat_byte(9), fields.3),
-            (fields.0, fields.1, fields.2, B256::repeat_byte(9)),
-        ] {
-            assert_ne!(base, commitment(changed.0, changed.1, changed.2, changed.3), "{changed:?}");
-        }
-        // abi.encode of four static words: 128 bytes hashed.
-        let mut packed = Vec::new();
-        packed.extend_from_slice(&U256::from(1).to_be_bytes::<32>());
-        packed.extend_from_slice(&[0u8; 12]);
-        packed.extend_from_slice(Address::repeat_byte(1).as_slice());
-        packed.extend_from_slice(B256::repeat_byte(2).as_slice());
-        packed.extend_from_slice(B256::repeat_byte(3).as_slice());
-        assert_eq!(base, keccak256(&packed));
     }
 }

@@ -1,0 +1,226 @@
+//! Someone tries to break the Proof-of-Compute rules: stall the network with a prompt nobody can
+//! run, slash honest workers for free, split a committee by serving the input to one member,
+//! guess an answer and hide it when it loses, replay a commitment in the retry.
+
+use aik_kernel::{
+    DataSource, Failure, Penalty, PromptStatus, WorkerStatus,
+    bindings::DecentralizedInference as DI, commitment, output_hash,
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+
+use crate::fixture::{Env, STAKE, assert_revert, salt};
+
+type Errors = DI::DecentralizedInferenceErrors;
+
+/// The `WorkerPenalized` events of a prompt, as (worker, reason).
+async fn penalties(env: &Env, prompt_id: U256) -> Vec<(Address, Penalty)> {
+    let filter = Filter::new()
+        .address(env.owner.addresses().kernel)
+        .event_signature(DI::WorkerPenalized::SIGNATURE_HASH)
+        .topic1(prompt_id)
+        .from_block(0);
+    let logs = env.provider.get_logs(&filter).await.expect("logs");
+    logs.iter()
+        .map(|log| {
+            let event = log.log_decode::<DI::WorkerPenalized>().expect("decodes").inner.data;
+            (event.worker, Penalty::try_from(event.reason).expect("a known reason"))
+        })
+        .collect()
+}
+
+/// Asserts every worker still has its whole stake and is active and idle.
+async fn assert_untouched(env: &Env) {
+    for worker in &env.workers {
+        let info = env.owner.worker(worker.from()).await.unwrap();
+        assert_eq!(
+            (info.stake, info.status, info.busy),
+            (STAKE, WorkerStatus::Active, 0),
+            "{} kept its stake and was released",
+            worker.from()
+        );
+    }
+}
+
+/// The stall and free-slash sequences: a prompt whose input is a storage digest nobody published
+/// holds the whole committee (every later prompt queues); nobody can commit. Once the commit
+/// deadline passes anyone — here a stranger passing no output — closes it as unavailable: nobody
+/// is slashed or jailed, the requester pays the unavailable share, and the queue moves on.
+#[tokio::test]
+async fn test_attack_unpublished_input_neither_stalls_nor_slashes() {
+    let env = Env::new().await;
+    let (attacker, stranger) = (&env.requesters[0], &env.requesters[1]);
+    let mut request = env.request("unused");
+    request.input = DataSource::Storage { digest: B256::repeat_byte(0xde), length: 10 };
+    request.max_tokens = 8;
+    let stall = attacker.submit(&request).await.unwrap();
+    assert!(stall.assigned, "the whole 3-worker network sits on it");
+    let next = stranger.submit(&env.request("a real question")).await.unwrap();
+    assert!(!next.assigned, "every worker is busy: the next prompt queues");
+
+    let record = env.owner.prompt(stall.prompt_id).await.unwrap();
+    // Before the commit deadline the outcome is open: nobody may close it yet.
+    assert_revert(
+        stranger.finalize(stall.prompt_id, b"").await,
+        Errors::DecentralizedInferenceFinalizeTooEarly(
+            DI::DecentralizedInferenceFinalizeTooEarly {
+                promptId: stall.prompt_id,
+                opensAt: U256::from(record.reveal_deadline + 1),
+            },
+        ),
+    );
+    env.advance(record.commit_deadline + 1 - env.now().await).await;
+    let treasury = env.params.kernel.treasury;
+    let treasury_before = env.owner.claimable(treasury).await.unwrap();
+    stranger.finalize(stall.prompt_id, b"").await.unwrap();
+    assert!(
+        env.now().await <= record.commit_deadline + 2,
+        "closed one commit window after assignment"
+    );
+
+    assert_eq!(env.owner.prompt(stall.prompt_id).await.unwrap().status, PromptStatus::Unavailable);
+    assert_eq!(penalties(&env, stall.prompt_id).await, vec![], "nobody is penalized");
+    let kept = stall.fee * U256::from(env.params.kernel.unavailableShareBps) / U256::from(10_000);
+    assert_eq!(env.owner.refund_of(stall.prompt_id).await.unwrap(), stall.fee - kept);
+    assert_eq!(env.owner.claimable(attacker.from()).await.unwrap(), stall.fee - kept);
+    assert_eq!(
+        env.owner.claimable(treasury).await.unwrap() - treasury_before,
+        kept,
+        "nobody committed: the kept share is the treasury's"
+    );
+    assert_eq!(env.owner.token().totalSupply().call().await.unwrap(), env.params.initial_supply);
+    // The freed committee went straight to the queued prompt.
+    let next_record = env.owner.prompt(next.prompt_id).await.unwrap();
+    assert_eq!(next_record.status, PromptStatus::Committing);
+    let members = env.committee(next.prompt_id).await;
+    assert_eq!(members.len(), 3);
+    for member in &members {
+        let info = env.owner.worker(*member).await.unwrap();
+        assert_eq!((info.stake, info.status, info.busy), (STAKE, WorkerStatus::Active, 1));
+    }
+    env.run_honest(next.prompt_id, b"answer").await;
+    assert_untouched(&env).await;
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+}
+
+/// An attacker serves the input to one member only: that member commits, the others cannot. A
+/// minority of commitments proves nothing, so nobody is penalized; the committer is paid the
+/// kept share for its work and the attacker gets the rest back.
+#[tokio::test]
+async fn test_attack_input_served_to_one_member_splits_nothing() {
+    let env = Env::new().await;
+    let requester = &env.requesters[0];
+    let submitted = requester.submit(&env.request("served to one")).await.unwrap();
+    let id = submitted.prompt_id;
+    let members = env.committee(id).await;
+    env.commit_reveal(id, &[None, Some(b"answer"), None]).await;
+    // The commit deadline passed with one commitment of three: finalize opens at once.
+    env.owner.finalize(id, b"").await.unwrap();
+    assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Unavailable);
+    assert_eq!(penalties(&env, id).await, vec![]);
+    let kept =
+        submitted.fee * U256::from(env.params.kernel.unavailableShareBps) / U256::from(10_000);
+    assert_eq!(env.owner.claimable(members[1]).await.unwrap(), kept);
+    assert_eq!(env.owner.claimable(members[0]).await.unwrap(), U256::ZERO);
+    assert_eq!(env.owner.claimable(requester.from()).await.unwrap(), submitted.fee - kept);
+    assert_eq!(
+        env.owner.result(id).await.unwrap(),
+        (PromptStatus::Unavailable, B256::ZERO, Address::ZERO)
+    );
+    assert_untouched(&env).await;
+}
+
+/// A member commits a guess on a Bool prompt at once, then withholds its reveal when the honest
+/// reveals show it lost: that costs exactly what revealing the wrong answer costs.
+#[tokio::test]
+async fn test_attack_guess_commit_withheld_costs_as_much_as_a_wrong_answer() {
+    let env = Env::new().await;
+    let wrong_rate = U256::from(env.params.kernel.slashWrongBps);
+    let mut bool_request = env.request("Is water wet?");
+    bool_request.format = aik_kernel::OutputFormat::Bool;
+    let yes = aik_kernel::OutputValue::Bool(true).encode();
+    let no = aik_kernel::OutputValue::Bool(false).encode();
+
+    let withheld = env.requesters[0].submit(&bool_request).await.unwrap().prompt_id;
+    let members = env.committee(withheld).await;
+    let guesser = members[2];
+    for member in &members {
+        let hash = output_hash(if *member == guesser { &no } else { &yes });
+        env.worker(*member).commit(withheld, 0, hash, salt(*member)).await.unwrap();
+    }
+    for member in &members[..2] {
+        env.worker(*member).reveal(withheld, salt(*member), &yes).await.unwrap();
+    }
+    let deadline = env.owner.prompt(withheld).await.unwrap().reveal_deadline;
+    env.advance(deadline + 1 - env.now().await).await;
+    env.owner.finalize(withheld, &yes).await.unwrap();
+    assert_eq!(penalties(&env, withheld).await, vec![(guesser, Penalty::Withheld)]);
+    let after_withholding = env.owner.worker(guesser).await.unwrap();
+    let slashed = U256::from(STAKE) * wrong_rate / U256::from(10_000);
+    assert_eq!(U256::from(after_withholding.stake), U256::from(STAKE) - slashed);
+    assert_eq!(after_withholding.until, env.now().await + env.params.kernel.jailWrong);
+
+    // The same guess revealed: the same loss, as a wrong answer.
+    let env = Env::new().await;
+    let revealed = env.requesters[0].submit(&bool_request).await.unwrap().prompt_id;
+    let members = env.committee(revealed).await;
+    env.commit_reveal(revealed, &[Some(&yes), Some(&yes), Some(&no)]).await;
+    env.owner.finalize(revealed, &yes).await.unwrap();
+    assert_eq!(penalties(&env, revealed).await, vec![(members[2], Penalty::Wrong)]);
+    assert_eq!(env.owner.worker(members[2]).await.unwrap().stake, after_withholding.stake);
+}
+
+/// A commitment opens only in the attempt it was made for: a member of the retry committee
+/// cannot reuse its first-attempt commitment (or anyone's) once the first reveals are public.
+#[tokio::test]
+async fn test_attack_retry_cannot_replay_a_first_attempt_commitment() {
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("Pick a number")).await.unwrap().prompt_id;
+    let first = env.committee(id).await;
+    env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
+    env.owner.finalize(id, b"").await.unwrap();
+    let retry = env.owner.prompt(id).await.unwrap();
+    assert_eq!((retry.status, retry.attempt), (PromptStatus::Committing, 1));
+    let replayer = first[0];
+    let old = commitment(id, 0, replayer, output_hash(b"1"), salt(replayer));
+    env.worker(replayer).commit_raw(id, old).await.unwrap();
+    let advance_to = retry.commit_deadline + 1 - env.now().await;
+    env.advance(advance_to).await;
+    assert_revert(
+        env.worker(replayer).reveal(id, salt(replayer), b"1").await,
+        Errors::DecentralizedInferenceRevealMismatch(DI::DecentralizedInferenceRevealMismatch {
+            promptId: id,
+            commitment: old,
+            computed: commitment(id, 1, replayer, output_hash(b"1"), salt(replayer)),
+        }),
+    );
+}
+
+/// A committee that agrees on a canonical failure answer is paid like any other: the requester
+/// pays for the work, and the answer is recorded (it is not a value of any format).
+#[tokio::test]
+async fn test_failure_answer_is_an_answer_the_committee_is_paid_for() {
+    let env = Env::new().await;
+    let submitted = env.requesters[0].submit(&env.request("too long")).await.unwrap();
+    let id = submitted.prompt_id;
+    let failure = Failure::ContextTooLong.encode();
+    let members = env.committee(id).await;
+    env.run_honest(id, &failure).await;
+    let (status, hash, miner) = env.owner.result(id).await.unwrap();
+    assert_eq!((status, hash, miner), (PromptStatus::Finalized, output_hash(&failure), members[0]));
+    assert_eq!(penalties(&env, id).await, vec![]);
+    assert!(env.owner.claimable(members[0]).await.unwrap() > U256::ZERO);
+    assert_eq!(env.owner.refund_of(id).await.unwrap(), U256::ZERO, "the requester pays");
+}
+
+/// The reveal bound workers answer "output too long" against is the kernel's.
+#[tokio::test]
+async fn test_output_bound_is_the_protocol_constant() {
+    let env = Env::new().await;
+    let bound = env.owner.kernel().MAX_OUTPUT_BYTES().call().await.unwrap();
+    assert_eq!(bound, U256::from(aik_kernel::MAX_OUTPUT_BYTES));
+}
