@@ -17,7 +17,9 @@ use crate::{Error, Result};
 pub enum Answer {
     /// The committee agreed: the canonical output bytes (the contract's callback has run).
     Finalized(Vec<u8>),
-    /// No answer: the kernel refunded the fee to the requester (the example contract).
+    /// No answer: the kernel refunded the fee to the requester (the example contract): all of
+    /// it, or, when fewer than a quorum of the committee committed, all but the committers'
+    /// share.
     Refunded,
 }
 
@@ -128,7 +130,7 @@ impl DemoEnv {
         Ok(receipt)
     }
 
-    /// Waits until `prompt_id` is finalized or refunded.
+    /// Waits until `prompt_id` is finalized, refunded or unavailable.
     pub async fn answer(&self, prompt_id: U256) -> Result<Answer> {
         let started = Instant::now();
         let mut last = PromptStatus::None;
@@ -146,7 +148,7 @@ impl DemoEnv {
                     self.say(format!("  prompt {prompt_id}: answered by miner {miner}"));
                     return Ok(Answer::Finalized(output));
                 }
-                PromptStatus::Refunded => return Ok(Answer::Refunded),
+                PromptStatus::Refunded | PromptStatus::Unavailable => return Ok(Answer::Refunded),
                 _ => {}
             }
             if started.elapsed() > self.timeout {

@@ -362,7 +362,10 @@ async fn one_prompt<P: alloy::providers::Provider + Clone>(
         if seen[0].is_none() && record.status != PromptStatus::Queued {
             seen[0] = Some(now);
         }
-        let done = matches!(record.status, PromptStatus::Finalized | PromptStatus::Refunded);
+        let done = matches!(
+            record.status,
+            PromptStatus::Finalized | PromptStatus::Refunded | PromptStatus::Unavailable
+        );
         if seen[1].is_none() && (record.committed_mask == everyone || done) {
             seen[1] = Some(now);
         }
@@ -370,8 +373,8 @@ async fn one_prompt<P: alloy::providers::Provider + Clone>(
             seen[2] = Some(now);
         }
         if done {
-            if record.status == PromptStatus::Refunded {
-                bail!("prompt {id} was refunded: the committee did not agree");
+            if record.status != PromptStatus::Finalized {
+                bail!("prompt {id} ended {:?}: the committee did not agree", record.status);
             }
             seen[3] = Some(now);
             break;

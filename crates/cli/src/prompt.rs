@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use aik_kernel::{
-    DataSource, KernelClient, OutputValue, PromptRequest, PromptStatus, SamplingSpec,
+    DataSource, Failure, KernelClient, OutputValue, PromptRequest, PromptStatus, SamplingSpec,
     bindings::DecentralizedInference as DI, output_hash, output_text, wallet_provider,
 };
 use alloy::{
@@ -143,7 +143,10 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
             revealed = r;
             say(format!("revealed {r}/{}", record.committee_size));
         }
-        if matches!(record.status, PromptStatus::Finalized | PromptStatus::Refunded) {
+        if matches!(
+            record.status,
+            PromptStatus::Finalized | PromptStatus::Refunded | PromptStatus::Unavailable
+        ) {
             break client.result(id).await?;
         }
         if Instant::now() > deadline {
@@ -171,6 +174,7 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
             "output_hex": output.as_ref().map(|o| format!("0x{}", alloy::hex::encode(o))),
             "output_sha256": format!("{}", hash).trim_start_matches("0x"),
             "value": value.map(|v| format!("{v:?}")),
+            "failure": output.as_ref().and_then(|o| Failure::decode(o)).map(Failure::code),
             "miner": miner.to_string(),
             "status": format!("{status:?}").to_lowercase(),
             "fee_wei": submitted.fee.to_string(),
@@ -190,6 +194,10 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
                     submitted.fee
                 );
             }
+            None if status == PromptStatus::Unavailable => say(format!(
+                "unavailable: fewer than a quorum of the committee could answer (was the input published?); {} wei of the fee credited back",
+                client.refund_of(id).await?
+            )),
             None => say(format!("{status:?}: no committee agreed; the fee was credited back")),
         }
     }

@@ -56,9 +56,15 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
     // The prompt's own model, which need not be the deployment's default.
     let (engine, _) = load_engine(&deployment, context.model_id).await?;
     let started = Instant::now();
-    let (messages, output) = engine.run_blocking(context).await?;
+    // The same rule a worker answers by: the output, or the canonical failure answer.
+    let answer = engine.answer_blocking(context).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let actual = output_hash(&output.bytes);
+    let actual = output_hash(&answer.bytes);
+    let (messages, tokens, text) = match (&answer.run, &answer.failure) {
+        (Some((messages, output)), _) => (messages.len(), output.tokens.len(), output.text.clone()),
+        (None, Some((failure, reason))) => (0, 0, format!("({failure}: {reason})")),
+        (None, None) => (0, 0, String::new()),
+    };
     let verified = actual == expected;
     let expected_hex = alloy::hex::encode(expected);
     let actual_hex = alloy::hex::encode(actual);
@@ -68,26 +74,28 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
             "verified": verified,
             "expected_sha256": expected_hex,
             "actual_sha256": actual_hex,
-            "output": output.text,
+            "output": text,
+            "failure": answer.failure.as_ref().map(|(failure, _)| failure.code()),
             "driver": engine.version(),
-            "context_messages": messages.len(),
+            "context_messages": messages,
             "seconds": seconds,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         if args.show_context {
-            for m in &messages {
+            for m in answer.run.iter().flat_map(|(messages, _)| messages) {
                 println!("[{}] {}", m.role.as_str(), m.content);
             }
             println!();
+        }
+        if let Some((failure, reason)) = &answer.failure {
+            println!("the prompt cannot run ({failure}): {reason}");
         }
         println!("{} prompt {}", if verified { "VERIFIED" } else { "MISMATCH" }, args.prompt_id);
         println!("  expected sha256 {expected_hex}");
         println!("  actual   sha256 {actual_hex}");
         println!(
-            "  {} context messages, {} output tokens, {seconds:.2} s ({})",
-            messages.len(),
-            output.tokens.len(),
+            "  {messages} context messages, {tokens} output tokens, {seconds:.2} s ({})",
             engine.version()
         );
     }

@@ -357,10 +357,18 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// The gas limit is the estimate plus [`FINALIZE_GAS_HEADROOM`]: finalize assigns queued
     /// prompts before it calls the requester back and must keep the callback's full gas limit
     /// for it, so a prompt submitted between the estimate and the block would otherwise make
-    /// the transaction revert. Unused gas is not paid for.
+    /// the transaction revert. Unused gas is not paid for. The estimate runs against the pending
+    /// block, whose time is the next block's.
     pub async fn finalize(&self, prompt_id: U256, output: &[u8]) -> Result<TransactionReceipt> {
         let call = self.kernel.finalize(prompt_id, output.to_vec().into()).from(self.from);
-        let estimate = call.estimate_gas().await.map_err(|e| Error::contract("finalize", e))?;
+        // Estimated against the pending block: finalize opens at a time, and a chain that mines
+        // only when asked (the dev chain) has a latest block from before it.
+        let estimate = call
+            .clone()
+            .block(alloy::eips::BlockId::pending())
+            .estimate_gas()
+            .await
+            .map_err(|e| Error::contract("finalize", e))?;
         send(call.gas(estimate + FINALIZE_GAS_HEADROOM), "finalize").await
     }
 

@@ -123,9 +123,13 @@ pub fn user_message(input: &[u8], extra: &[u8]) -> String {
 }
 
 /// An output as the assistant message of a later turn: text as is, `true`/`false`, the chosen
-/// option's text, or the integer in decimal. Bytes that do not decode under the format (which a
+/// option's text, or the integer in decimal (a failure answer, which never becomes a turn's
+/// message, shows as `[failure N: …]`). Bytes that do not decode under the format (which a
 /// finalized prompt never has) are shown as `0x`-hex so the rule stays total.
 pub fn output_text(format: &OutputFormat, output: &[u8]) -> String {
+    if let Some(failure) = Failure::decode(output) {
+        return format!("[{failure}]");
+    }
     match OutputValue::decode(format, output) {
         Ok(OutputValue::Text(text)) => text,
         Ok(OutputValue::Bool(value)) => value.to_string(),

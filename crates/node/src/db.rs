@@ -32,6 +32,10 @@ pub enum Stage {
     Done,
     /// The prompt could not be run (logged); nothing is sent for it.
     Failed,
+    /// No answer by the commit deadline, for a reason of this worker's own (prompt data it
+    /// could not read, a model it could not run; in `error`): it commits nothing, and still
+    /// closes the prompt once finalize opens, so no prompt waits on it.
+    Abstained,
 }
 
 /// One assignment of this worker.
@@ -53,7 +57,7 @@ pub struct Job {
     pub output: Vec<u8>,
     /// The commitment's salt (once computed).
     pub salt: B256,
-    /// Why the job failed, for `Stage::Failed`.
+    /// Why the job failed or abstained, for `Stage::Failed` and `Stage::Abstained`.
     pub error: Option<String>,
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request, Role, Sampling};
-use aik_kernel::{ChatMessage, ChatRole, OutputFormat, PromptContext, SamplingSpec};
+use aik_kernel::{
+    ChatMessage, ChatRole, Failure, MAX_OUTPUT_BYTES, OutputFormat, PromptContext, SamplingSpec,
+};
 
 use crate::{Error, Result};
 
@@ -84,6 +86,41 @@ impl Engine {
         Ok((messages, output))
     }
 
+    /// What a worker commits for `context`: the model's output, or the canonical failure answer
+    /// when the prompt cannot run on any honest worker ([`canonical_failure`], and outputs longer
+    /// than [`MAX_OUTPUT_BYTES`]). Failures that depend on this worker (a model file it cannot
+    /// read) stay errors: it must not commit then.
+    pub fn answer(&self, context: &PromptContext) -> Result<Answer> {
+        match self.run(context) {
+            Ok((_, output)) if output.bytes.len() > MAX_OUTPUT_BYTES => Ok(Answer::failed(
+                Failure::OutputTooLong,
+                format!(
+                    "prompt {}: the output is {} bytes, more than the {MAX_OUTPUT_BYTES} a reveal carries",
+                    context.prompt_id,
+                    output.bytes.len()
+                ),
+            )),
+            Ok((messages, output)) => Ok(Answer {
+                bytes: output.bytes.clone(),
+                failure: None,
+                run: Some((messages, output)),
+            }),
+            Err(error) => match canonical_failure(&error) {
+                Some(failure) => Ok(Answer::failed(failure, error.to_string())),
+                None => Err(error),
+            },
+        }
+    }
+
+    /// [`Engine::answer`] on a blocking thread, so the async runtime keeps serving RPC.
+    pub async fn answer_blocking(&self, context: PromptContext) -> Result<Answer> {
+        let engine = self.clone();
+        let prompt_id = context.prompt_id;
+        tokio::task::spawn_blocking(move || engine.answer(&context))
+            .await
+            .map_err(|e| Error::Task { prompt_id: prompt_id.to_string(), reason: e.to_string() })?
+    }
+
     /// [`Engine::run`] on a blocking thread, so the async runtime keeps serving RPC.
     pub async fn run_blocking(&self, context: PromptContext) -> Result<(Vec<Message>, Output)> {
         let engine = self.clone();
@@ -91,6 +128,45 @@ impl Engine {
         tokio::task::spawn_blocking(move || engine.run(&context))
             .await
             .map_err(|e| Error::Task { prompt_id: prompt_id.to_string(), reason: e.to_string() })?
+    }
+}
+
+/// The bytes a worker commits for a prompt, and how they came about.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The canonical bytes: the output's, or the failure answer's.
+    pub bytes: Vec<u8>,
+    /// Why the prompt cannot run, with the details, when `bytes` is a failure answer.
+    pub failure: Option<(Failure, String)>,
+    /// The messages the model ran on and its output, when it produced one that fits a reveal.
+    pub run: Option<(Vec<Message>, Output)>,
+}
+
+impl Answer {
+    fn failed(failure: Failure, reason: String) -> Self {
+        Self { bytes: failure.encode().to_vec(), failure: Some((failure, reason)), run: None }
+    }
+}
+
+/// The one rule by which a worker tells a prompt that cannot run anywhere (answered with a
+/// [`Failure`], which every honest worker computes alike) from a failure of its own (no answer,
+/// no commitment). Canonical: the context does not fit (context assembly, or the driver's
+/// context check), the request's format or sampling cannot be run by the model, constrained
+/// decoding ends without a complete value, the tokenizer or chat template refuses the text, or a
+/// logit is not finite — all functions of what the chain records and the registered model file,
+/// which the engine computes bit for bit alike. Everything else depends on the worker: reading
+/// prompt data or the model file, RPC, the database, a panicked task.
+pub fn canonical_failure(error: &Error) -> Option<Failure> {
+    use aik_infer::Error as Infer;
+    match error {
+        Error::Kernel(aik_kernel::Error::PromptFailure { failure, .. }) => Some(*failure),
+        Error::Infer(Infer::ContextFull { .. }) => Some(Failure::ContextTooLong),
+        Error::Infer(Infer::InvalidRequest(_)) => Some(Failure::InvalidFormat),
+        Error::Infer(Infer::Constraint { .. }) => Some(Failure::NoAnswer),
+        Error::Infer(Infer::Tokenizer(_) | Infer::ChatTemplate(_) | Infer::NonFinite { .. }) => {
+            Some(Failure::Unprocessable)
+        }
+        _ => None,
     }
 }
 

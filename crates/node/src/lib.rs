@@ -6,12 +6,16 @@
 //! the model through an [`Engine`] (a [`ModelDriver`](aik_infer::ModelDriver) trait object, run
 //! on a blocking thread), commits, reveals once every member committed or the commit deadline
 //! passed, finalizes when it is the first agreeing member (or anyone after the reveal
-//! deadline), and claims its fees.
+//! deadline), and claims its fees. Its decisions are one pure function, [`next_step`], of the
+//! job, the prompt's onchain record and the block time. A prompt that cannot run anywhere (its
+//! context does not fit, its format has no answer…) is answered with the canonical failure
+//! answer ([`canonical_failure`]); a prompt this worker alone cannot run (its data never
+//! arrived) is abstained from, and closed once finalize opens.
 //!
 //! What it must remember across a crash lives in a [`NodeDb`] (redb), written before each
 //! transaction is sent; every step first checks the chain for what was already mined, so a
 //! worker killed at any point and restarted finishes its jobs. RPC errors are retried with
-//! exponential backoff; a prompt the model cannot run fails alone, logged, never the node.
+//! exponential backoff; a prompt the worker cannot answer fails alone, logged, never the node.
 //!
 //! [`fetch_model`] gets a registered model's file through `aik-store` (verified against its
 //! sha256, size and chunk Merkle root). [`Deployment`] is the file that `aik up` writes and
@@ -26,12 +30,16 @@ mod engine;
 mod error;
 mod model;
 pub mod network;
+mod step;
 mod worker;
 
 pub use config::NodeFileConfig;
 pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
-pub use engine::{Engine, TokenCounter, infer_format, infer_sampling, to_infer};
+pub use engine::{
+    Answer, Engine, TokenCounter, canonical_failure, infer_format, infer_sampling, to_infer,
+};
 pub use error::{Error, Result};
 pub use model::{RegisteredModel, fetch_model, registered_model};
+pub use step::{Step, next_step};
 pub use worker::{Worker, WorkerConfig};

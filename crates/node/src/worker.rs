@@ -6,9 +6,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aik_infer::Output;
 use aik_kernel::{
-    Hardware, KernelAddresses, KernelClient, PromptStatus, WorkerStatus,
+    Hardware, KernelAddresses, KernelClient, PromptRecord, PromptStatus, WorkerStatus,
     bindings::DecentralizedInference as DI, load_context, output_hash,
 };
 use alloy::{
@@ -23,8 +22,9 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
 
 use crate::{
-    Engine, Error, Result,
+    Answer, Engine, Error, Result,
     db::{Job, NodeDb, Stage},
+    step::{Step, next_step},
 };
 
 /// How long past the reveal deadline a worker keeps retrying a finalize that reverted while
@@ -318,72 +318,70 @@ impl Worker {
         self.db.set_last_block(head)
     }
 
-    /// Moves one job through its stages until it must wait for others.
+    /// Moves one job through its stages ([`next_step`]) until it must wait for others.
     async fn advance(&self, mut job: Job) -> Result<()> {
         loop {
             let record = self.client.prompt(job.prompt_id).await?;
-            if record.status != PromptStatus::Committing || record.attempt != job.attempt {
-                job.stage = Stage::Done;
-                self.db.put(&job)?;
-                return Ok(());
-            }
-            let bit = 1u16 << job.member;
-            let everyone = (1u16 << record.committee_size) - 1;
             let now = self.chain_now().await?;
             let before = job.stage;
-            match job.stage {
-                Stage::Assigned => {
-                    if now > job.commit_deadline {
-                        return Err(Error::Prompt {
-                            prompt_id: job.prompt_id.to_string(),
-                            reason: format!(
-                                "commit deadline {} passed before the output was ready",
-                                job.commit_deadline
-                            ),
-                        });
-                    }
-                    let Some(output) = self.computed(&job)? else { return Ok(()) };
-                    let output = match output.await {
-                        // Data held in storage may still arrive (a requester uploading, a
-                        // gateway recovering): the next tick tries again until the deadline.
-                        Err(Error::Kernel(error @ aik_kernel::Error::DataUnavailable { .. })) => {
-                            tracing::warn!(worker = %self.address, prompt = %job.prompt_id, %error, "prompt data unavailable; retrying");
+            let bit = 1u16 << job.member;
+            match next_step(&job, &record, now) {
+                Step::Done => {
+                    job.stage = Stage::Done;
+                    self.db.put(&job)?;
+                    return Ok(());
+                }
+                Step::Wait => return Ok(()),
+                Step::Compute => {
+                    let Some(answer) = self.computed(&job)? else { return Ok(()) };
+                    let answer = match answer.await {
+                        Ok(answer) => answer,
+                        Err(error) if error.is_transient() => return Err(error),
+                        // A failure of this worker's own (data not published or not fetchable
+                        // yet, a model it cannot run): the next tick tries again until the
+                        // commit deadline, then it abstains.
+                        Err(error) => {
+                            tracing::warn!(worker = %self.address, prompt = %job.prompt_id, %error, "cannot answer yet; retrying until the commit deadline");
+                            job.error = Some(error.to_string());
+                            self.db.put(&job)?;
                             return Ok(());
                         }
-                        output => output?,
                     };
-                    job.output = output.bytes;
+                    if let Some((failure, reason)) = &answer.failure {
+                        tracing::info!(worker = %self.address, prompt = %job.prompt_id, %failure, %reason, "the prompt cannot run: answering with the failure answer");
+                    }
+                    job.output = answer.bytes;
                     job.salt = salt(&self.config.signer, job.prompt_id, job.attempt);
                     job.stage = Stage::Computed;
+                    job.error = None;
                     // Saved before the commit is sent: a restart reveals exactly this.
                     self.db.put(&job)?;
                 }
-                Stage::Computed => {
-                    if record.committed_mask & bit == 0 {
-                        self.client
-                            .commit(job.prompt_id, output_hash(&job.output), job.salt)
-                            .await?;
-                        tracing::info!(worker = %self.address, prompt = %job.prompt_id, "committed");
-                    }
+                Step::Commit => {
+                    self.client
+                        .commit(job.prompt_id, job.attempt, output_hash(&job.output), job.salt)
+                        .await?;
+                    tracing::info!(worker = %self.address, prompt = %job.prompt_id, "committed");
                     job.stage = Stage::Committed;
                     self.db.put(&job)?;
                 }
-                Stage::Committed => {
-                    if record.revealed_mask & bit != 0 {
-                        job.stage = Stage::Revealed;
-                    } else if record.committed_mask == everyone || now > job.commit_deadline {
+                Step::Reveal => {
+                    if record.revealed_mask & bit == 0 {
                         self.client.reveal(job.prompt_id, job.salt, &job.output).await?;
                         tracing::info!(worker = %self.address, prompt = %job.prompt_id, "revealed");
-                        job.stage = Stage::Revealed;
                     }
+                    job.stage = Stage::Revealed;
                     self.db.put(&job)?;
                 }
-                Stage::Revealed => {
-                    if record.revealed_mask == everyone || now > job.reveal_deadline {
-                        self.finalize(&job, record.revealed_mask, now).await?;
+                Step::Abstain => {
+                    tracing::warn!(worker = %self.address, prompt = %job.prompt_id, error = job.error.as_deref().unwrap_or("the answer was not ready"), "commit deadline passed without an answer: abstaining");
+                    if let Ok(mut computing) = self.computing.lock() {
+                        computing.remove(&(job.prompt_id, job.attempt));
                     }
+                    job.stage = Stage::Abstained;
+                    self.db.put(&job)?;
                 }
-                Stage::Done | Stage::Failed => return Ok(()),
+                Step::Finalize => return self.finalize(&job, &record, now).await,
             }
             if job.stage == before {
                 return Ok(());
@@ -397,7 +395,7 @@ impl Worker {
     fn computed(
         &self,
         job: &Job,
-    ) -> Result<Option<impl std::future::Future<Output = Result<Output>> + use<>>> {
+    ) -> Result<Option<impl std::future::Future<Output = Result<Answer>> + use<>>> {
         let key = (job.prompt_id, job.attempt);
         let mut computing = self.computing.lock().map_err(|_| Error::Task {
             prompt_id: job.prompt_id.to_string(),
@@ -422,11 +420,11 @@ impl Worker {
         }
     }
 
-    /// Loads the prompt's context and runs the model, then wakes the loop.
+    /// Loads the prompt's context and answers it ([`Engine::answer`]), then wakes the loop.
     fn compute(
         &self,
         prompt_id: U256,
-    ) -> impl std::future::Future<Output = Result<Output>> + use<> {
+    ) -> impl std::future::Future<Output = Result<Answer>> + use<> {
         let provider = self.provider.clone();
         let addresses = self.config.addresses;
         let store_dir = self.config.store_dir.clone();
@@ -453,22 +451,25 @@ impl Worker {
                         reason: format!("this worker has no engine for model #{model}"),
                     });
                 };
-                Ok(engine.run_blocking(context).await?.1)
+                engine.answer_blocking(context).await
             }
             .await;
-            if let Ok(output) = &result {
-                tracing::info!(worker = %address, prompt = %prompt_id, tokens = output.tokens.len(), seconds = started.elapsed().as_secs_f64(), "output computed");
+            if let Ok(answer) = &result {
+                let tokens = answer.run.as_ref().map_or(0, |(_, output)| output.tokens.len());
+                tracing::info!(worker = %address, prompt = %prompt_id, tokens, seconds = started.elapsed().as_secs_f64(), "answer computed");
             }
             wake.notify_one();
             result
         }
     }
 
-    /// Finalizes when this worker is the first agreeing member, or the first revealer when
-    /// everyone revealed without a quorum (or anyone, once the reveal deadline is past),
-    /// handing over the winning output's bytes.
-    async fn finalize(&self, job: &Job, revealed_mask: u16, now: u64) -> Result<()> {
+    /// Finalizes when it is this worker's turn: at once when too few members committed (the
+    /// prompt closes as unavailable: any member may, the first one wins); else when it is the
+    /// first agreeing member, or the first revealer when everyone revealed without a quorum; and
+    /// anyone once the reveal deadline is past. Hands over the winning output's bytes.
+    async fn finalize(&self, job: &Job, record: &PromptRecord, now: u64) -> Result<()> {
         let (members, hashes) = self.client.committee(job.prompt_id).await?;
+        let revealed_mask = record.revealed_mask;
         let revealed: Vec<(usize, B256)> = hashes
             .iter()
             .enumerate()
@@ -476,6 +477,8 @@ impl Worker {
             .map(|(i, h)| (i, *h))
             .collect();
         let quorum = members.len() / 2 + 1;
+        let unavailable =
+            now > record.commit_deadline && (record.committed_mask.count_ones() as usize) < quorum;
         let winner = revealed
             .iter()
             .map(|(_, h)| *h)
@@ -483,13 +486,13 @@ impl Worker {
         let mine = output_hash(&job.output);
         let first_agreeing =
             winner.and_then(|w| revealed.iter().find(|(_, h)| *h == w)).map(|(i, _)| *i);
-        // Everyone revealed and nothing reached quorum: waiting cannot change the outcome, so
-        // the first revealer finalizes at once (the kernel retries or refunds).
-        let everyone = revealed.len() == members.len();
+        // Everyone who committed revealed and nothing reached quorum: waiting cannot change the
+        // outcome, so the first revealer finalizes at once (the kernel retries or refunds).
         let deadlocked = winner.is_none()
-            && everyone
+            && revealed_mask == record.committed_mask
             && revealed.first().map(|(i, _)| *i) == Some(job.member as usize);
-        let my_turn = first_agreeing == Some(job.member as usize)
+        let my_turn = unavailable
+            || first_agreeing == Some(job.member as usize)
             || deadlocked
             || now > job.reveal_deadline + 2;
         if !my_turn {
@@ -554,7 +557,7 @@ impl Worker {
 }
 
 /// A running model computation for one job.
-type Computation = AbortOnDrop<Result<Output>>;
+type Computation = AbortOnDrop<Result<Answer>>;
 
 /// A task that ends with its owner.
 #[derive(Debug)]

@@ -72,6 +72,11 @@ pub(crate) struct Network {
 impl Network {
     /// Three workers; the first `liars` of them run the tampering driver.
     async fn start(liars: usize) -> Self {
+        Self::start_tweaked(liars, |_| {}).await
+    }
+
+    /// As [`Network::start`], with deployment parameters changed by `tweak`.
+    async fn start_tweaked(liars: usize, tweak: fn(&mut DeployParams)) -> Self {
         let honest = Engine::llama(llama());
         let engines = (0..3)
             .map(|i| {
@@ -82,7 +87,7 @@ impl Network {
                 }
             })
             .collect();
-        Self::start_with(engines, |url| url).await
+        Self::start_configured(engines, |url| url, tweak).await
     }
 
     /// One worker per engine; workers reach the chain at `worker_url(http url)`.
@@ -90,12 +95,26 @@ impl Network {
         engines: Vec<Engine>,
         worker_url: impl Fn(String) -> String,
     ) -> Self {
+        Self::start_configured(engines, worker_url, |_| {}).await
+    }
+
+    async fn start_configured(
+        engines: Vec<Engine>,
+        worker_url: impl Fn(String) -> String,
+        tweak: fn(&mut DeployParams),
+    ) -> Self {
+        // `RUST_LOG=aik_node=debug cargo test …` shows what the workers do.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
         let accounts = devnet.accounts().to_vec();
         let owner = accounts[0].signer.clone();
         let path = aik_infer::default_model_path().unwrap();
         let spec = model_spec(&path, "SmolLM2", vec![DEFAULT_MODEL_URI.into()], 3).unwrap();
-        let params = DeployParams::dev(owner.address());
+        let mut params = DeployParams::dev(owner.address());
+        tweak(&mut params);
         let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
             .await
             .unwrap();
@@ -187,9 +206,9 @@ impl Network {
     /// Re-runs a prompt as `aik verify` does and returns whether the hash matches the chain's.
     pub(crate) async fn verifies(&self, id: U256) -> bool {
         let context = load_context(&self.provider, &self.deployment.addresses(), id).await.unwrap();
-        let (_, output) = Engine::llama(llama()).run_blocking(context).await.unwrap();
+        let answer = Engine::llama(llama()).answer_blocking(context).await.unwrap();
         let (_, expected, _) = self.requester.result(id).await.unwrap();
-        output_hash(&output.bytes) == expected
+        output_hash(&answer.bytes) == expected
     }
 
     /// Kills worker `i` without any shutdown (its task is aborted mid-flight, as a SIGKILL
@@ -297,7 +316,7 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
     let penalized = net.logs::<DI::WorkerPenalized>(id).await;
     assert_eq!(penalized.len(), 1, "{penalized:?}");
     assert_eq!(penalized[0].worker, liar);
-    assert!(penalized[0].wrong);
+    assert_eq!(penalized[0].reason, aik_kernel::Penalty::Wrong as u8);
     let info = net.requester.worker(liar).await.unwrap();
     assert_eq!(info.status, WorkerStatus::Jailed);
     assert_eq!(info.stake, stake_before - stake_before / 10, "10% of the stake is slashed");
@@ -362,5 +381,56 @@ async fn the_topic_window_and_system_prompt_shape_the_context() {
         ]
     );
     assert!(net.verifies(third).await);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublished_input_closes_unavailable_and_the_network_keeps_serving() {
+    // A short commit window, so that the stall is bounded to seconds.
+    let net = Network::start_tweaked(0, |p| p.kernel.commitWindow = 5).await;
+    let model = net.deployment.model_id;
+    let mut stall = request(model, "stall", "unused", OutputFormat::Text, 4);
+    stall.input = DataSource::Storage { digest: B256::repeat_byte(0xab), length: 10 };
+    let submitted = net.requester.submit(&stall).await.unwrap();
+    assert!(submitted.assigned, "the whole network sits on it");
+    let id = submitted.prompt_id;
+    let started = Instant::now();
+    loop {
+        let status = net.requester.result(id).await.unwrap().0;
+        if status == PromptStatus::Unavailable {
+            break;
+        }
+        assert_eq!(status, PromptStatus::Committing, "prompt {id}");
+        assert!(started.elapsed() < Duration::from_secs(60), "prompt {id} was never closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("unpublished-input prompt closed in {:.2} s", started.elapsed().as_secs_f64());
+    assert!(net.logs::<DI::WorkerPenalized>(id).await.is_empty(), "nobody is penalized");
+    let closed = net.logs::<DI::PromptUnavailable>(id).await;
+    assert_eq!((closed.len(), closed[0].committed), (1, 0));
+    for worker in &net.workers {
+        let info = net.requester.worker(*worker).await.unwrap();
+        assert_eq!((info.status, info.busy), (WorkerStatus::Active, 0), "{worker}");
+        assert_eq!(U256::from(info.stake), DeployParams::dev(Address::ZERO).min_stake);
+    }
+    // The network keeps serving.
+    let (next, answer) = net.ask(request(model, "after", "Say hi.", OutputFormat::Text, 4)).await;
+    assert!(!answer.is_empty());
+    assert!(net.verifies(next).await);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_too_long_for_the_model_ends_with_the_failure_answer() {
+    let net = Network::start(0).await;
+    let model = net.deployment.model_id;
+    // Sixteen thousand digits are sixteen thousand tokens: twice SmolLM2's context.
+    let digits = "7".repeat(16_000);
+    let (id, output) = net.ask(request(model, "long", &digits, OutputFormat::Bool, 4)).await;
+    assert_eq!(output, aik_kernel::Failure::ContextTooLong.encode());
+    assert!(net.logs::<DI::WorkerPenalized>(id).await.is_empty(), "the committee agreed");
+    let finalized = net.logs::<DI::PromptFinalized>(id).await;
+    assert!(finalized[0].minerPay > U256::ZERO, "the committee is paid for the work");
+    assert!(net.verifies(id).await, "a verifier computes the same failure answer");
     net.stop().await;
 }
