@@ -343,7 +343,7 @@ async fn a_message_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns both fees.
-    net.advance(601).await;
+    net.advance(61).await;
     mined(CA::new(*agent.address(), net.other.clone()).cancel(queued)).await;
     assert_eq!(net.answer(queued).await, Answer::Refunded);
     let before = net.balance(net.account).await;

@@ -238,7 +238,7 @@ async fn a_score_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns the fee.
-    net.advance(601).await;
+    net.advance(61).await;
     let as_other = CS::new(*scores.address(), net.other.clone());
     sent(as_other.cancel(request)).await;
     assert_eq!(net.answer(queued).await, Answer::Refunded);

@@ -436,7 +436,7 @@ async fn a_request_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns all three fees.
-    net.advance(601).await;
+    net.advance(61).await;
     sent(NG::new(*names.address(), net.other.clone()).cancel(id)).await;
     assert_eq!(net.answer(queued).await, Answer::Refunded);
     let before = net.balance(net.account).await;

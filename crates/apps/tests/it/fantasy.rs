@@ -197,7 +197,7 @@ async fn a_matchup_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns prize and fee.
-    net.advance(601).await;
+    net.advance(61).await;
     let as_other = FL::new(*league.address(), net.other.clone());
     assert!(as_other.cancel(matchup).send().await.unwrap().get_receipt().await.unwrap().status());
     assert_eq!(net.answer(queued).await, Answer::Refunded);

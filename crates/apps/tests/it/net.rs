@@ -214,7 +214,11 @@ impl Net {
         let owner = accounts[0].signer.clone();
         let path = aik_infer::default_model_path().unwrap();
         let spec = model_spec(&path, "SmolLM2", vec![DEFAULT_MODEL_URI.into()], 3).unwrap();
-        let params = DeployParams::dev(owner.address());
+        let mut params = DeployParams::dev(owner.address());
+        // Shorter than the commit window: a prompt queued behind a held committee can be
+        // cancelled while that committee's prompt is still open (it closes, bounded, after the
+        // commit window, and its workers would then take the queued prompt).
+        params.kernel.queueTimeout = 60;
         let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
             .await
             .unwrap();

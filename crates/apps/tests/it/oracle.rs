@@ -331,7 +331,7 @@ async fn a_query_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns the fee.
-    net.advance(601).await;
+    net.advance(61).await;
     mined(BO::new(*oracle.address(), net.other.clone()).cancel(queued)).await;
     assert_eq!(net.answer(queued).await, Answer::Refunded);
     let before = net.balance(net.account).await;

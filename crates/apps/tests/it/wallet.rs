@@ -301,7 +301,7 @@ async fn a_send_stuck_in_the_queue_is_cancelled_and_reclaimed() {
         Some(queued)
     );
     // ...after it, anyone may cancel; the kernel refunds and reclaim returns amount and fee.
-    net.advance(601).await;
+    net.advance(61).await;
     mined(AW::new(*wallet.address(), net.other.clone()).cancel(transfer)).await;
     assert_eq!(net.answer(queued).await, Answer::Refunded);
     let held = net.balance(*wallet.address()).await;

@@ -128,7 +128,7 @@ async fn test_lifecycle_absent_member_is_penalized_less() {
 }
 
 #[tokio::test]
-async fn test_lifecycle_committed_but_unrevealed_member_is_absent() {
+async fn test_lifecycle_committed_but_unrevealed_member_is_punished_as_wrong() {
     let env = Env::new().await;
     let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
     let members = env.committee(id).await;
@@ -150,7 +150,9 @@ async fn test_lifecycle_committed_but_unrevealed_member_is_absent() {
     );
     env.advance(prompt.reveal_deadline + 1 - env.now().await).await;
     env.owner.finalize(id, b"hi").await.unwrap();
-    assert_eq!(env.owner.worker(members[2]).await.unwrap().status, WorkerStatus::Jailed);
+    let withheld = env.owner.worker(members[2]).await.unwrap();
+    assert_eq!((withheld.status, withheld.stake), (WorkerStatus::Jailed, STAKE - STAKE / 10));
+    assert_eq!(withheld.until, env.now().await + env.params.kernel.jailWrong);
     assert_eq!(env.owner.worker(members[0]).await.unwrap().status, WorkerStatus::Active);
 }
 
