@@ -178,8 +178,16 @@ fn truncation_drops_the_oldest_turn_at_the_exact_token_boundary() {
     assert_eq!(fed_ids(&short, &context), without_first);
     let shorter = engine_with_context(&driver, without_first.len() + max_tokens - 1);
     assert_eq!(fed_ids(&shorter, &context), only_new);
-    // Not even the system prompt and the new message fit: an error naming the prompt.
+    // Not even the system prompt and the new message fit: an error naming the prompt, and the
+    // answer a worker commits is the ContextTooLong failure answer.
     let tiny = engine_with_context(&driver, only_new.len() + max_tokens - 1);
     let error = tiny.run(&context).unwrap_err().to_string();
-    assert!(error.contains(&format!("prompt 3 needs {} prompt tokens", only_new.len())), "{error}");
+    let needs = format!(
+        "prompt 3 cannot run (failure 1: the prompt does not fit the model's context): it needs {} prompt tokens",
+        only_new.len()
+    );
+    assert!(error.contains(&needs), "{error}");
+    let answer = tiny.answer(&context).unwrap();
+    assert_eq!(answer.bytes, aik_kernel::Failure::ContextTooLong.encode());
+    assert!(answer.run.is_none());
 }
