@@ -4,7 +4,7 @@ use std::{net::IpAddr, path::PathBuf, time::Instant};
 
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_kernel::DeployParams;
-use aik_node::network::{LocalWorkers, is_live};
+use aik_node::network::{LocalWorkers, ensure_current, is_live};
 use clap::Args;
 use eyre::{WrapErr, ensure};
 
@@ -61,6 +61,7 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     };
     let deployment = match existing {
         Some(d) => {
+            ensure_current(&d).await?;
             eprintln!("Resuming the network in {} (kernel {})", args.dir.display(), d.kernel);
             d
         }

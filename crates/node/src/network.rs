@@ -107,6 +107,30 @@ pub async fn is_live(deployment: &Deployment) -> Result<bool> {
     Ok(!provider.get_code_at(deployment.kernel).await?.is_empty())
 }
 
+/// Refuses a deployment whose kernel predates this build's contracts (a `./.aik` made by an
+/// older `aik`): its ABI and protocol rules differ, so workers and clients would fail in
+/// confusing ways. The probe is `refundOf`, which kernels before the unavailable-prompt rule
+/// lack.
+pub async fn ensure_current(deployment: &Deployment) -> Result<()> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(
+        deployment
+            .rpc_url
+            .parse()
+            .map_err(|e| Error::Config(format!("rpc url {:?}: {e}", deployment.rpc_url)))?,
+    );
+    let kernel = aik_kernel::bindings::DecentralizedInference::new(deployment.kernel, provider);
+    match kernel.refundOf(alloy::primitives::U256::ZERO).call().await {
+        Ok(_) => Ok(()),
+        Err(alloy::contract::Error::TransportError(error)) if error.as_error_resp().is_none() => {
+            Err(Error::Transport(error))
+        }
+        Err(error) => Err(Error::Config(format!(
+            "the kernel at {} was deployed by an older version of aik and speaks another protocol ({error}); start fresh: remove the state directory (or use another --dir) and run `aik up` again",
+            deployment.kernel
+        ))),
+    }
+}
+
 /// Workers running in this process, each a tokio task over its own database.
 #[derive(Debug)]
 pub struct LocalWorkers {
