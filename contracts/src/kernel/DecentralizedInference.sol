@@ -374,7 +374,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
         KernelParams memory params = _params;
         uint256 modelId = prompt.modelId;
-        if (lane.commitCount < committeeSize / 2 + 1) {
+        if (lane.commitCount < _quorum(committeeSize)) {
             // Too few commitments to tell an unavailable input from absent members: nobody is penalized.
             _gpu.release(committee);
             _closeUnavailable(promptId, prompt, committee, lane.committedMask, lane.commitCount, params);
@@ -674,7 +674,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     function _finalizeOpensAt(Lane storage lane, uint256 committeeSize) private view returns (uint256) {
         uint16 committedMask = lane.committedMask;
         bool commitClosed = block.timestamp > lane.commitDeadline;
-        if (commitClosed && lane.commitCount < committeeSize / 2 + 1) return block.timestamp;
+        if (commitClosed && lane.commitCount < _quorum(committeeSize)) return block.timestamp;
         bool revealOpen = committedMask == (1 << committeeSize) - 1 || commitClosed;
         if (revealOpen && lane.revealedMask == committedMask) return block.timestamp;
         return uint256(lane.revealDeadline) + 1;
@@ -707,13 +707,18 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit PromptUnavailable(promptId, uint8(committers), kept, refunded);
     }
 
-    /// @dev The output hash revealed by at least floor(k/2)+1 members, if any (at most one can be).
+    /// @dev Members that must commit for a prompt to be judged, and reveal one output for it to win: floor(k/2)+1.
+    function _quorum(uint256 committeeSize) private pure returns (uint256) {
+        return committeeSize / 2 + 1;
+    }
+
+    /// @dev The output hash revealed by at least {_quorum} members, if any (at most one can be).
     function _tally(bytes32[] memory hashes, uint256 revealedMask, uint256 committeeSize)
         private
         pure
         returns (bool agreed, bytes32 winner)
     {
-        uint256 quorum = committeeSize / 2 + 1;
+        uint256 quorum = _quorum(committeeSize);
         for (uint256 i = 0; i < committeeSize; ++i) {
             if (revealedMask & (1 << i) == 0) continue;
             uint256 votes = 0;

@@ -37,7 +37,7 @@ mod types;
 
 /// The protocol rules (formats, encodings, failure answers, commitments) live in `aik-protocol`.
 pub use aik_protocol::{
-    Failure, MAX_OUTPUT_BYTES, OutputFormat, OutputValue, commitment, output_hash,
+    Failure, MAX_OUTPUT_BYTES, OutputFormat, OutputValue, commitment, output_hash, quorum,
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;

@@ -5,7 +5,7 @@
 //! the worker never sends a transaction the kernel must refuse, and every prompt it sat on gets
 //! closed even when it could not answer.
 
-use aik_kernel::{PromptRecord, PromptStatus};
+use aik_kernel::{PromptRecord, PromptStatus, quorum};
 
 use crate::{Job, Stage};
 
@@ -41,8 +41,7 @@ pub fn next_step(job: &Job, record: &PromptRecord, now: u64) -> Step {
     let reveals_begun = record.committed_mask == everyone || !commit_open;
     let committed = record.committed_mask & bit != 0;
     let revealed = record.revealed_mask & bit != 0;
-    let quorum = u32::from(record.committee_size) / 2 + 1;
-    let finalize_open = (!commit_open && record.committed_mask.count_ones() < quorum)
+    let finalize_open = unavailable(record, now)
         || (reveals_begun && record.revealed_mask == record.committed_mask)
         || now > record.reveal_deadline;
     match job.stage {
@@ -56,6 +55,14 @@ pub fn next_step(job: &Job, record: &PromptRecord, now: u64) -> Step {
         Stage::Committed | Stage::Revealed | Stage::Abstained => Step::Wait,
         Stage::Done | Stage::Failed => Step::Done,
     }
+}
+
+/// Whether the prompt is settled as unavailable: its commit deadline passed with fewer than a
+/// quorum of commitments (the kernel then closes it at once, penalizing nobody).
+pub fn unavailable(record: &PromptRecord, now: u64) -> bool {
+    now > record.commit_deadline
+        && (record.committed_mask.count_ones() as usize)
+            < quorum(usize::from(record.committee_size))
 }
 
 impl Step {

@@ -476,9 +476,8 @@ impl Worker {
             .filter(|(i, _)| revealed_mask & (1 << i) != 0)
             .map(|(i, h)| (i, *h))
             .collect();
-        let quorum = members.len() / 2 + 1;
-        let unavailable =
-            now > record.commit_deadline && (record.committed_mask.count_ones() as usize) < quorum;
+        let quorum = aik_kernel::quorum(members.len());
+        let unavailable = crate::step::unavailable(record, now);
         let winner = revealed
             .iter()
             .map(|(_, h)| *h)

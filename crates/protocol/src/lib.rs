@@ -20,6 +20,13 @@ pub use error::{Error, Result};
 pub use failure::Failure;
 pub use output::{OutputFormat, OutputValue, output_hash};
 
+/// Members of a committee of `committee_size` that must commit for a prompt to be judged (fewer:
+/// it closes as unavailable), and reveal one output for it to win: ⌊k/2⌋ + 1, as the kernel's
+/// `_quorum`.
+pub const fn quorum(committee_size: usize) -> usize {
+    committee_size / 2 + 1
+}
+
 /// Largest output a committee member may reveal, in bytes: the kernel's `MAX_OUTPUT_BYTES`.
 /// A longer output is answered with [`Failure::OutputTooLong`] instead, so every honest member
 /// holds an output it can reveal.

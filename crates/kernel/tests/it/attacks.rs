@@ -224,3 +224,40 @@ async fn test_output_bound_is_the_protocol_constant() {
     let bound = env.owner.kernel().MAX_OUTPUT_BYTES().call().await.unwrap();
     assert_eq!(bound, U256::from(aik_kernel::MAX_OUTPUT_BYTES));
 }
+
+/// A colluding majority commits to a hash whose bytes nobody has, hoping to reveal it by
+/// reference so that a callback can never be given its bytes. There is no reveal by reference
+/// (the old `revealReference` selector reverts); without the bytes they cannot reveal, so they
+/// are punished for withholding and the prompt goes to a retry instead of hanging.
+#[tokio::test]
+async fn test_attack_majority_cannot_reveal_bytes_nobody_has() {
+    use alloy::{rpc::types::TransactionRequest, sol_types::SolValue};
+    let env = Env::new().await;
+    let id = env.requesters[0].submit(&env.request("callback me")).await.unwrap().prompt_id;
+    let members = env.committee(id).await;
+    let phantom = B256::repeat_byte(0x66);
+    for member in &members[..2] {
+        env.worker(*member).commit(id, 0, phantom, salt(*member)).await.unwrap();
+    }
+    env.worker(members[2]).commit(id, 0, output_hash(b"real"), salt(members[2])).await.unwrap();
+    let selector = &alloy::primitives::keccak256("revealReference(uint256,bytes32,bytes32)")[..4];
+    let mut data = selector.to_vec();
+    data.extend((id, phantom, salt(members[0])).abi_encode_params());
+    let by_reference = TransactionRequest::default()
+        .from(members[0])
+        .to(env.owner.addresses().kernel)
+        .input(data.into());
+    assert!(env.provider.call(by_reference).await.is_err(), "no reveal by reference");
+    env.worker(members[2]).reveal(id, salt(members[2]), b"real").await.unwrap();
+    let deadline = env.owner.prompt(id).await.unwrap().reveal_deadline;
+    env.advance(deadline + 1 - env.now().await).await;
+    env.owner.finalize(id, b"").await.unwrap();
+    assert_eq!(
+        penalties(&env, id).await,
+        vec![(members[0], Penalty::Withheld), (members[1], Penalty::Withheld)]
+    );
+    let record = env.owner.prompt(id).await.unwrap();
+    assert_eq!((record.status, record.attempt), (PromptStatus::Queued, 1), "retried, not stuck");
+    let honest = env.owner.worker(members[2]).await.unwrap();
+    assert_eq!((honest.stake, honest.status), (STAKE, WorkerStatus::Active));
+}
