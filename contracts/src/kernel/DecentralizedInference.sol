@@ -37,8 +37,10 @@ import {Penalty} from "../interfaces/IAIKernel.sol";
 /// prompt whose input was never published cost its requester, and pays the members that did the work.
 /// @param slashWrongBps Stake slashed from a member that revealed a losing output; jailWrong: its jail term.
 /// @param slashAbsentBps Stake slashed from a member that did not commit or reveal; jailAbsent: its jail term.
-/// @param initialReward EAI minted to the miner per finalized prompt before any halving.
-/// @param halvingInterval Finalized prompts between halvings of the block reward.
+/// @param initialReward EAI minted to the miner per finalized prompt before any halving, at most what the prompt's
+/// treasury share backs at {DecentralizedInference-EAI_PER_WEI}.
+/// @param halvingInterval Fully rewarded prompts between halvings of the block reward: a prompt whose reward the
+/// backing or the supply cap cut to a part of the full reward counts as that part.
 /// @param maxInputBytes Largest onchain input or extra context.
 /// @param maxTokens Largest maxTokens of a request.
 /// @param maxCallbackGas Largest callbackGasLimit of a request.
@@ -148,6 +150,15 @@ struct Counters {
     uint32 freeLaneCount;
 }
 
+/// @notice Block rewards so far, in one slot.
+/// @param finalized Prompts finalized.
+/// @param rewardUnits Full-reward equivalents minted, in 1e18ths: a prompt paid the full reward adds 1e18, one paid
+/// a part of it that part. Halvings are rewardUnits / (1e18 * halvingInterval).
+struct Emission {
+    uint64 finalized;
+    uint192 rewardUnits;
+}
+
 /// @title DecentralizedInference
 /// @notice The kernel's front door and its Proof-of-Compute: prompts are paid for and recorded here, their
 /// committees commit and reveal output hashes here, and finalization pays, penalizes, rewards, appends the
@@ -171,6 +182,13 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
     /// computes alike, so an honest member never holds an output it cannot reveal.
     uint256 public constant MAX_OUTPUT_BYTES = 16_384;
+    /// @dev One full reward in {Emission-rewardUnits}.
+    uint256 private constant REWARD_UNIT = 1e18;
+    /// @notice EAI (in its smallest unit) a block reward may mint per wei of fee that left the requester for good
+    /// (the treasury share), fixed at deployment: self-dealt prompts (the requester's own workers as the committee)
+    /// get back the miner and verifier shares, so the treasury share is what they pay, and they can never mint more
+    /// than it backs, nor move the halving schedule further than the rewards they paid for.
+    uint256 public immutable EAI_PER_WEI;
 
     IModelFileSystem private immutable _models;
     IGPUManagement private immutable _gpu;
@@ -180,7 +198,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     KernelParams private _params;
     Counters private _counters;
-    uint256 private _finalizedCount;
+    Emission private _emission;
     mapping(uint256 promptId => PromptCore) private _prompts;
     /// @dev The winning output hash of each finalized prompt: the one fresh slot a prompt's result needs.
     mapping(uint256 promptId => bytes32) private _outputHashes;
@@ -206,6 +224,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     /// @param scheduler_ Scheduler.
     /// @param token_ EAI (this contract must be its minter).
     /// @param params_ Initial parameters.
+    /// @param eaiPerWei_ {EAI_PER_WEI}, at most 2^128 - 1.
     constructor(
         address initialOwner,
         IModelFileSystem models_,
@@ -213,12 +232,16 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         IContextManager context_,
         IPromptScheduler scheduler_,
         IEAIMinter token_,
-        KernelParams memory params_
+        KernelParams memory params_,
+        uint256 eaiPerWei_
     ) Ownable(initialOwner) {
         if (
             address(models_) == address(0) || address(gpu_) == address(0) || address(context_) == address(0)
                 || address(scheduler_) == address(0) || address(token_) == address(0)
         ) revert DecentralizedInferenceZeroAddress();
+        // treasuryPay < 2^96, so treasuryPay * EAI_PER_WEI < 2^224 cannot overflow.
+        if (eaiPerWei_ > type(uint128).max) revert DecentralizedInferenceInvalidParameter("eaiPerWei");
+        EAI_PER_WEI = eaiPerWei_;
         _models = models_;
         _gpu = gpu_;
         _context = context_;
@@ -539,12 +562,13 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     /// @notice Prompts submitted and prompts finalized so far.
     function counts() external view returns (uint256 submitted, uint256 finalized) {
-        return (_counters.promptCount, _finalizedCount);
+        return (_counters.promptCount, _emission.finalized);
     }
 
-    /// @notice The block reward the next finalized prompt earns, before the supply cap.
+    /// @notice The full block reward the next finalized prompt may earn, before its backing (treasury share times
+    /// {EAI_PER_WEI}) and the supply cap.
     function currentBlockReward() public view returns (uint256) {
-        uint256 halvings = _finalizedCount / _params.halvingInterval;
+        uint256 halvings = _emission.rewardUnits / (REWARD_UNIT * _params.halvingInterval);
         return halvings >= 128 ? 0 : uint256(_params.initialReward) >> halvings;
     }
 
@@ -779,10 +803,17 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
         _credit(params.treasury, treasuryPay);
 
-        uint256 reward = currentBlockReward();
-        ++_finalizedCount;
+        uint256 full = currentBlockReward();
+        uint256 reward = full;
+        uint256 backed = treasuryPay * EAI_PER_WEI;
+        if (reward > backed) reward = backed;
         uint256 room = _token.cap() - _token.totalSupply();
         if (reward > room) reward = room;
+        Emission memory emission = _emission;
+        // Fewer than 2^64 prompts; rewardUnits grows by at most 1e18 per prompt.
+        ++emission.finalized;
+        if (full != 0) emission.rewardUnits += uint192(reward * REWARD_UNIT / full);
+        _emission = emission;
         emit PromptFinalized(promptId, miner, winner, minerPay, verifierPay, treasuryPay, reward);
         if (reward != 0) _token.mint(miner, reward);
     }

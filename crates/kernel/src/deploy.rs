@@ -36,6 +36,9 @@ pub struct DeployParams {
     pub unbonding_period: u64,
     /// Kernel parameters (windows, shares, slashing, rewards, limits, treasury).
     pub kernel: KernelParams,
+    /// EAI wei a block reward may mint per wei of fee that reached the treasury (fixed for the
+    /// deployment's life): bounds emission by what requesters pay.
+    pub eai_per_wei: U256,
 }
 
 impl DeployParams {
@@ -44,7 +47,9 @@ impl DeployParams {
     /// 120 s to commit and 120 s to reveal; fee split 50% miner / 30% verifiers / 20% treasury;
     /// wrong outputs lose 10% of stake and sit out an hour, absent members 2% and ten minutes;
     /// an unavailable prompt (fewer than a quorum committed) keeps 20% of its fee for the
-    /// committers; block reward 10 EAI, halving every 100,000 prompts; 16 KiB onchain input.
+    /// committers; block reward 10 EAI, halving every 100,000 fully rewarded prompts, and at most
+    /// 1 EAI per gwei of treasury share (so a prompt needs 10 gwei in the treasury's share, a
+    /// 50-gwei fee, for the full reward); 16 KiB onchain input.
     pub fn dev(owner: Address) -> Self {
         Self {
             owner,
@@ -72,6 +77,7 @@ impl DeployParams {
                 pumpOnFinalize: 2,
                 treasury: owner,
             },
+            eai_per_wei: U256::from(1_000_000_000u64),
         }
     }
 }
@@ -176,6 +182,7 @@ pub async fn deploy_kernel<P: Provider + Clone>(
                 scheduler,
                 token,
                 params.kernel.clone(),
+                params.eai_per_wei,
             )
             .from(owner),
             "deploy DecentralizedInference",

@@ -59,7 +59,7 @@ pub fn next_step(job: &Job, record: &PromptRecord, now: u64) -> Step {
 
 /// Whether the prompt is settled as unavailable: its commit deadline passed with fewer than a
 /// quorum of commitments (the kernel then closes it at once, penalizing nobody).
-pub fn unavailable(record: &PromptRecord, now: u64) -> bool {
+pub(crate) fn unavailable(record: &PromptRecord, now: u64) -> bool {
     now > record.commit_deadline
         && (record.committed_mask.count_ones() as usize)
             < quorum(usize::from(record.committee_size))

@@ -261,3 +261,55 @@ async fn test_attack_majority_cannot_reveal_bytes_nobody_has() {
     let honest = env.owner.worker(members[2]).await.unwrap();
     assert_eq!((honest.stake, honest.status), (STAKE, WorkerStatus::Active));
 }
+
+/// The finalized events' (treasury pay, block reward) of a prompt.
+async fn paid(env: &Env, prompt_id: U256) -> (U256, U256) {
+    let filter = Filter::new()
+        .address(env.owner.addresses().kernel)
+        .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
+        .topic1(prompt_id)
+        .from_block(0);
+    let logs = env.provider.get_logs(&filter).await.expect("logs");
+    let event = logs[0].log_decode::<DI::PromptFinalized>().expect("decodes").inner.data;
+    (event.treasuryPay, event.blockReward)
+}
+
+/// A requester whose own workers form the committee gets the miner and verifier shares back, so
+/// the treasury share is all it pays. Cheap one-token prompts mint only what that share backs,
+/// and move the halving schedule only by the part of a full reward they earned.
+#[tokio::test]
+async fn test_attack_self_dealt_prompts_cannot_farm_emission() {
+    let env = Env::with(crate::fixture::Options {
+        tweak: |p| p.kernel.halvingInterval = 3,
+        ..Default::default()
+    })
+    .await;
+    let rate = env.owner.kernel().EAI_PER_WEI().call().await.unwrap();
+    assert_eq!(rate, env.params.eai_per_wei);
+    let full = env.owner.kernel().currentBlockReward().call().await.unwrap();
+    let mut cheap = env.request("farm");
+    cheap.max_tokens = 1;
+    let supply_before = env.owner.token().totalSupply().call().await.unwrap();
+    let mut backed = U256::ZERO;
+    for _ in 0..6 {
+        let id = env.requesters[0].submit(&cheap).await.unwrap().prompt_id;
+        env.run_honest(id, b"a").await;
+        let (treasury_pay, reward) = paid(&env, id).await;
+        assert_eq!(reward, treasury_pay * rate, "the reward is what the treasury share backs");
+        assert!(reward < full);
+        backed += treasury_pay * rate;
+    }
+    let minted = env.owner.token().totalSupply().call().await.unwrap() - supply_before;
+    assert_eq!(minted, backed);
+    // Six prompts with a halving interval of three: under a per-prompt count the reward would
+    // have halved twice; these earned a fiftieth of a full reward each.
+    assert_eq!(env.owner.kernel().currentBlockReward().call().await.unwrap(), full);
+
+    // Prompts whose treasury share backs the full reward earn it and do move the schedule.
+    for _ in 0..3 {
+        let id = env.requesters[0].submit(&env.request("paid")).await.unwrap().prompt_id;
+        env.run_honest(id, b"a").await;
+        assert_eq!(paid(&env, id).await.1, full);
+    }
+    assert_eq!(env.owner.kernel().currentBlockReward().call().await.unwrap(), full / U256::from(2));
+}

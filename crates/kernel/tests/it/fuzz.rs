@@ -4,7 +4,8 @@
 //! lies at times. After every step: EAI is conserved, the kernel's coin balance is exactly open
 //! escrow plus claimable balances, free sets agree with status and capacity, worker load
 //! matches the open committees, no committee repeats a worker, no honest worker has lost stake,
-//! and every prompt past its bound (reveal deadline, or queue timeout) can be closed by anyone.
+//! no more EAI was minted than the fees' treasury shares back, and every prompt past its bound
+//! (reveal deadline, or queue timeout) can be closed by anyone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +23,7 @@ use crate::fixture::{Env, Options, PRICE, salt};
 
 #[derive(Clone, Debug)]
 enum Action {
-    Submit { requester: usize, bid: u128 },
+    Submit { requester: usize, bid: u128, cheap: bool },
     Commit { prompt: usize, member: usize, honest: bool },
     Reveal { prompt: usize, member: usize },
     Finalize { prompt: usize },
@@ -35,7 +36,8 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        3 => (0..3usize, 1..4u128).prop_map(|(requester, bid)| Action::Submit { requester, bid }),
+        3 => (0..3usize, 1..4u128, proptest::bool::ANY)
+            .prop_map(|(requester, bid, cheap)| Action::Submit { requester, bid, cheap }),
         4 => (0..3usize, 0..3usize, proptest::bool::weighted(0.5))
             .prop_map(|(prompt, member, honest)| Action::Commit { prompt, member, honest }),
         4 => (0..3usize, 0..3usize).prop_map(|(prompt, member)| Action::Reveal { prompt, member }),
@@ -73,8 +75,12 @@ async fn step(
     // Actions may be invalid at the time (wrong phase, not a member…): the chain rejects them,
     // and the invariants must hold either way.
     match *action {
-        Action::Submit { requester, bid } => {
+        Action::Submit { requester, bid, cheap } => {
             let mut request = env.request("fuzz");
+            // One-token prompts: their treasury share backs less than a full block reward.
+            if cheap {
+                request.max_tokens = 1;
+            }
             request.fee_per_token = bid * PRICE;
             if let Ok(submitted) = env.requesters[requester].submit(&request).await {
                 prompts.push(submitted.prompt_id);
@@ -257,6 +263,22 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
         prop_assert_eq!(info.busy, load.get(address).copied().unwrap_or(0), "load of {}", address);
     }
     prop_assert_eq!(env.owner.gpu().freeCount(env.model).call().await.unwrap(), U256::from(free));
+
+    // Emission is bounded by fees: no more EAI minted than the treasury shares back.
+    let filter = alloy::rpc::types::Filter::new()
+        .address(addresses.kernel)
+        .event_signature(<aik_kernel::bindings::DecentralizedInference::PromptFinalized as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .from_block(0);
+    let mut backed = U256::ZERO;
+    for log in env.provider.get_logs(&filter).await.unwrap() {
+        let event = log
+            .log_decode::<aik_kernel::bindings::DecentralizedInference::PromptFinalized>()
+            .unwrap()
+            .inner
+            .data;
+        backed += event.treasuryPay * env.params.eai_per_wei;
+    }
+    prop_assert!(supply - env.params.initial_supply <= backed, "emission above what fees back");
 
     // No honest worker loses stake.
     let liar = liar(env);
