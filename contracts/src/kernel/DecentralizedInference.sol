@@ -26,7 +26,12 @@ import {
 } from "../interfaces/IKernelComponents.sol";
 import {Penalty} from "../interfaces/IAIKernel.sol";
 
-/// @notice Parameters of the deployment, changeable by the owner. Times are seconds of block time.
+/// @notice Parameters of the deployment, changeable by the owner within the bounds below, which setParams enforces.
+/// Times are seconds of block time. Bounds: commitWindow and revealWindow 1 s..1 day; queueTimeout at most 7 days;
+/// minerShareBps + verifierShareBps at most 95 % (the treasury keeps at least 5 %); unavailableShareBps at most
+/// 50 %; slashWrongBps at most 50 % and slashAbsentBps at most slashWrongBps; jail terms at most 30 days;
+/// initialReward at most 1,000 EAI; halvingInterval at least 1; maxInputBytes 1..64 KiB; maxTokens 1..32,768;
+/// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; treasury not zero.
 /// @param commitWindow Time a committee has to commit, from its assignment.
 /// @param revealWindow Time to reveal, after the commit deadline.
 /// @param queueTimeout Time a queued prompt waits before its requester may cancel it for a refund.
@@ -176,8 +181,24 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     uint256 private constant MAX_CHOICES = 256;
     uint32 private constant MAX_TEMPERATURE_MILLI = 2000;
     uint32 private constant MAX_TOP_P_MILLI = 1000;
-    /// @dev Longest commit window, reveal window or queue timeout.
-    uint64 private constant MAX_WINDOW = type(uint32).max;
+    /// @dev Longest commit or reveal window: one day.
+    uint64 private constant MAX_PHASE = 1 days;
+    /// @dev Longest queue timeout: a week.
+    uint64 private constant MAX_QUEUE_TIMEOUT = 7 days;
+    /// @dev Least share of every fee the treasury keeps (it backs block rewards, see {EAI_PER_WEI}): 5 %.
+    uint16 private constant MIN_TREASURY_BPS = 500;
+    /// @dev Longest jail term: thirty days.
+    uint64 private constant MAX_JAIL = 30 days;
+    /// @dev Largest block reward before halving: 1,000 EAI.
+    uint128 private constant MAX_INITIAL_REWARD = 1_000 ether;
+    /// @dev Largest onchain input or extra context: 64 KiB.
+    uint32 private constant MAX_INPUT_BYTES = 65_536;
+    /// @dev Largest maxTokens of a request.
+    uint32 private constant MAX_TOKENS = 32_768;
+    /// @dev Largest callback gas limit a request may ask for.
+    uint32 private constant MAX_CALLBACK_GAS = 5_000_000;
+    /// @dev Most queued prompts one finalization assigns.
+    uint8 private constant MAX_PUMP = 8;
     /// @notice Largest output a member may reveal, in bytes. A protocol constant, not a parameter: workers answer a
     /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
     /// computes alike, so an honest member never holds an output it cannot reveal.
@@ -637,7 +658,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
             _startCommit(promptId, prompt, committee);
         } else if (prompt.status == PromptStatus.Queued) {
             // Not assigned through the scheduler's own pump either: it waits.
-            // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_WINDOW).
+            // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_QUEUE_TIMEOUT).
             _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
             emit PromptQueued(promptId, prompt.modelId);
         }
@@ -925,22 +946,35 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
     }
 
+    /// @dev Every parameter's bounds (see {KernelParams}).
     function _setParams(KernelParams memory params_) private {
-        if (params_.commitWindow == 0) revert DecentralizedInferenceInvalidParameter("commitWindow");
-        if (params_.revealWindow == 0) revert DecentralizedInferenceInvalidParameter("revealWindow");
-        // Deadlines are stored as uint40 times (see {Lane}): windows up to 2^32 s (136 years) keep them exact.
-        if (params_.commitWindow > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("commitWindow");
-        if (params_.revealWindow > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("revealWindow");
-        if (params_.queueTimeout > MAX_WINDOW) revert DecentralizedInferenceInvalidParameter("queueTimeout");
-        if (uint256(params_.minerShareBps) + params_.verifierShareBps > BPS) {
+        if (params_.commitWindow == 0 || params_.commitWindow > MAX_PHASE) {
+            revert DecentralizedInferenceInvalidParameter("commitWindow");
+        }
+        if (params_.revealWindow == 0 || params_.revealWindow > MAX_PHASE) {
+            revert DecentralizedInferenceInvalidParameter("revealWindow");
+        }
+        if (params_.queueTimeout > MAX_QUEUE_TIMEOUT) revert DecentralizedInferenceInvalidParameter("queueTimeout");
+        if (uint256(params_.minerShareBps) + params_.verifierShareBps > BPS - MIN_TREASURY_BPS) {
             revert DecentralizedInferenceInvalidParameter("shares");
         }
         if (params_.unavailableShareBps > BPS / 2) revert DecentralizedInferenceInvalidParameter("unavailableShareBps");
-        if (params_.slashWrongBps > BPS) revert DecentralizedInferenceInvalidParameter("slashWrongBps");
-        if (params_.slashAbsentBps > BPS) revert DecentralizedInferenceInvalidParameter("slashAbsentBps");
+        if (params_.slashWrongBps > BPS / 2) revert DecentralizedInferenceInvalidParameter("slashWrongBps");
+        if (params_.slashAbsentBps > params_.slashWrongBps) {
+            revert DecentralizedInferenceInvalidParameter("slashAbsentBps");
+        }
+        if (params_.jailWrong > MAX_JAIL) revert DecentralizedInferenceInvalidParameter("jailWrong");
+        if (params_.jailAbsent > MAX_JAIL) revert DecentralizedInferenceInvalidParameter("jailAbsent");
+        if (params_.initialReward > MAX_INITIAL_REWARD) revert DecentralizedInferenceInvalidParameter("initialReward");
         if (params_.halvingInterval == 0) revert DecentralizedInferenceInvalidParameter("halvingInterval");
-        if (params_.maxInputBytes == 0) revert DecentralizedInferenceInvalidParameter("maxInputBytes");
-        if (params_.maxTokens == 0) revert DecentralizedInferenceInvalidParameter("maxTokens");
+        if (params_.maxInputBytes == 0 || params_.maxInputBytes > MAX_INPUT_BYTES) {
+            revert DecentralizedInferenceInvalidParameter("maxInputBytes");
+        }
+        if (params_.maxTokens == 0 || params_.maxTokens > MAX_TOKENS) {
+            revert DecentralizedInferenceInvalidParameter("maxTokens");
+        }
+        if (params_.maxCallbackGas > MAX_CALLBACK_GAS) revert DecentralizedInferenceInvalidParameter("maxCallbackGas");
+        if (params_.pumpOnFinalize > MAX_PUMP) revert DecentralizedInferenceInvalidParameter("pumpOnFinalize");
         if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
         _params = params_;
         emit ParamsUpdated(params_);

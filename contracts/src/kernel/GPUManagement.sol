@@ -64,6 +64,10 @@ contract GPUManagement is IGPUManagement, Ownable {
     uint16 public constant MAX_CAPACITY = 256;
     /// @notice Basis points denominator.
     uint16 private constant BPS = 10_000;
+    /// @notice Least minimum stake: 1 EAI (a zero minimum would make Sybil workers free).
+    uint256 private constant MIN_MIN_STAKE = 1 ether;
+    /// @notice Longest unbonding period: 30 days (a longer one could lock every stake for good).
+    uint64 private constant MAX_UNBONDING = 30 days;
 
     IERC20 private immutable _stakeToken;
     IModelFileSystem private immutable _models;
@@ -137,6 +141,8 @@ contract GPUManagement is IGPUManagement, Ownable {
     error GPUManagementZeroAmount();
     /// @notice A position is outside the free set, or listed twice.
     error GPUManagementInvalidPosition(uint256 modelId, uint256 position);
+    /// @notice A staking parameter is out of its bounds (minimum stake at least 1 EAI, unbonding at most 30 days).
+    error GPUManagementInvalidParameter(string name);
 
     /// @param initialOwner Sets staking parameters and wires the kernel.
     /// @param stakeToken_ EAI.
@@ -169,7 +175,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         emit KernelSet(kernel_, scheduler_);
     }
 
-    /// @notice Changes the minimum stake, unbonding period and treasury. Applies to future actions.
+    /// @notice Changes the minimum stake (at least 1 EAI), unbonding period (at most 30 days) and treasury. Applies to
+    /// future actions.
     function setStakingParams(uint256 minStake_, uint64 unbondingPeriod_, address treasury_) external onlyOwner {
         _setStakingParams(minStake_, unbondingPeriod_, treasury_);
     }
@@ -406,6 +413,8 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     function _setStakingParams(uint256 minStake_, uint64 unbondingPeriod_, address treasury_) private {
         if (treasury_ == address(0)) revert GPUManagementZeroAddress();
+        if (minStake_ < MIN_MIN_STAKE) revert GPUManagementInvalidParameter("minStake");
+        if (unbondingPeriod_ > MAX_UNBONDING) revert GPUManagementInvalidParameter("unbondingPeriod");
         _minStake = minStake_;
         _unbondingPeriod = unbondingPeriod_;
         _treasury = treasury_;

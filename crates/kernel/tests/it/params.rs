@@ -1,5 +1,6 @@
-//! The owner's kernel parameters: every bound `setParams` enforces, who may call it, what it
-//! records, and the fee bound a submission checks against the packed prompt record.
+//! The owner's parameters: every bound `setParams` and `setStakingParams` enforce (at and past
+//! each), who may call them, what they record, and the fee bound a submission checks against
+//! the packed prompt record.
 
 use aik_kernel::bindings::DecentralizedInference::{self as DI, KernelParams};
 use alloy::primitives::{Address, U256};
@@ -20,20 +21,28 @@ fn invalid(name: &str) -> Errors {
 async fn test_set_params_checks_every_bound_and_records_the_change() {
     let env = Env::new().await;
     let good = env.params.kernel.clone();
-    let window_limit = u64::from(u32::MAX);
+    const DAY: u64 = 24 * 3600;
+    const EAI: u128 = 1_000_000_000_000_000_000;
     let cases: Vec<Spoiler> = vec![
         ("commitWindow", |p| p.commitWindow = 0),
+        ("commitWindow", |p| p.commitWindow = DAY + 1),
         ("revealWindow", |p| p.revealWindow = 0),
-        ("commitWindow", |p| p.commitWindow = u64::from(u32::MAX) + 1),
-        ("revealWindow", |p| p.revealWindow = u64::from(u32::MAX) + 1),
-        ("queueTimeout", |p| p.queueTimeout = u64::from(u32::MAX) + 1),
-        ("shares", |p| (p.minerShareBps, p.verifierShareBps) = (6_000, 4_001)),
-        ("slashWrongBps", |p| p.slashWrongBps = 10_001),
-        ("slashAbsentBps", |p| p.slashAbsentBps = 10_001),
+        ("revealWindow", |p| p.revealWindow = DAY + 1),
+        ("queueTimeout", |p| p.queueTimeout = 7 * DAY + 1),
+        ("shares", |p| (p.minerShareBps, p.verifierShareBps) = (6_000, 3_501)),
+        ("unavailableShareBps", |p| p.unavailableShareBps = 5_001),
+        ("slashWrongBps", |p| p.slashWrongBps = 5_001),
+        ("slashAbsentBps", |p| p.slashAbsentBps = p.slashWrongBps + 1),
+        ("jailWrong", |p| p.jailWrong = 30 * DAY + 1),
+        ("jailAbsent", |p| p.jailAbsent = 30 * DAY + 1),
+        ("initialReward", |p| p.initialReward = 1_000 * EAI + 1),
         ("halvingInterval", |p| p.halvingInterval = 0),
         ("maxInputBytes", |p| p.maxInputBytes = 0),
-        ("unavailableShareBps", |p| p.unavailableShareBps = 5_001),
+        ("maxInputBytes", |p| p.maxInputBytes = 65_537),
         ("maxTokens", |p| p.maxTokens = 0),
+        ("maxTokens", |p| p.maxTokens = 32_769),
+        ("maxCallbackGas", |p| p.maxCallbackGas = 5_000_001),
+        ("pumpOnFinalize", |p| p.pumpOnFinalize = 9),
     ];
     for (name, spoil) in cases {
         let mut params = good.clone();
@@ -56,11 +65,16 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
     );
     assert_eq!(env.owner.params().await.unwrap(), good, "nothing changed");
 
-    // The largest windows and full shares are accepted, recorded and announced.
+    // Every parameter at its bound is accepted, recorded and announced.
     let mut changed = good.clone();
-    (changed.commitWindow, changed.revealWindow, changed.queueTimeout) =
-        (window_limit, window_limit, window_limit);
-    (changed.minerShareBps, changed.verifierShareBps) = (7_000, 3_000);
+    (changed.commitWindow, changed.revealWindow, changed.queueTimeout) = (DAY, DAY, 7 * DAY);
+    (changed.minerShareBps, changed.verifierShareBps) = (6_500, 3_000);
+    (changed.unavailableShareBps, changed.slashWrongBps, changed.slashAbsentBps) =
+        (5_000, 5_000, 5_000);
+    (changed.jailWrong, changed.jailAbsent) = (30 * DAY, 30 * DAY);
+    changed.initialReward = 1_000 * EAI;
+    (changed.maxInputBytes, changed.maxTokens) = (65_536, 32_768);
+    (changed.maxCallbackGas, changed.pumpOnFinalize) = (5_000_000, 8);
     changed.treasury = env.requesters[1].from();
     let receipt = env.owner.set_params(changed.clone()).await.unwrap();
     assert_eq!(env.owner.params().await.unwrap(), changed);
@@ -89,4 +103,29 @@ async fn test_submit_rejects_a_fee_above_the_record_bound() {
             fee: U256::from((1u128 << 96) - 1),
         }),
     );
+}
+
+#[tokio::test]
+async fn test_staking_params_are_bounded() {
+    use aik_kernel::bindings::GPUManagement as GPU;
+    const EAI: u128 = 1_000_000_000_000_000_000;
+    const MAX_UNBONDING: u64 = 30 * 24 * 3600;
+    let env = Env::new().await;
+    let treasury = env.params.kernel.treasury;
+    let invalid = |name: &str| {
+        GPU::GPUManagementErrors::GPUManagementInvalidParameter(
+            GPU::GPUManagementInvalidParameter { name: name.into() },
+        )
+    };
+    assert_revert(
+        env.owner.set_staking_params(U256::from(EAI - 1), 3_600, treasury).await,
+        invalid("minStake"),
+    );
+    assert_revert(
+        env.owner.set_staking_params(U256::from(EAI), MAX_UNBONDING + 1, treasury).await,
+        invalid("unbondingPeriod"),
+    );
+    env.owner.set_staking_params(U256::from(EAI), MAX_UNBONDING, treasury).await.unwrap();
+    let params = env.owner.gpu().stakingParams().call().await.unwrap();
+    assert_eq!((params.minStake, params.unbondingPeriod), (U256::from(EAI), MAX_UNBONDING));
 }
