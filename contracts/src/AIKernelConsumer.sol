@@ -32,6 +32,9 @@ interface ITopicSettings {
 /// including from inside a locked function of the dapp that sends them ETH, and the callback would then fail.
 /// Update state before any transfer in the callback instead.
 abstract contract AIKernelConsumer is IAIKernelConsumer {
+    /// @dev The highest failure code (aik-protocol's `Failure`); bytes with another code are no failure answer.
+    uint8 private constant MAX_FAILURE_CODE = 5;
+
     /// @notice The kernel that submits this contract's prompts and calls it back.
     IAIKernel public immutable kernel;
 
@@ -101,7 +104,8 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
     /// kernel's MAX_OUTPUT_BYTES, 5 the input cannot be processed (tokenizer, template or numerics).
     function _failureCode(bytes calldata output) internal pure returns (uint8) {
         if (output.length != 5 || bytes4(output[:4]) != 0xff41494b) return 0;
-        return uint8(output[4]);
+        uint8 code = uint8(output[4]);
+        return code <= MAX_FAILURE_CODE ? code : 0;
     }
 
     /// @dev Pulls this contract's credits out of the kernel (refunded fees); returns the amount, zero if none.

@@ -84,6 +84,11 @@ contract TestConsumer is AIKernelConsumer {
         return _decodeInt(output, min, max);
     }
 
+    /// @notice The failure code of an output (exposes the base helper).
+    function failureCode(bytes calldata output) external pure returns (uint8) {
+        return _failureCode(output);
+    }
+
     receive() external payable {
         if (rejectPayments) revert TestConsumerRejectsPayments();
     }

@@ -224,3 +224,77 @@ async fn test_consumer_decoders_reject_non_canonical_outputs() {
             .is_err()
     );
 }
+
+/// The consumer base's decoders and failure-answer check against aik-protocol's, on the same
+/// generated outputs: both sides accept exactly the same bytes and read the same values.
+#[tokio::test]
+async fn test_consumer_decoders_agree_with_the_protocol_crate() {
+    use aik_kernel::{Failure, OutputFormat, OutputValue};
+    use alloy::primitives::I256;
+    let env = Env::new().await;
+    let consumer = env.deploy_consumer().await;
+    // Failure answers, near misses of them, canonical words and random bytes of many lengths.
+    let mut cases: Vec<Vec<u8>> = Failure::ALL.iter().map(|f| f.encode().to_vec()).collect();
+    for code in [0u8, 6, 255] {
+        cases.push(vec![0xff, b'A', b'I', b'K', code]);
+    }
+    cases.push(vec![0xff, b'A', b'I', b'K']);
+    cases.push(vec![0xff, b'A', b'I', b'K', 1, 0]);
+    cases.push(vec![0xfe, b'A', b'I', b'K', 1]);
+    for word in
+        [U256::ZERO, U256::from(1), U256::from(2), U256::from(5), U256::from(100), U256::MAX]
+    {
+        cases.push(word.to_be_bytes::<32>().to_vec());
+    }
+    cases.push(I256::try_from(-5).unwrap().into_raw().to_be_bytes::<32>().to_vec());
+    cases.push(I256::try_from(-6).unwrap().into_raw().to_be_bytes::<32>().to_vec());
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for length in [0usize, 1, 5, 31, 32, 32, 32, 33, 64] {
+        let bytes: Vec<u8> = (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Small values often, so that in-range words occur among the random ones.
+                if state.is_multiple_of(4) { (state >> 8) as u8 } else { 0 }
+            })
+            .collect();
+        cases.push(bytes);
+    }
+    let choice = OutputFormat::Choice(vec!["a".into(), "b".into(), "c".into()]);
+    let uint = OutputFormat::Uint { min: U256::from(5), max: U256::from(100) };
+    let (low, high) = (I256::try_from(-5).unwrap(), I256::try_from(5).unwrap());
+    let int = OutputFormat::Int { min: low, max: high };
+    for bytes in &cases {
+        let sol = consumer.failureCode(bytes.clone().into()).call().await.unwrap();
+        assert_eq!(sol, Failure::decode(bytes).map_or(0, Failure::code), "failure {bytes:02x?}");
+        let sol = consumer.decodeBool(bytes.clone().into()).call().await.ok();
+        let rust = match OutputValue::decode(&OutputFormat::Bool, bytes) {
+            Ok(OutputValue::Bool(value)) => Some(value),
+            _ => None,
+        };
+        assert_eq!(sol, rust, "bool {bytes:02x?}");
+        let sol = consumer.decodeChoice(bytes.clone().into(), U256::from(3)).call().await.ok();
+        let rust = match OutputValue::decode(&choice, bytes) {
+            Ok(OutputValue::Choice(index)) => Some(U256::from(index)),
+            _ => None,
+        };
+        assert_eq!(sol, rust, "choice {bytes:02x?}");
+        let sol = consumer
+            .decodeUint(bytes.clone().into(), U256::from(5), U256::from(100))
+            .call()
+            .await
+            .ok();
+        let rust = match OutputValue::decode(&uint, bytes) {
+            Ok(OutputValue::Uint(value)) => Some(value),
+            _ => None,
+        };
+        assert_eq!(sol, rust, "uint {bytes:02x?}");
+        let sol = consumer.decodeInt(bytes.clone().into(), low, high).call().await.ok();
+        let rust = match OutputValue::decode(&int, bytes) {
+            Ok(OutputValue::Int(value)) => Some(value),
+            _ => None,
+        };
+        assert_eq!(sol, rust, "int {bytes:02x?}");
+    }
+}

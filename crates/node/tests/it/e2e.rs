@@ -434,3 +434,21 @@ async fn a_context_too_long_for_the_model_ends_with_the_failure_answer() {
     assert!(net.verifies(id).await, "a verifier computes the same failure answer");
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_of_another_protocol_is_refused_with_a_way_out() {
+    let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
+    let owner = devnet.accounts()[0].signer.clone();
+    let path = aik_infer::default_model_path().unwrap();
+    let spec = model_spec(&path, "SmolLM2", vec![DEFAULT_MODEL_URI.into()], 3).unwrap();
+    let params = DeployParams::dev(owner.address());
+    let current = deploy(&devnet.http_url(), None, &owner, &params, &spec).await.unwrap();
+    aik_node::network::ensure_current(&current).await.unwrap();
+    // A kernel without this protocol's views (here: another contract in its place, as a state
+    // directory made by an older aik has) is refused, naming what to do.
+    let older = Deployment { kernel: current.token, ..current.clone() };
+    let error = aik_node::network::ensure_current(&older).await.unwrap_err().to_string();
+    assert!(error.contains("deployed by an older version of aik"), "{error}");
+    assert!(error.contains("remove the state directory"), "{error}");
+    devnet.shutdown().await.unwrap();
+}
