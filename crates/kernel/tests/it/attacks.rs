@@ -9,8 +9,6 @@ use aik_kernel::{
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
 };
 
 use crate::fixture::{Env, STAKE, assert_revert, salt};
@@ -19,17 +17,10 @@ type Errors = DI::DecentralizedInferenceErrors;
 
 /// The `WorkerPenalized` events of a prompt, as (worker, reason).
 async fn penalties(env: &Env, prompt_id: U256) -> Vec<(Address, Penalty)> {
-    let filter = Filter::new()
-        .address(env.owner.addresses().kernel)
-        .event_signature(DI::WorkerPenalized::SIGNATURE_HASH)
-        .topic1(prompt_id)
-        .from_block(0);
-    let logs = env.provider.get_logs(&filter).await.expect("logs");
-    logs.iter()
-        .map(|log| {
-            let event = log.log_decode::<DI::WorkerPenalized>().expect("decodes").inner.data;
-            (event.worker, Penalty::try_from(event.reason).expect("a known reason"))
-        })
+    let events = env.events::<DI::WorkerPenalized>(prompt_id).await;
+    events
+        .iter()
+        .map(|e| (e.worker, Penalty::try_from(e.reason).expect("a known reason")))
         .collect()
 }
 
@@ -262,16 +253,10 @@ async fn test_attack_majority_cannot_reveal_bytes_nobody_has() {
     assert_eq!((honest.stake, honest.status), (STAKE, WorkerStatus::Active));
 }
 
-/// The finalized events' (treasury pay, block reward) of a prompt.
+/// The finalized event's (treasury pay, block reward) of a prompt.
 async fn paid(env: &Env, prompt_id: U256) -> (U256, U256) {
-    let filter = Filter::new()
-        .address(env.owner.addresses().kernel)
-        .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
-        .topic1(prompt_id)
-        .from_block(0);
-    let logs = env.provider.get_logs(&filter).await.expect("logs");
-    let event = logs[0].log_decode::<DI::PromptFinalized>().expect("decodes").inner.data;
-    (event.treasuryPay, event.blockReward)
+    let events = env.events::<DI::PromptFinalized>(prompt_id).await;
+    (events[0].treasuryPay, events[0].blockReward)
 }
 
 /// A requester whose own workers form the committee gets the miner and verifier shares back, so

@@ -169,17 +169,22 @@ impl Env {
         self.owner.committee(prompt_id).await.expect("committee").0
     }
 
-    /// The last committee assigned to `prompt_id`, from its CommitteeAssigned events: the
-    /// committee view is empty once the prompt is closed (its lane serves other prompts).
-    pub(crate) async fn assigned_committee(&self, prompt_id: U256) -> Vec<Address> {
+    /// The kernel's events `E` about `prompt_id` (its first indexed topic), oldest first.
+    pub(crate) async fn events<E: SolEvent>(&self, prompt_id: U256) -> Vec<E> {
         let filter = Filter::new()
             .address(self.owner.addresses().kernel)
-            .event_signature(DI::CommitteeAssigned::SIGNATURE_HASH)
+            .event_signature(E::SIGNATURE_HASH)
             .topic1(prompt_id)
             .from_block(0);
         let logs = self.provider.get_logs(&filter).await.expect("logs");
-        let last = logs.last().expect("a CommitteeAssigned event");
-        last.log_decode::<DI::CommitteeAssigned>().expect("decodes").inner.data.committee
+        logs.iter().map(|log| E::decode_log_data(log.data()).expect("decodes")).collect()
+    }
+
+    /// The last committee assigned to `prompt_id`, from its CommitteeAssigned events: the
+    /// committee view is empty once the prompt is closed (its lane serves other prompts).
+    pub(crate) async fn assigned_committee(&self, prompt_id: U256) -> Vec<Address> {
+        let events = self.events::<DI::CommitteeAssigned>(prompt_id).await;
+        events.last().expect("a CommitteeAssigned event").committee.clone()
     }
 
     /// Every member commits and reveals `outputs[i]` onchain (None: stays silent).
