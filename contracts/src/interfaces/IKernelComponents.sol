@@ -23,13 +23,15 @@ struct ModelTerms {
     bool retired;
 }
 
-/// @notice A worker's life: Active (eligible), Jailed until a time, Unbonding until a time, Exited.
+/// @notice A worker's life: Active (eligible), Jailed until a time, Unbonding until a time, Exited, or Paused (out
+/// of the pool by its own choice, without penalty, until it resumes).
 enum WorkerStatus {
     None,
     Active,
     Jailed,
     Unbonding,
-    Exited
+    Exited,
+    Paused
 }
 
 /// @title IModelFileSystem
@@ -42,12 +44,27 @@ interface IModelFileSystem {
 /// @title IGPUManagement
 /// @notice The part of the worker registry the scheduler and the kernel use.
 interface IGPUManagement {
-    /// @notice Number of workers free to take a prompt of `modelId`.
-    function freeCount(uint256 modelId) external view returns (uint256);
+    /// @notice Workers free to take a prompt of `modelId` now (Active, busy below capacity) and their free capacity
+    /// slots.
+    function availability(uint256 modelId) external view returns (uint256 workers, uint256 seats);
 
-    /// @notice Occupies one capacity slot of each worker at the given positions of the model's free set
-    /// (positions are read before any removal). Only the scheduler.
-    function occupy(uint256 modelId, uint256[] calldata positions) external returns (address[] memory workers);
+    /// @notice Draws a committee of `committeeSize` distinct workers for `modelId` from the pool as it stood at the end
+    /// of block `anchor` (pool changes of later blocks wait in order), each worker's inclusion probability
+    /// proportional to its stake, and occupies one capacity slot of each. Workers in `excluded` are left out when
+    /// enough others remain. Returns an empty array when the pool at `anchor` has too few workers. Afterwards the
+    /// pool stays frozen at `nextAnchor` (the next prompt awaiting its draw; 0 when none). Only the scheduler.
+    function drawCommittee(
+        uint256 modelId,
+        uint256 committeeSize,
+        bytes32 seed,
+        uint64 anchor,
+        uint64 nextAnchor,
+        address[] calldata excluded
+    ) external returns (address[] memory committee);
+
+    /// @notice Freezes the pool at block `anchor`: changes made in later blocks wait until the prompts anchored up to
+    /// then are drawn. Only the scheduler, when a prompt is anchored while none awaits its draw.
+    function freeze(uint64 anchor) external;
 
     /// @notice Frees one capacity slot of each worker. Only the kernel.
     function release(address[] calldata workers) external;
@@ -55,6 +72,15 @@ interface IGPUManagement {
     /// @notice Slashes `slashBps` of the worker's stake to the treasury and jails it for `jailFor` seconds.
     /// Only the kernel.
     function penalize(address worker, uint16 slashBps, uint64 jailFor) external returns (uint256 slashed);
+}
+
+/// @title IRandomness
+/// @notice Where committee randomness comes from: a value for a block that nobody could know before that block was
+/// produced. The default reads block hashes; a chain with a VRF or a drand beacon can plug in its own.
+interface IRandomness {
+    /// @notice The random value of block `blockNumber`, or zero when it is not available (the block is not produced
+    /// yet, or too old for the source to remember).
+    function randomness(uint256 blockNumber) external view returns (bytes32);
 }
 
 /// @title IContextManager
@@ -71,10 +97,10 @@ interface IContextManager {
 /// @title IPromptScheduler
 /// @notice The part of the scheduler the kernel uses.
 interface IPromptScheduler {
-    /// @notice Draws a committee now if the queue is empty and k workers are free; else queues the prompt.
-    /// Only the kernel.
-    /// @return committee The committee, or empty if the prompt was queued (it is then assigned later through
-    /// {IKernelAssignments-onCommitteeAssigned}).
+    /// @notice Anchors the prompt for a committee draw in a later block if the queue is empty and enough workers are
+    /// free; else queues it. Only the kernel. The committee arrives through
+    /// {IKernelAssignments-onCommitteeAssigned} when someone calls `draw`.
+    /// @return anchored True when anchored now, false when queued.
     function schedule(
         uint256 promptId,
         uint256 modelId,
@@ -83,20 +109,25 @@ interface IPromptScheduler {
         SchedulingPolicy policy,
         address requester,
         uint256 feePerToken
-    ) external returns (address[] memory committee);
+    ) external returns (bool anchored);
 
-    /// @notice Removes a queued prompt (lazily). Only the kernel.
-    function cancel(uint256 promptId) external;
+    /// @notice Removes a queued or anchored prompt of `modelId` needing `committeeSize` workers (lazily). Only the
+    /// kernel.
+    function cancel(uint256 promptId, uint256 modelId, uint8 committeeSize) external;
 
-    /// @notice Assigns up to `max` queued prompts of `modelId` while enough workers are free.
-    function pump(uint256 modelId, uint256 max) external returns (uint256 assigned);
+    /// @notice Anchors up to `max` queued prompts of `modelId` while enough workers are free.
+    function pump(uint256 modelId, uint256 max) external returns (uint256 anchored);
 }
 
 /// @title IKernelAssignments
-/// @notice How the scheduler hands a committee for a queued prompt to the kernel.
+/// @notice How the scheduler hands a committee for a prompt to the kernel.
 interface IKernelAssignments {
     /// @notice Starts the commit phase of a queued prompt with `committee`. Only the scheduler.
     function onCommitteeAssigned(uint256 promptId, address[] calldata committee) external;
+
+    /// @notice The committee of the prompt's previous attempt while its retry waits for a draw (empty otherwise), so
+    /// the retry's committee can leave it out.
+    function previousMembers(uint256 promptId) external view returns (address[] memory members);
 }
 
 /// @title IEAIMinter

@@ -350,7 +350,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (block.timestamp < cancellableAt) {
             revert DecentralizedInferenceQueueTimeoutNotReached(promptId, cancellableAt);
         }
-        _scheduler.cancel(promptId);
+        _scheduler.cancel(promptId, prompt.modelId, prompt.committeeSize);
         _refund(promptId, prompt);
     }
 
@@ -447,7 +447,6 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (!agreed) {
             if (prompt.attempt == 0) {
                 prompt.attempt = 1;
-                prompt.status = PromptStatus.Queued;
                 _resetVotes(lane);
                 emit PromptRetried(promptId, 1);
                 ModelTerms memory terms = _models.modelTerms(modelId);
@@ -482,6 +481,17 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Queued) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         _startCommit(promptId, prompt, committee);
+    }
+
+    /// @inheritdoc IKernelAssignments
+    function previousMembers(uint256 promptId) external view returns (address[] memory members) {
+        PromptCore storage prompt = _prompts[promptId];
+        if (prompt.status != PromptStatus.Queued || prompt.attempt == 0) return members;
+        uint256 laneId = prompt.lane;
+        members = new address[](prompt.committeeSize);
+        for (uint256 i = 0; i < members.length; ++i) {
+            members[i] = _laneMembers[laneId][i];
+        }
     }
 
     // ------------------------------------------------------------------ owner
@@ -644,6 +654,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         _counters = counters;
     }
 
+    /// @dev Hands the prompt to the scheduler, which anchors it for a draw in a later block or queues it; either way
+    /// it is Queued until its committee is drawn, and cancellable by anyone once the queue timeout passed.
     function _schedule(
         uint256 promptId,
         PromptCore storage prompt,
@@ -651,17 +663,13 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         uint256 feePerToken,
         uint64 queueTimeout
     ) private {
-        address[] memory committee = _scheduler.schedule(
+        prompt.status = PromptStatus.Queued;
+        // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_QUEUE_TIMEOUT).
+        _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
+        bool anchored = _scheduler.schedule(
             promptId, prompt.modelId, prompt.committeeSize, prompt.attempt, terms.policy, prompt.requester, feePerToken
         );
-        if (committee.length != 0) {
-            _startCommit(promptId, prompt, committee);
-        } else if (prompt.status == PromptStatus.Queued) {
-            // Not assigned through the scheduler's own pump either: it waits.
-            // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_QUEUE_TIMEOUT).
-            _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
-            emit PromptQueued(promptId, prompt.modelId);
-        }
+        if (!anchored) emit PromptQueued(promptId, prompt.modelId);
     }
 
     function _startCommit(uint256 promptId, PromptCore storage prompt, address[] memory committee) private {

@@ -4,9 +4,7 @@ pragma solidity 0.8.37;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {
-    IGPUManagement, IModelFileSystem, ModelTerms, WorkerStatus
-} from "../interfaces/IKernelComponents.sol";
+import {IGPUManagement, IModelFileSystem, ModelTerms, WorkerStatus} from "../interfaces/IKernelComponents.sol";
 
 /// @notice What a worker declares about its machine.
 /// @param gpuModel E.g. "NVIDIA H100" or "cpu-x86_64".
@@ -22,9 +20,11 @@ struct Hardware {
 /// @param stake Staked EAI.
 /// @param until End of the jail or of the unbonding period (seconds), zero when Active.
 /// @param status Life stage.
-/// @param capacity Prompts it runs at once.
+/// @param capacity Prompts it runs at once (each unit of capacity needs its own minimum stake).
 /// @param busy Prompts it is assigned now.
-/// @param modelCount Models it serves (kept here so that a free-set update reads no array length).
+/// @param modelCount Models it serves (kept here so that a pool update reads no array length).
+/// @param poolBusy `busy` as the draw pool sees it: releases of blocks after a pending draw's anchor wait in the
+/// pool's change log (see {GPUManagement}).
 struct WorkerState {
     uint128 stake;
     uint64 until;
@@ -32,29 +32,53 @@ struct WorkerState {
     uint16 capacity;
     uint16 busy;
     uint8 modelCount;
+    uint16 poolBusy;
 }
 
-/// @notice A set of free workers with O(1) insert and remove.
-/// @dev Members are `slots[0..length)`; `positionsPlusOne[worker]` is a worker's index plus one (zero: never
-/// inserted). Removal moves the last member into the hole and shrinks `length` without zeroing the vacated slot
-/// or the removed worker's position: stale values stay, so that the next insert rewrites a non-zero slot (2,900
-/// gas) instead of a zero one (20,000). For the same reason positions are stored plus one (position 0 would be a
-/// zero slot) and `touched` keeps the slot holding `length` non-zero when the set empties, which it does
-/// whenever every worker of a model is busy. Membership therefore checks both:
-/// 0 < positionsPlusOne[w] <= length && slots[positionsPlusOne[w] - 1] == w.
-struct FreeSet {
-    uint64 length;
+/// @notice A worker's standing in the draw pools, as of the last applied pool change.
+/// @param weight Whole EAI of stake while Active, else 0: its weight in every pool of a model it serves while it
+/// has a free capacity slot.
+/// @param pending Its changes still waiting in the change log.
+/// @param leaves Its leaf in the pool of each model it serves, 12 bits per model in served order.
+struct PoolMember {
+    uint32 weight;
+    uint32 pending;
+    uint192 leaves;
+}
+
+/// @notice The per-model draw pool: a tree of stake weights over the model's workers.
+/// @param total Sum of the weights (whole EAI).
+/// @param members Workers with a non-zero weight.
+/// @param leaves Leaves handed out (one per worker that ever served the model; a worker keeps its leaf).
+/// @param free Workers free to take a prompt now (live state, for admission; the tree lags behind while draws wait).
+/// @param seats Free capacity slots of those workers.
+struct PoolCounts {
+    uint64 total;
+    uint32 members;
+    uint32 leaves;
+    uint32 free;
+    uint32 seats;
+    uint8 depth;
     bool touched;
-    mapping(uint256 position => address) slots;
-    mapping(address worker => uint256) positionsPlusOne;
 }
 
 /// @title GPUManagement
-/// @notice The registry of staked worker nodes: stake, hardware, models served, capacity and status, plus
-/// per-model sets of free workers from which the scheduler draws committees in O(k).
-/// @dev Invariant: a worker is in the free set of each model it serves iff it is Active and busy < capacity.
-/// Sets are position-indexed slots with a position map (see {FreeSet}); removal swaps with the last member,
-/// so insert and remove are O(1).
+/// @notice The registry of staked worker nodes (stake, hardware, models served, capacity, status) and the per-model
+/// draw pools committees are drawn from.
+/// @dev Draw pools. Each model has a tree (8-ary, one level per factor of 8 workers, at most 4 levels and 4,096
+/// leaves) of worker weights: a
+/// worker's weight is its stake in whole EAI while it is Active and has a free capacity slot, else zero; a busy
+/// worker's weight drops to zero only when all its slots are taken. A draw is systematic sampling over the
+/// cumulative weights, k points spaced total/k apart from one random offset, so each worker's inclusion probability
+/// is k * weight / total; a worker heavier than the spacing is seated once and the other seats are drawn again over
+/// the rest (each stake counts at most total/k). A draw reads one tree slot per level and point: 2 levels up to
+/// 64 workers, 4 at 4,096.
+///
+/// Pools are fixed at a draw's anchor block. The scheduler freezes the pools at the anchor of the oldest prompt
+/// awaiting its draw; from the next block on, every pool change (stake, status, a released slot) goes into an
+/// ordered change log instead of the trees, and a draw first applies the log up to its anchor. Nothing done in or
+/// after the block whose hash seeds a draw can shape the pool that draw sees. Draws themselves happen in anchor
+/// order, so the slots they take are part of the pool at every later anchor.
 contract GPUManagement is IGPUManagement, Ownable {
     using SafeERC20 for IERC20;
 
@@ -62,12 +86,31 @@ contract GPUManagement is IGPUManagement, Ownable {
     uint256 public constant MAX_MODELS_PER_WORKER = 16;
     /// @notice Most prompts one worker may run at once.
     uint16 public constant MAX_CAPACITY = 256;
+    /// @notice Most workers that can ever join one model's pool (leaves of its tree).
+    uint256 public constant MAX_POOL_LEAVES = 4096;
+    /// @notice Stake per unit of draw weight: one EAI.
+    uint256 public constant WEIGHT_UNIT = 1 ether;
+    /// @notice Most logged pool changes one call applies.
+    uint256 public constant MAX_APPLY_PER_CALL = 64;
     /// @notice Basis points denominator.
     uint16 private constant BPS = 10_000;
     /// @notice Least minimum stake: 1 EAI (a zero minimum would make Sybil workers free).
     uint256 private constant MIN_MIN_STAKE = 1 ether;
     /// @notice Longest unbonding period: 30 days (a longer one could lock every stake for good).
     uint64 private constant MAX_UNBONDING = 30 days;
+    /// @notice Bits of one weight field; eight fields and a marker bit fill a node slot.
+    uint256 private constant FIELD_BITS = 31;
+    uint256 private constant FIELD_MASK = 0x7fffffff;
+    /// @notice Set in every written node so that a node whose subtree is all busy stays a non-zero slot (rewriting
+    /// a zero slot costs 20,000 gas instead of 2,900).
+    uint256 private constant NODE_MARKER = 1 << 255;
+    /// @notice Bits of one leaf index in {PoolMember-leaves}.
+    uint256 private constant LEAF_BITS = 12;
+    /// @notice Change-log entry kinds.
+    uint8 private constant SET_WEIGHT = 0;
+    uint8 private constant RELEASE = 1;
+    /// @notice `_frozenSince` when no draw is pending.
+    uint64 private constant NOT_FROZEN = type(uint64).max;
 
     IERC20 private immutable _stakeToken;
     IModelFileSystem private immutable _models;
@@ -78,11 +121,25 @@ contract GPUManagement is IGPUManagement, Ownable {
     uint256 private _minStake;
     uint64 private _unbondingPeriod;
 
+    /// @dev Change log: entries [head, tail); pools frozen at block `frozenSince` ({NOT_FROZEN}: not frozen, a
+    /// non-zero value so that the slot is never rewritten from zero).
+    uint64 private _logHead;
+    uint64 private _logTail;
+    uint64 private _frozenSince;
+
     mapping(address worker => WorkerState) private _workers;
     mapping(address worker => Hardware) private _hardware;
     /// @dev Models served, indices [0, WorkerState.modelCount); entries past the count are stale.
     mapping(address worker => mapping(uint256 index => uint256 modelId)) private _servedModels;
-    mapping(uint256 modelId => FreeSet) private _free;
+    mapping(address worker => PoolMember) private _members;
+    mapping(uint256 modelId => PoolCounts) private _pools;
+    /// @dev Tree nodes by key (height << 32 | index): height 1 holds leaf weights, each level up eight child sums per
+    /// slot (31 bits each, plus {NODE_MARKER}); the root sits at height `depth`.
+    mapping(uint256 modelId => mapping(uint256 key => uint256 node)) private _nodes;
+    mapping(uint256 modelId => mapping(address worker => uint256 leafPlusOne)) private _leafOf;
+    mapping(uint256 modelId => mapping(uint256 leaf => address worker)) private _leafWorker;
+    /// @dev Entry: worker | kind << 160 | weight << 168 | block << 200.
+    mapping(uint256 sequence => uint256 entry) private _log;
 
     /// @notice The kernel and scheduler were wired (once).
     event KernelSet(address indexed kernel, address indexed scheduler);
@@ -92,6 +149,14 @@ contract GPUManagement is IGPUManagement, Ownable {
     event WorkerRegistered(
         address indexed worker, uint256 stake, uint16 capacity, uint256[] models, string gpuModel, uint64 memoryMb, string engine
     );
+    /// @notice A paused worker changed its hardware record, capacity or models.
+    event WorkerUpdated(
+        address indexed worker, uint16 capacity, uint256[] models, string gpuModel, uint64 memoryMb, string engine
+    );
+    /// @notice A worker left the pool by its own choice.
+    event WorkerPaused(address indexed worker);
+    /// @notice A paused worker came back.
+    event WorkerResumed(address indexed worker);
     /// @notice A worker added stake.
     event StakeAdded(address indexed worker, uint256 amount, uint256 stake);
     /// @notice A worker started unbonding; it can withdraw at `until`.
@@ -104,16 +169,16 @@ contract GPUManagement is IGPUManagement, Ownable {
     event WorkerUnjailed(address indexed worker);
     /// @notice A worker's stake was slashed to the treasury.
     event WorkerSlashed(address indexed worker, uint256 amount, uint256 stakeLeft);
-    /// @notice A worker took a prompt (busy rose) or finished one (busy fell).
-    event WorkerLoadChanged(address indexed worker, uint16 busy);
+    /// @notice A pool change waits in the log until the prompts anchored before it are drawn.
+    event PoolChangeLogged(address indexed worker, uint64 sequence);
 
-    /// @notice The caller is not the kernel (or the scheduler, for occupy).
+    /// @notice The caller is not the kernel (or the scheduler, for draws).
     error GPUManagementUnauthorized(address caller);
     /// @notice The kernel is already wired.
     error GPUManagementKernelAlreadySet();
     /// @notice The zero address was given.
     error GPUManagementZeroAddress();
-    /// @notice The stake is below the minimum.
+    /// @notice The stake is below the minimum (the minimum stake times the capacity).
     error GPUManagementInsufficientStake(uint256 have, uint256 need);
     /// @notice The worker is registered and has not exited.
     error GPUManagementAlreadyRegistered(address worker);
@@ -139,16 +204,22 @@ contract GPUManagement is IGPUManagement, Ownable {
     error GPUManagementWorkerBusy(address worker, uint16 busy);
     /// @notice The amount is zero.
     error GPUManagementZeroAmount();
-    /// @notice A position is outside the free set, or listed twice.
-    error GPUManagementInvalidPosition(uint256 modelId, uint256 position);
     /// @notice A staking parameter is out of its bounds (minimum stake at least 1 EAI, unbonding at most 30 days).
     error GPUManagementInvalidParameter(string name);
+    /// @notice The model's pool has handed out all {MAX_POOL_LEAVES} leaves.
+    error GPUManagementPoolFull(uint256 modelId);
+    /// @notice A subtree of the model's pool would exceed 2^31 - 1 EAI of weight.
+    error GPUManagementPoolOverflow(uint256 modelId);
+    /// @notice More logged pool changes precede the draw's anchor than one call applies: call {applyPoolChanges}.
+    error GPUManagementPoolBacklog(uint256 pending);
+    /// @notice The worker's earlier pool changes still wait in the log (they are applied after pending draws).
+    error GPUManagementPoolChangePending(address worker, uint32 pending);
 
     /// @param initialOwner Sets staking parameters and wires the kernel.
     /// @param stakeToken_ EAI.
     /// @param models_ The model registry.
     /// @param treasury_ Receives slashed stake.
-    /// @param minStake_ Least stake to register and to leave jail.
+    /// @param minStake_ Least stake per unit of capacity, to register, resume and leave jail.
     /// @param unbondingPeriod_ Seconds between requesting unstake and withdrawing.
     constructor(
         address initialOwner,
@@ -161,7 +232,18 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (address(stakeToken_) == address(0) || address(models_) == address(0)) revert GPUManagementZeroAddress();
         _stakeToken = stakeToken_;
         _models = models_;
+        _frozenSince = NOT_FROZEN;
         _setStakingParams(minStake_, unbondingPeriod_, treasury_);
+    }
+
+    modifier onlyKernel() {
+        if (msg.sender != _kernel) revert GPUManagementUnauthorized(msg.sender);
+        _;
+    }
+
+    modifier onlyScheduler() {
+        if (msg.sender != _scheduler) revert GPUManagementUnauthorized(msg.sender);
+        _;
     }
 
     // ------------------------------------------------------------------ owner
@@ -183,8 +265,8 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     // ------------------------------------------------------------------ workers
 
-    /// @notice Registers the caller as a worker with `stake` EAI (approved beforehand), its hardware, the
-    /// models it serves and its capacity. Also re-registers an exited worker.
+    /// @notice Registers the caller as a worker with `stake` EAI (approved beforehand, at least the minimum stake
+    /// times `capacity`), its hardware, the models it serves and its capacity. Also re-registers an exited worker.
     function register(Hardware calldata hardware, uint256[] calldata models, uint16 capacity, uint256 stake)
         external
     {
@@ -192,75 +274,97 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (worker.status != WorkerStatus.None && worker.status != WorkerStatus.Exited) {
             revert GPUManagementAlreadyRegistered(msg.sender);
         }
-        if (stake < _minStake) revert GPUManagementInsufficientStake(stake, _minStake);
-        if (capacity == 0 || capacity > MAX_CAPACITY) revert GPUManagementInvalidCapacity(capacity);
-        if (models.length == 0 || models.length > MAX_MODELS_PER_WORKER) {
-            revert GPUManagementInvalidModelCount(models.length);
-        }
-        for (uint256 i = 0; i < models.length; ++i) {
-            for (uint256 j = 0; j < i; ++j) {
-                if (models[j] == models[i]) revert GPUManagementDuplicateModel(models[i]);
-            }
-            ModelTerms memory terms = _models.modelTerms(models[i]);
-            if (terms.retired) revert GPUManagementModelRetired(models[i]);
-            if (hardware.memoryMb < terms.minMemoryMb) {
-                revert GPUManagementHardwareBelowMinimum(models[i], hardware.memoryMb, terms.minMemoryMb);
-            }
-        }
+        uint32 pending = _members[msg.sender].pending;
+        if (pending != 0) revert GPUManagementPoolChangePending(msg.sender, pending);
+        _checkCapacity(capacity, stake);
         worker.stake = uint128(stake);
         worker.until = 0;
         worker.status = WorkerStatus.Active;
         worker.capacity = capacity;
         worker.busy = 0;
+        worker.poolBusy = 0;
         _hardware[msg.sender] = hardware;
-        // models.length <= MAX_MODELS_PER_WORKER = 16.
-        worker.modelCount = uint8(models.length);
-        mapping(uint256 index => uint256 modelId) storage served = _servedModels[msg.sender];
-        for (uint256 i = 0; i < models.length; ++i) {
-            served[i] = models[i];
-        }
+        _setModels(msg.sender, models, hardware.memoryMb);
         emit WorkerRegistered(
             msg.sender, stake, capacity, models, hardware.gpuModel, hardware.memoryMb, hardware.engine
         );
-        _syncFree(msg.sender);
+        _countFree(msg.sender, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(stake));
         _stakeToken.safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    /// @notice Changes a paused worker's hardware record, capacity and models, without unbonding. The worker must
+    /// have no prompt assigned and no pool change waiting; it joins the new models' pools when it resumes.
+    function update(Hardware calldata hardware, uint256[] calldata models, uint16 capacity) external {
+        WorkerState storage worker = _registered(msg.sender);
+        if (worker.status != WorkerStatus.Paused) revert GPUManagementWrongStatus(msg.sender, worker.status);
+        if (worker.busy != 0) revert GPUManagementWorkerBusy(msg.sender, worker.busy);
+        uint32 pending = _members[msg.sender].pending;
+        if (pending != 0) revert GPUManagementPoolChangePending(msg.sender, pending);
+        _checkCapacity(capacity, worker.stake);
+        worker.capacity = capacity;
+        _hardware[msg.sender] = hardware;
+        _setModels(msg.sender, models, hardware.memoryMb);
+        emit WorkerUpdated(msg.sender, capacity, models, hardware.gpuModel, hardware.memoryMb, hardware.engine);
+    }
+
+    /// @notice Leaves the draw pools without penalty; prompts already assigned still have to be answered.
+    function pause() external {
+        WorkerState storage worker = _registered(msg.sender);
+        if (worker.status != WorkerStatus.Active) revert GPUManagementWrongStatus(msg.sender, worker.status);
+        uint256 seatsBefore = _seats(worker);
+        worker.status = WorkerStatus.Paused;
+        emit WorkerPaused(msg.sender);
+        _countFree(msg.sender, seatsBefore);
+        _poolChange(msg.sender, SET_WEIGHT, 0);
+    }
+
+    /// @notice Rejoins the draw pools after {pause}, if the stake still backs the capacity.
+    function resume() external {
+        WorkerState storage worker = _registered(msg.sender);
+        if (worker.status != WorkerStatus.Paused) revert GPUManagementWrongStatus(msg.sender, worker.status);
+        _checkCapacity(worker.capacity, worker.stake);
+        worker.status = WorkerStatus.Active;
+        emit WorkerResumed(msg.sender);
+        _countFree(msg.sender, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake));
     }
 
     /// @notice Adds `amount` EAI (approved beforehand) to the caller's stake.
     function addStake(uint256 amount) external {
         if (amount == 0) revert GPUManagementZeroAmount();
-        WorkerState storage worker = _workers[msg.sender];
+        WorkerState storage worker = _registered(msg.sender);
         WorkerStatus status = worker.status;
-        if (status == WorkerStatus.None) revert GPUManagementNotRegistered(msg.sender);
         if (status == WorkerStatus.Exited) revert GPUManagementWrongStatus(msg.sender, status);
         uint256 stake = worker.stake + amount;
         worker.stake = uint128(stake);
         emit StakeAdded(msg.sender, amount, stake);
+        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, _units(stake));
         _stakeToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @notice Stops taking prompts and starts the unbonding period. A jailed worker may unbond too; its
     /// withdrawal waits for the later of the jail end and the unbonding end.
     function requestUnstake() external {
-        WorkerState storage worker = _workers[msg.sender];
+        WorkerState storage worker = _registered(msg.sender);
         WorkerStatus status = worker.status;
-        if (status == WorkerStatus.None) revert GPUManagementNotRegistered(msg.sender);
-        if (status != WorkerStatus.Active && status != WorkerStatus.Jailed) {
+        if (status != WorkerStatus.Active && status != WorkerStatus.Jailed && status != WorkerStatus.Paused) {
             revert GPUManagementWrongStatus(msg.sender, status);
         }
+        uint256 seatsBefore = _seats(worker);
         uint64 until = uint64(block.timestamp) + _unbondingPeriod;
         if (status == WorkerStatus.Jailed && worker.until > until) until = worker.until;
         worker.status = WorkerStatus.Unbonding;
         worker.until = until;
         emit UnstakeRequested(msg.sender, until);
-        _syncFree(msg.sender);
+        _countFree(msg.sender, seatsBefore);
+        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, 0);
     }
 
     /// @notice Withdraws the whole stake once unbonding has ended and no prompt is assigned; the worker exits.
     function withdraw() external {
-        WorkerState storage worker = _workers[msg.sender];
+        WorkerState storage worker = _registered(msg.sender);
         WorkerStatus status = worker.status;
-        if (status == WorkerStatus.None) revert GPUManagementNotRegistered(msg.sender);
         if (status != WorkerStatus.Unbonding) revert GPUManagementWrongStatus(msg.sender, status);
         if (block.timestamp < worker.until) revert GPUManagementUnbondingNotOver(worker.until, block.timestamp);
         if (worker.busy != 0) revert GPUManagementWorkerBusy(msg.sender, worker.busy);
@@ -272,69 +376,74 @@ contract GPUManagement is IGPUManagement, Ownable {
         _stakeToken.safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Leaves jail once the term is over, if the stake still meets the minimum (add stake first if not).
+    /// @notice Leaves jail once the term is over, if the stake still backs the capacity (add stake first if not).
     function unjail() external {
-        WorkerState storage worker = _workers[msg.sender];
+        WorkerState storage worker = _registered(msg.sender);
         WorkerStatus status = worker.status;
-        if (status == WorkerStatus.None) revert GPUManagementNotRegistered(msg.sender);
         if (status != WorkerStatus.Jailed) revert GPUManagementWrongStatus(msg.sender, status);
         if (block.timestamp < worker.until) revert GPUManagementStillJailed(worker.until, block.timestamp);
-        if (worker.stake < _minStake) revert GPUManagementInsufficientStake(worker.stake, _minStake);
+        _checkCapacity(worker.capacity, worker.stake);
         worker.status = WorkerStatus.Active;
         worker.until = 0;
         emit WorkerUnjailed(msg.sender);
-        _syncFree(msg.sender);
+        _countFree(msg.sender, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake));
     }
 
-    // ------------------------------------------------------------------ kernel
+    /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call,
+    /// e.g. when a draw reverted with {GPUManagementPoolBacklog}.
+    function applyPoolChanges(uint256 max) external returns (uint256 applied) {
+        return _applyLog(_frozenSince, max);
+    }
+
+    // ------------------------------------------------------------------ scheduler and kernel
 
     /// @inheritdoc IGPUManagement
-    function occupy(uint256 modelId, uint256[] calldata positions) external returns (address[] memory workers) {
-        if (msg.sender != _scheduler) revert GPUManagementUnauthorized(msg.sender);
-        FreeSet storage free = _free[modelId];
-        uint256 length = free.length;
-        workers = new address[](positions.length);
-        // Resolve every position before any removal reorders the set.
-        for (uint256 i = 0; i < positions.length; ++i) {
-            if (positions[i] >= length) revert GPUManagementInvalidPosition(modelId, positions[i]);
-            workers[i] = free.slots[positions[i]];
-            for (uint256 j = 0; j < i; ++j) {
-                if (workers[j] == workers[i]) revert GPUManagementInvalidPosition(modelId, positions[i]);
-            }
+    function drawCommittee(
+        uint256 modelId,
+        uint256 committeeSize,
+        bytes32 seed,
+        uint64 anchor,
+        uint64 nextAnchor,
+        address[] calldata excluded
+    ) external onlyScheduler returns (address[] memory committee) {
+        _applyLog(anchor, MAX_APPLY_PER_CALL);
+        if (_logHead != _logTail && uint64(_log[_logHead] >> 200) <= anchor) {
+            revert GPUManagementPoolBacklog(_logTail - _logHead);
         }
-        // Take the workers from the highest position down: removing one then never moves another drawn worker,
-        // and fewer members move into holes (when all the free workers are drawn, none does).
-        uint256[] memory order = _byPositionDescending(positions);
-        for (uint256 o = 0; o < order.length; ++o) {
-            address drawn = workers[order[o]];
-            WorkerState storage worker = _workers[drawn];
-            // Cannot overflow: a worker is in a free set only while busy < capacity <= MAX_CAPACITY.
-            uint16 busy;
-            unchecked {
-                busy = worker.busy + 1;
-            }
-            worker.busy = busy;
-            emit WorkerLoadChanged(drawn, busy);
-            if (busy == worker.capacity) _syncFree(drawn);
+        committee = _sample(modelId, committeeSize, seed, excluded);
+        for (uint256 i = 0; i < committee.length; ++i) {
+            _occupy(committee[i]);
+        }
+        if (nextAnchor == 0) {
+            _frozenSince = NOT_FROZEN;
+            _applyLog(NOT_FROZEN, MAX_APPLY_PER_CALL);
+        } else {
+            _frozenSince = nextAnchor;
         }
     }
 
     /// @inheritdoc IGPUManagement
-    function release(address[] calldata workers) external {
-        if (msg.sender != _kernel) revert GPUManagementUnauthorized(msg.sender);
+    function freeze(uint64 anchor) external onlyScheduler {
+        _frozenSince = anchor;
+    }
+
+    /// @inheritdoc IGPUManagement
+    function release(address[] calldata workers) external onlyKernel {
         for (uint256 i = 0; i < workers.length; ++i) {
             WorkerState storage worker = _workers[workers[i]];
+            uint256 seatsBefore = _seats(worker);
             uint16 busy = worker.busy - 1;
             worker.busy = busy;
-            emit WorkerLoadChanged(workers[i], busy);
-            if (busy + 1 == worker.capacity) _syncFree(workers[i]);
+            _countFree(workers[i], seatsBefore);
+            _poolChange(workers[i], RELEASE, 0);
         }
     }
 
     /// @inheritdoc IGPUManagement
-    function penalize(address worker_, uint16 slashBps, uint64 jailFor) external returns (uint256 slashed) {
-        if (msg.sender != _kernel) revert GPUManagementUnauthorized(msg.sender);
+    function penalize(address worker_, uint16 slashBps, uint64 jailFor) external onlyKernel returns (uint256 slashed) {
         WorkerState storage worker = _workers[worker_];
+        uint256 seatsBefore = _seats(worker);
         uint256 stake = worker.stake;
         slashed = stake * slashBps / BPS;
         // Cannot underflow: slashBps <= BPS (checked by the kernel's parameter setter), so slashed <= stake.
@@ -344,7 +453,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.stake = uint128(stake);
         uint64 until = uint64(block.timestamp) + jailFor;
         WorkerStatus status = worker.status;
-        if (status == WorkerStatus.Active || status == WorkerStatus.Jailed) {
+        if (status == WorkerStatus.Active || status == WorkerStatus.Jailed || status == WorkerStatus.Paused) {
             if (status == WorkerStatus.Jailed && worker.until > until) until = worker.until;
             worker.status = WorkerStatus.Jailed;
             worker.until = until;
@@ -357,27 +466,53 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (slashed != 0) {
             emit WorkerSlashed(worker_, slashed, stake);
         }
-        _syncFree(worker_);
+        _countFree(worker_, seatsBefore);
+        if (status == WorkerStatus.Active) _poolChange(worker_, SET_WEIGHT, 0);
         if (slashed != 0) _stakeToken.safeTransfer(_treasury, slashed);
     }
 
     // ------------------------------------------------------------------ views
 
-    /// @inheritdoc IGPUManagement
+    /// @notice Number of workers free to take a prompt of `modelId` now (Active, busy below capacity).
     function freeCount(uint256 modelId) external view returns (uint256) {
-        return _free[modelId].length;
+        return _pools[modelId].free;
     }
 
-    /// @notice The free worker at `position` in the model's free set (order changes as workers come and go).
-    function freeWorkerAt(uint256 modelId, uint256 position) external view returns (address) {
-        FreeSet storage free = _free[modelId];
-        if (position >= free.length) revert GPUManagementInvalidPosition(modelId, position);
-        return free.slots[position];
+    /// @inheritdoc IGPUManagement
+    function availability(uint256 modelId) external view returns (uint256 workers, uint256 seats) {
+        PoolCounts memory pool = _pools[modelId];
+        return (pool.free, pool.seats);
     }
 
-    /// @notice Whether the worker is in the model's free set.
+    /// @notice Whether the worker can take a prompt of the model now (live state; draws see the pool at their anchor).
     function isFree(uint256 modelId, address worker) external view returns (bool) {
-        return _inSet(_free[modelId], worker);
+        WorkerState storage state = _workers[worker];
+        if (!_isFree(state)) return false;
+        for (uint256 i = 0; i < state.modelCount; ++i) {
+            if (_servedModels[worker][i] == modelId) return true;
+        }
+        return false;
+    }
+
+    /// @notice The model's draw pool as of the last applied change: total weight (whole EAI), workers with a
+    /// non-zero weight, leaves handed out.
+    function poolOf(uint256 modelId) external view returns (uint256 total, uint256 members, uint256 leaves) {
+        PoolCounts memory pool = _pools[modelId];
+        return (pool.total, pool.members, pool.leaves);
+    }
+
+    /// @notice The worker's weight in the model's draw pool (zero when it is not in the pool).
+    function poolWeight(uint256 modelId, address worker) external view returns (uint256) {
+        uint256 leafPlusOne = _leafOf[modelId][worker];
+        if (leafPlusOne == 0) return 0;
+        (, uint256 weight) = _prefix(modelId, leafPlusOne - 1);
+        return weight;
+    }
+
+    /// @notice The change log: entries waiting, and the block the pools are frozen at (0: not frozen).
+    function poolChangeLog() external view returns (uint256 pending, uint64 frozenSince) {
+        uint64 frozen = _frozenSince;
+        return (_logTail - _logHead, frozen == NOT_FROZEN ? 0 : frozen);
     }
 
     /// @notice A worker's state, hardware and models.
@@ -394,7 +529,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         return (state, _hardware[worker], models);
     }
 
-    /// @notice Staking parameters: minimum stake, unbonding period, treasury.
+    /// @notice Staking parameters: minimum stake (per unit of capacity), unbonding period, treasury.
     function stakingParams() external view returns (uint256 minStake, uint64 unbondingPeriod, address treasury) {
         return (_minStake, _unbondingPeriod, _treasury);
     }
@@ -409,7 +544,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         return _stakeToken;
     }
 
-    // ------------------------------------------------------------------ internal
+    // ------------------------------------------------------------------ internal: workers
 
     function _setStakingParams(uint256 minStake_, uint64 unbondingPeriod_, address treasury_) private {
         if (treasury_ == address(0)) revert GPUManagementZeroAddress();
@@ -421,56 +556,299 @@ contract GPUManagement is IGPUManagement, Ownable {
         emit StakingParamsUpdated(minStake_, unbondingPeriod_, treasury_);
     }
 
-    /// @dev Indices of `positions` ordered by decreasing position (insertion sort: committees are small).
-    function _byPositionDescending(uint256[] calldata positions) private pure returns (uint256[] memory order) {
-        uint256 count = positions.length;
-        order = new uint256[](count);
-        for (uint256 i = 0; i < count; ++i) {
-            uint256 j = i;
-            while (j > 0 && positions[order[j - 1]] < positions[i]) {
-                order[j] = order[j - 1];
-                --j;
-            }
-            order[j] = i;
-        }
+    function _registered(address account) private view returns (WorkerState storage worker) {
+        worker = _workers[account];
+        if (worker.status == WorkerStatus.None) revert GPUManagementNotRegistered(account);
     }
 
-    /// @dev Restores the free-set invariant for every model the worker serves.
-    function _syncFree(address worker_) private {
-        WorkerState storage worker = _workers[worker_];
-        bool shouldBeFree = worker.status == WorkerStatus.Active && worker.busy < worker.capacity;
-        mapping(uint256 index => uint256 modelId) storage models = _servedModels[worker_];
+    /// @dev Capacity is bought with stake: each unit needs the minimum stake.
+    function _checkCapacity(uint16 capacity, uint256 stake) private view {
+        if (capacity == 0 || capacity > MAX_CAPACITY) revert GPUManagementInvalidCapacity(capacity);
+        uint256 need = _minStake * capacity;
+        if (stake < need) revert GPUManagementInsufficientStake(stake, need);
+    }
+
+    /// @dev Validates and records the served models, handing the worker a leaf in each new model's pool.
+    function _setModels(address account, uint256[] calldata models, uint64 memoryMb) private {
+        if (models.length == 0 || models.length > MAX_MODELS_PER_WORKER) {
+            revert GPUManagementInvalidModelCount(models.length);
+        }
+        mapping(uint256 index => uint256 modelId) storage served = _servedModels[account];
+        uint256 leaves;
+        for (uint256 i = 0; i < models.length; ++i) {
+            uint256 modelId = models[i];
+            for (uint256 j = 0; j < i; ++j) {
+                if (models[j] == modelId) revert GPUManagementDuplicateModel(modelId);
+            }
+            ModelTerms memory terms = _models.modelTerms(modelId);
+            if (terms.retired) revert GPUManagementModelRetired(modelId);
+            if (memoryMb < terms.minMemoryMb) {
+                revert GPUManagementHardwareBelowMinimum(modelId, memoryMb, terms.minMemoryMb);
+            }
+            served[i] = modelId;
+            uint256 leafPlusOne = _leafOf[modelId][account];
+            if (leafPlusOne == 0) leafPlusOne = _newLeaf(modelId, account);
+            leaves |= (leafPlusOne - 1) << (LEAF_BITS * i);
+        }
+        // Fits: 16 models of 12 bits.
+        _members[account].leaves = uint192(leaves);
+        // models.length <= MAX_MODELS_PER_WORKER = 16.
+        _workers[account].modelCount = uint8(models.length);
+    }
+
+    /// @dev Hands the worker the model's next leaf, adding a level on top when the tree is full.
+    function _newLeaf(uint256 modelId, address account) private returns (uint256 leafPlusOne) {
+        PoolCounts storage pool = _pools[modelId];
+        uint256 leaf = pool.leaves;
+        if (leaf == MAX_POOL_LEAVES) revert GPUManagementPoolFull(modelId);
+        uint256 depth = pool.depth;
+        if (depth == 0) {
+            pool.depth = 1;
+        } else if (leaf == 1 << (3 * depth)) {
+            // The old root becomes the first child of a new one.
+            _nodes[modelId][(depth + 1) << 32] = uint256(pool.total) | NODE_MARKER;
+            pool.depth = uint8(depth + 1);
+        }
+        pool.leaves = uint32(leaf + 1);
+        pool.touched = true;
+        leafPlusOne = leaf + 1;
+        _leafOf[modelId][account] = leafPlusOne;
+        _leafWorker[modelId][leaf] = account;
+    }
+
+    function _units(uint256 stake) private pure returns (uint32) {
+        uint256 units = stake / WEIGHT_UNIT;
+        return units > FIELD_MASK ? uint32(FIELD_MASK) : uint32(units);
+    }
+
+    function _isFree(WorkerState storage worker) private view returns (bool) {
+        return worker.status == WorkerStatus.Active && worker.busy < worker.capacity;
+    }
+
+    /// @dev Free capacity slots (zero unless Active).
+    function _seats(WorkerState storage worker) private view returns (uint256) {
+        return worker.status == WorkerStatus.Active ? worker.capacity - worker.busy : 0;
+    }
+
+    /// @dev Updates the live free counts of the worker's models after a change of its status or load; `seatsBefore`
+    /// is {_seats} before the change.
+    function _countFree(address account, uint256 seatsBefore) private {
+        WorkerState storage worker = _workers[account];
+        uint256 seats = _seats(worker);
+        if (seats == seatsBefore) return;
         uint256 count = worker.modelCount;
         for (uint256 i = 0; i < count; ++i) {
-            FreeSet storage free = _free[models[i]];
-            bool isMember = _inSet(free, worker_);
-            if (shouldBeFree && !isMember) {
-                uint256 length = free.length;
-                free.slots[length] = worker_;
-                free.positionsPlusOne[worker_] = length + 1;
-                _setLength(free, length + 1);
-            } else if (!shouldBeFree && isMember) {
-                uint256 position = free.positionsPlusOne[worker_] - 1;
-                uint256 last = free.length - 1;
-                if (position != last) {
-                    address moved = free.slots[last];
-                    free.slots[position] = moved;
-                    free.positionsPlusOne[moved] = position + 1;
+            PoolCounts storage pool = _pools[_servedModels[account][i]];
+            // Free workers are those with a free seat; seat counts stay below 2^32 (capacity 256 per worker).
+            if (seatsBefore == 0) ++pool.free;
+            else if (seats == 0) --pool.free;
+            pool.seats = uint32(pool.seats + seats - seatsBefore);
+            pool.touched = true;
+        }
+    }
+
+    /// @dev Takes one capacity slot of a drawn worker, live and in the pools.
+    function _occupy(address account) private {
+        WorkerState storage worker = _workers[account];
+        // Cannot overflow: the worker is in the pool, so poolBusy < capacity <= MAX_CAPACITY; busy may run ahead of
+        // poolBusy only by releases, which lower it.
+        uint256 seatsBefore = _seats(worker);
+        uint16 busy = worker.busy + 1;
+        uint16 poolBusy = worker.poolBusy + 1;
+        worker.busy = busy;
+        worker.poolBusy = poolBusy;
+        _countFree(account, seatsBefore);
+        if (poolBusy == worker.capacity) _setLeaves(account, 0);
+    }
+
+    // ------------------------------------------------------------------ internal: change log
+
+    /// @dev Applies a pool change now, or logs it when the pools are frozen at an earlier block (or older changes
+    /// still wait, to keep the order).
+    function _poolChange(address account, uint8 kind, uint32 weight) private {
+        uint64 frozen = _frozenSince;
+        uint64 tail = _logTail;
+        if (_logHead == tail && block.number <= frozen) {
+            _applyChange(account, kind, weight);
+            return;
+        }
+        _log[tail] = uint256(uint160(account)) | uint256(kind) << 160 | uint256(weight) << 168 | block.number << 200;
+        _logTail = tail + 1;
+        ++_members[account].pending;
+        emit PoolChangeLogged(account, tail);
+    }
+
+    /// @dev Applies up to `max` logged changes made in blocks up to `limit`, in order.
+    function _applyLog(uint64 limit, uint256 max) private returns (uint256 applied) {
+        uint64 head = _logHead;
+        uint64 tail = _logTail;
+        while (head != tail && applied < max) {
+            uint256 entry = _log[head];
+            if (uint64(entry >> 200) > limit) break;
+            address account = address(uint160(entry));
+            --_members[account].pending;
+            _applyChange(account, uint8(entry >> 160), uint32(entry >> 168));
+            ++head;
+            ++applied;
+        }
+        if (applied != 0) _logHead = head;
+    }
+
+    function _applyChange(address account, uint8 kind, uint32 weight) private {
+        WorkerState storage worker = _workers[account];
+        PoolMember storage member = _members[account];
+        if (kind == SET_WEIGHT) {
+            member.weight = weight;
+            if (worker.poolBusy < worker.capacity) _setLeaves(account, weight);
+        } else {
+            uint16 poolBusy = worker.poolBusy;
+            worker.poolBusy = poolBusy - 1;
+            if (poolBusy == worker.capacity) _setLeaves(account, member.weight);
+        }
+    }
+
+    // ------------------------------------------------------------------ internal: trees
+
+    function _setLeaves(address account, uint32 weight) private {
+        uint256 count = _workers[account].modelCount;
+        uint256 leaves = _members[account].leaves;
+        for (uint256 i = 0; i < count; ++i) {
+            _setLeaf(_servedModels[account][i], leaves >> (LEAF_BITS * i) & (MAX_POOL_LEAVES - 1), weight);
+        }
+    }
+
+    /// @dev Sets a leaf's weight and every sum above it.
+    function _setLeaf(uint256 modelId, uint256 leaf, uint256 weight) private {
+        mapping(uint256 key => uint256 node) storage nodes = _nodes[modelId];
+        PoolCounts storage pool = _pools[modelId];
+        uint256 depth = pool.depth;
+        uint256 old = nodes[1 << 32 | leaf >> 3] >> (FIELD_BITS * (leaf & 7)) & FIELD_MASK;
+        if (old == weight) return;
+        for (uint256 height = 1; height <= depth; ++height) {
+            uint256 key = height << 32 | leaf >> (3 * height);
+            uint256 fieldShift = FIELD_BITS * (leaf >> (3 * (height - 1)) & 7);
+            uint256 node = nodes[key];
+            uint256 field = (node >> fieldShift & FIELD_MASK) + weight - old;
+            if (field > FIELD_MASK) revert GPUManagementPoolOverflow(modelId);
+            nodes[key] = node & ~(FIELD_MASK << fieldShift) | field << fieldShift | NODE_MARKER;
+        }
+        pool.total = uint64(pool.total + weight - old);
+        if (old == 0) ++pool.members;
+        else if (weight == 0) --pool.members;
+    }
+
+    /// @dev The cumulative weight before `leaf` and the leaf's weight.
+    function _prefix(uint256 modelId, uint256 leaf) private view returns (uint256 start, uint256 weight) {
+        mapping(uint256 key => uint256 node) storage nodes = _nodes[modelId];
+        for (uint256 height = _pools[modelId].depth; height > 0; --height) {
+            uint256 node = nodes[height << 32 | leaf >> (3 * height)];
+            uint256 child = leaf >> (3 * (height - 1)) & 7;
+            for (uint256 c = 0; c < child; ++c) {
+                start += node >> (FIELD_BITS * c) & FIELD_MASK;
+            }
+            weight = node >> (FIELD_BITS * child) & FIELD_MASK;
+        }
+    }
+
+    /// @dev The leaf whose interval of the cumulative weights holds `point` (< total), its start and weight.
+    function _find(uint256 modelId, uint256 depth, uint256 point)
+        private
+        view
+        returns (uint256 leaf, uint256 start, uint256 weight)
+    {
+        mapping(uint256 key => uint256 node) storage nodes = _nodes[modelId];
+        uint256 rest = point;
+        for (uint256 height = depth; height > 0; --height) {
+            uint256 node = nodes[height << 32 | leaf];
+            uint256 child;
+            // `point` < total, so some child holds it; the bound only guards the loop.
+            for (; child < 7; ++child) {
+                weight = node >> (FIELD_BITS * child) & FIELD_MASK;
+                if (rest < weight) break;
+                rest -= weight;
+            }
+            if (child == 7) weight = node >> (FIELD_BITS * 7) & FIELD_MASK;
+            leaf = leaf << 3 | child;
+        }
+        start = point - rest;
+    }
+
+    // ------------------------------------------------------------------ internal: sampling
+
+    /// @dev Systematic sampling over the model's pool without the workers in `holes`; see the contract's notes.
+    function _sample(uint256 modelId, uint256 committeeSize, bytes32 seed, address[] calldata excluded)
+        private
+        view
+        returns (address[] memory committee)
+    {
+        PoolCounts memory pool = _pools[modelId];
+        if (pool.members < committeeSize) return committee;
+        // Holes: intervals of the cumulative weights taken out of the draw, sorted by start.
+        uint256[] memory holeStart = new uint256[](committeeSize + excluded.length);
+        uint256[] memory holeWeight = new uint256[](committeeSize + excluded.length);
+        uint256 holes;
+        uint256 holeTotal;
+        if (excluded.length != 0 && pool.members >= committeeSize + excluded.length) {
+            for (uint256 i = 0; i < excluded.length; ++i) {
+                uint256 leafPlusOne = _leafOf[modelId][excluded[i]];
+                if (leafPlusOne == 0) continue;
+                (uint256 start, uint256 weight) = _prefix(modelId, leafPlusOne - 1);
+                if (weight == 0) continue;
+                holes = _insertHole(holeStart, holeWeight, holes, start, weight);
+                holeTotal += weight;
+            }
+        }
+        committee = new address[](committeeSize);
+        uint256 seated;
+        for (uint256 round = 0; seated < committeeSize; ++round) {
+            uint256 need = committeeSize - seated;
+            uint256 remaining = pool.total - holeTotal;
+            uint256 offset = uint256(keccak256(abi.encode(seed, round))) % remaining;
+            uint256[] memory leaves = new uint256[](need);
+            uint256[] memory starts = new uint256[](need);
+            uint256[] memory weights = new uint256[](need);
+            bool heavy;
+            for (uint256 j = 0; j < need; ++j) {
+                uint256 point = (offset + j * remaining) / need;
+                for (uint256 h = 0; h < holes && holeStart[h] <= point; ++h) {
+                    point += holeWeight[h];
                 }
-                _setLength(free, last);
+                (leaves[j], starts[j], weights[j]) = _find(modelId, pool.depth, point);
+                if (weights[j] * need > remaining) heavy = true;
+            }
+            if (!heavy) {
+                // Every interval is at most the spacing, so no two points share a worker.
+                for (uint256 j = 0; j < need; ++j) {
+                    committee[seated++] = _leafWorker[modelId][leaves[j]];
+                }
+                break;
+            }
+            // Workers heavier than the spacing are always hit: seat each once, then draw the other seats again over
+            // the rest (each stake counts at most total/k).
+            for (uint256 j = 0; j < need; ++j) {
+                if (weights[j] * need <= remaining || (j != 0 && starts[j] == starts[j - 1])) continue;
+                committee[seated++] = _leafWorker[modelId][leaves[j]];
+                holes = _insertHole(holeStart, holeWeight, holes, starts[j], weights[j]);
+                holeTotal += weights[j];
             }
         }
     }
 
-    /// @dev Writes the length together with the `touched` flag, in one slot (see {FreeSet}).
-    function _setLength(FreeSet storage free, uint256 length) private {
-        // length <= number of registered workers, far below 2^64.
-        free.length = uint64(length);
-        free.touched = true;
-    }
-
-    function _inSet(FreeSet storage free, address worker) private view returns (bool) {
-        uint256 positionPlusOne = free.positionsPlusOne[worker];
-        return positionPlusOne != 0 && positionPlusOne <= free.length && free.slots[positionPlusOne - 1] == worker;
+    function _insertHole(
+        uint256[] memory holeStart,
+        uint256[] memory holeWeight,
+        uint256 holes,
+        uint256 start,
+        uint256 weight
+    ) private pure returns (uint256) {
+        uint256 i = holes;
+        while (i > 0 && holeStart[i - 1] > start) {
+            holeStart[i] = holeStart[i - 1];
+            holeWeight[i] = holeWeight[i - 1];
+            --i;
+        }
+        holeStart[i] = start;
+        holeWeight[i] = weight;
+        return holes + 1;
     }
 }

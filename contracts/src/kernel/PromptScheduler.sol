@@ -7,12 +7,13 @@ import {
     IKernelAssignments,
     IModelFileSystem,
     IPromptScheduler,
+    IRandomness,
     SchedulingPolicy
 } from "../interfaces/IKernelComponents.sol";
 
 /// @notice A prompt waiting in a queue.
 /// @param committeeSize Workers it needs.
-/// @param attempt 0 for a first committee, 1 for a retry (changes the seed).
+/// @param attempt 0 for a first committee, 1 for a retry (changes the seed, and leaves out the first committee).
 /// @param queued True while it is in a queue and not cancelled.
 /// @param modelId The model whose queue holds it.
 struct QueuedPrompt {
@@ -22,15 +23,33 @@ struct QueuedPrompt {
     uint64 modelId;
 }
 
+/// @notice A prompt anchored for its committee draw, one slot in the draw FIFO.
+/// @param promptId The prompt (ids are sequential, far below 2^64).
+/// @param modelId Its model.
+/// @param anchor The block whose randomness draws its committee.
+/// @param committeeSize Workers it needs.
+/// @param attempt 0 or 1 (the retry).
+/// @param cancelled True once the kernel cancelled it (its draw skips it).
+struct DrawEntry {
+    uint64 promptId;
+    uint64 modelId;
+    uint64 anchor;
+    uint8 committeeSize;
+    uint8 attempt;
+    bool cancelled;
+}
+
 /// @notice How many prompts wait for a model, in one slot so that a finalization with nothing queued reads one
 /// slot to know it.
-/// @param live Prompts waiting and not cancelled.
+/// @param live Prompts waiting in the queue and not cancelled.
 /// @param stored Entries in the model's heap and requester FIFOs, cancelled ones not yet dropped included.
+/// @param reserved Workers that anchored prompts of the model will take when drawn (committee sizes summed).
 /// @param touched Always true once set: keeps the slot non-zero when the queue drains (a zero slot costs 20,000
 /// gas to write again).
 struct QueueCounts {
     uint64 live;
     uint64 stored;
+    uint64 reserved;
     bool touched;
 }
 
@@ -42,21 +61,31 @@ struct RequesterQueue {
 }
 
 /// @title PromptScheduler
-/// @notice Chooses committees and queues prompts. A committee is k distinct workers drawn uniformly at random
-/// from the model's free set, seeded by keccak256(abi.encode(block.prevrandao, promptId)) (a retry adds the
-/// attempt number to the seed), at O(k) cost whatever the number of workers. When fewer than k workers are
-/// free the prompt waits in the model's queue, ordered by the model's policy.
+/// @notice Queues prompts and draws their committees. A prompt that finds enough free workers (and no queue) is
+/// anchored to the block of the transaction that schedules it; its committee is drawn in a later transaction, by
+/// anyone calling {draw}, from randomness of the anchor block (its hash by default, through a pluggable
+/// {IRandomness}) and the pool as it stood at the end of that block. No transaction that submits, pumps or finalizes
+/// can see the committee it causes, and reverting and retrying the draw gives the same committee. Draws happen in
+/// anchor order. When fewer workers are free than a committee needs, the prompt waits in its model's queue, ordered
+/// by the model's policy, and is anchored when workers free up.
 /// @dev Fee priority is a binary max-heap of keys (feePerToken << 128 | (2^64-1 - sequence) << 64 | promptId):
 /// higher fee first, then lower sequence (FIFO). Round robin is a ring of requesters, each with a FIFO; the
 /// cursor serves one prompt per requester per round. Cancelled prompts are removed lazily when they reach
 /// the front. A model's queue is drained in its current policy's structure first, then the other one (which
-/// holds prompts only if the owner switched the policy while prompts waited).
+/// holds prompts only if the owner switched the policy while prompts waited). Anchored prompts wait in one FIFO
+/// across models; an anchor older than the randomness source remembers (256 blocks for block hashes) moves to
+/// the block of the draw that finds it stale, a block whose hash that transaction cannot know either.
 contract PromptScheduler is IPromptScheduler, Ownable {
     IGPUManagement private immutable _gpu;
     IModelFileSystem private immutable _models;
+    IRandomness private immutable _randomness;
 
+    /// @dev One slot, never zero once wired: the kernel, the draw FIFO's bounds (entries [head, tail) of `_draws`,
+    /// both back to 0 whenever it empties, so that entry slots are reused) and the fee-priority sequence.
     address private _kernel;
-    uint64 private _sequence;
+    uint32 private _drawHead;
+    uint32 private _drawTail;
+    uint32 private _sequence;
 
     mapping(uint256 promptId => QueuedPrompt) private _queuedPrompts;
     mapping(uint256 modelId => QueueCounts) private _queueCounts;
@@ -66,14 +95,20 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     mapping(uint256 modelId => mapping(address requester => RequesterQueue)) private _requesterQueues;
     mapping(uint256 modelId => mapping(address requester => mapping(uint64 index => uint256 promptId))) private
         _requesterItems;
+    mapping(uint256 index => DrawEntry) private _draws;
 
     /// @notice The kernel was wired (once).
     event KernelSet(address indexed kernel);
     /// @notice A prompt joined its model's queue.
     event Enqueued(uint256 indexed promptId, uint256 indexed modelId, address indexed requester, uint256 feePerToken);
-    /// @notice A queued prompt left the queue with a committee.
+    /// @notice A queued prompt left the queue (it is anchored next).
     event Dequeued(uint256 indexed promptId, uint256 indexed modelId);
-    /// @notice A queued prompt was cancelled.
+    /// @notice A prompt awaits its committee draw from the randomness of the block of this event (drawable from the
+    /// next block).
+    event Anchored(uint256 indexed promptId);
+    /// @notice A prompt's committee was drawn from `seed` (the kernel's CommitteeAssigned event names it).
+    event Drawn(uint256 indexed promptId, bytes32 seed);
+    /// @notice A queued or anchored prompt was cancelled.
     event Cancelled(uint256 indexed promptId);
 
     /// @notice The caller is not the kernel.
@@ -84,16 +119,20 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     error PromptSchedulerZeroAddress();
     /// @notice The prompt is not queued.
     error PromptSchedulerNotQueued(uint256 promptId);
-    /// @notice Sampling needs 1 <= k <= n.
-    error PromptSchedulerInvalidSample(uint256 n, uint256 k);
 
     /// @param initialOwner Wires the kernel.
-    /// @param gpu_ The worker registry (free sets).
+    /// @param gpu_ The worker registry (draw pools).
     /// @param models_ The model registry (policies).
-    constructor(address initialOwner, IGPUManagement gpu_, IModelFileSystem models_) Ownable(initialOwner) {
-        if (address(gpu_) == address(0) || address(models_) == address(0)) revert PromptSchedulerZeroAddress();
+    /// @param randomness_ Where committee randomness comes from.
+    constructor(address initialOwner, IGPUManagement gpu_, IModelFileSystem models_, IRandomness randomness_)
+        Ownable(initialOwner)
+    {
+        if (address(gpu_) == address(0) || address(models_) == address(0) || address(randomness_) == address(0)) {
+            revert PromptSchedulerZeroAddress();
+        }
         _gpu = gpu_;
         _models = models_;
+        _randomness = randomness_;
     }
 
     /// @notice Wires the kernel (DecentralizedInference). Callable once, by the owner.
@@ -113,41 +152,113 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         SchedulingPolicy policy,
         address requester,
         uint256 feePerToken
-    ) external returns (address[] memory committee) {
+    ) external returns (bool anchored) {
         if (msg.sender != _kernel) revert PromptSchedulerUnauthorized(msg.sender);
-        if (_queueCounts[modelId].live == 0 && _gpu.freeCount(modelId) >= committeeSize) {
-            return _draw(modelId, committeeSize, promptId, attempt);
+        QueueCounts storage counts = _queueCounts[modelId];
+        if (counts.live == 0 && _hasSeats(modelId, counts, committeeSize)) {
+            _anchor(promptId, modelId, committeeSize, attempt, counts);
+            return true;
         }
-        _enqueue(promptId, modelId, committeeSize, attempt, policy, requester, feePerToken);
+        // Model ids are sequential registry ids, far below 2^64.
+        QueuedPrompt memory queued =
+            QueuedPrompt({committeeSize: committeeSize, attempt: attempt, queued: true, modelId: uint64(modelId)});
+        _enqueue(promptId, queued, policy, requester, feePerToken);
         // Capacity may be free while earlier prompts of another policy structure wait; let the queue move.
         _pump(modelId, 1);
     }
 
+    /// @notice Draws the committees of up to `max` anchored prompts, oldest first, whose anchor block has passed.
+    /// Anyone may call; workers do. Each entry looked at (drawn, re-anchored or skipped as cancelled) counts.
+    /// @return drawn Committees drawn.
+    function draw(uint256 max) external returns (uint256 drawn) {
+        uint256 head = _drawHead;
+        for (uint256 steps = 0; steps < max && head != _drawTail; ++steps) {
+            DrawEntry memory entry = _draws[head];
+            if (entry.anchor >= block.number) break;
+            ++head;
+            _drawHead = uint32(head);
+            uint256 promptId = entry.promptId;
+            if (entry.cancelled) continue;
+            QueueCounts storage counts = _queueCounts[entry.modelId];
+            counts.reserved -= entry.committeeSize;
+            bytes32 random = _randomness.randomness(entry.anchor);
+            if (random == bytes32(0)) {
+                // Too old for the source: anchor again to this block, at the back (anchors stay in order).
+                _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
+                continue;
+            }
+            bytes32 seed = keccak256(abi.encode(random, promptId, entry.attempt));
+            address[] memory excluded;
+            if (entry.attempt != 0) excluded = IKernelAssignments(_kernel).previousMembers(promptId);
+            address[] memory committee = _gpu.drawCommittee(
+                entry.modelId, entry.committeeSize, seed, entry.anchor, _nextAnchor(head), excluded
+            );
+            if (committee.length == 0) {
+                // The pool at the anchor was short (workers left in the anchor block): anchor again.
+                _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
+                continue;
+            }
+            emit Drawn(promptId, seed);
+            IKernelAssignments(_kernel).onCommitteeAssigned(promptId, committee);
+            ++drawn;
+            _pump(entry.modelId, 1);
+        }
+        if (head == _drawTail && head != 0) {
+            _drawHead = 0;
+            _drawTail = 0;
+        }
+    }
+
     /// @inheritdoc IPromptScheduler
-    function cancel(uint256 promptId) external {
+    function cancel(uint256 promptId, uint256 modelId, uint8 committeeSize) external {
         if (msg.sender != _kernel) revert PromptSchedulerUnauthorized(msg.sender);
         QueuedPrompt storage queued = _queuedPrompts[promptId];
-        if (!queued.queued) revert PromptSchedulerNotQueued(promptId);
-        queued.queued = false;
-        // The entry stays in its structure until it reaches the front (see {_pump}); the live count drops now.
-        --_queueCounts[queued.modelId].live;
+        QueueCounts storage counts = _queueCounts[modelId];
+        if (queued.queued) {
+            // The entry stays in its structure until it reaches the front (see {_pump}).
+            queued.queued = false;
+            --counts.live;
+        } else {
+            // Anchored (the kernel cancels only prompts waiting for a committee): skipped when its draw comes.
+            uint256 index = _drawIndex(promptId);
+            if (index == type(uint256).max) revert PromptSchedulerNotQueued(promptId);
+            _draws[index].cancelled = true;
+            counts.reserved -= committeeSize;
+        }
         emit Cancelled(promptId);
     }
 
     /// @inheritdoc IPromptScheduler
-    /// @dev Anyone may call. Each queue entry looked at (assigned or skipped as cancelled) counts towards `max`.
-    function pump(uint256 modelId, uint256 max) external returns (uint256 assigned) {
+    /// @dev Anyone may call. Each queue entry looked at (anchored or skipped as cancelled) counts towards `max`.
+    function pump(uint256 modelId, uint256 max) external returns (uint256 anchored) {
         return _pump(modelId, max);
     }
 
-    /// @notice Live (not cancelled) prompts waiting for `modelId`.
+    /// @notice Live (not cancelled) prompts waiting in `modelId`'s queue (not those awaiting their draw).
     function queueLength(uint256 modelId) external view returns (uint256) {
         return _queueCounts[modelId].live;
     }
 
-    /// @notice Whether the prompt waits in a queue.
+    /// @notice Whether the prompt waits in a queue (not yet anchored for its draw).
     function isQueued(uint256 promptId) external view returns (bool) {
         return _queuedPrompts[promptId].queued;
+    }
+
+    /// @notice The block whose randomness will draw the prompt's committee; 0 unless it awaits its draw.
+    function anchorOf(uint256 promptId) external view returns (uint64) {
+        uint256 index = _drawIndex(promptId);
+        return index == type(uint256).max ? 0 : _draws[index].anchor;
+    }
+
+    /// @notice Prompts awaiting their draw (cancelled ones not yet skipped included), and how many of them can be
+    /// drawn in the current block.
+    function pendingDraws() external view returns (uint256 pending, uint256 drawable) {
+        uint256 head = _drawHead;
+        pending = _drawTail - head;
+        for (uint256 i = head; i != _drawTail; ++i) {
+            if (_draws[i].anchor >= block.number) break;
+            ++drawable;
+        }
     }
 
     /// @notice The wired kernel.
@@ -155,74 +266,70 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         return _kernel;
     }
 
-    /// @notice The committee seed of a prompt's attempt in the current block.
-    function committeeSeed(uint256 promptId, uint8 attempt) public view returns (bytes32) {
-        return attempt == 0
-            ? keccak256(abi.encode(block.prevrandao, promptId))
-            : keccak256(abi.encode(block.prevrandao, promptId, attempt));
+    /// @notice The randomness source.
+    function randomness() external view returns (IRandomness) {
+        return _randomness;
     }
 
-    /// @notice k distinct positions drawn uniformly from [0, n): a partial Fisher-Yates shuffle of the virtual
-    /// array 0..n, where draw i swaps position i with i + (keccak256(abi.encode(seed, i)) mod (n - i)).
-    /// @dev O(k^2) memory work, no storage: only the k swapped entries are remembered.
-    function samplePositions(uint256 n, uint256 k, bytes32 seed) public pure returns (uint256[] memory positions) {
-        if (k == 0 || k > n) revert PromptSchedulerInvalidSample(n, k);
-        positions = new uint256[](k);
-        // swappedAt[s] holds the value now at index swappedFrom[s]; at most one entry per draw.
-        uint256[] memory swappedFrom = new uint256[](k);
-        uint256[] memory swappedTo = new uint256[](k);
-        uint256 swaps;
-        for (uint256 i = 0; i < k; ++i) {
-            uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);
-            uint256 valueAtJ = j;
-            uint256 valueAtI = i;
-            uint256 slotOfJ = type(uint256).max;
-            for (uint256 s = 0; s < swaps; ++s) {
-                if (swappedFrom[s] == j) {
-                    valueAtJ = swappedTo[s];
-                    slotOfJ = s;
-                }
-                if (swappedFrom[s] == i) valueAtI = swappedTo[s];
-            }
-            positions[i] = valueAtJ;
-            // Index i is never read again (later draws start above it); index j now holds the old value at i.
-            if (slotOfJ == type(uint256).max) {
-                swappedFrom[swaps] = j;
-                swappedTo[swaps] = valueAtI;
-                ++swaps;
-            } else {
-                swappedTo[slotOfJ] = valueAtI;
-            }
-        }
+    /// @dev Whether the model has `committeeSize` free workers, and free capacity slots beyond those anchored prompts
+    /// will take. A draw that still finds the pool short at its anchor anchors the prompt again.
+    function _hasSeats(uint256 modelId, QueueCounts storage counts, uint256 committeeSize) private view returns (bool) {
+        (uint256 workers, uint256 seats) = _gpu.availability(modelId);
+        return workers >= committeeSize && seats >= counts.reserved + committeeSize;
     }
 
-    function _draw(uint256 modelId, uint8 committeeSize, uint256 promptId, uint8 attempt)
+    /// @dev Anchors a prompt to this block and appends it to the draw FIFO; the pools freeze at the oldest anchor.
+    function _anchor(uint256 promptId, uint256 modelId, uint8 committeeSize, uint8 attempt, QueueCounts storage counts)
         private
-        returns (address[] memory)
     {
-        uint256[] memory positions =
-            samplePositions(_gpu.freeCount(modelId), committeeSize, committeeSeed(promptId, attempt));
-        return _gpu.occupy(modelId, positions);
+        uint64 anchor = uint64(block.number);
+        counts.reserved += committeeSize;
+        counts.touched = true;
+        uint256 tail = _drawTail;
+        // Prompt and model ids are sequential, far below 2^64.
+        _draws[tail] = DrawEntry({
+            promptId: uint64(promptId),
+            modelId: uint64(modelId),
+            anchor: anchor,
+            committeeSize: committeeSize,
+            attempt: attempt,
+            cancelled: false
+        });
+        _drawTail = uint32(tail + 1);
+        if (_drawHead == tail) _gpu.freeze(anchor);
+        emit Anchored(promptId);
+    }
+
+    /// @dev The draw FIFO index of the prompt's live (not cancelled) entry; type(uint256).max when there is none.
+    function _drawIndex(uint256 promptId) private view returns (uint256) {
+        for (uint256 i = _drawHead; i != _drawTail; ++i) {
+            DrawEntry memory entry = _draws[i];
+            if (entry.promptId == promptId && !entry.cancelled) return i;
+        }
+        return type(uint256).max;
+    }
+
+    /// @dev The anchor of the entry at `head` (0 when the FIFO ends there). A cancelled entry's anchor still counts:
+    /// the pools stay frozen a little longer, which is safe.
+    function _nextAnchor(uint256 head) private view returns (uint64) {
+        return head == _drawTail ? 0 : _draws[head].anchor;
     }
 
     function _enqueue(
         uint256 promptId,
-        uint256 modelId,
-        uint8 committeeSize,
-        uint8 attempt,
+        QueuedPrompt memory queued,
         SchedulingPolicy policy,
         address requester,
         uint256 feePerToken
     ) private {
-        // Model ids are sequential registry ids, far below 2^64.
-        _queuedPrompts[promptId] =
-            QueuedPrompt({committeeSize: committeeSize, attempt: attempt, queued: true, modelId: uint64(modelId)});
+        uint256 modelId = queued.modelId;
+        _queuedPrompts[promptId] = queued;
         QueueCounts storage counts = _queueCounts[modelId];
         ++counts.live;
         ++counts.stored;
         counts.touched = true;
         if (policy == SchedulingPolicy.FeePriority) {
-            uint64 sequence = ++_sequence;
+            uint32 sequence = ++_sequence;
             // feePerToken < 2^128 (fees are uint128) and promptId < 2^64 (sequential), so fields do not overlap.
             _heapPush(_heaps[modelId], feePerToken << 128 | uint256(type(uint64).max - sequence) << 64 | promptId);
         } else {
@@ -238,7 +345,7 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         emit Enqueued(promptId, modelId, requester, feePerToken);
     }
 
-    function _pump(uint256 modelId, uint256 max) private returns (uint256 assigned) {
+    function _pump(uint256 modelId, uint256 max) private returns (uint256 anchored) {
         QueueCounts storage counts = _queueCounts[modelId];
         // Nothing stored means the heap and every requester FIFO (hence the ring) are empty.
         if (counts.live == 0 && counts.stored == 0) return 0;
@@ -247,17 +354,19 @@ contract PromptScheduler is IPromptScheduler, Ownable {
             (bool found, uint256 promptId, bool fromHeap) = _peek(modelId, policy);
             if (!found) break;
             QueuedPrompt memory queued = _queuedPrompts[promptId];
-            if (queued.queued && _gpu.freeCount(modelId) < queued.committeeSize) break;
+            if (queued.queued && !_hasSeats(modelId, counts, queued.committeeSize)) break;
             _pop(modelId, fromHeap);
             --counts.stored;
-            delete _queuedPrompts[promptId];
             // A cancelled prompt is dropped here, having already left the live count in {cancel}.
-            if (!queued.queued) continue;
+            if (!queued.queued) {
+                delete _queuedPrompts[promptId];
+                continue;
+            }
             --counts.live;
-            address[] memory committee = _draw(modelId, queued.committeeSize, promptId, queued.attempt);
+            delete _queuedPrompts[promptId];
             emit Dequeued(promptId, modelId);
-            IKernelAssignments(_kernel).onCommitteeAssigned(promptId, committee);
-            ++assigned;
+            _anchor(promptId, modelId, queued.committeeSize, queued.attempt, counts);
+            ++anchored;
         }
     }
 

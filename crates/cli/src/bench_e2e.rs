@@ -351,7 +351,7 @@ async fn one_prompt<P: alloy::providers::Provider + Clone>(
     let submitted = client.submit(request).await?;
     let id = submitted.prompt_id;
     let mut seen: [Option<f64>; 4] = [None; 4];
-    if submitted.assigned {
+    if submitted.anchored {
         seen[0] = Some(started.elapsed().as_secs_f64());
     }
     let deadline = started + Duration::from_secs(600);

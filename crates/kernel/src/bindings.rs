@@ -47,6 +47,13 @@ alloy::sol!(
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    BlockHashRandomness,
+    "../../contracts/out/BlockHashRandomness.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     DecentralizedInference,
     "../../contracts/out/DecentralizedInference.json"
 );

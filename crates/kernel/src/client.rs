@@ -30,8 +30,9 @@ pub struct Submitted {
     pub prompt_id: U256,
     /// The escrowed fee.
     pub fee: U256,
-    /// Whether a committee was assigned in the same transaction (else it is queued).
-    pub assigned: bool,
+    /// Whether the prompt was anchored for a committee draw in the same transaction (its
+    /// committee can be drawn from the next block on); else it waits in its model's queue.
+    pub anchored: bool,
     /// The transaction's receipt.
     pub receipt: TransactionReceipt,
 }
@@ -173,16 +174,16 @@ impl<P: Provider + Clone> KernelClient<P> {
                 event: "PromptSubmitted",
                 tx: receipt.transaction_hash,
             })?;
-        let assigned = receipt
+        let anchored = receipt
             .inner
             .logs()
             .iter()
-            .filter_map(|log| log.log_decode::<DI::CommitteeAssigned>().ok())
+            .filter_map(|log| log.log_decode::<PromptScheduler::Anchored>().ok())
             .any(|log| log.inner.data.promptId == submitted.inner.data.promptId);
         Ok(Submitted {
             prompt_id: submitted.inner.data.promptId,
             fee: submitted.inner.data.fee,
-            assigned,
+            anchored,
             receipt,
         })
     }
@@ -305,6 +306,41 @@ impl<P: Provider + Clone> KernelClient<P> {
         send(self.gpu.unjail().from(self.from), "unjail").await
     }
 
+    /// The registry's minimum stake, per unit of a worker's capacity.
+    pub async fn min_stake(&self) -> Result<U256> {
+        let params = self
+            .gpu
+            .stakingParams()
+            .call()
+            .await
+            .map_err(|e| Error::contract("stakingParams", e))?;
+        Ok(params.minStake)
+    }
+
+    /// Leaves the draw pools without penalty (assigned prompts still need answers).
+    pub async fn pause(&self) -> Result<TransactionReceipt> {
+        send(self.gpu.pause().from(self.from), "pause").await
+    }
+
+    /// Rejoins the draw pools after [`Self::pause`].
+    pub async fn resume(&self) -> Result<TransactionReceipt> {
+        send(self.gpu.resume().from(self.from), "resume").await
+    }
+
+    /// Changes a paused worker's hardware, models and capacity, without unbonding.
+    pub async fn update_worker(
+        &self,
+        hardware: &Hardware,
+        models: &[U256],
+        capacity: u16,
+    ) -> Result<TransactionReceipt> {
+        send(
+            self.gpu.update(hardware.to_sol(), models.to_vec(), capacity).from(self.from),
+            "update",
+        )
+        .await
+    }
+
     /// A worker's state.
     pub async fn worker(&self, worker: Address) -> Result<WorkerInfo> {
         let info =
@@ -372,9 +408,41 @@ impl<P: Provider + Clone> KernelClient<P> {
         send(call.gas(estimate + FINALIZE_GAS_HEADROOM), "finalize").await
     }
 
-    /// Assigns up to `max` queued prompts of `model_id` to free workers.
+    /// Anchors up to `max` queued prompts of `model_id` for a draw, while workers are free.
     pub async fn pump(&self, model_id: U256, max: u64) -> Result<TransactionReceipt> {
         send(self.scheduler.pump(model_id, U256::from(max)).from(self.from), "pump").await
+    }
+
+    /// Draws the committees of up to `max` anchored prompts whose anchor block has passed,
+    /// oldest first. Anyone may draw; workers do.
+    pub async fn draw(&self, max: u64) -> Result<TransactionReceipt> {
+        send(self.scheduler.draw(U256::from(max)).from(self.from), "draw").await
+    }
+
+    /// Prompts awaiting their committee draw, and how many of them can be drawn now.
+    pub async fn pending_draws(&self) -> Result<(u64, u64)> {
+        // Against the pending block: a draw sent now lands in it, after the anchor (a dev chain
+        // mines only when asked, so its latest block may be the anchor itself).
+        let pending = self
+            .scheduler
+            .pendingDraws()
+            .block(alloy::eips::BlockId::pending())
+            .call()
+            .await
+            .map_err(|e| Error::contract("pendingDraws", e))?;
+        Ok((pending.pending.to(), pending.drawable.to()))
+    }
+
+    /// The block whose randomness will draw the prompt's committee (None unless it awaits its
+    /// draw).
+    pub async fn anchor_of(&self, prompt_id: U256) -> Result<Option<u64>> {
+        let anchor = self
+            .scheduler
+            .anchorOf(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("anchorOf", e))?;
+        Ok((anchor != 0).then_some(anchor))
     }
 
     // ------------------------------------------------------------------ owner

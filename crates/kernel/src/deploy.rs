@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::{
     Error, Result,
     bindings::{
-        ContextManager, DecentralizedInference, DecentralizedInference::KernelParams, EAI,
-        GPUManagement, ModelFileSystem, PromptScheduler,
+        BlockHashRandomness, ContextManager, DecentralizedInference,
+        DecentralizedInference::KernelParams, EAI, GPUManagement, ModelFileSystem, PromptScheduler,
     },
     tx::send,
 };
@@ -100,9 +100,9 @@ pub struct KernelAddresses {
     pub kernel: Address,
 }
 
-/// Deploys EAI and the five kernel contracts from `params.owner`, then wires them: the kernel
-/// becomes EAI's minter and the kernel of GPUManagement, ContextManager and PromptScheduler.
-/// Ten transactions.
+/// Deploys EAI, the five kernel contracts and the committee randomness source (block hashes)
+/// from `params.owner`, then wires them: the kernel becomes EAI's minter and the kernel of
+/// GPUManagement, ContextManager and PromptScheduler. Eleven transactions.
 pub async fn deploy_kernel<P: Provider + Clone>(
     provider: &P,
     params: &DeployParams,
@@ -163,9 +163,18 @@ pub async fn deploy_kernel<P: Provider + Clone>(
         .await?,
         "deploy ContextManager",
     )?;
+    let randomness = deployed(
+        send(
+            BlockHashRandomness::deploy_builder(provider.clone()).from(owner),
+            "deploy BlockHashRandomness",
+        )
+        .await?,
+        "deploy BlockHashRandomness",
+    )?;
     let scheduler = deployed(
         send(
-            PromptScheduler::deploy_builder(provider.clone(), owner, gpu, models).from(owner),
+            PromptScheduler::deploy_builder(provider.clone(), owner, gpu, models, randomness)
+                .from(owner),
             "deploy PromptScheduler",
         )
         .await?,

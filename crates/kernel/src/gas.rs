@@ -47,19 +47,21 @@ pub const SELECTION_WORKERS: [usize; 3] = [10, 100, 1_000];
 /// The gas table of `aik bench gas --json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GasReport {
-    /// `infer` with a 200-byte onchain input, committee assigned in the same transaction.
+    /// `infer` with a 200-byte onchain input (anchored for its committee draw).
     pub submit_onchain_input: u64,
-    /// `infer` with the input as a sha256 storage reference, committee assigned.
+    /// `infer` with the input as a sha256 storage reference (anchored).
     pub submit_storage_input: u64,
+    /// `draw` of one committee of k = 3 in a later transaction.
+    pub draw: u64,
     /// The costliest of the three `commit`s.
     pub commit: u64,
     /// The costliest of the three `reveal`s (64-byte onchain output).
     pub reveal: u64,
     /// `finalize` with k = 3, all agreeing, no callback.
     pub finalize: u64,
-    /// Submit (onchain input) + 3 commits + 3 reveals + finalize.
+    /// Submit (onchain input) + draw + 3 commits + 3 reveals + finalize.
     pub lifecycle_k3: u64,
-    /// Submit gas (200-byte onchain input, committee of k = 3 drawn) by number of free workers.
+    /// Draw gas (one committee of k = 3, stake-weighted) by number of free workers.
     pub selection: BTreeMap<String, u64>,
 }
 
@@ -100,7 +102,7 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
 
     // Warm-up prompt: the same committee and topic, so the measured one shows the steady state.
     lifecycle(requester, &workers, &request, &output).await?;
-    let (submit, commits, reveals, finalize) =
+    let (submit, draw, commits, reveals, finalize) =
         lifecycle(requester, &workers, &request, &output).await?;
 
     let mut storage_request = request.clone();
@@ -117,9 +119,9 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
             workers.push(add_worker(&owner, &provider, rpc_url, model, stake, index).await?);
         }
         let submitted = requester.submit(&request).await?;
-        selection.insert(target.to_string(), submitted.receipt.gas_used);
         // Free the committee again so each measurement sees exactly `target` free workers.
-        run_committee(&workers, submitted.prompt_id, &output, requester).await?;
+        let (draw, ..) = run_committee(&workers, submitted.prompt_id, &output, requester).await?;
+        selection.insert(target.to_string(), draw);
     }
 
     let commit = commits.iter().copied().max().unwrap_or_default();
@@ -127,10 +129,15 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
     Ok(GasReport {
         submit_onchain_input: submit,
         submit_storage_input,
+        draw,
         commit,
         reveal,
         finalize,
-        lifecycle_k3: submit + commits.iter().sum::<u64>() + reveals.iter().sum::<u64>() + finalize,
+        lifecycle_k3: submit
+            + draw
+            + commits.iter().sum::<u64>()
+            + reveals.iter().sum::<u64>()
+            + finalize,
         selection,
     })
 }
@@ -180,25 +187,28 @@ async fn wait(provider: &DynProvider, tx: B256) -> Result<TransactionReceipt> {
     Err(Error::ReceiptTimeout { action: "fund worker", tx, seconds: 120 })
 }
 
-/// One prompt's life; returns the gas of submit, each commit, each reveal and finalize.
+/// One prompt's life; returns the gas of submit, draw, each commit, each reveal and finalize.
 async fn lifecycle(
     requester: &KernelClient<DynProvider>,
     workers: &[KernelClient<DynProvider>],
     request: &PromptRequest,
     output: &[u8],
-) -> Result<(u64, Vec<u64>, Vec<u64>, u64)> {
+) -> Result<(u64, u64, Vec<u64>, Vec<u64>, u64)> {
     let submitted = requester.submit(request).await?;
-    let (commits, reveals, finalize) =
+    let (draw, commits, reveals, finalize) =
         run_committee(workers, submitted.prompt_id, output, requester).await?;
-    Ok((submitted.receipt.gas_used, commits, reveals, finalize))
+    Ok((submitted.receipt.gas_used, draw, commits, reveals, finalize))
 }
 
+/// Draws the prompt's committee (from `finalizer`, in the next block), then runs it; returns
+/// the gas of the draw, each commit, each reveal and finalize.
 async fn run_committee(
     workers: &[KernelClient<DynProvider>],
     prompt_id: U256,
     output: &[u8],
     finalizer: &KernelClient<DynProvider>,
-) -> Result<(Vec<u64>, Vec<u64>, u64)> {
+) -> Result<(u64, Vec<u64>, Vec<u64>, u64)> {
+    let draw = finalizer.draw(1).await?.gas_used;
     let (members, _) = finalizer.committee(prompt_id).await?;
     let member_clients: Vec<_> = members
         .iter()
@@ -220,5 +230,5 @@ async fn run_committee(
         reveals.push(worker.reveal(prompt_id, salt(worker.from()), output).await?.gas_used);
     }
     let finalize = finalizer.finalize(prompt_id, output).await?.gas_used;
-    Ok((commits, reveals, finalize))
+    Ok((draw, commits, reveals, finalize))
 }

@@ -73,6 +73,8 @@ tagged_enum!(
         Unbonding = 3,
         /// Stake withdrawn.
         Exited = 4,
+        /// Out of the draw pools by its own choice, until it resumes.
+        Paused = 5,
     }
 );
 

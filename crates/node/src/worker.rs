@@ -122,6 +122,14 @@ fn salt(signer: &PrivateKeySigner, prompt_id: U256, attempt: u8) -> B256 {
     keccak256(bytes)
 }
 
+/// Whole EAI in an amount of EAI-wei (for messages).
+fn eai(amount: U256) -> U256 {
+    amount / U256::from(10u64).pow(U256::from(18))
+}
+
+/// Most committees one draw transaction draws.
+const DRAWS_PER_TX: u64 = 16;
+
 fn wall_clock() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -178,6 +186,7 @@ impl Worker {
         let info = self.client.worker(self.address).await?;
         match info.status {
             WorkerStatus::None | WorkerStatus::Exited => {
+                self.check_stake_backs_capacity().await?;
                 self.client
                     .register_worker(
                         &self.config.hardware,
@@ -193,6 +202,24 @@ impl Worker {
                 tracing::info!(worker = %self.address, "unjailed");
             }
             status => tracing::debug!(worker = %self.address, ?status, "already registered"),
+        }
+        Ok(())
+    }
+
+    /// Capacity is bought with stake (each unit needs the minimum stake): says so before a
+    /// registration that the registry would refuse.
+    async fn check_stake_backs_capacity(&self) -> Result<()> {
+        let min_stake = self.client.min_stake().await?;
+        let need = min_stake * U256::from(self.config.capacity);
+        if self.config.stake < need {
+            return Err(Error::Config(format!(
+                "a stake of {} EAI does not back capacity {}: each prompt a worker runs at once \
+                 needs the minimum stake of {} EAI, so stake at least {} EAI or lower the capacity",
+                eai(self.config.stake),
+                self.config.capacity,
+                eai(min_stake),
+                eai(need)
+            )));
         }
         Ok(())
     }
@@ -247,8 +274,10 @@ impl Worker {
         Ok(())
     }
 
-    /// One pass: pick up new assignments, then advance every pending job as far as it goes.
+    /// One pass: draw the committees that can be drawn, pick up new assignments, then advance
+    /// every pending job as far as it goes.
     pub async fn tick(&self) -> Result<()> {
+        self.draw_committees().await?;
         self.scan_assignments().await?;
         for job in self.db.pending()? {
             let (prompt_id, attempt) = (job.prompt_id, job.attempt);
@@ -276,6 +305,18 @@ impl Worker {
             .await?
             .map_or(0, |b| b.header.timestamp);
         Ok(head.max(wall_clock()))
+    }
+
+    /// Draws the committees of anchored prompts whose anchor block has passed. Any worker may:
+    /// the draw is a function of the anchor block's randomness and the pool at that block, so
+    /// who sends it changes nothing; when two workers race, the second draws nothing.
+    async fn draw_committees(&self) -> Result<()> {
+        let (_, drawable) = self.client.pending_draws().await?;
+        if drawable != 0 {
+            self.client.draw(DRAWS_PER_TX).await?;
+            tracing::debug!(worker = %self.address, drawable, "drew committees");
+        }
+        Ok(())
     }
 
     /// Reads `CommitteeAssigned` events since the last scan and records this worker's jobs.

@@ -127,7 +127,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     request.format = OutputFormat::Text;
     request.max_tokens = 4;
     let submitted = requester.submit(&request).await.unwrap();
-    assert!(submitted.assigned, "three free workers take the prompt at once");
+    assert!(submitted.anchored, "three free workers take the prompt at once");
     let id = submitted.prompt_id;
 
     wait_for("the node process's commitment", Duration::from_secs(120), || {

@@ -6,6 +6,7 @@
 //! real node, so no finer locking is worth its complexity.
 
 pub(crate) mod exec;
+pub(crate) mod randao;
 pub(crate) mod store;
 
 use std::{
@@ -38,6 +39,7 @@ use crate::{
     DevnetConfig, Error, Hardfork, Result,
     chain::{
         exec::{BlockContext, EvmRules, Mode},
+        randao::Randao,
         store::{StateChanges, Store},
     },
     config::INITIAL_BASE_FEE,
@@ -74,7 +76,8 @@ impl MinedBlock {
     }
 }
 
-/// Everything `evm_revert` restores.
+/// Everything `evm_revert` restores. Not the prevrandao stream: blocks mined again after a
+/// revert get fresh values, otherwise a snapshot and revert would reveal the next block's.
 #[derive(Debug)]
 struct Snapshot {
     state: CacheDB<EmptyDB>,
@@ -104,6 +107,8 @@ pub(crate) struct Chain {
     next_snapshot_id: u64,
     store: Option<Store>,
     heads: broadcast::Sender<Arc<MinedBlock>>,
+    /// Secret source of each mined block's prevrandao; persisted in the store's meta.
+    randao: Randao,
 }
 
 fn now_secs() -> u64 {
@@ -136,6 +141,7 @@ impl Chain {
             next_snapshot_id: 1,
             store,
             heads,
+            randao: Randao::from_os()?,
         };
         if let Some(loaded) = chain.store.as_ref().map(Store::load).transpose()?.flatten() {
             if loaded.meta.chain_id != config.chain_id {
@@ -145,6 +151,11 @@ impl Chain {
                 )));
             }
             chain.time_offset = loaded.meta.time_offset;
+            match loaded.meta.randao {
+                Some(state) => chain.randao = Randao::restore(state),
+                // Written before the secret existed: keep the fresh one; the next block stores it.
+                None => tracing::info!("state dir has no prevrandao secret; starting a new one"),
+            }
             for (address, info) in loaded.accounts {
                 chain.state.insert_account_info(address, info);
             }
@@ -180,7 +191,11 @@ impl Chain {
     }
 
     fn meta(&self) -> store::Meta {
-        store::Meta { chain_id: self.rules.chain_id, time_offset: self.time_offset }
+        store::Meta {
+            chain_id: self.rules.chain_id,
+            time_offset: self.time_offset,
+            randao: Some(self.randao.state()),
+        }
     }
 
     fn index_block(&mut self, block: Arc<MinedBlock>) {
@@ -334,14 +349,14 @@ impl Chain {
         u128::from(self.next_base_fee()) + SUGGESTED_PRIORITY_FEE
     }
 
-    fn next_block_context(&self, timestamp: u64) -> BlockContext {
-        let parent = self.latest();
+    /// The context of the next block, with the given prevrandao.
+    fn next_block_context(&self, timestamp: u64, prevrandao: B256) -> BlockContext {
         BlockContext {
-            number: parent.number() + 1,
+            number: self.latest().number() + 1,
             timestamp,
             base_fee: self.next_base_fee(),
             gas_limit: self.gas_limit,
-            prevrandao: keccak256(parent.hash),
+            prevrandao,
             beneficiary: Address::ZERO,
         }
     }
@@ -349,7 +364,10 @@ impl Chain {
     fn block_context_for(&self, id: Option<BlockId>) -> Result<BlockContext> {
         match id {
             None | Some(BlockId::Number(BlockNumberOrTag::Pending)) => {
-                Ok(self.next_block_context(self.peek_timestamp()))
+                // A stand-in, not the value the next block will get: that one is secret until
+                // the block is mined, or a call could read it.
+                let prevrandao = keccak256(self.latest().hash);
+                Ok(self.next_block_context(self.peek_timestamp(), prevrandao))
             }
             Some(id) => {
                 self.check_state_block(Some(id))?;
@@ -519,7 +537,10 @@ impl Chain {
         let saved_next = self.next_timestamp;
         let saved_offset = self.time_offset;
         let timestamp = self.take_timestamp(timestamp);
-        let ctx = self.next_block_context(timestamp);
+        // Drawn even if the block is then refused: the value was not revealed, and a stream
+        // only moves forward.
+        let prevrandao = self.randao.next_value();
+        let ctx = self.next_block_context(timestamp, prevrandao);
         let mut mined = Vec::with_capacity(txs.len());
         let mut touched: HashMap<Address, HashSet<U256>> = HashMap::new();
         let mut new_code: Vec<(B256, Bytecode)> = Vec::new();
@@ -879,4 +900,116 @@ fn block_rewards(block: &MinedBlock, base_fee: u64, percentiles: &[f64]) -> Vec<
             tips.last().map(|(tip, _)| *tip).unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::{Database, TableDefinition};
+
+    use super::*;
+
+    fn chain(state_dir: Option<&std::path::Path>) -> Chain {
+        let config = DevnetConfig { state_dir: state_dir.map(Into::into), ..DevnetConfig::test() };
+        Chain::open(&config, &[]).unwrap()
+    }
+
+    /// Mines `n` empty blocks and returns their prevrandao values.
+    fn mine(chain: &mut Chain, n: usize) -> Vec<B256> {
+        (0..n).map(|_| chain.mine_pool(None).unwrap().header.mix_hash).collect()
+    }
+
+    #[test]
+    fn two_chains_draw_different_prevrandao() {
+        let (mut a, mut b) = (chain(None), chain(None));
+        let (a1, b1) = (mine(&mut a, 1)[0], mine(&mut b, 1)[0]);
+        assert_ne!(a1, b1);
+        // Not the old public formula either.
+        assert_ne!(a1, keccak256(a.block(0).unwrap().hash));
+        assert_ne!(b1, keccak256(b.block(0).unwrap().hash));
+    }
+
+    #[test]
+    fn consecutive_blocks_get_distinct_prevrandao() {
+        let mut chain = chain(None);
+        let values = mine(&mut chain, 8);
+        let distinct: HashSet<B256> = values.iter().copied().collect();
+        assert_eq!(distinct.len(), values.len(), "{values:?}");
+        for number in 1..=8u64 {
+            let block = chain.block(number).unwrap();
+            assert_ne!(block.header.mix_hash, B256::ZERO);
+            assert_ne!(block.header.mix_hash, keccak256(block.header.parent_hash));
+            // The block hash covers the secret value.
+            assert_eq!(block.hash, block.header.hash_slow());
+        }
+    }
+
+    #[test]
+    fn reloaded_chain_continues_the_secret_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = chain(Some(dir.path()));
+        let before = mine(&mut first, 3);
+        let mut expected = first.randao.clone();
+        first.close();
+        drop(first);
+
+        let mut reloaded = chain(Some(dir.path()));
+        assert_eq!(reloaded.latest().number(), 3);
+        assert!(reloaded.randao.state() == expected.state(), "same secret, same position");
+        let after = mine(&mut reloaded, 2);
+        assert_eq!(after, vec![expected.next_value(), expected.next_value()]);
+        for value in &after {
+            assert!(!before.contains(value), "the stream was reset");
+        }
+    }
+
+    #[test]
+    fn state_dir_without_secret_gets_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = chain(Some(dir.path()));
+        let before = mine(&mut old, 2);
+        old.close();
+        drop(old);
+        // What a database written before the secret existed looks like.
+        let db = Database::open(dir.path().join("chain.redb")).unwrap();
+        let write = db.begin_write().unwrap();
+        {
+            let meta: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+            let mut meta = write.open_table(meta).unwrap();
+            assert!(meta.remove("randao").unwrap().is_some());
+        }
+        write.commit().unwrap();
+        drop(db);
+
+        let mut upgraded = chain(Some(dir.path()));
+        assert_eq!(upgraded.latest().number(), 2);
+        let next = mine(&mut upgraded, 1)[0];
+        assert!(!before.contains(&next));
+        let mut expected = upgraded.randao.clone();
+        upgraded.close();
+        drop(upgraded);
+
+        // The new secret was stored with the block: the stream goes on after another restart.
+        let mut reloaded = chain(Some(dir.path()));
+        assert_eq!(mine(&mut reloaded, 1)[0], expected.next_value());
+    }
+
+    #[test]
+    fn revert_does_not_rewind_prevrandao() {
+        let mut chain = chain(None);
+        let id = chain.snapshot();
+        let first = mine(&mut chain, 1)[0];
+        assert!(chain.revert(id).unwrap());
+        assert_eq!(chain.latest().number(), 0);
+        let again = mine(&mut chain, 1)[0];
+        assert_eq!(chain.latest().number(), 1);
+        assert_ne!(first, again);
+    }
+
+    #[test]
+    fn pending_calls_do_not_see_the_next_prevrandao() {
+        let mut chain = chain(None);
+        let pending = chain.block_context_for(None).unwrap().prevrandao;
+        let mined = mine(&mut chain, 1)[0];
+        assert_ne!(pending, mined);
+    }
 }

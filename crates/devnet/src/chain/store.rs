@@ -10,7 +10,9 @@
 //! - `accounts`: address → nonce (8 bytes BE) ‖ balance (32) ‖ code hash (32)
 //! - `storage`: address ‖ slot (52 bytes) → value (32)
 //! - `code`: code hash → bytecode
-//! - `meta`: `chain_id`, `time_offset`
+//! - `meta`: `chain_id`, `time_offset`, and `randao`: the secret prevrandao seed (32 bytes) ‖
+//!   its stream position (16 bytes BE), see `chain::randao`. A database written before `randao`
+//!   existed has no such key; the chain then starts a fresh secret stream.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,7 +28,10 @@ use revm::{
     state::{AccountInfo, Bytecode},
 };
 
-use crate::{Error, Result, chain::MinedBlock};
+use crate::{
+    Error, Result,
+    chain::{MinedBlock, randao::RandaoState},
+};
 
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const ACCOUNTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("accounts");
@@ -39,6 +44,8 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 pub(crate) struct Meta {
     pub(crate) chain_id: u64,
     pub(crate) time_offset: i64,
+    /// The prevrandao stream; `None` only when read from a database that predates it.
+    pub(crate) randao: Option<RandaoState>,
 }
 
 /// What a restart reads back.
@@ -186,8 +193,17 @@ impl Store {
             let bytes: [u8; 8] = value.value().try_into().map_err(|_| corrupt(key))?;
             Ok(u64::from_be_bytes(bytes))
         };
-        let meta =
-            Meta { chain_id: read_u64("chain_id")?, time_offset: read_u64("time_offset")? as i64 };
+        let randao = match meta_table.get("randao")? {
+            None => None,
+            Some(value) => {
+                Some(RandaoState::from_bytes(value.value()).ok_or_else(|| corrupt("randao"))?)
+            }
+        };
+        let meta = Meta {
+            chain_id: read_u64("chain_id")?,
+            time_offset: read_u64("time_offset")? as i64,
+            randao,
+        };
 
         let code_table = read.open_table(CODE)?;
         let mut accounts = Vec::new();
@@ -305,6 +321,9 @@ impl Store {
         }
         meta_table.insert("chain_id", meta.chain_id.to_be_bytes().as_slice())?;
         meta_table.insert("time_offset", (meta.time_offset as u64).to_be_bytes().as_slice())?;
+        if let Some(randao) = meta.randao {
+            meta_table.insert("randao", randao.to_bytes().as_slice())?;
+        }
         Ok(())
     }
 }

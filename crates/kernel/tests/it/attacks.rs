@@ -49,9 +49,11 @@ async fn test_attack_unpublished_input_neither_stalls_nor_slashes() {
     request.input = DataSource::Storage { digest: B256::repeat_byte(0xde), length: 10 };
     request.max_tokens = 8;
     let stall = attacker.submit(&request).await.unwrap();
-    assert!(stall.assigned, "the whole 3-worker network sits on it");
+    assert!(stall.anchored, "the whole 3-worker network sits on it");
     let next = stranger.submit(&env.request("a real question")).await.unwrap();
-    assert!(!next.assigned, "every worker is busy: the next prompt queues");
+    assert!(!next.anchored, "every worker is taken: the next prompt queues");
+    let members = env.committee(stall.prompt_id).await;
+    assert_eq!(members.len(), 3);
 
     let record = env.owner.prompt(stall.prompt_id).await.unwrap();
     // Before the commit deadline the outcome is open: nobody may close it yet.
@@ -84,10 +86,11 @@ async fn test_attack_unpublished_input_neither_stalls_nor_slashes() {
         "nobody committed: the kept share is the treasury's"
     );
     assert_eq!(env.owner.token().totalSupply().call().await.unwrap(), env.params.initial_supply);
-    // The freed committee went straight to the queued prompt.
+    // The freed workers went straight to the queued prompt: anchored, drawn next block.
+    assert!(env.owner.anchor_of(next.prompt_id).await.unwrap().is_some());
+    let members = env.committee(next.prompt_id).await;
     let next_record = env.owner.prompt(next.prompt_id).await.unwrap();
     assert_eq!(next_record.status, PromptStatus::Committing);
-    let members = env.committee(next.prompt_id).await;
     assert_eq!(members.len(), 3);
     for member in &members {
         let info = env.owner.worker(*member).await.unwrap();
@@ -174,6 +177,7 @@ async fn test_attack_retry_cannot_replay_a_first_attempt_commitment() {
     let first = env.committee(id).await;
     env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
     env.owner.finalize(id, b"").await.unwrap();
+    env.draw().await;
     let retry = env.owner.prompt(id).await.unwrap();
     assert_eq!((retry.status, retry.attempt), (PromptStatus::Committing, 1));
     let replayer = first[0];

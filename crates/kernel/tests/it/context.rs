@@ -34,7 +34,7 @@ async fn test_context_snapshot_with_two_prompts_in_flight_on_one_topic() {
     alice.set_window("chat", 4).await.unwrap();
     let first = alice.submit(&env.request("one")).await.unwrap();
     let second = alice.submit(&env.request("two")).await.unwrap();
-    assert!(first.assigned && second.assigned, "capacity 2: both run at once");
+    assert!(first.anchored && second.anchored, "capacity 2: both run at once");
     for submitted in [&first, &second] {
         let data = prompt_data(&submitted.receipt);
         assert_eq!((data.turnSnapshot, data.systemPromptRevision, data.window), (0, 1, 4));

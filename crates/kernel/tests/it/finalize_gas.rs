@@ -49,6 +49,8 @@ async fn finalize_survives_a_prompt_queued_after_its_estimate() {
     let receipt = env.owner.finalize(id, &output).await.unwrap();
     assert!(receipt.gas_used < estimate + FINALIZE_GAS_HEADROOM);
     assert_eq!(env.owner.result(id).await.unwrap().0, PromptStatus::Finalized);
+    assert!(env.owner.anchor_of(queued).await.unwrap().is_some(), "anchored for its draw");
+    env.draw().await;
     assert_eq!(env.owner.result(queued).await.unwrap().0, PromptStatus::Committing);
     assert_eq!(consumer.callbacks().call().await.unwrap(), U256::from(1));
 }

@@ -165,8 +165,20 @@ impl Env {
         block.header.timestamp
     }
 
+    /// The prompt's committee; when the prompt awaits its draw, draws it first (as a worker
+    /// would, in a later block than the anchor).
     pub(crate) async fn committee(&self, prompt_id: U256) -> Vec<Address> {
+        let members = self.owner.committee(prompt_id).await.expect("committee").0;
+        if !members.is_empty() || self.owner.anchor_of(prompt_id).await.unwrap().is_none() {
+            return members;
+        }
+        self.draw().await;
         self.owner.committee(prompt_id).await.expect("committee").0
+    }
+
+    /// Draws every committee that can be drawn now.
+    pub(crate) async fn draw(&self) {
+        self.owner.draw(64).await.expect("draw");
     }
 
     /// The kernel's events `E` about `prompt_id` (its first indexed topic), oldest first.

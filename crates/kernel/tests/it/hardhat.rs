@@ -105,8 +105,11 @@ async fn test_hardhat_node_runs_a_prompt_life() {
         ),
     );
     let submitted = requester.submit(&request).await.unwrap();
-    assert!(submitted.assigned);
+    assert!(submitted.anchored);
     let id = submitted.prompt_id;
+    assert!(owner.committee(id).await.unwrap().0.is_empty(), "no committee before the draw");
+    // Hardhat mines a block per transaction: the draw lands after the anchor block.
+    requester.draw(16).await.unwrap();
     let (members, _) = owner.committee(id).await.unwrap();
     let member = |address| workers.iter().find(|w| w.from() == address).unwrap();
     let output = b"Hi!";

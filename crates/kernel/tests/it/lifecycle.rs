@@ -15,7 +15,7 @@ async fn test_lifecycle_three_honest_workers_are_paid_and_rewarded() {
     let env = Env::new().await;
     let requester = &env.requesters[0];
     let submitted = requester.submit(&env.request("What is 2+2?")).await.unwrap();
-    assert!(submitted.assigned);
+    assert!(submitted.anchored);
     let id = submitted.prompt_id;
     assert_eq!(submitted.fee, U256::from(100 * crate::fixture::PRICE));
     let members = env.committee(id).await;
@@ -197,6 +197,9 @@ async fn test_lifecycle_no_quorum_retries_once_then_refunds() {
     let id = submitted.prompt_id;
     env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
     env.owner.finalize(id, b"").await.unwrap();
+    let prompt = env.owner.prompt(id).await.unwrap();
+    assert_eq!((prompt.status, prompt.attempt), (PromptStatus::Queued, 1), "awaits its draw");
+    assert!(env.committee(id).await.len() == 3, "drawn in a later transaction");
     let prompt = env.owner.prompt(id).await.unwrap();
     assert_eq!(
         (prompt.status, prompt.attempt),

@@ -12,6 +12,7 @@ type Errors = DI::DecentralizedInferenceErrors;
 /// Finalizes the running prompt, then returns which of `waiting` got the freed committee.
 async fn next_assigned(env: &Env, running: U256, waiting: &mut Vec<U256>) -> U256 {
     env.run_honest(running, b"ok").await;
+    env.draw().await;
     let mut assigned = Vec::new();
     for id in waiting.iter() {
         if env.owner.prompt(*id).await.unwrap().status == PromptStatus::Committing {
@@ -28,13 +29,13 @@ async fn test_queue_fee_priority_serves_highest_fee_per_token_first_fifo_on_ties
     let env = Env::new().await;
     let requester = &env.requesters[0];
     let first = requester.submit(&env.request("first")).await.unwrap();
-    assert!(first.assigned);
+    assert!(first.anchored);
     let mut waiting = Vec::new();
     for bid in [1, 3, 2, 3] {
         let mut request = env.request("queued");
         request.fee_per_token = bid * PRICE;
         let submitted = requester.submit(&request).await.unwrap();
-        assert!(!submitted.assigned);
+        assert!(!submitted.anchored);
         assert_eq!(
             env.owner.prompt(submitted.prompt_id).await.unwrap().status,
             PromptStatus::Queued
@@ -85,6 +86,7 @@ async fn test_queue_cancel_after_timeout_refunds_and_pump_skips_it() {
         Env::with(Options { tweak: |p| p.kernel.pumpOnFinalize = 0, ..Options::default() }).await;
     let (alice, bob) = (&env.requesters[0], &env.requesters[1]);
     let first = alice.submit(&env.request("first")).await.unwrap().prompt_id;
+    env.draw().await;
     let cancelled = alice.submit(&env.request("second")).await.unwrap();
     let later = bob.submit(&env.request("third")).await.unwrap().prompt_id;
     let id = cancelled.prompt_id;
@@ -129,6 +131,8 @@ async fn test_queue_cancel_after_timeout_refunds_and_pump_skips_it() {
     // Anyone may pump; the cancelled entry is skipped and the live one assigned.
     let pumper = &env.requesters[1];
     pumper.pump(env.model, 5).await.unwrap();
+    assert!(env.owner.anchor_of(later).await.unwrap().is_some(), "anchored for its draw");
+    env.draw().await;
     assert_eq!(env.owner.prompt(later).await.unwrap().status, PromptStatus::Committing);
     assert_eq!(env.owner.scheduler().queueLength(env.model).call().await.unwrap(), U256::ZERO);
 }

@@ -214,7 +214,7 @@ async fn test_infer_storage_input_and_excess_refund() {
     let record = env.owner.prompt(submitted.prompt_id).await.unwrap();
     assert_eq!(record.input_hash, *id.digest());
     assert_eq!(record.fee, 200 * PRICE);
-    assert_eq!(record.status, PromptStatus::Committing);
+    assert_eq!(record.status, PromptStatus::Queued, "awaits its committee draw");
     let data = receipt
         .inner
         .logs()

@@ -77,11 +77,19 @@ async fn test_register_rejects_bad_workers() {
             }),
         );
     }
-    newcomer.register_worker(&hardware(), &[model], 4, min).await.unwrap();
+    // Capacity is bought with stake: each unit needs the minimum stake.
+    assert_revert(
+        newcomer.register_worker(&hardware(), &[model], 4, min).await,
+        Errors::GPUManagementInsufficientStake(GPU::GPUManagementInsufficientStake {
+            have: min,
+            need: min * U256::from(4),
+        }),
+    );
+    newcomer.register_worker(&hardware(), &[model], 1, min).await.unwrap();
     let info = newcomer.worker(newcomer.from()).await.unwrap();
     assert_eq!(
         (info.stake, info.status, info.capacity, info.busy),
-        (1_000 * ONE_EAI, WorkerStatus::Active, 4, 0)
+        (1_000 * ONE_EAI, WorkerStatus::Active, 1, 0)
     );
     assert_eq!(env.owner.gpu().freeCount(model).call().await.unwrap(), U256::from(4));
     newcomer.add_stake(U256::from(5 * ONE_EAI)).await.unwrap();
@@ -226,8 +234,18 @@ async fn test_kernel_only_and_owner_only_functions() {
         err.as_decoded_interface_error::<Errors>(),
         Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
     );
-    let err =
-        stranger.gpu().occupy(env.model, vec![U256::ZERO]).from(who).call().await.unwrap_err();
+    let err = stranger
+        .gpu()
+        .drawCommittee(env.model, U256::from(3), B256::ZERO, 1, 0, vec![])
+        .from(who)
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<Errors>(),
+        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
+    );
+    let err = stranger.gpu().freeze(1).from(who).call().await.unwrap_err();
     assert_eq!(
         err.as_decoded_interface_error::<Errors>(),
         Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
@@ -265,7 +283,13 @@ async fn test_kernel_only_and_owner_only_functions() {
             PS::PromptSchedulerUnauthorized { caller: who }
         ))
     );
-    let err = stranger.scheduler().cancel(U256::from(1)).from(who).call().await.unwrap_err();
+    let err = stranger
+        .scheduler()
+        .cancel(U256::from(1), U256::from(1), 3)
+        .from(who)
+        .call()
+        .await
+        .unwrap_err();
     assert!(err.as_decoded_interface_error::<PS::PromptSchedulerErrors>().is_some());
     let err = stranger.token().mint(who, U256::from(1)).from(who).call().await.unwrap_err();
     assert_eq!(

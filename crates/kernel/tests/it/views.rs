@@ -1,57 +1,52 @@
-//! Views the other tests do not reach: a model's free set by position, the staking parameters,
-//! the kernel's components, the scheduler's committee sampling, and what a closed prompt still
-//! shows once its lane (the storage of its open state) serves the next prompt.
+//! Views the other tests do not reach: a model's draw pool, the staking parameters, the
+//! kernel's components, a reference of the committee draw, and what a closed prompt still shows
+//! once its lane (the storage of its open state) serves the next prompt.
 
 use std::collections::BTreeSet;
 
-use aik_kernel::bindings::{GPUManagement as GPU, PromptScheduler as PS};
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     sol_types::SolValue,
 };
 
-use crate::fixture::{EAI as ONE_EAI, Env, Options};
+use crate::fixture::{EAI as ONE_EAI, Env, Options, STAKE};
 
 #[tokio::test]
-async fn test_free_worker_at_lists_the_free_set_and_rejects_positions_past_it() {
+async fn test_pool_views_follow_stake_and_free_capacity() {
     let env = Env::with(Options { workers: 4, ..Options::default() }).await;
     let gpu = env.owner.gpu();
-    let all: BTreeSet<Address> = env.workers.iter().map(|w| w.from()).collect();
-    let listed = |count: u64| async move {
-        let mut found = BTreeSet::new();
-        for position in 0..count {
-            found.insert(gpu.freeWorkerAt(env.model, U256::from(position)).call().await.unwrap());
-        }
-        found
-    };
-    assert_eq!(gpu.freeCount(env.model).call().await.unwrap(), U256::from(4));
-    assert_eq!(listed(4).await, all, "positions 0..4 hold the four registered workers");
-    let past = gpu.freeWorkerAt(env.model, U256::from(4)).call().await.unwrap_err();
+    let stake_units = U256::from(STAKE / ONE_EAI);
+    let weight =
+        |worker: Address| async move { gpu.poolWeight(env.model, worker).call().await.unwrap() };
+    let pool = gpu.poolOf(env.model).call().await.unwrap();
     assert_eq!(
-        past.as_decoded_interface_error::<GPU::GPUManagementErrors>(),
-        Some(GPU::GPUManagementErrors::GPUManagementInvalidPosition(
-            GPU::GPUManagementInvalidPosition { modelId: env.model, position: U256::from(4) }
-        ))
+        (pool.total, pool.members, pool.leaves),
+        (stake_units * U256::from(4), U256::from(4), U256::from(4))
     );
+    assert_eq!(gpu.freeCount(env.model).call().await.unwrap(), U256::from(4));
+    for worker in &env.workers {
+        assert_eq!(weight(worker.from()).await, stake_units, "weight = whole EAI staked");
+    }
 
-    // A committee of three takes three capacity-1 workers out of the set; the fourth is left.
+    // A committee of three takes three capacity-1 workers out of the pool; the fourth is left.
     let id = env.requesters[0].submit(&env.request("Hello")).await.unwrap().prompt_id;
     let committee: BTreeSet<Address> = env.committee(id).await.into_iter().collect();
-    let left: BTreeSet<Address> = all.difference(&committee).copied().collect();
-    assert_eq!(left.len(), 1);
+    assert_eq!(committee.len(), 3);
     assert_eq!(gpu.freeCount(env.model).call().await.unwrap(), U256::from(1));
-    assert_eq!(listed(1).await, left);
-    let past = gpu.freeWorkerAt(env.model, U256::from(1)).call().await.unwrap_err();
-    assert_eq!(
-        past.as_decoded_interface_error::<GPU::GPUManagementErrors>(),
-        Some(GPU::GPUManagementErrors::GPUManagementInvalidPosition(
-            GPU::GPUManagementInvalidPosition { modelId: env.model, position: U256::from(1) }
-        ))
-    );
+    for worker in &env.workers {
+        let expected = if committee.contains(&worker.from()) { U256::ZERO } else { stake_units };
+        assert_eq!(weight(worker.from()).await, expected);
+        let free = gpu.isFree(env.model, worker.from()).call().await.unwrap();
+        assert_eq!(free, !committee.contains(&worker.from()));
+    }
+    let pool = gpu.poolOf(env.model).call().await.unwrap();
+    assert_eq!((pool.total, pool.members), (stake_units, U256::from(1)));
 
-    // Finalizing puts the committee back.
+    // Finalizing puts the committee back (nothing awaits a draw, so at once).
     env.run_honest(id, b"Hi").await;
-    assert_eq!(listed(4).await, all);
+    let pool = gpu.poolOf(env.model).call().await.unwrap();
+    assert_eq!((pool.total, pool.members), (stake_units * U256::from(4), U256::from(4)));
+    assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::ZERO);
 }
 
 #[tokio::test]
@@ -94,54 +89,80 @@ async fn test_components_are_the_deployed_contracts() {
     assert_eq!(env.owner.models().modelCount().call().await.unwrap(), U256::from(1));
 }
 
-/// The documented draw, computed here independently: a partial Fisher-Yates shuffle of 0..n
-/// where draw i swaps positions i and i + keccak256(abi.encode(seed, i)) mod (n - i).
-fn reference_sample(n: u64, k: u64, seed: B256) -> Vec<U256> {
-    let mut values: Vec<U256> = (0..n).map(U256::from).collect();
-    for i in 0..k {
-        let draw = U256::from_be_bytes(keccak256((seed, U256::from(i)).abi_encode()).0);
-        let j = i + (draw % U256::from(n - i)).to::<u64>();
-        values.swap(i as usize, j as usize);
+/// The documented draw, computed here independently: systematic sampling over the pool's
+/// cumulative weights (leaves in registration order) without the `excluded` intervals; workers
+/// heavier than the spacing are seated once and the other seats drawn again over the rest.
+pub(crate) fn reference_draw(
+    pool: &[(Address, u64)],
+    k: usize,
+    seed: B256,
+    excluded: &[Address],
+) -> Vec<Address> {
+    let members = pool.iter().filter(|(_, w)| *w != 0).count();
+    let mut holes: Vec<Address> = Vec::new();
+    if members >= k + excluded.len() {
+        holes.extend(excluded.iter().filter(|e| pool.iter().any(|(a, w)| a == *e && *w != 0)));
     }
-    values.truncate(k as usize);
-    values
+    let mut seated = Vec::new();
+    let mut round = 0u64;
+    while seated.len() < k {
+        let need = (k - seated.len()) as u64;
+        // The reduced line: the pool without the holes, in leaf order.
+        let line: Vec<(Address, u64)> =
+            pool.iter().filter(|(a, w)| *w != 0 && !holes.contains(a)).copied().collect();
+        let remaining: u64 = line.iter().map(|(_, w)| w).sum();
+        let random = U256::from_be_bytes(keccak256((seed, U256::from(round)).abi_encode()).0);
+        let offset = (random % U256::from(remaining)).to::<u64>();
+        let hits: Vec<(Address, u64)> = (0..need)
+            .map(|j| {
+                let point = ((u128::from(offset) + u128::from(j) * u128::from(remaining))
+                    / u128::from(need)) as u64;
+                let mut start = 0;
+                *line
+                    .iter()
+                    .find(|(_, w)| {
+                        start += w;
+                        point < start
+                    })
+                    .expect("a point below the total")
+            })
+            .collect();
+        if hits.iter().all(|(_, w)| w * need <= remaining) {
+            seated.extend(hits.iter().map(|(a, _)| *a));
+            break;
+        }
+        for (address, weight) in hits {
+            if weight * need > remaining && !seated.contains(&address) {
+                seated.push(address);
+                holes.push(address);
+            }
+        }
+        round += 1;
+    }
+    seated
 }
 
-#[tokio::test]
-async fn test_sample_positions_follow_the_documented_shuffle() {
-    let env = Env::new().await;
-    let scheduler = env.owner.scheduler();
-    for (n, k, seed) in [
-        (10u64, 3u64, keccak256("seed one")),
-        (1_000, 3, keccak256("seed two")),
-        (5, 5, keccak256("seed three")),
-        (1, 1, B256::ZERO),
-        (16, 16, keccak256("seed four")),
-    ] {
-        let positions =
-            scheduler.samplePositions(U256::from(n), U256::from(k), seed).call().await.unwrap();
-        assert_eq!(positions, reference_sample(n, k, seed), "n = {n}, k = {k}");
-        let distinct: BTreeSet<_> = positions.iter().collect();
-        assert_eq!(distinct.len() as u64, k, "distinct positions for n = {n}, k = {k}");
-        assert!(positions.iter().all(|p| *p < U256::from(n)));
-    }
-    // A different seed draws differently.
-    let a = scheduler.samplePositions(U256::from(1_000), U256::from(3), keccak256("a"));
-    let b = scheduler.samplePositions(U256::from(1_000), U256::from(3), keccak256("b"));
-    assert_ne!(a.call().await.unwrap(), b.call().await.unwrap());
-    for (n, k) in [(3u64, 0u64), (3, 4), (0, 1)] {
-        let err = scheduler
-            .samplePositions(U256::from(n), U256::from(k), B256::ZERO)
-            .call()
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.as_decoded_interface_error::<PS::PromptSchedulerErrors>(),
-            Some(PS::PromptSchedulerErrors::PromptSchedulerInvalidSample(
-                PS::PromptSchedulerInvalidSample { n: U256::from(n), k: U256::from(k) }
-            )),
-            "n = {n}, k = {k}"
-        );
+#[test]
+fn test_reference_draw_seats_heavy_workers_once_and_fills_the_rest() {
+    let a = Address::repeat_byte(1);
+    let b = Address::repeat_byte(2);
+    let c = Address::repeat_byte(3);
+    let d = Address::repeat_byte(4);
+    for round in 0..50u64 {
+        let seed = keccak256(round.to_be_bytes());
+        // a holds more than a third: always seated, exactly once.
+        let drawn = reference_draw(&[(a, 90), (b, 5), (c, 3), (d, 2)], 3, seed, &[]);
+        let distinct: BTreeSet<_> = drawn.iter().collect();
+        assert_eq!((drawn.len(), distinct.len()), (3, 3));
+        assert!(drawn.contains(&a));
+        // With as many members as seats, everyone sits.
+        let all = reference_draw(&[(a, 1), (b, 100), (c, 7)], 3, seed, &[]);
+        assert_eq!(all.iter().collect::<BTreeSet<_>>(), [a, b, c].iter().collect());
+        // Exclusions hold when enough others remain, and are ignored when not.
+        let rest = reference_draw(&[(a, 5), (b, 5), (c, 5), (d, 5)], 1, seed, &[a, b, c]);
+        assert_eq!(rest, vec![d]);
+        let short = reference_draw(&[(a, 5), (b, 5), (c, 5)], 3, seed, &[a]);
+        assert_eq!(short.len(), 3);
     }
 }
 
@@ -161,6 +182,7 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
 
     // The second prompt takes the lane the first one handed back and writes its own state there.
     let second = requester.submit(&env.request("two")).await.unwrap();
+    env.draw().await;
     let record = env.owner.prompt(second.prompt_id).await.unwrap();
     assert_eq!(record.turn_snapshot, 1);
     assert_eq!((record.committed_mask, record.revealed_mask), (0, 0));

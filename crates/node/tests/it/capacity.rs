@@ -58,7 +58,9 @@ impl Setup {
             .await
             .unwrap();
         let workers: Vec<_> = accounts[1..4].iter().map(|a| a.address).collect();
-        fund_workers(&deployment, &owner, &workers, params.min_stake).await.unwrap();
+        // Capacity is bought with stake: two units need twice the minimum.
+        let stake = params.min_stake * U256::from(2);
+        fund_workers(&deployment, &owner, &workers, stake).await.unwrap();
         let mut serving = Vec::new();
         for (i, account) in accounts[1..4].iter().enumerate() {
             let mut config = WorkerConfig::new(
@@ -70,6 +72,7 @@ impl Setup {
             config.models = vec![U256::from(deployment.model_id)];
             config.start_block = deployment.deploy_block;
             config.capacity = 2;
+            config.stake = stake;
             let db = NodeDb::open(&dir.path().join(format!("{}.redb", account.address))).unwrap();
             let engine = engine_for(i, &model_file);
             let worker = Arc::new(Worker::new(config, engine, db).unwrap());
@@ -86,7 +89,7 @@ impl Setup {
         let mut request = PromptRequest::text(self.deployment.model_id, topic, input);
         request.max_tokens = 8;
         let submitted = self.requester.submit(&request).await.unwrap();
-        assert!(submitted.assigned, "prompt {} waits in the queue", submitted.prompt_id);
+        assert!(submitted.anchored, "prompt {} waits in the queue", submitted.prompt_id);
         submitted.prompt_id
     }
 
@@ -138,6 +141,8 @@ async fn workers_with_capacity_two_serve_two_prompts_at_once() {
     let setup = Setup::new(|_, file| tiny_engine(file)).await;
     // Both prompts must be taken by the same three workers while neither has been answered.
     let ids = [setup.submit("a", "First question?").await, setup.submit("b", "Second?").await];
+    // Anyone may draw; both committees come out of one draw, in a later block.
+    setup.requester.draw(16).await.unwrap();
     for worker in &setup.workers {
         let info = setup.requester.worker(*worker).await.unwrap();
         assert_eq!((info.capacity, info.busy), (2, 2), "worker {worker}");

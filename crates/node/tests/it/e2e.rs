@@ -392,7 +392,7 @@ async fn an_unpublished_input_closes_unavailable_and_the_network_keeps_serving()
     let mut stall = request(model, "stall", "unused", OutputFormat::Text, 4);
     stall.input = DataSource::Storage { digest: B256::repeat_byte(0xab), length: 10 };
     let submitted = net.requester.submit(&stall).await.unwrap();
-    assert!(submitted.assigned, "the whole network sits on it");
+    assert!(submitted.anchored, "the whole network sits on it");
     let id = submitted.prompt_id;
     let started = Instant::now();
     loop {
