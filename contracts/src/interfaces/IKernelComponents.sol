@@ -66,8 +66,8 @@ interface IGPUManagement {
     /// then are drawn. Only the scheduler, when a prompt is anchored while none awaits its draw.
     function freeze(uint64 anchor) external;
 
-    /// @notice Frees one capacity slot of each worker. Only the kernel.
-    function release(address[] calldata workers) external;
+    /// @notice Frees one capacity slot of each worker of a committee for `modelId`. Only the kernel.
+    function release(uint256 modelId, address[] calldata workers) external;
 
     /// @notice Slashes `slashBps` of the worker's stake to the treasury and jails it for `jailFor` seconds.
     /// Only the kernel.

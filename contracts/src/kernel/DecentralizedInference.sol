@@ -420,7 +420,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         uint256 modelId = prompt.modelId;
         if (lane.commitCount < _quorum(committeeSize)) {
             // Too few commitments to tell an unavailable input from absent members: nobody is penalized.
-            _gpu.release(committee);
+            _gpu.release(modelId, committee);
             _closeUnavailable(promptId, prompt, committee, lane.committedMask, lane.commitCount, params);
             _scheduler.pump(modelId, params.pumpOnFinalize);
             return;
@@ -442,7 +442,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
                 emit WorkerPenalized(promptId, committee[i], Penalty.Wrong);
             }
         }
-        _gpu.release(committee);
+        _gpu.release(modelId, committee);
 
         if (!agreed) {
             if (prompt.attempt == 0) {

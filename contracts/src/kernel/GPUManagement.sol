@@ -66,13 +66,13 @@ struct PoolCounts {
 /// @notice The registry of staked worker nodes (stake, hardware, models served, capacity, status) and the per-model
 /// draw pools committees are drawn from.
 /// @dev Draw pools. Each model has a tree (8-ary, one level per factor of 8 workers, at most 4 levels and 4,096
-/// leaves) of worker weights: a
-/// worker's weight is its stake in whole EAI while it is Active and has a free capacity slot, else zero; a busy
-/// worker's weight drops to zero only when all its slots are taken. A draw is systematic sampling over the
-/// cumulative weights, k points spaced total/k apart from one random offset, so each worker's inclusion probability
-/// is k * weight / total; a worker heavier than the spacing is seated once and the other seats are drawn again over
-/// the rest (each stake counts at most total/k). A draw reads one tree slot per level and point: 2 levels up to
-/// 64 workers, 4 at 4,096.
+/// leaves) of worker weights: a worker's weight is its stake in whole EAI while it is Active and has a free capacity
+/// slot, else zero; a busy worker's weight drops to zero only when all its slots are taken. A draw lays the workers
+/// on a line in an order shuffled for that draw (every node's eight children in one of sixteen layouts, chosen per
+/// node and draw, so nobody chooses its neighbours by when it registered) and takes k points spaced total/k apart from one random
+/// offset (systematic sampling): each worker's inclusion probability is k * weight / total. A worker heavier than
+/// the spacing is seated once and the other seats are drawn again over the rest (each stake counts at most
+/// total/k). A draw reads one tree slot per level and point: 1 level up to 8 workers, 2 up to 64, 4 at 4,096.
 ///
 /// Pools are fixed at a draw's anchor block. The scheduler freezes the pools at the anchor of the oldest prompt
 /// awaiting its draw; from the next block on, every pool change (stake, status, a released slot) goes into an
@@ -104,6 +104,11 @@ contract GPUManagement is IGPUManagement, Ownable {
     /// @notice Set in every written node so that a node whose subtree is all busy stays a non-zero slot (rewriting
     /// a zero slot costs 20,000 gas instead of 2,900).
     uint256 private constant NODE_MARKER = 1 << 255;
+    /// @notice Layouts 0 to 7 of a node's children on a draw's line, 32 bits each (see {_childOrder}); layout 0 is
+    /// the identity.
+    uint256 private constant LAYOUTS_LOW = 0x3107452625416307047316524712036560214753516734206427015376543210;
+    /// @notice Layouts 8 to 15.
+    uint256 private constant LAYOUTS_HIGH = 0x4573012614253607456230175670142350367214510362472631045703412765;
     /// @notice Bits of one leaf index in {PoolMember-leaves}.
     uint256 private constant LEAF_BITS = 12;
     /// @notice Change-log entry kinds.
@@ -288,8 +293,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         emit WorkerRegistered(
             msg.sender, stake, capacity, models, hardware.gpuModel, hardware.memoryMb, hardware.engine
         );
-        _countFree(msg.sender, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(stake));
+        _countFree(msg.sender, 0, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(stake), 0);
         _stakeToken.safeTransferFrom(msg.sender, address(this), stake);
     }
 
@@ -315,8 +320,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint256 seatsBefore = _seats(worker);
         worker.status = WorkerStatus.Paused;
         emit WorkerPaused(msg.sender);
-        _countFree(msg.sender, seatsBefore);
-        _poolChange(msg.sender, SET_WEIGHT, 0);
+        _countFree(msg.sender, seatsBefore, 0);
+        _poolChange(msg.sender, SET_WEIGHT, 0, 0);
     }
 
     /// @notice Rejoins the draw pools after {pause}, if the stake still backs the capacity.
@@ -326,8 +331,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         _checkCapacity(worker.capacity, worker.stake);
         worker.status = WorkerStatus.Active;
         emit WorkerResumed(msg.sender);
-        _countFree(msg.sender, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake));
+        _countFree(msg.sender, 0, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake), 0);
     }
 
     /// @notice Adds `amount` EAI (approved beforehand) to the caller's stake.
@@ -339,7 +344,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint256 stake = worker.stake + amount;
         worker.stake = uint128(stake);
         emit StakeAdded(msg.sender, amount, stake);
-        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, _units(stake));
+        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, _units(stake), 0);
         _stakeToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -357,8 +362,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.status = WorkerStatus.Unbonding;
         worker.until = until;
         emit UnstakeRequested(msg.sender, until);
-        _countFree(msg.sender, seatsBefore);
-        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, 0);
+        _countFree(msg.sender, seatsBefore, 0);
+        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, 0, 0);
     }
 
     /// @notice Withdraws the whole stake once unbonding has ended and no prompt is assigned; the worker exits.
@@ -386,8 +391,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.status = WorkerStatus.Active;
         worker.until = 0;
         emit WorkerUnjailed(msg.sender);
-        _countFree(msg.sender, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake));
+        _countFree(msg.sender, 0, 0);
+        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake), 0);
     }
 
     /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call,
@@ -413,7 +418,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         }
         committee = _sample(modelId, committeeSize, seed, excluded);
         for (uint256 i = 0; i < committee.length; ++i) {
-            _occupy(committee[i]);
+            _occupy(committee[i], modelId);
         }
         if (nextAnchor == 0) {
             _frozenSince = NOT_FROZEN;
@@ -429,14 +434,14 @@ contract GPUManagement is IGPUManagement, Ownable {
     }
 
     /// @inheritdoc IGPUManagement
-    function release(address[] calldata workers) external onlyKernel {
+    function release(uint256 modelId, address[] calldata workers) external onlyKernel {
         for (uint256 i = 0; i < workers.length; ++i) {
             WorkerState storage worker = _workers[workers[i]];
             uint256 seatsBefore = _seats(worker);
             uint16 busy = worker.busy - 1;
             worker.busy = busy;
-            _countFree(workers[i], seatsBefore);
-            _poolChange(workers[i], RELEASE, 0);
+            _countFree(workers[i], seatsBefore, modelId);
+            _poolChange(workers[i], RELEASE, 0, modelId);
         }
     }
 
@@ -466,8 +471,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (slashed != 0) {
             emit WorkerSlashed(worker_, slashed, stake);
         }
-        _countFree(worker_, seatsBefore);
-        if (status == WorkerStatus.Active) _poolChange(worker_, SET_WEIGHT, 0);
+        _countFree(worker_, seatsBefore, 0);
+        if (status == WorkerStatus.Active) _poolChange(worker_, SET_WEIGHT, 0, 0);
         if (slashed != 0) _stakeToken.safeTransfer(_treasury, slashed);
     }
 
@@ -505,8 +510,18 @@ contract GPUManagement is IGPUManagement, Ownable {
     function poolWeight(uint256 modelId, address worker) external view returns (uint256) {
         uint256 leafPlusOne = _leafOf[modelId][worker];
         if (leafPlusOne == 0) return 0;
-        (, uint256 weight) = _prefix(modelId, leafPlusOne - 1);
-        return weight;
+        return _leafWeight(modelId, leafPlusOne - 1);
+    }
+
+    /// @notice The committee a draw with `seed` would seat from the model's pool as it stands (changes still in the
+    /// log not applied), leaving out `excluded` when enough others remain. A draw of a prompt seats exactly this
+    /// when the log holds nothing up to its anchor; the seed of each draw is in the scheduler's Drawn event.
+    function previewDraw(uint256 modelId, uint256 committeeSize, bytes32 seed, address[] calldata excluded)
+        external
+        view
+        returns (address[] memory committee)
+    {
+        return _sample(modelId, committeeSize, seed, excluded);
     }
 
     /// @notice The change log: entries waiting, and the block the pools are frozen at (0: not frozen).
@@ -630,15 +645,21 @@ contract GPUManagement is IGPUManagement, Ownable {
         return worker.status == WorkerStatus.Active ? worker.capacity - worker.busy : 0;
     }
 
+    /// @dev The worker's `index`-th model of `count`; `known` is a model it is known to serve (0: none), which saves the
+    /// read when it serves one model only.
+    function _modelAt(address account, uint256 index, uint256 count, uint256 known) private view returns (uint256) {
+        return count == 1 && known != 0 ? known : _servedModels[account][index];
+    }
+
     /// @dev Updates the live free counts of the worker's models after a change of its status or load; `seatsBefore`
-    /// is {_seats} before the change.
-    function _countFree(address account, uint256 seatsBefore) private {
+    /// is {_seats} before the change, `known` as in {_modelAt}.
+    function _countFree(address account, uint256 seatsBefore, uint256 known) private {
         WorkerState storage worker = _workers[account];
         uint256 seats = _seats(worker);
         if (seats == seatsBefore) return;
         uint256 count = worker.modelCount;
         for (uint256 i = 0; i < count; ++i) {
-            PoolCounts storage pool = _pools[_servedModels[account][i]];
+            PoolCounts storage pool = _pools[_modelAt(account, i, count, known)];
             // Free workers are those with a free seat; seat counts stay below 2^32 (capacity 256 per worker).
             if (seatsBefore == 0) ++pool.free;
             else if (seats == 0) --pool.free;
@@ -648,7 +669,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     }
 
     /// @dev Takes one capacity slot of a drawn worker, live and in the pools.
-    function _occupy(address account) private {
+    function _occupy(address account, uint256 modelId) private {
         WorkerState storage worker = _workers[account];
         // Cannot overflow: the worker is in the pool, so poolBusy < capacity <= MAX_CAPACITY; busy may run ahead of
         // poolBusy only by releases, which lower it.
@@ -657,19 +678,19 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint16 poolBusy = worker.poolBusy + 1;
         worker.busy = busy;
         worker.poolBusy = poolBusy;
-        _countFree(account, seatsBefore);
-        if (poolBusy == worker.capacity) _setLeaves(account, 0);
+        _countFree(account, seatsBefore, modelId);
+        if (poolBusy == worker.capacity) _setLeaves(account, 0, modelId);
     }
 
     // ------------------------------------------------------------------ internal: change log
 
     /// @dev Applies a pool change now, or logs it when the pools are frozen at an earlier block (or older changes
     /// still wait, to keep the order).
-    function _poolChange(address account, uint8 kind, uint32 weight) private {
+    function _poolChange(address account, uint8 kind, uint32 weight, uint256 known) private {
         uint64 frozen = _frozenSince;
         uint64 tail = _logTail;
         if (_logHead == tail && block.number <= frozen) {
-            _applyChange(account, kind, weight);
+            _applyChange(account, kind, weight, known);
             return;
         }
         _log[tail] = uint256(uint160(account)) | uint256(kind) << 160 | uint256(weight) << 168 | block.number << 200;
@@ -687,33 +708,33 @@ contract GPUManagement is IGPUManagement, Ownable {
             if (uint64(entry >> 200) > limit) break;
             address account = address(uint160(entry));
             --_members[account].pending;
-            _applyChange(account, uint8(entry >> 160), uint32(entry >> 168));
+            _applyChange(account, uint8(entry >> 160), uint32(entry >> 168), 0);
             ++head;
             ++applied;
         }
         if (applied != 0) _logHead = head;
     }
 
-    function _applyChange(address account, uint8 kind, uint32 weight) private {
+    function _applyChange(address account, uint8 kind, uint32 weight, uint256 known) private {
         WorkerState storage worker = _workers[account];
         PoolMember storage member = _members[account];
         if (kind == SET_WEIGHT) {
             member.weight = weight;
-            if (worker.poolBusy < worker.capacity) _setLeaves(account, weight);
+            if (worker.poolBusy < worker.capacity) _setLeaves(account, weight, known);
         } else {
             uint16 poolBusy = worker.poolBusy;
             worker.poolBusy = poolBusy - 1;
-            if (poolBusy == worker.capacity) _setLeaves(account, member.weight);
+            if (poolBusy == worker.capacity) _setLeaves(account, member.weight, known);
         }
     }
 
     // ------------------------------------------------------------------ internal: trees
 
-    function _setLeaves(address account, uint32 weight) private {
+    function _setLeaves(address account, uint32 weight, uint256 known) private {
         uint256 count = _workers[account].modelCount;
         uint256 leaves = _members[account].leaves;
         for (uint256 i = 0; i < count; ++i) {
-            _setLeaf(_servedModels[account][i], leaves >> (LEAF_BITS * i) & (MAX_POOL_LEAVES - 1), weight);
+            _setLeaf(_modelAt(account, i, count, known), leaves >> (LEAF_BITS * i) & (MAX_POOL_LEAVES - 1), weight);
         }
     }
 
@@ -737,38 +758,84 @@ contract GPUManagement is IGPUManagement, Ownable {
         else if (weight == 0) --pool.members;
     }
 
-    /// @dev The cumulative weight before `leaf` and the leaf's weight.
-    function _prefix(uint256 modelId, uint256 leaf) private view returns (uint256 start, uint256 weight) {
+    /// @dev The leaf's weight (zero when it is not in the pool).
+    function _leafWeight(uint256 modelId, uint256 leaf) private view returns (uint256) {
+        return _nodes[modelId][1 << 32 | leaf >> 3] >> (FIELD_BITS * (leaf & 7)) & FIELD_MASK;
+    }
+
+    /// @dev keccak256(abi.encode(seed, salt)), computed in the scratch space.
+    function _random(bytes32 seed, uint256 salt) private pure returns (uint256 random) {
+        assembly ("memory-safe") {
+            mstore(0x00, seed)
+            mstore(0x20, salt)
+            random := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev The order in which a draw with `seed` lays out the eight children of the node `key`: eight 4-bit entries,
+    /// entry p naming the child at place p. It is one of sixteen fixed layouts ({LAYOUTS_LOW}, {LAYOUTS_HIGH}),
+    /// chosen by the low four bits of keccak256(abi.encode(seed, key)); in them any two children stand at any given
+    /// offset from each other in at most four. Choosing every node's layout per draw keeps a worker from choosing
+    /// which others sit at the spacing from it (and so are drawn with it) by when it registered.
+    function _childOrder(bytes32 seed, uint256 key) private pure returns (uint256) {
+        uint256 layout = _random(seed, key) & 15;
+        uint256 layouts = layout < 8 ? LAYOUTS_LOW : LAYOUTS_HIGH;
+        return layouts >> (32 * (layout & 7)) & 0xffffffff;
+    }
+
+    /// @dev Where `leaf` starts on the draw's line (the leaves in the shuffled order of {_childOrder}) and its weight.
+    function _prefix(uint256 modelId, uint256 depth, bytes32 seed, uint256 leaf)
+        private
+        view
+        returns (uint256 start, uint256 weight)
+    {
         mapping(uint256 key => uint256 node) storage nodes = _nodes[modelId];
-        for (uint256 height = _pools[modelId].depth; height > 0; --height) {
-            uint256 node = nodes[height << 32 | leaf >> (3 * height)];
+        for (uint256 height = depth; height > 0; --height) {
+            uint256 key = height << 32 | leaf >> (3 * height);
+            uint256 node = nodes[key];
+            uint256 order = _childOrder(seed, key);
             uint256 child = leaf >> (3 * (height - 1)) & 7;
-            for (uint256 c = 0; c < child; ++c) {
+            for (uint256 place = 0; place < 8; ++place) {
+                uint256 c = order >> (4 * place) & 15;
+                if (c == child) break;
                 start += node >> (FIELD_BITS * c) & FIELD_MASK;
             }
             weight = node >> (FIELD_BITS * child) & FIELD_MASK;
         }
     }
 
-    /// @dev The leaf whose interval of the cumulative weights holds `point` (< total), its start and weight.
-    function _find(uint256 modelId, uint256 depth, uint256 point)
+    /// @dev The leaf whose interval of the draw's line holds `point` (< total), its start and weight. `cache` keeps the
+    /// child order of the last node read at each height (key and order), for the next point.
+    function _find(uint256 modelId, uint256 depth, bytes32 seed, uint256 point, uint256[] memory cache)
         private
         view
         returns (uint256 leaf, uint256 start, uint256 weight)
     {
         mapping(uint256 key => uint256 node) storage nodes = _nodes[modelId];
         uint256 rest = point;
-        for (uint256 height = depth; height > 0; --height) {
-            uint256 node = nodes[height << 32 | leaf];
-            uint256 child;
-            // `point` < total, so some child holds it; the bound only guards the loop.
-            for (; child < 7; ++child) {
-                weight = node >> (FIELD_BITS * child) & FIELD_MASK;
-                if (rest < weight) break;
-                rest -= weight;
+        // Heights, places and 31-bit fields: nothing here can overflow, and `rest` only drops below a field it
+        // exceeds.
+        unchecked {
+            for (uint256 height = depth; height > 0; --height) {
+                uint256 key = height << 32 | leaf;
+                // An order is a permutation of 0..7, never 0, so 0 marks an empty cache slot.
+                uint256 order = cache[2 * height] == key ? cache[2 * height + 1] : 0;
+                if (order == 0) {
+                    order = _childOrder(seed, key);
+                    cache[2 * height] = key;
+                    cache[2 * height + 1] = order;
+                }
+                uint256 node = nodes[key];
+                uint256 child;
+                // `point` < total, so some child holds it; the bound only guards the loop.
+                for (uint256 place = 0; place < 8; ++place) {
+                    child = order >> (4 * place) & 15;
+                    weight = node >> (FIELD_BITS * child) & FIELD_MASK;
+                    if (rest < weight || place == 7) break;
+                    rest -= weight;
+                }
+                leaf = leaf << 3 | child;
             }
-            if (child == 7) weight = node >> (FIELD_BITS * 7) & FIELD_MASK;
-            leaf = leaf << 3 | child;
         }
         start = point - rest;
     }
@@ -792,28 +859,33 @@ contract GPUManagement is IGPUManagement, Ownable {
             for (uint256 i = 0; i < excluded.length; ++i) {
                 uint256 leafPlusOne = _leafOf[modelId][excluded[i]];
                 if (leafPlusOne == 0) continue;
-                (uint256 start, uint256 weight) = _prefix(modelId, leafPlusOne - 1);
+                (uint256 start, uint256 weight) = _prefix(modelId, pool.depth, seed, leafPlusOne - 1);
                 if (weight == 0) continue;
                 holes = _insertHole(holeStart, holeWeight, holes, start, weight);
                 holeTotal += weight;
             }
         }
         committee = new address[](committeeSize);
+        uint256[] memory cache = new uint256[](2 * pool.depth + 2);
         uint256 seated;
         for (uint256 round = 0; seated < committeeSize; ++round) {
             uint256 need = committeeSize - seated;
             uint256 remaining = pool.total - holeTotal;
-            uint256 offset = uint256(keccak256(abi.encode(seed, round))) % remaining;
+            uint256 offset = _random(seed, round) % remaining;
             uint256[] memory leaves = new uint256[](need);
             uint256[] memory starts = new uint256[](need);
             uint256[] memory weights = new uint256[](need);
             bool heavy;
             for (uint256 j = 0; j < need; ++j) {
-                uint256 point = (offset + j * remaining) / need;
-                for (uint256 h = 0; h < holes && holeStart[h] <= point; ++h) {
-                    point += holeWeight[h];
+                uint256 point;
+                // Weights are 31-bit fields summing to at most 2^64: no product or sum here can overflow.
+                unchecked {
+                    point = (offset + j * remaining) / need;
+                    for (uint256 h = 0; h < holes && holeStart[h] <= point; ++h) {
+                        point += holeWeight[h];
+                    }
                 }
-                (leaves[j], starts[j], weights[j]) = _find(modelId, pool.depth, point);
+                (leaves[j], starts[j], weights[j]) = _find(modelId, pool.depth, seed, point, cache);
                 if (weights[j] * need > remaining) heavy = true;
             }
             if (!heavy) {

@@ -63,8 +63,9 @@ struct RequesterQueue {
 /// @title PromptScheduler
 /// @notice Queues prompts and draws their committees. A prompt that finds enough free workers (and no queue) is
 /// anchored to the block of the transaction that schedules it; its committee is drawn in a later transaction, by
-/// anyone calling {draw}, from randomness of the anchor block (its hash by default, through a pluggable
-/// {IRandomness}) and the pool as it stood at the end of that block. No transaction that submits, pumps or finalizes
+/// anyone calling {draw}, from randomness of the anchor block (its hash, built in; a chain with a VRF or a beacon plugs
+/// in an {IRandomness}) and the pool as it stood at the end of that block. The hash of a block is unknown to every
+/// transaction in it; only the block's producer can bias it, by withholding the block and losing its reward. No transaction that submits, pumps or finalizes
 /// can see the committee it causes, and reverting and retrying the draw gives the same committee. Draws happen in
 /// anchor order. When fewer workers are free than a committee needs, the prompt waits in its model's queue, ordered
 /// by the model's policy, and is anchored when workers free up.
@@ -76,6 +77,11 @@ struct RequesterQueue {
 /// across models; an anchor older than the randomness source remembers (256 blocks for block hashes) moves to
 /// the block of the draw that finds it stale, a block whose hash that transaction cannot know either.
 contract PromptScheduler is IPromptScheduler, Ownable {
+    /// @notice The EIP-2935 block-hash history contract (Prague).
+    address public constant HISTORY = 0x0000F90827F1C53a10cb7A02335B175320002935;
+    /// @notice Blocks the history contract serves.
+    uint256 public constant HISTORY_WINDOW = 8191;
+
     IGPUManagement private immutable _gpu;
     IModelFileSystem private immutable _models;
     IRandomness private immutable _randomness;
@@ -106,8 +112,6 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     /// @notice A prompt awaits its committee draw from the randomness of the block of this event (drawable from the
     /// next block).
     event Anchored(uint256 indexed promptId);
-    /// @notice A prompt's committee was drawn from `seed` (the kernel's CommitteeAssigned event names it).
-    event Drawn(uint256 indexed promptId, bytes32 seed);
     /// @notice A queued or anchored prompt was cancelled.
     event Cancelled(uint256 indexed promptId);
 
@@ -123,13 +127,12 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     /// @param initialOwner Wires the kernel.
     /// @param gpu_ The worker registry (draw pools).
     /// @param models_ The model registry (policies).
-    /// @param randomness_ Where committee randomness comes from.
+    /// @param randomness_ Where committee randomness comes from: the zero address for the built-in block hashes, or a
+    /// VRF or beacon source on a chain that has one.
     constructor(address initialOwner, IGPUManagement gpu_, IModelFileSystem models_, IRandomness randomness_)
         Ownable(initialOwner)
     {
-        if (address(gpu_) == address(0) || address(models_) == address(0) || address(randomness_) == address(0)) {
-            revert PromptSchedulerZeroAddress();
-        }
+        if (address(gpu_) == address(0) || address(models_) == address(0)) revert PromptSchedulerZeroAddress();
         _gpu = gpu_;
         _models = models_;
         _randomness = randomness_;
@@ -181,7 +184,9 @@ contract PromptScheduler is IPromptScheduler, Ownable {
             if (entry.cancelled) continue;
             QueueCounts storage counts = _queueCounts[entry.modelId];
             counts.reserved -= entry.committeeSize;
-            bytes32 random = _randomness.randomness(entry.anchor);
+            bytes32 random = address(_randomness) == address(0)
+                ? _blockRandomness(entry.anchor)
+                : _randomness.randomness(entry.anchor);
             if (random == bytes32(0)) {
                 // Too old for the source: anchor again to this block, at the back (anchors stay in order).
                 _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
@@ -198,7 +203,6 @@ contract PromptScheduler is IPromptScheduler, Ownable {
                 _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
                 continue;
             }
-            emit Drawn(promptId, seed);
             IKernelAssignments(_kernel).onCommitteeAssigned(promptId, committee);
             ++drawn;
             _pump(entry.modelId, 1);
@@ -266,9 +270,20 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         return _kernel;
     }
 
-    /// @notice The randomness source.
+    /// @notice The randomness source (the zero address: the built-in block hashes).
     function randomness() external view returns (IRandomness) {
         return _randomness;
+    }
+
+    /// @dev The built-in randomness: the block's hash, from BLOCKHASH for the last 256 blocks and, where the chain has
+    /// the EIP-2935 history contract, from its ring of the last 8,191 beyond that; zero when neither has it.
+    function _blockRandomness(uint256 blockNumber) private view returns (bytes32 value) {
+        value = blockhash(blockNumber);
+        if (value != bytes32(0) || block.number - blockNumber > HISTORY_WINDOW || HISTORY.code.length == 0) {
+            return value;
+        }
+        (bool ok, bytes memory returned) = HISTORY.staticcall(abi.encode(blockNumber));
+        if (ok && returned.length == 32) value = abi.decode(returned, (bytes32));
     }
 
     /// @dev Whether the model has `committeeSize` free workers, and free capacity slots beyond those anchored prompts

@@ -118,12 +118,22 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         submitted.fee, submitted.receipt.transaction_hash
     ));
     let (mut assigned, mut queued, mut committed, mut revealed) = (false, false, 0u32, 0u32);
+    let mut anchored = None;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let (status, hash, miner) = loop {
         let record = client.prompt(id).await?;
-        if record.status == PromptStatus::Queued && !queued {
-            queued = true;
-            say("queued: waiting for free workers".into());
+        if record.status == PromptStatus::Queued {
+            let anchor = client.anchor_of(id).await?;
+            if anchor.is_some() && anchor != anchored {
+                anchored = anchor;
+                say(format!(
+                    "waiting for the draw: committee from the hash of block {}",
+                    anchor.unwrap_or_default()
+                ));
+            } else if anchor.is_none() && !queued {
+                queued = true;
+                say("queued: waiting for free workers".into());
+            }
         }
         if !assigned && record.status == PromptStatus::Committing {
             let (members, _) = client.committee(id).await?;

@@ -68,6 +68,7 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
             .call()
             .await
             .map_err(|e| eyre::eyre!("queueLength: {e}"))?;
+        let (awaiting_draw, _) = client.pending_draws().await?;
         let finalized = Filter::new()
             .address(deployment.kernel)
             .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
@@ -106,6 +107,7 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                 "model_id": deployment.model_id,
                 "block": provider.get_block_number().await?,
                 "queued": queued.to_string(),
+                "waiting_for_draw": awaiting_draw,
                 "finalized": finalized.len(),
                 "workers": rows,
             });
@@ -119,7 +121,7 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
             provider.get_block_number().await?
         );
         println!(
-            "model #{}: {queued} queued, {} prompts finalized",
+            "model #{}: {queued} queued, {awaiting_draw} waiting for the draw, {} prompts finalized",
             deployment.model_id,
             finalized.len()
         );

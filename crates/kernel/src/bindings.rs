@@ -47,13 +47,6 @@ alloy::sol!(
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
-    BlockHashRandomness,
-    "../../contracts/out/BlockHashRandomness.json"
-);
-
-alloy::sol!(
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
     DecentralizedInference,
     "../../contracts/out/DecentralizedInference.json"
 );

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::{
     Error, Result,
     bindings::{
-        BlockHashRandomness, ContextManager, DecentralizedInference,
-        DecentralizedInference::KernelParams, EAI, GPUManagement, ModelFileSystem, PromptScheduler,
+        ContextManager, DecentralizedInference, DecentralizedInference::KernelParams, EAI,
+        GPUManagement, ModelFileSystem, PromptScheduler,
     },
     tx::send,
 };
@@ -39,6 +39,10 @@ pub struct DeployParams {
     /// EAI wei a block reward may mint per wei of fee that reached the treasury (fixed for the
     /// deployment's life): bounds emission by what requesters pay.
     pub eai_per_wei: U256,
+    /// Where committee randomness comes from: the zero address for the built-in block hashes
+    /// (BLOCKHASH, and EIP-2935 history where the chain has it), or an `IRandomness` contract (a
+    /// VRF or beacon relay).
+    pub randomness: Address,
 }
 
 impl DeployParams {
@@ -78,6 +82,7 @@ impl DeployParams {
                 treasury: owner,
             },
             eai_per_wei: U256::from(1_000_000_000u64),
+            randomness: Address::ZERO,
         }
     }
 }
@@ -100,9 +105,9 @@ pub struct KernelAddresses {
     pub kernel: Address,
 }
 
-/// Deploys EAI, the five kernel contracts and the committee randomness source (block hashes)
-/// from `params.owner`, then wires them: the kernel becomes EAI's minter and the kernel of
-/// GPUManagement, ContextManager and PromptScheduler. Eleven transactions.
+/// Deploys EAI and the five kernel contracts from `params.owner`, then wires them: the kernel
+/// becomes EAI's minter and the kernel of GPUManagement, ContextManager and PromptScheduler.
+/// Ten transactions.
 pub async fn deploy_kernel<P: Provider + Clone>(
     provider: &P,
     params: &DeployParams,
@@ -163,18 +168,16 @@ pub async fn deploy_kernel<P: Provider + Clone>(
         .await?,
         "deploy ContextManager",
     )?;
-    let randomness = deployed(
-        send(
-            BlockHashRandomness::deploy_builder(provider.clone()).from(owner),
-            "deploy BlockHashRandomness",
-        )
-        .await?,
-        "deploy BlockHashRandomness",
-    )?;
     let scheduler = deployed(
         send(
-            PromptScheduler::deploy_builder(provider.clone(), owner, gpu, models, randomness)
-                .from(owner),
+            PromptScheduler::deploy_builder(
+                provider.clone(),
+                owner,
+                gpu,
+                models,
+                params.randomness,
+            )
+            .from(owner),
             "deploy PromptScheduler",
         )
         .await?,

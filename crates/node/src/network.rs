@@ -118,9 +118,16 @@ pub async fn ensure_current(deployment: &Deployment) -> Result<()> {
             .parse()
             .map_err(|e| Error::Config(format!("rpc url {:?}: {e}", deployment.rpc_url)))?,
     );
-    let kernel = aik_kernel::bindings::DecentralizedInference::new(deployment.kernel, provider);
-    match kernel.refundOf(alloy::primitives::U256::ZERO).call().await {
-        Ok(_) => Ok(()),
+    let kernel =
+        aik_kernel::bindings::DecentralizedInference::new(deployment.kernel, provider.clone());
+    let scheduler = aik_kernel::bindings::PromptScheduler::new(deployment.scheduler, provider);
+    // Views this protocol added last: refunds of unavailable prompts, and committee draws.
+    let probe = async {
+        kernel.refundOf(alloy::primitives::U256::ZERO).call().await?;
+        scheduler.pendingDraws().call().await.map(|_| ())
+    };
+    match probe.await {
+        Ok(()) => Ok(()),
         Err(alloy::contract::Error::TransportError(error)) if error.as_error_resp().is_none() => {
             Err(Error::Transport(error))
         }

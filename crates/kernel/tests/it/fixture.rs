@@ -47,6 +47,8 @@ pub(crate) struct Options {
     pub(crate) capacity: u16,
     pub(crate) policy: SchedulingPolicy,
     pub(crate) tweak: fn(&mut DeployParams),
+    /// The stake of the i-th worker (registration order).
+    pub(crate) stake: fn(usize) -> u128,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             capacity: 1,
             policy: SchedulingPolicy::FeePriority,
             tweak: |_| {},
+            stake: |_| STAKE,
         }
     }
 }
@@ -114,11 +117,12 @@ impl Env {
             .await
             .expect("model registers");
         let mut workers = Vec::new();
-        for account in &dev[1..=options.workers] {
+        for (index, account) in dev[1..=options.workers].iter().enumerate() {
             owner.transfer_eai(account.address, U256::from(10 * STAKE)).await.expect("fund worker");
             let worker = owner.connect(provider_for(&url, account.signer.clone()), account.address);
+            let stake = U256::from((options.stake)(index));
             worker
-                .register_worker(&hardware(), &[model], options.capacity, U256::from(STAKE))
+                .register_worker(&hardware(), &[model], options.capacity, stake)
                 .await
                 .expect("worker registers");
             workers.push(worker);
@@ -174,6 +178,14 @@ impl Env {
         }
         self.draw().await;
         self.owner.committee(prompt_id).await.expect("committee").0
+    }
+
+    /// Mines `blocks` empty blocks.
+    pub(crate) async fn mine(&self, blocks: u64) {
+        for _ in 0..blocks {
+            let _: serde_json::Value =
+                self.provider.raw_request("evm_mine".into(), ()).await.expect("evm_mine");
+        }
     }
 
     /// Draws every committee that can be drawn now.

@@ -224,7 +224,7 @@ async fn test_kernel_only_and_owner_only_functions() {
     let env = Env::new().await;
     let stranger = &env.requesters[0];
     let who = stranger.from();
-    let err = stranger.gpu().release(vec![who]).from(who).call().await.unwrap_err();
+    let err = stranger.gpu().release(U256::from(1), vec![who]).from(who).call().await.unwrap_err();
     assert_eq!(
         err.as_decoded_interface_error::<Errors>(),
         Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))

@@ -2,7 +2,7 @@
 //! kernel's components, a reference of the committee draw, and what a closed prompt still shows
 //! once its lane (the storage of its open state) serves the next prompt.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -89,15 +89,83 @@ async fn test_components_are_the_deployed_contracts() {
     assert_eq!(env.owner.models().modelCount().call().await.unwrap(), U256::from(1));
 }
 
-/// The documented draw, computed here independently: systematic sampling over the pool's
-/// cumulative weights (leaves in registration order) without the `excluded` intervals; workers
-/// heavier than the spacing are seated once and the other seats drawn again over the rest.
+/// The sixteen layouts of a node's children, as GPUManagement documents them (entry p of a
+/// layout names the child at place p).
+const LAYOUTS: [[u64; 8]; 16] = [
+    [0, 1, 2, 3, 4, 5, 6, 7],
+    [3, 5, 1, 0, 7, 2, 4, 6],
+    [0, 2, 4, 3, 7, 6, 1, 5],
+    [3, 5, 7, 4, 1, 2, 0, 6],
+    [5, 6, 3, 0, 2, 1, 7, 4],
+    [2, 5, 6, 1, 3, 7, 4, 0],
+    [7, 0, 3, 6, 1, 4, 5, 2],
+    [6, 2, 5, 4, 7, 0, 1, 3],
+    [5, 6, 7, 2, 1, 4, 3, 0],
+    [7, 5, 4, 0, 1, 3, 6, 2],
+    [7, 4, 2, 6, 3, 0, 1, 5],
+    [4, 1, 2, 7, 6, 3, 0, 5],
+    [3, 2, 4, 1, 0, 7, 6, 5],
+    [7, 1, 0, 3, 2, 6, 5, 4],
+    [7, 0, 6, 3, 5, 2, 4, 1],
+    [6, 2, 1, 0, 3, 7, 5, 4],
+];
+
+/// The layout a draw with `seed` gives the node `key`: the low four bits of
+/// keccak256(abi.encode(seed, key)) pick one of [`LAYOUTS`].
+fn child_order(seed: B256, key: u64) -> [u64; 8] {
+    let random = keccak256((seed, U256::from(key)).abi_encode());
+    LAYOUTS[usize::from(random[31] & 15)]
+}
+
+#[test]
+fn test_layouts_spread_every_pair_of_children() {
+    // Any two children stand at any given offset in at most four of the sixteen layouts.
+    for a in 0..8u64 {
+        for b in 0..8u64 {
+            if a == b {
+                continue;
+            }
+            let mut offsets = BTreeMap::new();
+            for layout in LAYOUTS {
+                let place = |c| layout.iter().position(|x| *x == c).unwrap() as i64;
+                *offsets.entry(place(b) - place(a)).or_insert(0) += 1;
+            }
+            assert!(offsets.values().all(|n| *n <= 4), "children {a}, {b}: {offsets:?}");
+        }
+    }
+}
+
+/// The leaves under the node at `height` and `index`, in the draw's shuffled order.
+fn shuffled(seed: B256, height: u32, index: u64, leaves: u64, out: &mut Vec<u64>) {
+    if height == 0 {
+        if index < leaves {
+            out.push(index);
+        }
+        return;
+    }
+    for child in child_order(seed, u64::from(height) << 32 | index) {
+        shuffled(seed, height - 1, index * 8 + child, leaves, out);
+    }
+}
+
+/// The documented draw, computed here independently: the pool's leaves (registration order in
+/// `pool`) laid out in the draw's shuffled order, then systematic sampling over the cumulative
+/// weights without the `excluded` intervals; workers heavier than the spacing are seated once and
+/// the other seats drawn again over the rest.
 pub(crate) fn reference_draw(
     pool: &[(Address, u64)],
     k: usize,
     seed: B256,
     excluded: &[Address],
 ) -> Vec<Address> {
+    let leaves = pool.len() as u64;
+    let mut depth = 1;
+    while 8u64.pow(depth) < leaves {
+        depth += 1;
+    }
+    let mut order = Vec::new();
+    shuffled(seed, depth, 0, leaves, &mut order);
+    let line_all: Vec<(Address, u64)> = order.iter().map(|leaf| pool[*leaf as usize]).collect();
     let members = pool.iter().filter(|(_, w)| *w != 0).count();
     let mut holes: Vec<Address> = Vec::new();
     if members >= k + excluded.len() {
@@ -107,9 +175,9 @@ pub(crate) fn reference_draw(
     let mut round = 0u64;
     while seated.len() < k {
         let need = (k - seated.len()) as u64;
-        // The reduced line: the pool without the holes, in leaf order.
+        // The reduced line: the shuffled pool without the holes.
         let line: Vec<(Address, u64)> =
-            pool.iter().filter(|(a, w)| *w != 0 && !holes.contains(a)).copied().collect();
+            line_all.iter().filter(|(a, w)| *w != 0 && !holes.contains(a)).copied().collect();
         let remaining: u64 = line.iter().map(|(_, w)| w).sum();
         let random = U256::from_be_bytes(keccak256((seed, U256::from(round)).abi_encode()).0);
         let offset = (random % U256::from(remaining)).to::<u64>();

@@ -450,5 +450,9 @@ async fn a_deployment_of_another_protocol_is_refused_with_a_way_out() {
     let error = aik_node::network::ensure_current(&older).await.unwrap_err().to_string();
     assert!(error.contains("deployed by an older version of aik"), "{error}");
     assert!(error.contains("remove the state directory"), "{error}");
+    // A scheduler that draws no committees (the one before the draw) is refused too.
+    let undrawn = Deployment { scheduler: current.token, ..current.clone() };
+    let error = aik_node::network::ensure_current(&undrawn).await.unwrap_err().to_string();
+    assert!(error.contains("deployed by an older version of aik"), "{error}");
     devnet.shutdown().await.unwrap();
 }
