@@ -13,7 +13,7 @@
 //! transaction that seats a committee of k = 3 from 10, 100 or 1,000 free workers, the mean of
 //! four draws: the whole transaction, so that nothing is left out of the comparison.
 //!
-//! Where the gas goes (k = 3, capacity-1 workers, about 843k to 847k for the whole life; the
+//! Where the gas goes (k = 3, capacity-1 workers, about 839k to 841k for the whole life; the
 //! issue's bound is 850k): nine transactions pay 189k of base cost. A prompt fills only three
 //! fresh storage slots in its life: its two-slot permanent record at submit and its winning
 //! output hash at finalize. Everything an open prompt needs beyond that (topic, input hash,
@@ -22,7 +22,7 @@
 //! reuses its slots whenever it empties, and the pool trees, the change-log bounds, the topic's
 //! turn list, the queue counts and the kernel's counters are laid out so that no slot they
 //! rewrite ever returns to zero. What is left: submit (~180k) pays the 200-byte request's
-//! calldata and PromptData event, four external calls and the anchor; the draw (~155k) pays the
+//! calldata and PromptData event, four external calls and the anchor; the draw (~150k) pays the
 //! randomness, the stake-weighted sample (one tree slot per level and point), taking three
 //! capacity-1 workers' weights out of the pool and starting the commit phase; each commit (~45k)
 //! and reveal (~47k) is mostly base cost and cold reads; finalize (~246k) puts the weights back,
