@@ -8,8 +8,9 @@
 //! runs are serialized, so a prompt's model time is the sum of its three runs.
 //!
 //! Phases are the moments the bench first sees each change of the prompt's record (polled every
-//! [`POLL`]): submitted (receipt) → assigned (a committee is recorded; usually in the submit
-//! transaction) → every member committed → every member revealed → finalized.
+//! [`POLL`]): submitted (receipt) → assigned (a committee is recorded: a worker draws it in a
+//! transaction after the submit's block) → every member committed → every member revealed →
+//! finalized.
 //!
 //! Measured on the 2-core development machine (release build, 3 workers, 16 output tokens,
 //! prompts one at a time): the tiny model finalizes a prompt in 0.065–0.08 s (about 0.06 s of
