@@ -63,7 +63,8 @@ interface IGPUManagement {
     ) external returns (address[] memory committee);
 
     /// @notice Freezes the pool at block `anchor`: changes made in later blocks wait until the prompts anchored up to
-    /// then are drawn. Only the scheduler, when a prompt is anchored while none awaits its draw.
+    /// then are drawn. Only the scheduler, when a prompt is anchored while none awaits its draw; `anchor` 0 unfreezes
+    /// (the last prompts awaiting their draw were cancelled) and applies what waited.
     function freeze(uint64 anchor) external;
 
     /// @notice Frees one capacity slot of each worker of a committee for `modelId`. Only the kernel.

@@ -430,7 +430,12 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     /// @inheritdoc IGPUManagement
     function freeze(uint64 anchor) external onlyScheduler {
-        _frozenSince = anchor;
+        if (anchor == 0) {
+            _frozenSince = NOT_FROZEN;
+            _applyLog(NOT_FROZEN, MAX_APPLY_PER_CALL);
+        } else {
+            _frozenSince = anchor;
+        }
     }
 
     /// @inheritdoc IGPUManagement

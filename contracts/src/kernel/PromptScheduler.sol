@@ -175,13 +175,16 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     /// @return drawn Committees drawn.
     function draw(uint256 max) external returns (uint256 drawn) {
         uint256 head = _drawHead;
+        // Whether the last entry looked at was a cancelled one, skipped without a draw.
+        bool skipped;
         for (uint256 steps = 0; steps < max && head != _drawTail; ++steps) {
             DrawEntry memory entry = _draws[head];
             if (entry.anchor >= block.number) break;
             ++head;
             _drawHead = uint32(head);
             uint256 promptId = entry.promptId;
-            if (entry.cancelled) continue;
+            skipped = entry.cancelled;
+            if (skipped) continue;
             QueueCounts storage counts = _queueCounts[entry.modelId];
             counts.reserved -= entry.committeeSize;
             bytes32 random = address(_randomness) == address(0)
@@ -210,6 +213,8 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         if (head == _drawTail && head != 0) {
             _drawHead = 0;
             _drawTail = 0;
+            // No draw passed the pools on: nothing awaits a draw any more, so they need not stay frozen.
+            if (skipped) _gpu.freeze(0);
         }
     }
 

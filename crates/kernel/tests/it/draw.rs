@@ -452,3 +452,34 @@ async fn test_workers_pause_resume_and_update_without_unbonding() {
     env.run_honest(id, b"ok").await;
     worker.update_worker(&hardware(), &[env.model], 1).await.unwrap();
 }
+
+/// A prompt cancelled while it awaited its draw leaves nothing frozen: the next draw call skips
+/// it, the pools apply what waited in the log, and a paused worker can update again.
+#[tokio::test]
+async fn test_a_cancelled_draw_unfreezes_the_pool() {
+    let env = Env::new().await;
+    let gpu = env.owner.gpu();
+    let worker = &env.workers[0];
+    let requester = &env.requesters[0];
+    let id = requester.submit(&env.request("never drawn")).await.unwrap().prompt_id;
+    let receipt = worker.pause().await.unwrap();
+    assert_eq!(logs::<GPU::PoolChangeLogged>(&receipt).len(), 1, "frozen at the anchor");
+    env.advance(env.params.kernel.queueTimeout + 1).await;
+    requester.cancel_queued(id).await.unwrap();
+    assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Refunded);
+    assert_revert(
+        worker.update_worker(&hardware(), &[env.model], 1).await,
+        GPU::GPUManagementErrors::GPUManagementPoolChangePending(
+            GPU::GPUManagementPoolChangePending { worker: worker.from(), pending: 1 },
+        ),
+    );
+    let (pending, drawable) = env.owner.pending_draws().await.unwrap();
+    assert_eq!((pending, drawable), (1, 1), "the cancelled entry still waits to be skipped");
+    let receipt = env.requesters[1].draw(16).await.unwrap();
+    assert!(logs::<DI::CommitteeAssigned>(&receipt).is_empty());
+    assert_eq!(env.owner.pending_draws().await.unwrap(), (0, 0));
+    let log = gpu.poolChangeLog().call().await.unwrap();
+    assert_eq!((log.pending, log.frozenSince), (U256::ZERO, 0));
+    assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::ZERO);
+    worker.update_worker(&hardware(), &[env.model], 1).await.unwrap();
+}
