@@ -53,6 +53,8 @@ interface IGPUManagement {
     /// proportional to its stake, and occupies one capacity slot of each. Workers in `excluded` are left out when
     /// enough others remain. Returns an empty array when the pool at `anchor` has too few workers. Afterwards the
     /// pool stays frozen at `nextAnchor` (the next prompt awaiting its draw; 0 when none). Only the scheduler.
+    /// @return ready False when more logged pool changes up to `anchor` remained than one call applies (it applied
+    /// some and drew nothing: call again).
     function drawCommittee(
         uint256 modelId,
         uint256 committeeSize,
@@ -60,7 +62,7 @@ interface IGPUManagement {
         uint64 anchor,
         uint64 nextAnchor,
         address[] calldata excluded
-    ) external returns (address[] memory committee);
+    ) external returns (bool ready, address[] memory committee);
 
     /// @notice Freezes the pool at block `anchor`: changes made in later blocks wait until the prompts anchored up to
     /// then are drawn. Only the scheduler, when a prompt is anchored while none awaits its draw; `anchor` 0 unfreezes
@@ -77,10 +79,12 @@ interface IGPUManagement {
 
 /// @title IRandomness
 /// @notice Where committee randomness comes from: a value for a block that nobody could know before that block was
-/// produced. The default reads block hashes; a chain with a VRF or a drand beacon can plug in its own.
+/// produced. The scheduler reads block hashes itself; a chain with a VRF or a drand beacon plugs in its own source.
+/// A draw that finds zero for its anchor anchors the prompt again to its own block, so a source must have the value
+/// of a block by the time the next block is drawn in (a relay that lags makes prompts wait), and must not revert.
 interface IRandomness {
-    /// @notice The random value of block `blockNumber`, or zero when it is not available (the block is not produced
-    /// yet, or too old for the source to remember).
+    /// @notice The random value of block `blockNumber`, or zero when it is not available (not published yet, or too
+    /// old for the source to remember).
     function randomness(uint256 blockNumber) external view returns (bytes32);
 }
 

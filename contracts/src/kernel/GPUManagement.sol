@@ -91,7 +91,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     /// @notice Stake per unit of draw weight: one EAI.
     uint256 public constant WEIGHT_UNIT = 1 ether;
     /// @notice Most logged pool changes one call applies.
-    uint256 public constant MAX_APPLY_PER_CALL = 64;
+    uint256 public constant MAX_APPLY_PER_CALL = 16;
     /// @notice Basis points denominator.
     uint16 private constant BPS = 10_000;
     /// @notice Least minimum stake: 1 EAI (a zero minimum would make Sybil workers free).
@@ -215,8 +215,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     error GPUManagementPoolFull(uint256 modelId);
     /// @notice A subtree of the model's pool would exceed 2^31 - 1 EAI of weight.
     error GPUManagementPoolOverflow(uint256 modelId);
-    /// @notice More logged pool changes precede the draw's anchor than one call applies: call {applyPoolChanges}.
-    error GPUManagementPoolBacklog(uint256 pending);
     /// @notice The worker's earlier pool changes still wait in the log (they are applied after pending draws).
     error GPUManagementPoolChangePending(address worker, uint32 pending);
 
@@ -366,13 +364,17 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, 0, 0);
     }
 
-    /// @notice Withdraws the whole stake once unbonding has ended and no prompt is assigned; the worker exits.
+    /// @notice Withdraws the whole stake once unbonding has ended, no prompt is assigned and the pools have seen the
+    /// unstake (no change of the worker waits in the log); the worker exits.
     function withdraw() external {
         WorkerState storage worker = _registered(msg.sender);
         WorkerStatus status = worker.status;
         if (status != WorkerStatus.Unbonding) revert GPUManagementWrongStatus(msg.sender, status);
         if (block.timestamp < worker.until) revert GPUManagementUnbondingNotOver(worker.until, block.timestamp);
         if (worker.busy != 0) revert GPUManagementWorkerBusy(msg.sender, worker.busy);
+        // Until its unstake reached the pools, a pending draw may still seat it: it stays staked.
+        uint32 pending = _members[msg.sender].pending;
+        if (pending != 0) revert GPUManagementPoolChangePending(msg.sender, pending);
         uint256 amount = worker.stake;
         worker.stake = 0;
         worker.until = 0;
@@ -395,8 +397,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake), 0);
     }
 
-    /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call,
-    /// e.g. when a draw reverted with {GPUManagementPoolBacklog}.
+    /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call (a
+    /// draw applies them too, {MAX_APPLY_PER_CALL} at a time).
     function applyPoolChanges(uint256 max) external returns (uint256 applied) {
         return _applyLog(_frozenSince, max);
     }
@@ -411,11 +413,11 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint64 anchor,
         uint64 nextAnchor,
         address[] calldata excluded
-    ) external onlyScheduler returns (address[] memory committee) {
+    ) external onlyScheduler returns (bool ready, address[] memory committee) {
         _applyLog(anchor, MAX_APPLY_PER_CALL);
-        if (_logHead != _logTail && uint64(_log[_logHead] >> 200) <= anchor) {
-            revert GPUManagementPoolBacklog(_logTail - _logHead);
-        }
+        // More changes up to the anchor than one call applies: the next call goes on (nothing is drawn yet).
+        if (_logHead != _logTail && uint64(_log[_logHead] >> 200) <= anchor) return (false, committee);
+        ready = true;
         committee = _sample(modelId, committeeSize, seed, excluded);
         for (uint256 i = 0; i < committee.length; ++i) {
             _occupy(committee[i], modelId);
@@ -625,7 +627,8 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (depth == 0) {
             pool.depth = 1;
         } else if (leaf == 1 << (3 * depth)) {
-            // The old root becomes the first child of a new one.
+            // The old root becomes the first child of a new one, whose field must hold its total.
+            if (pool.total > FIELD_MASK) revert GPUManagementPoolOverflow(modelId);
             _nodes[modelId][(depth + 1) << 32] = uint256(pool.total) | NODE_MARKER;
             pool.depth = uint8(depth + 1);
         }

@@ -175,32 +175,43 @@ contract PromptScheduler is IPromptScheduler, Ownable {
     /// @return drawn Committees drawn.
     function draw(uint256 max) external returns (uint256 drawn) {
         uint256 head = _drawHead;
-        // Whether the last entry looked at was a cancelled one, skipped without a draw.
-        bool skipped;
         for (uint256 steps = 0; steps < max && head != _drawTail; ++steps) {
             DrawEntry memory entry = _draws[head];
             if (entry.anchor >= block.number) break;
             ++head;
             _drawHead = uint32(head);
             uint256 promptId = entry.promptId;
-            skipped = entry.cancelled;
-            if (skipped) continue;
+            if (entry.cancelled) {
+                // No draw passes the pools on to the next anchor: move the freeze there (unfreeze when none).
+                _gpu.freeze(_nextAnchor(head));
+                continue;
+            }
             QueueCounts storage counts = _queueCounts[entry.modelId];
             counts.reserved -= entry.committeeSize;
             bytes32 random = address(_randomness) == address(0)
                 ? _blockRandomness(entry.anchor)
                 : _randomness.randomness(entry.anchor);
             if (random == bytes32(0)) {
-                // Too old for the source: anchor again to this block, at the back (anchors stay in order).
+                // Too old for the source: anchor again to this block, at the back (anchors stay in order), and
+                // keep the pools frozen at the oldest anchor still waiting.
                 _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
+                _gpu.freeze(_nextAnchor(head));
                 continue;
             }
             bytes32 seed = keccak256(abi.encode(random, promptId, entry.attempt));
             address[] memory excluded;
             if (entry.attempt != 0) excluded = IKernelAssignments(_kernel).previousMembers(promptId);
-            address[] memory committee = _gpu.drawCommittee(
+            (bool ready, address[] memory committee) = _gpu.drawCommittee(
                 entry.modelId, entry.committeeSize, seed, entry.anchor, _nextAnchor(head), excluded
             );
+            if (!ready) {
+                // The pools still had logged changes to apply up to the anchor; some were applied. The prompt
+                // stays first: the next call goes on.
+                --head;
+                _drawHead = uint32(head);
+                counts.reserved += entry.committeeSize;
+                break;
+            }
             if (committee.length == 0) {
                 // The pool at the anchor was short (workers left in the anchor block): anchor again.
                 _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
@@ -213,8 +224,6 @@ contract PromptScheduler is IPromptScheduler, Ownable {
         if (head == _drawTail && head != 0) {
             _drawHead = 0;
             _drawTail = 0;
-            // No draw passed the pools on: nothing awaits a draw any more, so they need not stay frozen.
-            if (skipped) _gpu.freeze(0);
         }
     }
 

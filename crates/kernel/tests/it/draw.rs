@@ -483,3 +483,71 @@ async fn test_a_cancelled_draw_unfreezes_the_pool() {
     assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::ZERO);
     worker.update_worker(&hardware(), &[env.model], 1).await.unwrap();
 }
+
+/// More logged pool changes before a draw's anchor than one call applies, behind a cancelled
+/// prompt: each draw call applies some and keeps the prompt first, so draws never stall.
+#[tokio::test]
+async fn test_a_pool_log_backlog_behind_a_cancelled_prompt_never_stalls_draws() {
+    let env = Env::with(Options { workers: 6, ..Options::default() }).await;
+    let gpu = env.owner.gpu();
+    let requester = &env.requesters[0];
+    let first = requester.submit(&env.request("cancelled")).await.unwrap().prompt_id;
+    // Twenty changes after the first anchor: a worker pauses and resumes ten times.
+    let churner = &env.workers[5];
+    for _ in 0..10 {
+        churner.pause().await.unwrap();
+        churner.resume().await.unwrap();
+    }
+    assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(20));
+    let second = requester.submit(&env.request("drawn")).await.unwrap().prompt_id;
+    env.advance(env.params.kernel.queueTimeout + 1).await;
+    requester.cancel_queued(first).await.unwrap();
+    let expected = {
+        // What the pool at the second anchor seats: the churner is back, as it ended.
+        let seed = seed_of(&env, second, 0).await;
+        let workers: Vec<Address> = env.workers.iter().map(|w| w.from()).collect();
+        let pool: Vec<(Address, u64)> =
+            workers.iter().map(|w| (*w, (STAKE / ONE_EAI) as u64)).collect();
+        reference_draw(&pool, 3, seed, &[])
+    };
+    // The first call skips the cancelled prompt and applies 16 of the 20 changes; the second
+    // applies the rest and draws.
+    let receipt = env.requesters[1].draw(16).await.unwrap();
+    assert!(logs::<DI::CommitteeAssigned>(&receipt).is_empty());
+    assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(4));
+    assert_eq!(env.owner.pending_draws().await.unwrap().0, 1, "the second prompt stays first");
+    let receipt = env.requesters[1].draw(16).await.unwrap();
+    assert_eq!(logs::<DI::CommitteeAssigned>(&receipt)[0].committee, expected);
+}
+
+/// A worker that unstakes while a draw is pending cannot withdraw before the pools have seen
+/// the unstake, even with no unbonding period: the pending draw may still seat it.
+#[tokio::test]
+async fn test_an_unstaked_worker_cannot_withdraw_before_the_pools_saw_it() {
+    let env = Env::with(Options { workers: 4, ..Options::default() }).await;
+    let treasury = env.params.kernel.treasury;
+    env.owner.set_staking_params(env.params.min_stake, 0, treasury).await.unwrap();
+    let id = env.requesters[0].submit(&env.request("pending")).await.unwrap().prompt_id;
+    let leaver = &env.workers[3];
+    leaver.request_unstake().await.unwrap();
+    assert_revert(
+        leaver.withdraw().await,
+        GPU::GPUManagementErrors::GPUManagementPoolChangePending(
+            GPU::GPUManagementPoolChangePending { worker: leaver.from(), pending: 1 },
+        ),
+    );
+    let committee = env.committee(id).await;
+    if committee.contains(&leaver.from()) {
+        // Seated from the pool at the anchor: it answers before it leaves.
+        assert_revert(
+            leaver.withdraw().await,
+            GPU::GPUManagementErrors::GPUManagementWorkerBusy(GPU::GPUManagementWorkerBusy {
+                worker: leaver.from(),
+                busy: 1,
+            }),
+        );
+        env.run_honest(id, b"ok").await;
+    }
+    leaver.withdraw().await.unwrap();
+    assert_eq!(leaver.worker(leaver.from()).await.unwrap().status, WorkerStatus::Exited);
+}
