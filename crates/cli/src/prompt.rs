@@ -118,7 +118,11 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         submitted.fee, submitted.receipt.transaction_hash
     ));
     let (mut assigned, mut queued, mut committed, mut revealed) = (false, false, 0u32, 0u32);
-    let mut anchored = None;
+    // Anchored in the submit's block: a worker draws the committee from the next block on.
+    let mut anchored = submitted.anchored.then_some(submitted.receipt.block_number).flatten();
+    if let Some(block) = anchored {
+        say(format!("waiting for the draw: committee from the hash of block {block}"));
+    }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let (status, hash, miner) = loop {
         let record = client.prompt(id).await?;
@@ -130,7 +134,7 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
                     "waiting for the draw: committee from the hash of block {}",
                     anchor.unwrap_or_default()
                 ));
-            } else if anchor.is_none() && !queued {
+            } else if anchor.is_none() && anchored.is_none() && !queued {
                 queued = true;
                 say("queued: waiting for free workers".into());
             }
