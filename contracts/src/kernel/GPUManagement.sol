@@ -52,6 +52,7 @@ struct PoolMember {
 /// @param leaves Leaves handed out (one per worker that ever served the model; a worker keeps its leaf).
 /// @param free Workers free to take a prompt now (live state, for admission; the tree lags behind while draws wait).
 /// @param seats Free capacity slots of those workers.
+/// @param depth Tree levels. (The slot never returns to zero: `leaves` only grows.)
 struct PoolCounts {
     uint64 total;
     uint32 members;
@@ -59,7 +60,6 @@ struct PoolCounts {
     uint32 free;
     uint32 seats;
     uint8 depth;
-    bool touched;
 }
 
 /// @title GPUManagement
@@ -422,22 +422,12 @@ contract GPUManagement is IGPUManagement, Ownable {
         for (uint256 i = 0; i < committee.length; ++i) {
             _occupy(committee[i], modelId);
         }
-        if (nextAnchor == 0) {
-            _frozenSince = NOT_FROZEN;
-            _applyLog(NOT_FROZEN, MAX_APPLY_PER_CALL);
-        } else {
-            _frozenSince = nextAnchor;
-        }
+        _freezeAt(nextAnchor);
     }
 
     /// @inheritdoc IGPUManagement
     function freeze(uint64 anchor) external onlyScheduler {
-        if (anchor == 0) {
-            _frozenSince = NOT_FROZEN;
-            _applyLog(NOT_FROZEN, MAX_APPLY_PER_CALL);
-        } else {
-            _frozenSince = anchor;
-        }
+        _freezeAt(anchor);
     }
 
     /// @inheritdoc IGPUManagement
@@ -499,7 +489,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     /// @notice Whether the worker can take a prompt of the model now (live state; draws see the pool at their anchor).
     function isFree(uint256 modelId, address worker) external view returns (bool) {
         WorkerState storage state = _workers[worker];
-        if (!_isFree(state)) return false;
+        if (_seats(state) == 0) return false;
         for (uint256 i = 0; i < state.modelCount; ++i) {
             if (_servedModels[worker][i] == modelId) return true;
         }
@@ -522,7 +512,8 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     /// @notice The committee a draw with `seed` would seat from the model's pool as it stands (changes still in the
     /// log not applied), leaving out `excluded` when enough others remain. A draw of a prompt seats exactly this
-    /// when the log holds nothing up to its anchor; the seed of each draw is in the scheduler's Drawn event.
+    /// when the log holds nothing up to its anchor; its seed is keccak256(abi.encode(randomness of the anchor block,
+    /// promptId, attempt)).
     function previewDraw(uint256 modelId, uint256 committeeSize, bytes32 seed, address[] calldata excluded)
         external
         view
@@ -633,7 +624,6 @@ contract GPUManagement is IGPUManagement, Ownable {
             pool.depth = uint8(depth + 1);
         }
         pool.leaves = uint32(leaf + 1);
-        pool.touched = true;
         leafPlusOne = leaf + 1;
         _leafOf[modelId][account] = leafPlusOne;
         _leafWorker[modelId][leaf] = account;
@@ -642,10 +632,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     function _units(uint256 stake) private pure returns (uint32) {
         uint256 units = stake / WEIGHT_UNIT;
         return units > FIELD_MASK ? uint32(FIELD_MASK) : uint32(units);
-    }
-
-    function _isFree(WorkerState storage worker) private view returns (bool) {
-        return worker.status == WorkerStatus.Active && worker.busy < worker.capacity;
     }
 
     /// @dev Free capacity slots (zero unless Active).
@@ -672,15 +658,14 @@ contract GPUManagement is IGPUManagement, Ownable {
             if (seatsBefore == 0) ++pool.free;
             else if (seats == 0) --pool.free;
             pool.seats = uint32(pool.seats + seats - seatsBefore);
-            pool.touched = true;
         }
     }
 
     /// @dev Takes one capacity slot of a drawn worker, live and in the pools.
     function _occupy(address account, uint256 modelId) private {
         WorkerState storage worker = _workers[account];
-        // Cannot overflow: the worker is in the pool, so poolBusy < capacity <= MAX_CAPACITY; busy may run ahead of
-        // poolBusy only by releases, which lower it.
+        // Cannot overflow: the worker is in the pool, so poolBusy < capacity <= MAX_CAPACITY; busy trails poolBusy
+        // only by releases still in the log.
         uint256 seatsBefore = _seats(worker);
         uint16 busy = worker.busy + 1;
         uint16 poolBusy = worker.poolBusy + 1;
@@ -691,6 +676,16 @@ contract GPUManagement is IGPUManagement, Ownable {
     }
 
     // ------------------------------------------------------------------ internal: change log
+
+    /// @dev Freezes the pools at `anchor`; 0 unfreezes them and applies what waited (up to {MAX_APPLY_PER_CALL}).
+    function _freezeAt(uint64 anchor) private {
+        if (anchor != 0) {
+            _frozenSince = anchor;
+            return;
+        }
+        _frozenSince = NOT_FROZEN;
+        _applyLog(NOT_FROZEN, MAX_APPLY_PER_CALL);
+    }
 
     /// @dev Applies a pool change now, or logs it when the pools are frozen at an earlier block (or older changes
     /// still wait, to keep the order).

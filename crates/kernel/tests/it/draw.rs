@@ -464,6 +464,11 @@ async fn test_a_cancelled_draw_unfreezes_the_pool() {
     let id = requester.submit(&env.request("never drawn")).await.unwrap().prompt_id;
     let receipt = worker.pause().await.unwrap();
     assert_eq!(logs::<GPU::PoolChangeLogged>(&receipt).len(), 1, "frozen at the anchor");
+    // A stranger cannot push the logged pause into the pool the pending draw will see.
+    let stranger = &env.requesters[1];
+    receipt_of(stranger.gpu().applyPoolChanges(U256::from(16)).from(stranger.from())).await;
+    assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(1));
+    assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::from(10_000));
     env.advance(env.params.kernel.queueTimeout + 1).await;
     requester.cancel_queued(id).await.unwrap();
     assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Refunded);

@@ -275,7 +275,7 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
     for (address, info) in &infos {
         let expected = info.status == WorkerStatus::Active && info.busy < info.capacity;
         let actual = env.owner.gpu().isFree(env.model, *address).call().await.unwrap();
-        prop_assert_eq!(actual, expected, "free-set membership of {}", address);
+        prop_assert_eq!(actual, expected, "free status of {}", address);
         free += u64::from(expected);
         prop_assert_eq!(info.busy, load.get(address).copied().unwrap_or(0), "load of {}", address);
     }
