@@ -50,8 +50,8 @@ interface IGPUManagement {
 
     /// @notice Draws a committee of `committeeSize` distinct workers for `modelId` from the pool as it stood at the end
     /// of block `anchor` (pool changes of later blocks wait in order), each worker's inclusion probability
-    /// proportional to its stake, and occupies one capacity slot of each. Workers in `excluded` are left out when
-    /// enough others remain. Returns an empty array when the pool at `anchor` has too few workers. Afterwards the
+    /// proportional to its free stake-backed capacity slots, and occupies one capacity slot of each. Workers in
+    /// `excluded` are left out when enough others remain. Returns an empty array when the pool at `anchor` has too few workers. Afterwards the
     /// pool stays frozen at `nextAnchor` (the next prompt awaiting its draw; 0 when none). Only the scheduler.
     /// @return ready False when more logged pool changes up to `anchor` remained than one call applies (it applied
     /// some and drew nothing: call again).

@@ -36,18 +36,18 @@ struct WorkerState {
 }
 
 /// @notice A worker's standing in the draw pools, as of the last applied pool change.
-/// @param weight Whole EAI of stake while Active, else 0: its weight in every pool of a model it serves while it
-/// has a free capacity slot.
+/// @param slots Capacity slots it offers while Active, else 0: its weight in the pool of every model it serves is
+/// `slots - poolBusy`, one unit per free slot (each slot backed by at least the minimum stake).
 /// @param pending Its changes still waiting in the change log.
 /// @param leaves Its leaf in the pool of each model it serves, 12 bits per model in served order.
 struct PoolMember {
-    uint32 weight;
+    uint32 slots;
     uint32 pending;
     uint192 leaves;
 }
 
-/// @notice The per-model draw pool: a tree of stake weights over the model's workers.
-/// @param total Sum of the weights (whole EAI).
+/// @notice The per-model draw pool: a tree of weights (free stake-backed capacity slots) over the model's workers.
+/// @param total Sum of the weights (free slots).
 /// @param members Workers with a non-zero weight.
 /// @param leaves Leaves handed out (one per worker that ever served the model; a worker keeps its leaf).
 /// @param free Workers free to take a prompt now (live state, for admission; the tree lags behind while draws wait).
@@ -66,8 +66,11 @@ struct PoolCounts {
 /// @notice The registry of staked worker nodes (stake, hardware, models served, capacity, status) and the per-model
 /// draw pools committees are drawn from.
 /// @dev Draw pools. Each model has a tree (8-ary, one level per factor of 8 workers, at most 4 levels and 4,096
-/// leaves) of worker weights: a worker's weight is its stake in whole EAI while it is Active and has a free capacity
-/// slot, else zero; a busy worker's weight drops to zero only when all its slots are taken. A draw lays the workers
+/// leaves) of worker weights: a worker's weight is the number of its free capacity slots while it is Active, else
+/// zero. Capacity is bought with stake (each slot needs the minimum stake), so seats follow the stake that backs
+/// capacity; stake beyond that is collateral, not weight. Every seat taken or freed moves the weight by the same one
+/// unit whoever holds it, so prompts that fill capacity take slots from everyone in proportion and cannot leave a
+/// later prompt's pool skewed towards whoever bought cheap slots. A draw lays the workers
 /// on a line in an order shuffled for that draw (every node's eight children in one of sixteen layouts, chosen per
 /// node and draw, so nobody chooses its neighbours by when it registered) and takes k points spaced total/k apart from one random
 /// offset (systematic sampling): each worker's inclusion probability is k * weight / total. A worker heavier than
@@ -88,8 +91,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     uint16 public constant MAX_CAPACITY = 256;
     /// @notice Most workers that can ever join one model's pool (leaves of its tree).
     uint256 public constant MAX_POOL_LEAVES = 4096;
-    /// @notice Stake per unit of draw weight: one EAI.
-    uint256 public constant WEIGHT_UNIT = 1 ether;
     /// @notice Most logged pool changes one call applies.
     uint256 public constant MAX_APPLY_PER_CALL = 16;
     /// @notice Basis points denominator.
@@ -112,7 +113,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     /// @notice Bits of one leaf index in {PoolMember-leaves}.
     uint256 private constant LEAF_BITS = 12;
     /// @notice Change-log entry kinds.
-    uint8 private constant SET_WEIGHT = 0;
+    uint8 private constant SET_SLOTS = 0;
     uint8 private constant RELEASE = 1;
     /// @notice `_frozenSince` when no draw is pending.
     uint64 private constant NOT_FROZEN = type(uint64).max;
@@ -143,7 +144,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     mapping(uint256 modelId => mapping(uint256 key => uint256 node)) private _nodes;
     mapping(uint256 modelId => mapping(address worker => uint256 leafPlusOne)) private _leafOf;
     mapping(uint256 modelId => mapping(uint256 leaf => address worker)) private _leafWorker;
-    /// @dev Entry: worker | kind << 160 | weight << 168 | block << 200.
+    /// @dev Entry: worker | kind << 160 | slots << 168 | block << 200.
     mapping(uint256 sequence => uint256 entry) private _log;
 
     /// @notice The kernel and scheduler were wired (once).
@@ -292,7 +293,7 @@ contract GPUManagement is IGPUManagement, Ownable {
             msg.sender, stake, capacity, models, hardware.gpuModel, hardware.memoryMb, hardware.engine
         );
         _countFree(msg.sender, 0, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(stake), 0);
+        _poolChange(msg.sender, SET_SLOTS, capacity, 0);
         _stakeToken.safeTransferFrom(msg.sender, address(this), stake);
     }
 
@@ -319,7 +320,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.status = WorkerStatus.Paused;
         emit WorkerPaused(msg.sender);
         _countFree(msg.sender, seatsBefore, 0);
-        _poolChange(msg.sender, SET_WEIGHT, 0, 0);
+        _poolChange(msg.sender, SET_SLOTS, 0, 0);
     }
 
     /// @notice Rejoins the draw pools after {pause}, if the stake still backs the capacity.
@@ -330,7 +331,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.status = WorkerStatus.Active;
         emit WorkerResumed(msg.sender);
         _countFree(msg.sender, 0, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake), 0);
+        _poolChange(msg.sender, SET_SLOTS, worker.capacity, 0);
     }
 
     /// @notice Adds `amount` EAI (approved beforehand) to the caller's stake.
@@ -342,7 +343,6 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint256 stake = worker.stake + amount;
         worker.stake = uint128(stake);
         emit StakeAdded(msg.sender, amount, stake);
-        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, _units(stake), 0);
         _stakeToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -361,7 +361,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.until = until;
         emit UnstakeRequested(msg.sender, until);
         _countFree(msg.sender, seatsBefore, 0);
-        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_WEIGHT, 0, 0);
+        if (status == WorkerStatus.Active) _poolChange(msg.sender, SET_SLOTS, 0, 0);
     }
 
     /// @notice Withdraws the whole stake once unbonding has ended, no prompt is assigned and the pools have seen the
@@ -394,7 +394,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.until = 0;
         emit WorkerUnjailed(msg.sender);
         _countFree(msg.sender, 0, 0);
-        _poolChange(msg.sender, SET_WEIGHT, _units(worker.stake), 0);
+        _poolChange(msg.sender, SET_SLOTS, worker.capacity, 0);
     }
 
     /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call (a
@@ -469,7 +469,7 @@ contract GPUManagement is IGPUManagement, Ownable {
             emit WorkerSlashed(worker_, slashed, stake);
         }
         _countFree(worker_, seatsBefore, 0);
-        if (status == WorkerStatus.Active) _poolChange(worker_, SET_WEIGHT, 0, 0);
+        if (status == WorkerStatus.Active) _poolChange(worker_, SET_SLOTS, 0, 0);
         if (slashed != 0) _stakeToken.safeTransfer(_treasury, slashed);
     }
 
@@ -496,7 +496,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         return false;
     }
 
-    /// @notice The model's draw pool as of the last applied change: total weight (whole EAI), workers with a
+    /// @notice The model's draw pool as of the last applied change: total weight (free slots), workers with a
     /// non-zero weight, leaves handed out.
     function poolOf(uint256 modelId) external view returns (uint256 total, uint256 members, uint256 leaves) {
         PoolCounts memory pool = _pools[modelId];
@@ -629,11 +629,6 @@ contract GPUManagement is IGPUManagement, Ownable {
         _leafWorker[modelId][leaf] = account;
     }
 
-    function _units(uint256 stake) private pure returns (uint32) {
-        uint256 units = stake / WEIGHT_UNIT;
-        return units > FIELD_MASK ? uint32(FIELD_MASK) : uint32(units);
-    }
-
     /// @dev Free capacity slots (zero unless Active).
     function _seats(WorkerState storage worker) private view returns (uint256) {
         return worker.status == WorkerStatus.Active ? worker.capacity - worker.busy : 0;
@@ -672,7 +667,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         worker.busy = busy;
         worker.poolBusy = poolBusy;
         _countFree(account, seatsBefore, modelId);
-        if (poolBusy == worker.capacity) _setLeaves(account, 0, modelId);
+        _setLeaves(account, _members[account].slots - poolBusy, modelId);
     }
 
     // ------------------------------------------------------------------ internal: change log
@@ -689,14 +684,14 @@ contract GPUManagement is IGPUManagement, Ownable {
 
     /// @dev Applies a pool change now, or logs it when the pools are frozen at an earlier block (or older changes
     /// still wait, to keep the order).
-    function _poolChange(address account, uint8 kind, uint32 weight, uint256 known) private {
+    function _poolChange(address account, uint8 kind, uint32 slots, uint256 known) private {
         uint64 frozen = _frozenSince;
         uint64 tail = _logTail;
         if (_logHead == tail && block.number <= frozen) {
-            _applyChange(account, kind, weight, known);
+            _applyChange(account, kind, slots, known);
             return;
         }
-        _log[tail] = uint256(uint160(account)) | uint256(kind) << 160 | uint256(weight) << 168 | block.number << 200;
+        _log[tail] = uint256(uint160(account)) | uint256(kind) << 160 | uint256(slots) << 168 | block.number << 200;
         _logTail = tail + 1;
         ++_members[account].pending;
         emit PoolChangeLogged(account, tail);
@@ -718,17 +713,20 @@ contract GPUManagement is IGPUManagement, Ownable {
         if (applied != 0) _logHead = head;
     }
 
-    function _applyChange(address account, uint8 kind, uint32 weight, uint256 known) private {
+    /// @dev A SET_SLOTS change sets the slots the worker offers (its capacity, or 0 out of the pool); a RELEASE frees
+    /// one. The leaves get the free slots: offered minus taken, zero when out of the pool while still busy.
+    function _applyChange(address account, uint8 kind, uint32 slots, uint256 known) private {
         WorkerState storage worker = _workers[account];
         PoolMember storage member = _members[account];
-        if (kind == SET_WEIGHT) {
-            member.weight = weight;
-            if (worker.poolBusy < worker.capacity) _setLeaves(account, weight, known);
+        uint256 poolBusy = worker.poolBusy;
+        if (kind == SET_SLOTS) {
+            member.slots = slots;
         } else {
-            uint16 poolBusy = worker.poolBusy;
-            worker.poolBusy = poolBusy - 1;
-            if (poolBusy == worker.capacity) _setLeaves(account, member.weight, known);
+            slots = member.slots;
+            // Cannot underflow: a release follows the seat that raised poolBusy.
+            worker.poolBusy = uint16(--poolBusy);
         }
+        _setLeaves(account, slots > poolBusy ? uint32(slots - poolBusy) : 0, known);
     }
 
     // ------------------------------------------------------------------ internal: trees
@@ -781,9 +779,9 @@ contract GPUManagement is IGPUManagement, Ownable {
     /// offset from each other in at most four. Choosing every node's layout per draw keeps a worker from choosing
     /// which others sit at the spacing from it (and so are drawn with it) by when it registered.
     function _childOrder(bytes32 seed, uint256 key) private pure returns (uint256) {
-        uint256 layout = _random(seed, key) & 15;
-        uint256 layouts = layout < 8 ? LAYOUTS_LOW : LAYOUTS_HIGH;
-        return layouts >> (32 * (layout & 7)) & 0xffffffff;
+        uint256 pick = _random(seed, key) & 15;
+        uint256 layouts = pick < 8 ? LAYOUTS_LOW : LAYOUTS_HIGH;
+        return layouts >> (32 * (pick & 7)) & 0xffffffff;
     }
 
     /// @dev Where `leaf` starts on the draw's line (the leaves in the shuffled order of {_childOrder}) and its weight.

@@ -56,9 +56,9 @@ contract CommitteeGambler {
     }
 
     /// @notice Registers this contract as a worker with `stake` EAI it already holds.
-    function register(uint256[] calldata models, uint256 stake) external {
+    function register(uint256[] calldata models, uint16 capacity, uint256 stake) external {
         IERC20(address(_gpu.stakeToken())).approve(address(_gpu), stake);
-        _gpu.register(Hardware({gpuModel: "gambler", memoryMb: 1 << 20, engine: "none"}), models, 1, stake);
+        _gpu.register(Hardware({gpuModel: "gambler", memoryMb: 1 << 20, engine: "none"}), models, capacity, stake);
     }
 
     /// @notice Leaves the pool and draws in one transaction.

@@ -28,7 +28,7 @@ fn prompt_data(receipt: &alloy::rpc::types::TransactionReceipt) -> DI::PromptDat
 
 #[tokio::test]
 async fn test_context_snapshot_with_two_prompts_in_flight_on_one_topic() {
-    let env = Env::with(Options { capacity: 2, ..Options::default() }).await;
+    let env = Env::with(Options { capacity: |_| 2, ..Options::default() }).await;
     let alice = &env.requesters[0];
     alice.set_system_prompt("chat", "Be brief.").await.unwrap();
     alice.set_window("chat", 4).await.unwrap();

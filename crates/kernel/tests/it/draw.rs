@@ -12,7 +12,7 @@ use aik_kernel::{
 };
 use alloy::{
     eips::BlockNumberOrTag,
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, U64, U256, keccak256},
     providers::{DynProvider, Provider},
     rpc::types::TransactionReceipt,
     sol_types::{SolEvent, SolValue},
@@ -185,20 +185,18 @@ async fn test_attack_reverting_the_draw_and_retrying_later_gives_the_same_commit
 async fn test_attack_drawer_cannot_shape_the_pool_in_the_drawing_transaction() {
     let env = Env::with(Options { workers: 6, ..Options::default() }).await;
     let gambler = deploy_gambler(&env).await;
-    // The gambler is a worker holding as much stake as the three others' ... it sits often.
+    // The gambler is a worker whose 40,000 EAI back 40 slots against the others' six: it sits
+    // on every committee while it is in the pool.
     let stake = U256::from(40_000 * ONE_EAI);
     env.owner.transfer_eai(*gambler.address(), stake).await.unwrap();
-    receipt_of(gambler.register(vec![env.model], stake)).await;
+    receipt_of(gambler.register(vec![env.model], 40, stake)).await;
     let gpu = env.owner.gpu();
-    assert_eq!(
-        gpu.poolWeight(env.model, *gambler.address()).call().await.unwrap(),
-        U256::from(40_000)
-    );
+    assert_eq!(gpu.poolWeight(env.model, *gambler.address()).call().await.unwrap(), U256::from(40));
 
     // Pausing in the drawing transaction: the draw still sees the gambler, as at the anchor.
     let first = env.requesters[0].submit(&env.request("one")).await.unwrap().prompt_id;
     let expected = preview(&env, seed_of(&env, first, 0).await, vec![]).await;
-    assert!(expected.contains(gambler.address()), "40,000 of 100,000 EAI: seated for sure");
+    assert!(expected.contains(gambler.address()), "40 of 46 slots: seated for sure");
     let receipt = receipt_of(gambler.pauseAndDraw()).await;
     assert_eq!(logs::<GPU::PoolChangeLogged>(&receipt).len(), 1, "the pause waited for the draw");
     assert_eq!(env.committee(first).await, expected);
@@ -214,28 +212,30 @@ async fn test_attack_drawer_cannot_shape_the_pool_in_the_drawing_transaction() {
     assert_eq!(env.committee(second).await, expected);
     assert_eq!(
         gpu.poolWeight(env.model, *gambler.address()).call().await.unwrap(),
-        U256::ZERO,
-        "back in the pool only when its seat frees up (capacity 1, still on the first prompt)"
+        U256::from(39),
+        "back in the pool once the draw is done, less its seat on the first prompt"
     );
 }
 
 /// A Sybil splits 10,000 EAI over ten minimum-stake workers against three honest workers with
-/// 10,000 EAI each: over 1,000 draws each worker sits in proportion to its stake (k · stake /
-/// total), so the Sybil wins a quarter of the seats — its share of the capital — and not the
-/// ten thirteenths a uniform draw over workers would give it.
+/// 10,000 EAI each, backing ten slots each: over 1,000 draws each worker sits in proportion to
+/// the stake behind its slots (k · slots / total), so the Sybil wins a quarter of the seats —
+/// its share of the capital — and not the ten thirteenths a uniform draw over workers would
+/// give it.
 #[tokio::test]
 async fn test_attack_sybil_seats_follow_stake_over_1000_draws() {
     const DRAWS: u64 = 1_000;
     let env = Env::with(Options {
         workers: 13,
         stake: |i| if i < 3 { STAKE } else { STAKE / 10 },
+        capacity: |i| if i < 3 { 10 } else { 1 },
         ..Options::default()
     })
     .await;
     let workers: Vec<Address> = env.workers.iter().map(|w| w.from()).collect();
     let pool = pool(&env, &workers).await;
     let total: u64 = pool.iter().map(|(_, w)| w).sum();
-    assert_eq!(total, 40_000);
+    assert_eq!(total, 40, "30 honest slots and 10 Sybil slots");
     let mut seats: BTreeMap<Address, u64> = BTreeMap::new();
     for draw in 0..DRAWS {
         let seed = keccak256(draw.to_be_bytes());
@@ -267,6 +267,65 @@ async fn test_attack_sybil_seats_follow_stake_over_1000_draws() {
     let id = env.requesters[0].submit(&env.request("real")).await.unwrap().prompt_id;
     let expected = preview(&env, seed_of(&env, id, 0).await, vec![]).await;
     assert_eq!(env.committee(id).await, expected);
+}
+
+/// Spam that fills honest capacity before a target prompt does not skew the target's pool: the
+/// attacker holds half the slots (two workers of six slots each, against twelve honest workers
+/// of one), submits five cheap prompts that take fifteen of the 24 slots, then the target.
+/// Every seat takes one unit of weight from whoever holds it, so the attacker's share of what
+/// is left stays half in expectation, and over 100 trials it sits on the target's committee as
+/// often as with no spam at all: k · 12 / 24 = 1.5 seats. Were the weight the whole stake while
+/// any slot is free (this kernel's previous rule), the honest one-slot workers would leave the
+/// pool at their first seat while the attacker's stayed whole, and it would take 2 of the 3
+/// seats, a majority, in about 98 % of the trials (1.98 seats on average, by simulation).
+#[tokio::test]
+async fn test_attack_spam_that_fills_honest_capacity_does_not_skew_the_target_draw() {
+    const TRIALS: u32 = 100;
+    const HONEST: usize = 12;
+    let env = Env::with(Options {
+        workers: HONEST + 2,
+        stake: |i| if i < HONEST { STAKE / 10 } else { 6 * STAKE / 10 },
+        capacity: |i| if i < HONEST { 1 } else { 6 },
+        ..Options::default()
+    })
+    .await;
+    let attacker: BTreeSet<Address> = env.workers[HONEST..].iter().map(|w| w.from()).collect();
+    let gpu = env.owner.gpu();
+    assert_eq!(gpu.poolOf(env.model).call().await.unwrap().total, U256::from(24));
+    let (mut seats, mut majorities, mut drawn) = (0u32, 0u32, 0u32);
+    for trial in 0..TRIALS {
+        let snapshot: U64 = env.provider.raw_request("evm_snapshot".into(), ()).await.unwrap();
+        for i in 0..5 {
+            let spam = env.requesters[0].submit(&env.request(&format!("spam {trial}.{i}"))).await;
+            assert!(spam.unwrap().anchored, "the spam finds free workers");
+        }
+        env.draw().await;
+        assert_eq!(gpu.availability(env.model).call().await.unwrap().seats, U256::from(9));
+        let target = env.requesters[1].submit(&env.request("target")).await.unwrap();
+        // Nine slots left on two workers only (the attacker's, six and three) would queue the
+        // target; that needs the honest workers to take twelve of fifteen seats, which systematic
+        // sampling all but rules out.
+        if target.anchored {
+            let committee = env.committee(target.prompt_id).await;
+            assert_eq!(committee.len(), 3);
+            let taken = committee.iter().filter(|m| attacker.contains(*m)).count() as u32;
+            seats += taken;
+            majorities += u32::from(taken >= 2);
+            drawn += 1;
+        }
+        let reverted: bool =
+            env.provider.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+        assert!(reverted);
+    }
+    assert!(drawn >= TRIALS - 5, "only {drawn} of {TRIALS} targets were drawn");
+    let mean = f64::from(seats) / f64::from(drawn);
+    eprintln!("spam before a target: attacker seats {mean:.2} of 3, majority {majorities}/{drawn}");
+    // One trial's seats have a standard deviation of about 0.6: four standard deviations of the
+    // mean of 100 trials are 0.24.
+    assert!(
+        (1.25..=1.75).contains(&mean),
+        "the attacker took {mean} seats of 3 per target, a majority {majorities} times of {drawn}"
+    );
 }
 
 alloy::sol!(
@@ -330,8 +389,7 @@ async fn test_a_pluggable_randomness_source_seeds_the_draw() {
     let seed = keccak256((value, id, U256::ZERO).abi_encode());
     let expected =
         owner.gpu().previewDraw(model, U256::from(3), seed, vec![]).call().await.unwrap();
-    let weights: Vec<(Address, u64)> =
-        workers.iter().map(|w| (*w, (STAKE / ONE_EAI) as u64)).collect();
+    let weights: Vec<(Address, u64)> = workers.iter().map(|w| (*w, 1)).collect();
     assert_eq!(expected, reference_draw(&weights, 3, seed, &[]));
     let receipt = requester.draw(16).await.unwrap();
     assert_eq!(logs::<DI::CommitteeAssigned>(&receipt)[0].committee, expected);
@@ -420,7 +478,7 @@ async fn test_workers_pause_resume_and_update_without_unbonding() {
 
     worker.resume().await.unwrap();
     assert_eq!(worker.worker(me).await.unwrap().status, WorkerStatus::Active);
-    assert_eq!(gpu.poolWeight(env.model, me).call().await.unwrap(), U256::from(STAKE / ONE_EAI));
+    assert_eq!(gpu.poolWeight(env.model, me).call().await.unwrap(), U256::from(2), "two slots");
     assert_eq!(gpu.availability(env.model).call().await.unwrap().seats, U256::from(5));
     assert_revert(
         worker.resume().await,
@@ -468,7 +526,7 @@ async fn test_a_cancelled_draw_unfreezes_the_pool() {
     let stranger = &env.requesters[1];
     receipt_of(stranger.gpu().applyPoolChanges(U256::from(16)).from(stranger.from())).await;
     assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(1));
-    assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::from(10_000));
+    assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::from(1));
     env.advance(env.params.kernel.queueTimeout + 1).await;
     requester.cancel_queued(id).await.unwrap();
     assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Refunded);
@@ -511,8 +569,7 @@ async fn test_a_pool_log_backlog_behind_a_cancelled_prompt_never_stalls_draws() 
         // What the pool at the second anchor seats: the churner is back, as it ended.
         let seed = seed_of(&env, second, 0).await;
         let workers: Vec<Address> = env.workers.iter().map(|w| w.from()).collect();
-        let pool: Vec<(Address, u64)> =
-            workers.iter().map(|w| (*w, (STAKE / ONE_EAI) as u64)).collect();
+        let pool: Vec<(Address, u64)> = workers.iter().map(|w| (*w, 1)).collect();
         reference_draw(&pool, 3, seed, &[])
     };
     // The first call skips the cancelled prompt and applies 16 of the 20 changes; the second

@@ -44,7 +44,8 @@ pub(crate) struct Options {
     pub(crate) workers: usize,
     pub(crate) requesters: usize,
     pub(crate) committee_size: u8,
-    pub(crate) capacity: u16,
+    /// The capacity of the i-th worker.
+    pub(crate) capacity: fn(usize) -> u16,
     pub(crate) policy: SchedulingPolicy,
     pub(crate) tweak: fn(&mut DeployParams),
     /// The stake of the i-th worker (registration order).
@@ -57,7 +58,7 @@ impl Default for Options {
             workers: 3,
             requesters: 2,
             committee_size: 3,
-            capacity: 1,
+            capacity: |_| 1,
             policy: SchedulingPolicy::FeePriority,
             tweak: |_| {},
             stake: |_| STAKE,
@@ -122,7 +123,7 @@ impl Env {
             let worker = owner.connect(provider_for(&url, account.signer.clone()), account.address);
             let stake = U256::from((options.stake)(index));
             worker
-                .register_worker(&hardware(), &[model], options.capacity, stake)
+                .register_worker(&hardware(), &[model], (options.capacity)(index), stake)
                 .await
                 .expect("worker registers");
             workers.push(worker);

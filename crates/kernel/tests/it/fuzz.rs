@@ -281,17 +281,19 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
     }
     prop_assert_eq!(env.owner.gpu().freeCount(env.model).call().await.unwrap(), U256::from(free));
 
-    // Draw pool: with no draw pending and nothing logged, each worker's weight is its whole-EAI
-    // stake exactly while it is free, and the tree's total is their sum.
+    // Draw pool: with no draw pending and nothing logged, each worker's weight is its free
+    // capacity slots while Active, and the tree's total is their sum.
     let gpu = env.owner.gpu();
     let (pending_draws, _) = env.owner.pending_draws().await.unwrap();
     let logged = gpu.poolChangeLog().call().await.unwrap().pending;
     if pending_draws == 0 && logged == U256::ZERO {
         let mut total = U256::ZERO;
         for (address, info) in &infos {
-            let free = info.status == WorkerStatus::Active && info.busy < info.capacity;
-            let expected =
-                if free { U256::from(info.stake / crate::fixture::EAI) } else { U256::ZERO };
+            let expected = if info.status == WorkerStatus::Active {
+                U256::from(info.capacity - info.busy)
+            } else {
+                U256::ZERO
+            };
             let weight = gpu.poolWeight(env.model, *address).call().await.unwrap();
             prop_assert_eq!(weight, expected, "pool weight of {}", address);
             total += weight;
@@ -354,9 +356,13 @@ fn test_fuzz_invariants_hold_over_random_action_sequences() {
     let steps = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(&proptest::collection::vec(action(), 60..80), |actions| {
         runtime.block_on(async {
-            let env =
-                Env::with(Options { workers: 5, requesters: 3, capacity: 2, ..Options::default() })
-                    .await;
+            let env = Env::with(Options {
+                workers: 5,
+                requesters: 3,
+                capacity: |_| 2,
+                ..Options::default()
+            })
+            .await;
             let mut prompts = Vec::new();
             let mut outputs = BTreeMap::new();
             let mut finalizations = 0;

@@ -9,23 +9,24 @@ use alloy::{
     sol_types::SolValue,
 };
 
-use crate::fixture::{EAI as ONE_EAI, Env, Options, STAKE};
+use crate::fixture::{EAI as ONE_EAI, Env, Options};
 
 #[tokio::test]
-async fn test_pool_views_follow_stake_and_free_capacity() {
+async fn test_pool_views_follow_free_capacity() {
     let env = Env::with(Options { workers: 4, ..Options::default() }).await;
     let gpu = env.owner.gpu();
-    let stake_units = U256::from(STAKE / ONE_EAI);
+    // One unit of weight per free capacity slot; each worker has one.
+    let one_slot = U256::from(1);
     let weight =
         |worker: Address| async move { gpu.poolWeight(env.model, worker).call().await.unwrap() };
     let pool = gpu.poolOf(env.model).call().await.unwrap();
     assert_eq!(
         (pool.total, pool.members, pool.leaves),
-        (stake_units * U256::from(4), U256::from(4), U256::from(4))
+        (one_slot * U256::from(4), U256::from(4), U256::from(4))
     );
     assert_eq!(gpu.freeCount(env.model).call().await.unwrap(), U256::from(4));
     for worker in &env.workers {
-        assert_eq!(weight(worker.from()).await, stake_units, "weight = whole EAI staked");
+        assert_eq!(weight(worker.from()).await, one_slot, "weight = free slots");
     }
 
     // A committee of three takes three capacity-1 workers out of the pool; the fourth is left.
@@ -34,18 +35,18 @@ async fn test_pool_views_follow_stake_and_free_capacity() {
     assert_eq!(committee.len(), 3);
     assert_eq!(gpu.freeCount(env.model).call().await.unwrap(), U256::from(1));
     for worker in &env.workers {
-        let expected = if committee.contains(&worker.from()) { U256::ZERO } else { stake_units };
+        let expected = if committee.contains(&worker.from()) { U256::ZERO } else { one_slot };
         assert_eq!(weight(worker.from()).await, expected);
         let free = gpu.isFree(env.model, worker.from()).call().await.unwrap();
         assert_eq!(free, !committee.contains(&worker.from()));
     }
     let pool = gpu.poolOf(env.model).call().await.unwrap();
-    assert_eq!((pool.total, pool.members), (stake_units, U256::from(1)));
+    assert_eq!((pool.total, pool.members), (one_slot, U256::from(1)));
 
     // Finalizing puts the committee back (nothing awaits a draw, so at once).
     env.run_honest(id, b"Hi").await;
     let pool = gpu.poolOf(env.model).call().await.unwrap();
-    assert_eq!((pool.total, pool.members), (stake_units * U256::from(4), U256::from(4)));
+    assert_eq!((pool.total, pool.members), (one_slot * U256::from(4), U256::from(4)));
     assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::ZERO);
 }
 
