@@ -67,17 +67,18 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
 
     /// @dev Submits `request` as this contract, paying exactly its fee from this contract's balance.
     /// @return promptId The kernel's id for the prompt.
-    /// @return fee What was paid: the model's price, or the request's bid, times maxTokens.
+    /// @return fee What was paid: the model's price, or the request's bid, times maxTokens, plus the protocol's gas
+    /// ({IAIKernel-gasFee}).
     function _submit(InferenceRequest memory request) internal returns (uint256 promptId, uint256 fee) {
         fee = request.feePerToken == 0
-            ? kernel.estimateFee(request.modelId, request.maxTokens)
-            : uint256(request.feePerToken) * request.maxTokens;
+            ? kernel.estimateFee(request.modelId, request.maxTokens, request.callbackGasLimit)
+            : uint256(request.feePerToken) * request.maxTokens + kernel.gasFee(request.callbackGasLimit);
         promptId = kernel.infer{value: fee}(request);
     }
 
-    /// @dev The fee {_submit} would pay for `maxTokens` at the model's price.
-    function _feeFor(uint256 modelId, uint32 maxTokens) internal view returns (uint256) {
-        return kernel.estimateFee(modelId, maxTokens);
+    /// @dev The fee {_submit} would pay for `maxTokens` at the model's price with a callback of `callbackGasLimit`.
+    function _feeFor(uint256 modelId, uint32 maxTokens, uint32 callbackGasLimit) internal view returns (uint256) {
+        return kernel.estimateFee(modelId, maxTokens, callbackGasLimit);
     }
 
     /// @dev The kernel's status of a prompt.

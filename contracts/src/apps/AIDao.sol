@@ -163,7 +163,7 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice The kernel fee for judging one proposal; send exactly this to {propose}.
     function judgingFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Native coin the treasury holds and approved actions may spend.

@@ -135,7 +135,7 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice The kernel fee of one send; send at least this much as send's msg.value.
     function sendFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Adds msg.value to the caller's balance.

@@ -170,7 +170,7 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
 
     /// @notice The kernel fee of one report or query; send at least this much.
     function requestFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Appends the caller's price report to the oracle's topic. Feeders only; msg.value >= {requestFee},

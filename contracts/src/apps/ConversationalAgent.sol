@@ -160,7 +160,7 @@ contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice What one message costs: the service fee plus the kernel fee for {replyTokens}.
     function chatFee() public view returns (uint256) {
-        return serviceFee + _feeFor(modelId, replyTokens);
+        return serviceFee + _feeFor(modelId, replyTokens, callbackGas());
     }
 
     /// @notice The kernel topic holding `user`'s conversation: their address as a lowercase hex string.

@@ -121,7 +121,7 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
 
     /// @notice The kernel fee for one score; send exactly this to {requestScore}.
     function scoringFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Asks the kernel for `account`'s credit score. msg.value = {scoringFee}.

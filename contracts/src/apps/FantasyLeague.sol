@@ -103,7 +103,7 @@ contract FantasyLeague is AIKernelConsumer, PayoutCredits {
 
     /// @notice The kernel fee for judging one matchup; send it plus the prize to {createMatchup}.
     function judgingFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice Creates a matchup and asks the kernel who wins. msg.value = prize + {judgingFee}.

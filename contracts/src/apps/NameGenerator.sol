@@ -130,7 +130,7 @@ contract NameGenerator is AIKernelConsumer, PayoutCredits {
 
     /// @notice The fee of one naming prompt.
     function attemptFee() public view returns (uint256) {
-        return _feeFor(modelId, MAX_TOKENS);
+        return _feeFor(modelId, MAX_TOKENS, CALLBACK_GAS);
     }
 
     /// @notice What {requestName} takes: the fee of {MAX_ATTEMPTS} prompts, the unused part returned.

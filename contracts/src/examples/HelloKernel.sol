@@ -9,6 +9,8 @@ import "../interfaces/IAIKernel.sol";
 contract HelloKernel is AIKernelConsumer {
     /// @notice Output tokens an answer may use ("true" or "false").
     uint32 public constant MAX_TOKENS = 4;
+    /// @notice Gas the kernel gives the callback.
+    uint32 public constant CALLBACK_GAS = 100_000;
     /// @notice The model that answers.
     uint256 public immutable modelId;
     /// @notice The answer to each prompt, once the kernel called back.
@@ -19,7 +21,7 @@ contract HelloKernel is AIKernelConsumer {
     /// @notice The kernel answered `promptId`.
     event Answered(uint256 indexed promptId, bool yes);
 
-    /// @notice msg.value is not the fee ({IAIKernel-estimateFee} for MAX_TOKENS).
+    /// @notice msg.value is not the fee ({IAIKernel-estimateFee} for MAX_TOKENS and CALLBACK_GAS).
     error HelloKernelWrongFee(uint256 value, uint256 fee);
 
     /// @param kernel_ The kernel (DecentralizedInference).
@@ -28,9 +30,9 @@ contract HelloKernel is AIKernelConsumer {
         modelId = modelId_;
     }
 
-    /// @notice Asks a yes/no question; pay exactly `kernel.estimateFee(modelId, MAX_TOKENS)`.
+    /// @notice Asks a yes/no question; pay exactly `kernel.estimateFee(modelId, MAX_TOKENS, CALLBACK_GAS)`.
     function ask(string calldata question) external payable returns (uint256 promptId) {
-        uint256 fee = kernel.estimateFee(modelId, MAX_TOKENS);
+        uint256 fee = kernel.estimateFee(modelId, MAX_TOKENS, CALLBACK_GAS);
         if (msg.value != fee) revert HelloKernelWrongFee(msg.value, fee);
         promptId = kernel.infer{value: fee}(
             InferenceRequest({
@@ -42,7 +44,7 @@ contract HelloKernel is AIKernelConsumer {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: 100_000
+                callbackGasLimit: CALLBACK_GAS
             })
         );
     }

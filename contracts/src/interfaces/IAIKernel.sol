@@ -265,9 +265,19 @@ interface IAIKernel {
     /// @return promptId The new prompt's id.
     function infer(InferenceRequest calldata request) external payable returns (uint256 promptId);
 
-    /// @notice The fee for a prompt on `modelId` producing at most `maxTokens` tokens.
-    /// @dev fee = pricePerToken(model) * maxTokens. Reverts for unknown or retired models.
-    function estimateFee(uint256 modelId, uint32 maxTokens) external view returns (uint256 fee);
+    /// @notice The fee for a prompt on `modelId` producing at most `maxTokens` tokens, called back with
+    /// `callbackGasLimit` gas (0: no callback).
+    /// @dev fee = pricePerToken(model) * maxTokens + gasFee(callbackGasLimit). Reverts for unknown or retired models.
+    function estimateFee(uint256 modelId, uint32 maxTokens, uint32 callbackGasLimit)
+        external
+        view
+        returns (uint256 fee);
+
+    /// @notice The part of every fee that pays the finalization at the parameters' gas price:
+    /// gasPrice * (finalizeGas + callbackGasLimit), credited to whoever finalizes (the callback's part only when
+    /// the callback runs; otherwise it stays in the fee the committee and the treasury share), so finalizing never
+    /// costs a worker money. A retry pays its finalization again out of the fee. A bid adds bid * maxTokens.
+    function gasFee(uint32 callbackGasLimit) external view returns (uint256);
 
     /// @notice Closes a prompt (anyone may call), at the latest one second after its reveal deadline, so every
     /// prompt ends within commitWindow + revealWindow of its committee's assignment. Opens early once the outcome

@@ -31,7 +31,8 @@ import {Penalty} from "../interfaces/IAIKernel.sol";
 /// minerShareBps + verifierShareBps at most 95 % (the treasury keeps at least 5 %); unavailableShareBps at most
 /// 50 %; slashWrongBps at most 50 % and slashAbsentBps at most slashWrongBps; jail terms at most 30 days;
 /// initialReward at most 1,000 EAI; halvingInterval at least 1; maxInputBytes 1..64 KiB; maxTokens 1..32,768;
-/// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; treasury not zero.
+/// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; gasPrice at most 10,000 gwei; finalizeGas at most
+/// 2,000,000; treasury not zero.
 /// @param commitWindow Time a committee has to commit, from its assignment.
 /// @param revealWindow Time to reveal, after the commit deadline.
 /// @param queueTimeout Time a queued prompt waits before its requester may cancel it for a refund.
@@ -50,6 +51,9 @@ import {Penalty} from "../interfaces/IAIKernel.sol";
 /// @param maxTokens Largest maxTokens of a request.
 /// @param maxCallbackGas Largest callbackGasLimit of a request.
 /// @param pumpOnFinalize Queued prompts a finalization may assign from the freed capacity.
+/// @param gasPrice Wei per gas at which every fee pays for the finalization and the callback (see {gasFee}), so that
+/// finalizing never costs a worker money.
+/// @param finalizeGas Gas a finalization is paid for, besides the callback's gas limit.
 /// @param treasury Receives the treasury share of fees.
 struct KernelParams {
     uint64 commitWindow;
@@ -68,6 +72,8 @@ struct KernelParams {
     uint32 maxTokens;
     uint32 maxCallbackGas;
     uint8 pumpOnFinalize;
+    uint64 gasPrice;
+    uint32 finalizeGas;
     address treasury;
 }
 
@@ -199,6 +205,10 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     uint32 private constant MAX_CALLBACK_GAS = 5_000_000;
     /// @dev Most queued prompts one finalization assigns.
     uint8 private constant MAX_PUMP = 8;
+    /// @dev Highest protocol gas price: 10,000 gwei.
+    uint64 private constant MAX_GAS_PRICE = 10_000 gwei;
+    /// @dev Largest gas allowance of a finalization.
+    uint32 private constant MAX_FINALIZE_GAS = 2_000_000;
     /// @notice Largest output a member may reveal, in bytes. A protocol constant, not a parameter: workers answer a
     /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
     /// computes alike, so an honest member never holds an output it cannot reveal.
@@ -293,8 +303,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         uint256 feePerToken = request.feePerToken;
         if (feePerToken == 0) feePerToken = terms.pricePerToken;
         else if (feePerToken < terms.pricePerToken) revert DecentralizedInferenceBidTooLow(feePerToken, terms.pricePerToken);
-        // Cannot overflow: feePerToken < 2^128 and maxTokens < 2^32.
-        uint256 fee = feePerToken * request.maxTokens;
+        // Cannot overflow: feePerToken < 2^128, maxTokens < 2^32 and the gas fee < 2^64 * 2^33.
+        uint256 fee = feePerToken * request.maxTokens + _gasFee(params, request.callbackGasLimit);
         if (fee > type(uint96).max) revert DecentralizedInferenceInvalidParameter("fee");
         if (msg.value < fee) revert DecentralizedInferenceFeeTooLow(msg.value, fee);
 
@@ -421,6 +431,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (lane.commitCount < _quorum(committeeSize)) {
             // Too few commitments to tell an unavailable input from absent members: nobody is penalized.
             _gpu.release(modelId, committee);
+            _payGas(prompt, params, 0);
             _closeUnavailable(promptId, prompt, committee, lane.committedMask, lane.commitCount, params);
             _scheduler.pump(modelId, params.pumpOnFinalize);
             return;
@@ -445,12 +456,17 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         _gpu.release(modelId, committee);
 
         if (!agreed) {
+            _payGas(prompt, params, 0);
             if (prompt.attempt == 0) {
                 prompt.attempt = 1;
                 _resetVotes(lane);
                 emit PromptRetried(promptId, 1);
                 ModelTerms memory terms = _models.modelTerms(modelId);
-                _schedule(promptId, prompt, terms, prompt.fee / lane.maxTokens, params.queueTimeout);
+                // Queue priority by what is left for tokens after the retry's own protocol gas.
+                uint256 gas = _gasCost(params.gasPrice, params.finalizeGas, lane.callbackGasLimit);
+                uint256 left = prompt.fee;
+                uint256 perToken = left > gas ? (left - gas) / lane.maxTokens : 0;
+                _schedule(promptId, prompt, terms, perToken, params.queueTimeout);
             } else {
                 _refund(promptId, prompt);
             }
@@ -467,6 +483,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         if (callsBack && sha256(output) != winner) {
             revert DecentralizedInferenceOutputMismatch(promptId, winner, sha256(output));
         }
+        _payGas(prompt, params, callsBack ? callbackGasLimit : 0);
         _settle(promptId, prompt, lane, committee, hashes, winner, params);
         _context.append(topicId, requester, promptId, inputHash, winner);
         if (params.pumpOnFinalize != 0) _scheduler.pump(modelId, params.pumpOnFinalize);
@@ -504,9 +521,18 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IAIKernel
-    function estimateFee(uint256 modelId, uint32 maxTokens) external view returns (uint256 fee) {
+    function estimateFee(uint256 modelId, uint32 maxTokens, uint32 callbackGasLimit)
+        external
+        view
+        returns (uint256 fee)
+    {
         if (maxTokens == 0) revert DecentralizedInferenceZeroMaxTokens();
-        return uint256(_liveTerms(modelId).pricePerToken) * maxTokens;
+        return uint256(_liveTerms(modelId).pricePerToken) * maxTokens + _gasFee(_params, callbackGasLimit);
+    }
+
+    /// @inheritdoc IAIKernel
+    function gasFee(uint32 callbackGasLimit) external view returns (uint256) {
+        return _gasFee(_params, callbackGasLimit);
     }
 
     /// @inheritdoc IAIKernel
@@ -760,6 +786,29 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit PromptUnavailable(promptId, uint8(committers), kept, refunded);
     }
 
+    /// @dev The part of a fee that pays the finalization and the callback's gas limit at the parameters' gas price.
+    function _gasFee(KernelParams storage params, uint256 callbackGasLimit) private view returns (uint256) {
+        return _gasCost(params.gasPrice, params.finalizeGas, callbackGasLimit);
+    }
+
+    function _gasCost(uint256 gasPrice, uint256 finalizeGas, uint256 callbackGasLimit) private pure returns (uint256) {
+        return gasPrice * (finalizeGas + callbackGasLimit);
+    }
+
+    /// @dev Pays the caller for an attempt's finalization (and the callback's gas limit when it runs) out of the
+    /// prompt's escrow, at most what is left. A retry pays its finalization from what the first attempt left, so a
+    /// prompt that fails twice refunds its fee less one finalization.
+    function _payGas(PromptCore storage prompt, KernelParams memory params, uint256 callbackGas) private {
+        uint256 fee = prompt.fee;
+        uint256 paid = _gasCost(params.gasPrice, params.finalizeGas, callbackGas);
+        if (paid > fee) paid = fee;
+        if (paid == 0) return;
+        // paid <= fee < 2^96.
+        prompt.fee = uint96(fee - paid);
+        _counters.openEscrow -= uint128(paid);
+        _credit(msg.sender, paid);
+    }
+
     /// @dev Members that must commit for a prompt to be judged, and reveal one output for it to win: floor(k/2)+1.
     function _quorum(uint256 committeeSize) private pure returns (uint256) {
         return committeeSize / 2 + 1;
@@ -983,6 +1032,8 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
         if (params_.maxCallbackGas > MAX_CALLBACK_GAS) revert DecentralizedInferenceInvalidParameter("maxCallbackGas");
         if (params_.pumpOnFinalize > MAX_PUMP) revert DecentralizedInferenceInvalidParameter("pumpOnFinalize");
+        if (params_.gasPrice > MAX_GAS_PRICE) revert DecentralizedInferenceInvalidParameter("gasPrice");
+        if (params_.finalizeGas > MAX_FINALIZE_GAS) revert DecentralizedInferenceInvalidParameter("finalizeGas");
         if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
         _params = params_;
         emit ParamsUpdated(params_);

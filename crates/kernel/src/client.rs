@@ -140,22 +140,36 @@ impl<P: Provider + Clone> KernelClient<P> {
 
     // ------------------------------------------------------------------ requester
 
-    /// The fee for `max_tokens` output tokens of `model_id` at the model's price.
-    pub async fn estimate_fee(&self, model_id: U256, max_tokens: u32) -> Result<U256> {
+    /// The fee for `max_tokens` output tokens of `model_id` at the model's price, called back
+    /// with `callback_gas` gas (0: no callback): tokens plus [`Self::gas_fee`].
+    pub async fn estimate_fee(
+        &self,
+        model_id: U256,
+        max_tokens: u32,
+        callback_gas: u32,
+    ) -> Result<U256> {
         self.kernel
-            .estimateFee(model_id, max_tokens)
+            .estimateFee(model_id, max_tokens, callback_gas)
             .call()
             .await
             .map_err(|e| Error::contract("estimateFee", e))
     }
 
+    /// The part of every fee that pays the finalization and the callback's gas limit at the
+    /// kernel's gas price; whoever finalizes gets it.
+    pub async fn gas_fee(&self, callback_gas: u32) -> Result<U256> {
+        self.kernel.gasFee(callback_gas).call().await.map_err(|e| Error::contract("gasFee", e))
+    }
+
     /// Submits a prompt, paying exactly its fee (the bid per token times max tokens, or the
-    /// model's price when the bid is zero).
+    /// model's price when the bid is zero, plus the protocol's gas).
     pub async fn submit(&self, request: &PromptRequest) -> Result<Submitted> {
+        let callback_gas = request.callback_gas_limit;
         let fee = if request.fee_per_token == 0 {
-            self.estimate_fee(request.model_id, request.max_tokens).await?
+            self.estimate_fee(request.model_id, request.max_tokens, callback_gas).await?
         } else {
             U256::from(request.fee_per_token) * U256::from(request.max_tokens)
+                + self.gas_fee(callback_gas).await?
         };
         self.submit_paying(request, fee).await
     }

@@ -79,6 +79,11 @@ impl DeployParams {
                 maxTokens: 4_096,
                 maxCallbackGas: 2_000_000,
                 pumpOnFinalize: 2,
+                // The dev chain's first base fee; an idle chain's falls far below it.
+                gasPrice: 1_000_000_000,
+                // A finalization with k = 3 takes about 250,000 gas, more when it assigns queued
+                // prompts.
+                finalizeGas: 350_000,
                 treasury: owner,
             },
             eai_per_wei: U256::from(1_000_000_000u64),

@@ -25,7 +25,9 @@ pub(crate) async fn run(env: &DemoEnv) -> Result<Outcome> {
     let address = *hello.address();
     env.say(format!("  HelloKernel at {address}"));
     let max_tokens = hello.MAX_TOKENS().call().await.map_err(|e| rejected("MAX_TOKENS", e))?;
-    let fee = env.kernel().estimate_fee(env.model_id(), max_tokens).await?;
+    let callback_gas =
+        hello.CALLBACK_GAS().call().await.map_err(|e| rejected("CALLBACK_GAS", e))?;
+    let fee = env.kernel().estimate_fee(env.model_id(), max_tokens, callback_gas).await?;
     env.say(format!("Asking {QUESTION:?} (fee {})", eth(fee)));
     let receipt = env.send("ask", hello.ask(QUESTION.into()).value(fee)).await?;
     // The kernel's own event names the prompt this transaction submitted.

@@ -57,7 +57,9 @@ async fn replies_are_stored_per_user_and_earn_the_creator_the_service_fee() {
     let (net, script) = Net::scripted().await;
     let agent = deploy_agent(&net, CREATOR, REPLY_TOKENS).await;
     let price = agent.chatFee().call().await.unwrap();
-    let kernel_fee = net.env().kernel().estimate_fee(net.model(), REPLY_TOKENS).await.unwrap();
+    let callback_gas = agent.callbackGas().call().await.unwrap();
+    let kernel_fee =
+        net.env().kernel().estimate_fee(net.model(), REPLY_TOKENS, callback_gas).await.unwrap();
     assert_eq!(price, U256::from(SERVICE_FEE) + kernel_fee);
     let topic = format!("0x{}", alloy::hex::encode(net.account));
     assert_eq!(agent.topicOf(net.account).call().await.unwrap(), topic);

@@ -40,7 +40,8 @@ async fn reports_become_turns_and_the_query_stores_the_price() {
     let as_other = BO::new(*oracle.address(), net.other.clone());
     let other = other_account();
     let fee = oracle.requestFee().call().await.unwrap();
-    assert_eq!(fee, net.env().kernel().estimate_fee(net.model(), 12).await.unwrap());
+    let callback_gas = oracle.CALLBACK_GAS().call().await.unwrap();
+    assert_eq!(fee, net.env().kernel().estimate_fee(net.model(), 12, callback_gas).await.unwrap());
     for feeder in [net.account, other] {
         let receipt = mined(oracle.setFeeder(feeder, true)).await;
         assert_eq!(log::<BO::FeederSet>(&receipt), BO::FeederSet { feeder, allowed: true });

@@ -49,7 +49,8 @@ async fn a_send_is_paid_only_when_the_answer_is_no() {
     let (net, script) = Net::scripted().await;
     let wallet = wallet(&net).await;
     let fee = wallet.sendFee().call().await.unwrap();
-    assert_eq!(fee, net.env().kernel().estimate_fee(net.model(), 4).await.unwrap());
+    let callback_gas = wallet.CALLBACK_GAS().call().await.unwrap();
+    assert_eq!(fee, net.env().kernel().estimate_fee(net.model(), 4, callback_gas).await.unwrap());
     mined(wallet.deposit().value(milli(1000))).await;
     let me = net.account;
     let (alice, bob) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb0));

@@ -111,6 +111,9 @@ impl Env {
         let dev = devnet.accounts().to_vec();
         let provider = provider_for(&url, dev[0].signer.clone());
         let mut params = DeployParams::dev(dev[0].address);
+        // The fee splits these tests check are about tokens: the protocol's gas is paid only
+        // where a test turns it on (`gas_fee` tests in lifecycle.rs).
+        params.kernel.gasPrice = 0;
         (options.tweak)(&mut params);
         let owner = Client::deploy(provider.clone(), &params).await.expect("kernel deploys");
         let model = owner

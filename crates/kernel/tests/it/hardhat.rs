@@ -100,7 +100,8 @@ async fn test_hardhat_node_runs_a_prompt_life() {
         DI::DecentralizedInferenceErrors::DecentralizedInferenceFeeTooLow(
             DI::DecentralizedInferenceFeeTooLow {
                 paid: U256::from(1),
-                fee: U256::from(10 * PRICE),
+                // Ten tokens and the finalization's gas at the dev parameters' price.
+                fee: U256::from(10 * PRICE + 350_000 * 1_000_000_000),
             },
         ),
     );

@@ -228,6 +228,93 @@ async fn test_lifecycle_no_quorum_retries_once_then_refunds() {
     assert_eq!(finalized, U256::ZERO, "no block reward without a result");
 }
 
+/// Gas at 1 gwei: a finalization is paid 350,000 of it plus its callback's limit.
+fn with_gas_fee(params: &mut aik_kernel::DeployParams) {
+    (params.kernel.gasPrice, params.kernel.finalizeGas) = (1_000_000_000, 350_000);
+}
+
+const GWEI: u128 = 1_000_000_000;
+
+/// The fee pays the finalization: whoever finalizes is credited the finalization's and the
+/// callback's gas at the kernel's gas price, so finalizing never costs a worker money; the
+/// committee and the treasury share the tokens' part as before. `estimateFee` and `gasFee` say
+/// so up front. Without a callback (an account requester) the callback's part is not paid out:
+/// it stays in what the committee and the treasury share.
+#[tokio::test]
+async fn test_gas_fee_pays_the_finalizer() {
+    let env = Env::with(Options { requesters: 3, tweak: with_gas_fee, ..Options::default() }).await;
+    let finalizer = &env.requesters[2];
+    assert_eq!(env.owner.gas_fee(0).await.unwrap(), U256::from(350_000 * GWEI));
+    assert_eq!(env.owner.gas_fee(200_000).await.unwrap(), U256::from(550_000 * GWEI));
+    let tokens = 100 * crate::fixture::PRICE;
+    let mut request = env.request("What is 2+2?");
+    request.callback_gas_limit = 200_000;
+    let fee = env.owner.estimate_fee(env.model, 100, 200_000).await.unwrap();
+    assert_eq!(fee, U256::from(tokens + 550_000 * GWEI));
+
+    // Through a contract: the callback runs, and the finalizer is paid for it.
+    let consumer = env.deploy_consumer().await;
+    let id = crate::fixture::ask_through(&env, &consumer, &request, fee).await;
+    let members = env.committee(id).await;
+    let output = b"4";
+    env.commit_reveal(id, &[Some(output), Some(output), Some(output)]).await;
+    finalizer.finalize(id, output).await.unwrap();
+    let miner = env.owner.result(id).await.unwrap().2;
+    assert_eq!(env.owner.claimable(finalizer.from()).await.unwrap(), U256::from(550_000 * GWEI));
+    for member in &members {
+        let share = if *member == miner { tokens / 2 } else { tokens * 3 / 10 / 2 };
+        assert_eq!(env.owner.claimable(*member).await.unwrap(), U256::from(share), "tokens only");
+    }
+
+    // From an account: no callback, so the finalizer gets the finalization's 350,000 gas and
+    // the committee shares the callback's part with the tokens.
+    let submitted = env.requesters[0].submit(&request).await.unwrap();
+    assert_eq!(submitted.fee, fee);
+    let id = submitted.prompt_id;
+    let members = env.committee(id).await;
+    let mut before = Vec::new();
+    for member in &members {
+        before.push(env.owner.claimable(*member).await.unwrap());
+    }
+    env.commit_reveal(id, &[Some(output), Some(output), Some(output)]).await;
+    finalizer.finalize(id, output).await.unwrap();
+    assert_eq!(env.owner.claimable(finalizer.from()).await.unwrap(), U256::from(900_000 * GWEI));
+    let shared = tokens + 200_000 * GWEI;
+    let miner = env.owner.result(id).await.unwrap().2;
+    for (member, before) in members.iter().zip(before) {
+        let share = if *member == miner { shared / 2 } else { shared * 3 / 10 / 2 };
+        assert_eq!(env.owner.claimable(*member).await.unwrap() - before, U256::from(share));
+    }
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+}
+
+/// A retry pays its own finalization out of the fee: a prompt that fails twice refunds its fee
+/// less the second finalization (the first was in the fee).
+#[tokio::test]
+async fn test_gas_fee_a_retry_pays_its_finalization_from_the_fee() {
+    let env = Env::with(Options { requesters: 3, tweak: with_gas_fee, ..Options::default() }).await;
+    let (requester, finalizer) = (&env.requesters[0], &env.requesters[2]);
+    let mut request = env.request("Pick a number");
+    request.fee_per_token = 10_000 * GWEI;
+    let submitted = requester.submit(&request).await.unwrap();
+    let tokens = 100 * 10_000 * GWEI;
+    assert_eq!(submitted.fee, U256::from(tokens + 350_000 * GWEI));
+    let id = submitted.prompt_id;
+    for attempt in 1..=2u128 {
+        env.commit_reveal(id, &[Some(b"1"), Some(b"2"), Some(b"3")]).await;
+        finalizer.finalize(id, b"").await.unwrap();
+        assert_eq!(
+            env.owner.claimable(finalizer.from()).await.unwrap(),
+            U256::from(attempt * 350_000 * GWEI)
+        );
+    }
+    assert_eq!(env.owner.result(id).await.unwrap().0, PromptStatus::Refunded);
+    let refund = U256::from(tokens - 350_000 * GWEI);
+    assert_eq!(env.owner.claimable(requester.from()).await.unwrap(), refund);
+    assert_eq!(env.owner.refund_of(id).await.unwrap(), refund);
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+}
+
 #[tokio::test]
 async fn test_lifecycle_block_reward_halves_to_zero() {
     let env = Env::with(Options {

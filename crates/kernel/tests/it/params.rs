@@ -43,6 +43,8 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
         ("maxTokens", |p| p.maxTokens = 32_769),
         ("maxCallbackGas", |p| p.maxCallbackGas = 5_000_001),
         ("pumpOnFinalize", |p| p.pumpOnFinalize = 9),
+        ("gasPrice", |p| p.gasPrice = 10_000_000_000_001),
+        ("finalizeGas", |p| p.finalizeGas = 2_000_001),
     ];
     for (name, spoil) in cases {
         let mut params = good.clone();
@@ -75,6 +77,7 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
     changed.initialReward = 1_000 * EAI;
     (changed.maxInputBytes, changed.maxTokens) = (65_536, 32_768);
     (changed.maxCallbackGas, changed.pumpOnFinalize) = (5_000_000, 8);
+    (changed.gasPrice, changed.finalizeGas) = (10_000_000_000_000, 2_000_000);
     changed.treasury = env.requesters[1].from();
     let receipt = env.owner.set_params(changed.clone()).await.unwrap();
     assert_eq!(env.owner.params().await.unwrap(), changed);

@@ -46,7 +46,7 @@ async fn test_model_registry_records_and_validates_models() {
         (terms.pricePerToken, terms.committeeSize, terms.policy, terms.minMemoryMb),
         (7, 5, 0, 1024)
     );
-    assert_eq!(env.owner.estimate_fee(id, 10).await.unwrap(), U256::from(70));
+    assert_eq!(env.owner.estimate_fee(id, 10, 0).await.unwrap(), U256::from(70));
     let uris = vec!["ipfs://bafkreia".to_string(), "https://example.invalid/m.gguf".to_string()];
     aik_kernel::Result::Ok(())
         .and(

@@ -180,7 +180,7 @@ async fn test_infer_rejects_bad_requests() {
         }),
     );
     assert_revert(
-        requester.estimate_fee(env.model, 10).await,
+        requester.estimate_fee(env.model, 10, 0).await,
         Errors::DecentralizedInferenceModelRetired(DI::DecentralizedInferenceModelRetired {
             modelId: env.model,
         }),
@@ -193,7 +193,7 @@ async fn test_infer_rejects_bad_requests() {
 async fn test_infer_storage_input_and_excess_refund() {
     let env = Env::new().await;
     let requester = &env.requesters[0];
-    assert_eq!(requester.estimate_fee(env.model, 100).await.unwrap(), U256::from(100 * PRICE));
+    assert_eq!(requester.estimate_fee(env.model, 100, 0).await.unwrap(), U256::from(100 * PRICE));
     let content = b"a long document kept in IPFS".to_vec();
     let id = ContentId::of(&content);
     let mut request = env.request("unused");
