@@ -219,6 +219,10 @@ impl Net {
         // cancelled while that committee's prompt is still open (it closes, bounded, after the
         // commit window, and its workers would then take the queued prompt).
         params.kernel.queueTimeout = 60;
+        // The dapps' refunds and payouts these tests check exactly are about tokens: the
+        // finalization's gas (paid from every fee, and again by a retry) is the kernel tests'
+        // subject (`lifecycle::test_gas_fee_*`) and is on in the end-to-end tests on `aik up`.
+        params.kernel.gasPrice = 0;
         let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
             .await
             .unwrap();
