@@ -106,6 +106,95 @@ enum Penalty {
     Wrong
 }
 
+/// @notice Parameters of the deployment, changeable by the owner within the bounds below, which setParams enforces.
+/// Times are seconds of block time. Bounds: commitWindow and revealWindow 1 s..1 day; queueTimeout at most 7 days;
+/// minerShareBps + verifierShareBps at most 95 % (the treasury keeps at least 5 %); unavailableShareBps at most
+/// 50 %; slashWrongBps at most 50 % and slashAbsentBps at most slashWrongBps; jail terms at most 30 days;
+/// initialReward at most 1,000 EAI; halvingInterval at least 1; maxInputBytes 1..64 KiB; maxTokens 1..32,768;
+/// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; gasPrice at most 10,000 gwei; finalizeGas at most
+/// 2,000,000; treasury not zero.
+/// @param commitWindow Time a committee has to commit, from its assignment.
+/// @param revealWindow Time to reveal, after the commit deadline.
+/// @param queueTimeout Time a queued prompt waits before its requester may cancel it for a refund.
+/// @param minerShareBps Miner's share of the fee; verifierShareBps is split among the other agreeing members;
+/// the treasury takes the rest (and the verifier share when there are no verifiers).
+/// @param unavailableShareBps Share of the fee of an Unavailable prompt (fewer than a quorum committed) kept and split
+/// among the members that committed (the treasury's when none did); the rest is refunded. At most 50 %. It makes a
+/// prompt whose input was never published cost its requester, and pays the members that did the work.
+/// @param slashWrongBps Stake slashed from a member that revealed a losing output; jailWrong: its jail term.
+/// @param slashAbsentBps Stake slashed from a member that did not commit or reveal; jailAbsent: its jail term.
+/// @param initialReward EAI minted to the miner per finalized prompt before any halving, at most what the prompt's
+/// treasury share backs at DecentralizedInference.EAI_PER_WEI.
+/// @param halvingInterval Fully rewarded prompts between halvings of the block reward: a prompt whose reward the
+/// backing or the supply cap cut to a part of the full reward counts as that part.
+/// @param maxInputBytes Largest onchain input or extra context.
+/// @param maxTokens Largest maxTokens of a request.
+/// @param maxCallbackGas Largest callbackGasLimit of a request.
+/// @param pumpOnFinalize Queued prompts a finalization may assign from the freed capacity.
+/// @param gasPrice Wei per gas at which every fee pays for the finalization and the callback (see {IAIKernel-gasFee}), so that
+/// finalizing never costs a worker money.
+/// @param finalizeGas Gas a finalization is paid for, besides the callback's gas limit.
+/// @param treasury Receives the treasury share of fees.
+struct KernelParams {
+    uint64 commitWindow;
+    uint64 revealWindow;
+    uint64 queueTimeout;
+    uint16 minerShareBps;
+    uint16 verifierShareBps;
+    uint16 unavailableShareBps;
+    uint16 slashWrongBps;
+    uint16 slashAbsentBps;
+    uint64 jailWrong;
+    uint64 jailAbsent;
+    uint128 initialReward;
+    uint64 halvingInterval;
+    uint32 maxInputBytes;
+    uint32 maxTokens;
+    uint32 maxCallbackGas;
+    uint8 pumpOnFinalize;
+    uint64 gasPrice;
+    uint32 finalizeGas;
+    address treasury;
+}
+
+/// @notice A prompt as {DecentralizedInference-getPrompt} shows it: the permanent record joined with the prompt's
+/// lane while it is open. Once the prompt is Finalized or Refunded its lane serves other prompts, and the fields
+/// that lived there (deadlines, topicId, inputHash, turnSnapshot, maxTokens, callbackGasLimit, masks, commit
+/// order) read as zero: they are in the PromptSubmitted and PromptData events for good.
+/// @param commitDeadline While Queued: the time from which the requester may cancel. While Committing: the
+/// last second to commit.
+/// @param commitSequence Member indices in commit order, 4 bits each, first committer in the low bits.
+struct PromptRecord {
+    address requester;
+    uint32 modelId;
+    PromptStatus status;
+    uint8 attempt;
+    uint8 committeeSize;
+    uint8 minerIndex;
+    uint128 fee;
+    uint64 commitDeadline;
+    uint64 revealDeadline;
+    bytes32 topicId;
+    bytes32 inputHash;
+    uint64 turnSnapshot;
+    uint32 maxTokens;
+    uint32 callbackGasLimit;
+    uint16 committedMask;
+    uint16 revealedMask;
+    uint64 commitSequence;
+    uint8 commitCount;
+}
+
+/// @notice What a worker declares about its machine.
+/// @param gpuModel E.g. "NVIDIA H100" or "cpu-x86_64".
+/// @param memoryMb Memory available to models, in MiB; must meet each served model's minimum.
+/// @param engine Engine and driver id, e.g. "aik-infer/llama-gguf/1".
+struct Hardware {
+    string gpuModel;
+    uint64 memoryMb;
+    string engine;
+}
+
 /// @title IAIKernel
 /// @notice The front door of AI Kernel: submit a prompt for an LLM, pay in the native coin, and get an answer
 /// agreed by a staked committee (Proof-of-Compute), delivered by callback and readable with {getResult}.

@@ -4,17 +4,8 @@ pragma solidity 0.8.37;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Hardware} from "../interfaces/IAIKernel.sol";
 import {IGPUManagement, IModelFileSystem, ModelTerms, WorkerStatus} from "../interfaces/IKernelComponents.sol";
-
-/// @notice What a worker declares about its machine.
-/// @param gpuModel E.g. "NVIDIA H100" or "cpu-x86_64".
-/// @param memoryMb Memory available to models, in MiB; must meet each served model's minimum.
-/// @param engine Engine and driver id, e.g. "aik-infer/llama-gguf/1".
-struct Hardware {
-    string gpuModel;
-    uint64 memoryMb;
-    string engine;
-}
 
 /// @notice A worker's state, packed in one slot.
 /// @param stake Staked EAI.

@@ -2,9 +2,9 @@
 pragma solidity 0.8.37;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {InferenceRequest} from "../interfaces/IAIKernel.sol";
+import {Hardware, InferenceRequest} from "../interfaces/IAIKernel.sol";
 import {DecentralizedInference} from "../kernel/DecentralizedInference.sol";
-import {GPUManagement, Hardware} from "../kernel/GPUManagement.sol";
+import {GPUManagement} from "../kernel/GPUManagement.sol";
 import {PromptScheduler} from "../kernel/PromptScheduler.sol";
 
 /// @title CommitteeGambler

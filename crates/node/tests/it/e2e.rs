@@ -327,6 +327,22 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
     assert!(miner == net.workers[1] || miner == net.workers[2], "miner {miner}");
     assert!(finalized[0].minerPay > U256::ZERO && finalized[0].verifierPay > U256::ZERO);
     assert!(finalized[0].blockReward > U256::ZERO);
+    // Whoever finalized (the first worker to see it open) is also paid the finalization's gas.
+    let finalized_log = net
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(net.deployment.kernel)
+                .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
+                .topic1(B256::from(id))
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let finalize_tx = finalized_log[0].transaction_hash.unwrap();
+    let finalizer = net.provider.get_transaction_receipt(finalize_tx).await.unwrap().unwrap().from;
+    let gas_pay = net.requester.gas_fee(0).await.unwrap();
+    assert!(gas_pay > U256::ZERO, "aik up pays the finalization");
     for honest in &net.workers[1..] {
         let credited = Filter::new()
             .address(net.deployment.kernel)
@@ -341,8 +357,8 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
             .iter()
             .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
             .sum();
-        let expected =
-            if *honest == miner { finalized[0].minerPay } else { finalized[0].verifierPay };
+        let share = if *honest == miner { finalized[0].minerPay } else { finalized[0].verifierPay };
+        let expected = share + if *honest == finalizer { gas_pay } else { U256::ZERO };
         assert_eq!(paid, expected, "worker {honest}");
     }
     let liar_credits = Filter::new()
@@ -350,7 +366,16 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
         .event_signature(DI::Credited::SIGNATURE_HASH)
         .topic1(liar.into_word())
         .from_block(0);
-    assert!(net.provider.get_logs(&liar_credits).await.unwrap().is_empty());
+    let liar_paid: U256 = net
+        .provider
+        .get_logs(&liar_credits)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
+        .sum();
+    let liar_expected = if liar == finalizer { gas_pay } else { U256::ZERO };
+    assert_eq!(liar_paid, liar_expected, "the liar earns nothing but a finalization it sent");
     net.stop().await;
 }
 
