@@ -315,6 +315,34 @@ async fn test_gas_fee_a_retry_pays_its_finalization_from_the_fee() {
     assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
 }
 
+/// A requester whose input nobody can fetch (fewer than a quorum commit) still pays the
+/// finalization: the finalizer is paid first, then the committers keep their share of what is
+/// left and the requester gets the rest back; nobody is slashed.
+#[tokio::test]
+async fn test_gas_fee_an_unavailable_prompt_pays_the_finalizer_first() {
+    let env = Env::with(Options { requesters: 3, tweak: with_gas_fee, ..Options::default() }).await;
+    let (requester, finalizer) = (&env.requesters[0], &env.requesters[2]);
+    let mut request = env.request("an input one member got");
+    request.fee_per_token = 10_000 * GWEI;
+    let submitted = requester.submit(&request).await.unwrap();
+    let id = submitted.prompt_id;
+    let members = env.committee(id).await;
+    env.commit_reveal(id, &[Some(b"1"), None, None]).await;
+    finalizer.finalize(id, b"").await.unwrap();
+    assert_eq!(env.owner.result(id).await.unwrap().0, PromptStatus::Unavailable);
+    assert_eq!(env.owner.claimable(finalizer.from()).await.unwrap(), U256::from(350_000 * GWEI));
+    // 1,000,000 gwei of tokens and 350,000 of gas; the finalization leaves 1,000,000, of which
+    // the committers keep 20 %.
+    let left = 1_000_000 * GWEI;
+    assert_eq!(env.owner.claimable(members[0]).await.unwrap(), U256::from(left / 5));
+    assert_eq!(env.owner.refund_of(id).await.unwrap(), U256::from(left - left / 5));
+    assert_eq!(env.owner.claimable(requester.from()).await.unwrap(), U256::from(left - left / 5));
+    for member in &members {
+        assert_eq!(env.owner.worker(*member).await.unwrap().stake, STAKE, "nobody is slashed");
+    }
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
+}
+
 #[tokio::test]
 async fn test_lifecycle_block_reward_halves_to_zero() {
     let env = Env::with(Options {

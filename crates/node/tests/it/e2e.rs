@@ -188,6 +188,22 @@ impl Network {
             .to_vec()
     }
 
+    /// Everything the kernel ever credited to `account`.
+    pub(crate) async fn credited(&self, account: Address) -> U256 {
+        let filter = Filter::new()
+            .address(self.deployment.kernel)
+            .event_signature(DI::Credited::SIGNATURE_HASH)
+            .topic1(account.into_word())
+            .from_block(0);
+        self.provider
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
+            .sum()
+    }
+
     pub(crate) async fn logs<E: SolEvent>(&self, id: U256) -> Vec<E> {
         let filter = Filter::new()
             .address(self.deployment.kernel)
@@ -344,36 +360,12 @@ async fn a_worker_with_a_wrong_driver_is_slashed_and_the_honest_are_paid() {
     let gas_pay = net.requester.gas_fee(0).await.unwrap();
     assert!(gas_pay > U256::ZERO, "aik up pays the finalization");
     for honest in &net.workers[1..] {
-        let credited = Filter::new()
-            .address(net.deployment.kernel)
-            .event_signature(DI::Credited::SIGNATURE_HASH)
-            .topic1(honest.into_word())
-            .from_block(0);
-        let paid: U256 = net
-            .provider
-            .get_logs(&credited)
-            .await
-            .unwrap()
-            .iter()
-            .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
-            .sum();
+        let paid = net.credited(*honest).await;
         let share = if *honest == miner { finalized[0].minerPay } else { finalized[0].verifierPay };
         let expected = share + if *honest == finalizer { gas_pay } else { U256::ZERO };
         assert_eq!(paid, expected, "worker {honest}");
     }
-    let liar_credits = Filter::new()
-        .address(net.deployment.kernel)
-        .event_signature(DI::Credited::SIGNATURE_HASH)
-        .topic1(liar.into_word())
-        .from_block(0);
-    let liar_paid: U256 = net
-        .provider
-        .get_logs(&liar_credits)
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
-        .sum();
+    let liar_paid = net.credited(liar).await;
     let liar_expected = if liar == finalizer { gas_pay } else { U256::ZERO };
     assert_eq!(liar_paid, liar_expected, "the liar earns nothing but a finalization it sent");
     net.stop().await;
