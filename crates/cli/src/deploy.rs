@@ -27,6 +27,11 @@ pub(crate) struct DeployArgs {
     /// Committee size of the default model.
     #[arg(long, default_value_t = 3)]
     committee: u8,
+    /// Seconds every owner action (parameters, models) waits in the kernel's timelock before it
+    /// can run; the timelock owns every contract and --key proposes and executes. 0 keeps the
+    /// timelock with no wait.
+    #[arg(long, default_value_t = 2 * 24 * 3600)]
+    timelock_delay: u64,
 }
 
 pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
@@ -37,7 +42,10 @@ pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
     );
     runtime()?.block_on(async move {
         let owner = parse_key(&args.key)?;
-        let params = DeployParams::dev(owner.address());
+        let params = DeployParams {
+            timelock_delay: Some(args.timelock_delay),
+            ..DeployParams::dev(owner.address())
+        };
         let deployment =
             deploy_default(&args.rpc, args.ws.clone(), &owner, &params, args.committee).await?;
         std::fs::create_dir_all(&args.dir)
@@ -47,6 +55,9 @@ pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
         println!("kernel   {}", deployment.kernel);
         println!("token    {}", deployment.token);
         println!("model    #{}", deployment.model_id);
+        if let Some(timelock) = deployment.timelock {
+            println!("timelock {timelock} ({} s delay, owns every contract)", args.timelock_delay);
+        }
         println!("written  {}", path.display());
         Ok(())
     })

@@ -15,7 +15,11 @@
 use aik_infer::{
     DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver,
 };
-use aik_kernel::{KernelClient, SchedulingPolicy, bindings::ModelFileSystem, wallet_provider};
+use aik_kernel::{
+    KernelClient, SchedulingPolicy,
+    bindings::{KernelTimelock, ModelFileSystem},
+    wallet_provider,
+};
 use aik_node::{Deployment, network::model_spec};
 use aik_store::ContentId;
 use alloy::primitives::U256;
@@ -168,11 +172,22 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     let provider = wallet_provider(&deployment.rpc_url, signer.clone())?;
     let registry = ModelFileSystem::new(deployment.models, provider.clone());
     let owner = registry.owner().call().await.wrap_err("cannot read the registry's owner")?;
-    if owner != signer.address() {
-        bail!(
-            "--key is account {}, but only the registry owner {owner} may add models",
-            signer.address()
-        );
+    let (may_add, who) = match deployment.timelock {
+        // Through the timelock: the key must be one that schedules and executes there.
+        Some(timelock) if timelock == owner => {
+            let lock = KernelTimelock::new(timelock, provider.clone());
+            let proposer =
+                lock.PROPOSER_ROLE().call().await.wrap_err("cannot read the timelock")?;
+            let executor =
+                lock.EXECUTOR_ROLE().call().await.wrap_err("cannot read the timelock")?;
+            let may = lock.hasRole(proposer, signer.address()).call().await?
+                && lock.hasRole(executor, signer.address()).call().await?;
+            (may, format!("the owner {} through the timelock {timelock}", deployment.owner))
+        }
+        _ => (owner == signer.address(), format!("the registry owner {owner}")),
+    };
+    if !may_add {
+        bail!("--key is account {}, but only {who} may add models", signer.address());
     }
 
     let (store, _) = store().await?;
@@ -183,7 +198,15 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
         args.file.display()
     );
     let client = KernelClient::new(provider, signer.address(), deployment.addresses());
-    let model_id = client.register_model(&spec).await?;
+    let model_id = match client.register_model(&spec).await {
+        Ok(id) => id,
+        // A deployment with a delay: scheduled now, executed by the same command later.
+        Err(scheduled @ aik_kernel::Error::Timelocked { .. }) => {
+            println!("{scheduled}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let view = ModelView {
         id: model_id.saturating_to(),
         name: spec.name.clone(),

@@ -71,7 +71,8 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
                 &devnet.http_url(),
                 Some(devnet.ws_url()),
                 &owner,
-                &DeployParams::dev(owner.address()),
+                // A timelock owns the kernel as in any deployment, with no wait on a dev chain.
+                &DeployParams { timelock_delay: Some(0), ..DeployParams::dev(owner.address()) },
                 committee,
             )
             .await?;

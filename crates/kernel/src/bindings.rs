@@ -54,6 +54,13 @@ alloy::sol!(
 alloy::sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    KernelTimelock,
+    "../../contracts/out/KernelTimelock.json"
+);
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     IAIKernelConsumer,
     "../../contracts/out/IAIKernelConsumer.json"
 );

@@ -1,9 +1,10 @@
 //! A typed client for what a requester, a worker and the owner do.
 
 use alloy::{
+    contract::{CallBuilder, CallDecoder},
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,
-    rpc::types::TransactionReceipt,
+    rpc::types::{TransactionReceipt, TransactionRequest},
     sol_types::SolValue,
 };
 
@@ -15,13 +16,18 @@ use crate::{
         DecentralizedInference::{self as DI, DecentralizedInferenceInstance, KernelParams},
         EAI::{self, EAIInstance},
         GPUManagement::{self, GPUManagementInstance},
+        KernelTimelock,
         ModelFileSystem::{self, ModelFileSystemInstance},
         PromptScheduler::{self, PromptSchedulerInstance},
     },
     commitment,
-    deploy::deploy_kernel,
+    deploy::{deploy_kernel, install_timelock},
     tx::send,
 };
+
+/// Most operations with the same call a timelock keeps apart (by salt) before a client gives up
+/// looking for a free one.
+const MAX_TIMELOCK_SALTS: u64 = 1_000;
 
 /// A submitted prompt.
 #[derive(Clone, Debug)]
@@ -87,10 +93,22 @@ impl<P: Provider + Clone> KernelClient<P> {
         }
     }
 
-    /// Deploys a kernel with `params` (sent from `params.owner`) and returns the owner's client.
+    /// Deploys a kernel with `params` (sent from `params.owner`) and returns the owner's client;
+    /// with `params.timelock_delay`, the timelock owns it from the start.
     pub async fn deploy(provider: P, params: &DeployParams) -> Result<Self> {
-        let addresses = deploy_kernel(&provider, params).await?;
+        let mut addresses = deploy_kernel(&provider, params).await?;
+        if let Some(delay) = params.timelock_delay {
+            addresses = install_timelock(&provider, addresses, params.owner, delay).await?;
+        }
         Ok(Self::new(provider, params.owner, addresses))
+    }
+
+    /// Hands every contract to a new `KernelTimelock` with `delay` seconds (this client's account
+    /// proposes and executes); this client's owner actions go through it from then on.
+    pub async fn install_timelock(&mut self, delay: u64) -> Result<Address> {
+        let provider = self.kernel.provider().clone();
+        self.addresses = install_timelock(&provider, self.addresses, self.from, delay).await?;
+        Ok(self.addresses.timelock.unwrap_or_default())
     }
 
     /// The same kernel seen from another account (with a provider that signs for it).
@@ -461,10 +479,76 @@ impl<P: Provider + Clone> KernelClient<P> {
 
     // ------------------------------------------------------------------ owner
 
+    /// Sends an owner action: from this account directly, or through the deployment's timelock.
+    /// There it is checked first (simulated as the timelock, so a call that would revert is
+    /// refused before it is scheduled), scheduled, and executed once its delay has passed: at
+    /// once with a zero delay, else [`Error::Timelocked`] says when, and the same call made again
+    /// then executes it. Operations with the same call are told apart by a salt counting up from
+    /// zero, so a change made, undone and made again is a new operation each time.
+    async fn govern<D: CallDecoder>(
+        &self,
+        call: CallBuilder<&P, D>,
+        target: Address,
+        action: &'static str,
+    ) -> Result<TransactionReceipt> {
+        let Some(timelock) = self.addresses.timelock else {
+            return send(call.from(self.from), action).await;
+        };
+        let data = call.calldata().clone();
+        let provider = self.kernel.provider();
+        let check =
+            TransactionRequest::default().from(timelock).to(target).input(data.clone().into());
+        provider.call(check).await.map_err(|e| {
+            let revert_data = e.as_error_resp().and_then(|r| r.as_revert_data());
+            let reason = revert_data
+                .as_ref()
+                .and_then(|d| crate::error::decode_revert(d))
+                .unwrap_or_else(|| e.to_string());
+            Error::Rejected { action, reason, revert_data }
+        })?;
+        let lock = KernelTimelock::new(timelock, provider);
+        let read = |e| Error::contract("timelock", e);
+        let delay = lock.getMinDelay().call().await.map_err(read)?;
+        for n in 0..MAX_TIMELOCK_SALTS {
+            let salt = B256::from(U256::from(n));
+            let operation = lock
+                .hashOperation(target, U256::ZERO, data.clone(), B256::ZERO, salt)
+                .call()
+                .await
+                .map_err(read)?;
+            // OpenZeppelin's OperationState: Unset, Waiting, Ready, Done.
+            match lock.getOperationState(operation).call().await.map_err(read)? {
+                3 => continue,
+                0 => {
+                    let schedule =
+                        lock.schedule(target, U256::ZERO, data.clone(), B256::ZERO, salt, delay);
+                    send(schedule.from(self.from), action).await?;
+                    if !delay.is_zero() {
+                        let ready_at = lock.getTimestamp(operation).call().await.map_err(read)?;
+                        let ready_at = ready_at.saturating_to();
+                        return Err(Error::Timelocked { action, timelock, operation, ready_at });
+                    }
+                }
+                1 => {
+                    let ready_at = lock.getTimestamp(operation).call().await.map_err(read)?;
+                    let ready_at = ready_at.saturating_to();
+                    return Err(Error::Timelocked { action, timelock, operation, ready_at });
+                }
+                _ => {}
+            }
+            let execute = lock.execute(target, U256::ZERO, data, B256::ZERO, salt);
+            return send(execute.from(self.from), action).await;
+        }
+        Err(Error::InvalidArgument {
+            name: "owner action",
+            reason: format!("{action}: {MAX_TIMELOCK_SALTS} identical operations already ran"),
+        })
+    }
+
     /// Registers a model and returns its id.
     pub async fn register_model(&self, spec: &ModelSpec) -> Result<U256> {
-        let receipt =
-            send(self.models.registerModel(spec.to_sol()).from(self.from), "registerModel").await?;
+        let call = self.models.registerModel(spec.to_sol());
+        let receipt = self.govern(call, self.addresses.models, "registerModel").await?;
         receipt
             .inner
             .logs()
@@ -487,29 +571,24 @@ impl<P: Provider + Clone> KernelClient<P> {
         policy: SchedulingPolicy,
         min_memory_mb: u64,
     ) -> Result<TransactionReceipt> {
-        send(
-            self.models
-                .setModelTerms(
-                    model_id,
-                    price_per_token,
-                    committee_size,
-                    policy as u8,
-                    min_memory_mb,
-                )
-                .from(self.from),
-            "setModelTerms",
-        )
-        .await
+        let call = self.models.setModelTerms(
+            model_id,
+            price_per_token,
+            committee_size,
+            policy as u8,
+            min_memory_mb,
+        );
+        self.govern(call, self.addresses.models, "setModelTerms").await
     }
 
     /// Retires a model.
     pub async fn retire_model(&self, model_id: U256) -> Result<TransactionReceipt> {
-        send(self.models.retireModel(model_id).from(self.from), "retireModel").await
+        self.govern(self.models.retireModel(model_id), self.addresses.models, "retireModel").await
     }
 
     /// Replaces the kernel parameters.
     pub async fn set_params(&self, params: KernelParams) -> Result<TransactionReceipt> {
-        send(self.kernel.setParams(params).from(self.from), "setParams").await
+        self.govern(self.kernel.setParams(params), self.addresses.kernel, "setParams").await
     }
 
     /// The kernel parameters.
@@ -524,11 +603,8 @@ impl<P: Provider + Clone> KernelClient<P> {
         unbonding_period: u64,
         treasury: Address,
     ) -> Result<TransactionReceipt> {
-        send(
-            self.gpu.setStakingParams(min_stake, unbonding_period, treasury).from(self.from),
-            "setStakingParams",
-        )
-        .await
+        let call = self.gpu.setStakingParams(min_stake, unbonding_period, treasury);
+        self.govern(call, self.addresses.gpu, "setStakingParams").await
     }
 
     // ------------------------------------------------------------------ token

@@ -10,7 +10,7 @@ use crate::{
     Error, Result,
     bindings::{
         ContextManager, DecentralizedInference, DecentralizedInference::KernelParams, EAI,
-        GPUManagement, ModelFileSystem, PromptScheduler,
+        GPUManagement, KernelTimelock, ModelFileSystem, PromptScheduler,
     },
     tx::send,
 };
@@ -43,6 +43,10 @@ pub struct DeployParams {
     /// (BLOCKHASH, and EIP-2935 history where the chain has it), or an `IRandomness` contract (a
     /// VRF or beacon relay).
     pub randomness: Address,
+    /// Seconds a `KernelTimelock` holds every owner action (parameters, models, wiring) before it
+    /// can execute; the timelock then owns every contract, and the owner account proposes and
+    /// executes through it. None: the owner account acts directly.
+    pub timelock_delay: Option<u64>,
 }
 
 impl DeployParams {
@@ -88,6 +92,7 @@ impl DeployParams {
             },
             eai_per_wei: U256::from(1_000_000_000u64),
             randomness: Address::ZERO,
+            timelock_delay: None,
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct KernelAddresses {
     pub scheduler: Address,
     /// DecentralizedInference, the front door (`IAIKernel`).
     pub kernel: Address,
+    /// The `KernelTimelock` that owns every contract, if the deployment has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timelock: Option<Address>,
 }
 
 /// Deploys EAI and the five kernel contracts from `params.owner`, then wires them: the kernel
@@ -224,7 +232,70 @@ pub async fn deploy_kernel<P: Provider + Clone>(
         "PromptScheduler.setKernel",
     )
     .await?;
-    let addresses = KernelAddresses { token, models, gpu, context, scheduler, kernel };
+    let addresses =
+        KernelAddresses { token, models, gpu, context, scheduler, kernel, timelock: None };
     tracing::info!(?addresses, "kernel deployed");
     Ok(addresses)
+}
+
+/// Deploys a `KernelTimelock` with `delay` seconds (the owner its only proposer and executor, no
+/// admin) and hands it the ownership of EAI and the five kernel contracts; returns the
+/// addresses with the timelock. Seven transactions, sent from `owner`.
+pub async fn install_timelock<P: Provider + Clone>(
+    provider: &P,
+    addresses: KernelAddresses,
+    owner: Address,
+    delay: u64,
+) -> Result<KernelAddresses> {
+    let receipt = send(
+        KernelTimelock::deploy_builder(
+            provider.clone(),
+            U256::from(delay),
+            vec![owner],
+            vec![owner],
+        )
+        .from(owner),
+        "deploy KernelTimelock",
+    )
+    .await?;
+    let timelock = receipt.contract_address.ok_or(Error::MissingEvent {
+        action: "deploy KernelTimelock",
+        event: "contract creation",
+        tx: receipt.transaction_hash,
+    })?;
+    let p = provider.clone();
+    send(
+        EAI::new(addresses.token, p.clone()).transferOwnership(timelock).from(owner),
+        "EAI.transferOwnership",
+    )
+    .await?;
+    send(
+        ModelFileSystem::new(addresses.models, p.clone()).transferOwnership(timelock).from(owner),
+        "ModelFileSystem.transferOwnership",
+    )
+    .await?;
+    send(
+        GPUManagement::new(addresses.gpu, p.clone()).transferOwnership(timelock).from(owner),
+        "GPUManagement.transferOwnership",
+    )
+    .await?;
+    send(
+        ContextManager::new(addresses.context, p.clone()).transferOwnership(timelock).from(owner),
+        "ContextManager.transferOwnership",
+    )
+    .await?;
+    send(
+        PromptScheduler::new(addresses.scheduler, p.clone())
+            .transferOwnership(timelock)
+            .from(owner),
+        "PromptScheduler.transferOwnership",
+    )
+    .await?;
+    send(
+        DecentralizedInference::new(addresses.kernel, p).transferOwnership(timelock).from(owner),
+        "DecentralizedInference.transferOwnership",
+    )
+    .await?;
+    tracing::info!(%timelock, delay, "kernel handed to its timelock");
+    Ok(KernelAddresses { timelock: Some(timelock), ..addresses })
 }

@@ -1,12 +1,13 @@
 //! The crate's one error type.
 
 use alloy::{
-    primitives::{B256, Bytes, TxHash, U256},
+    primitives::{Address, B256, Bytes, TxHash, U256},
     sol_types::SolInterface,
 };
 
 use crate::bindings::{
-    ContextManager, DecentralizedInference, EAI, GPUManagement, ModelFileSystem, PromptScheduler,
+    ContextManager, DecentralizedInference, EAI, GPUManagement, KernelTimelock, ModelFileSystem,
+    PromptScheduler,
 };
 
 /// Result with this crate's [`Error`].
@@ -101,6 +102,21 @@ pub enum Error {
         /// What is wrong, with the offending value.
         reason: String,
     },
+    /// An owner action went into the deployment's timelock and waits for its delay: the same
+    /// call made again once `ready_at` has passed executes it.
+    #[error(
+        "{action} is scheduled in the timelock {timelock} as operation {operation}; it can run from unix time {ready_at}: make the same call again then to execute it"
+    )]
+    Timelocked {
+        /// The owner action.
+        action: &'static str,
+        /// The timelock that owns the kernel.
+        timelock: Address,
+        /// The operation id (`hashOperation`).
+        operation: B256,
+        /// When it becomes executable (seconds).
+        ready_at: u64,
+    },
     /// A value read from the chain does not fit the type the SDK expects (e.g. an unknown enum
     /// tag): the contracts and the SDK disagree.
     #[error("unexpected {what} from the chain: {value}")]
@@ -149,6 +165,7 @@ pub fn decode_revert(data: &[u8]) -> Option<String> {
         .or_else(|| try_decode::<ContextManager::ContextManagerErrors>(data))
         .or_else(|| try_decode::<PromptScheduler::PromptSchedulerErrors>(data))
         .or_else(|| try_decode::<EAI::EAIErrors>(data))
+        .or_else(|| try_decode::<KernelTimelock::KernelTimelockErrors>(data))
         .or_else(|| {
             <alloy::sol_types::Revert as alloy::sol_types::SolError>::abi_decode(data)
                 .ok()

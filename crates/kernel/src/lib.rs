@@ -46,7 +46,7 @@ pub use context::{
     ChatMessage, ChatRole, PromptContext, PromptStore, Turn, load_context, load_context_with,
     output_text, user_message, winning_output,
 };
-pub use deploy::{DeployParams, KernelAddresses, deploy_kernel};
+pub use deploy::{DeployParams, KernelAddresses, deploy_kernel, install_timelock};
 pub use error::{Error, Result, decode_revert};
 pub use types::{
     DataSource, Hardware, ModelSpec, Penalty, PromptRecord, PromptRequest, PromptStatus,

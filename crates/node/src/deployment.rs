@@ -30,7 +30,10 @@ pub struct Deployment {
     pub scheduler: Address,
     /// DecentralizedInference.
     pub kernel: Address,
-    /// The owner account.
+    /// The `KernelTimelock` that owns every contract (owner actions are scheduled there), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timelock: Option<Address>,
+    /// The owner account: proposes and executes through the timelock when there is one.
     pub owner: Address,
     /// The default model's id.
     pub model_id: u64,
@@ -48,6 +51,7 @@ impl Deployment {
             context: self.context,
             scheduler: self.scheduler,
             kernel: self.kernel,
+            timelock: self.timelock,
         }
     }
 

@@ -44,7 +44,8 @@ pub fn model_spec(
     })
 }
 
-/// Deploys a kernel from `owner` with `params`, registers `model` and records it all.
+/// Deploys a kernel from `owner` with `params`, registers `model` and records it all; with
+/// `params.timelock_delay`, hands the kernel to its timelock once the model is registered.
 pub async fn deploy(
     rpc_url: &str,
     ws_url: Option<String>,
@@ -54,8 +55,12 @@ pub async fn deploy(
 ) -> Result<Deployment> {
     let provider = wallet_provider(rpc_url, owner.clone())?;
     let deploy_block = provider.get_block_number().await?;
-    let client = KernelClient::deploy(provider.clone(), params).await?;
+    let direct = DeployParams { timelock_delay: None, ..params.clone() };
+    let mut client = KernelClient::deploy(provider.clone(), &direct).await?;
     let model_id = client.register_model(model).await?;
+    if let Some(delay) = params.timelock_delay {
+        client.install_timelock(delay).await?;
+    }
     let addresses = *client.addresses();
     Ok(Deployment {
         chain_id: provider.get_chain_id().await?,
@@ -67,6 +72,7 @@ pub async fn deploy(
         context: addresses.context,
         scheduler: addresses.scheduler,
         kernel: addresses.kernel,
+        timelock: addresses.timelock,
         owner: owner.address(),
         model_id: model_id.saturating_to(),
         deploy_block,
@@ -121,9 +127,11 @@ pub async fn ensure_current(deployment: &Deployment) -> Result<()> {
     let kernel =
         aik_kernel::bindings::DecentralizedInference::new(deployment.kernel, provider.clone());
     let scheduler = aik_kernel::bindings::PromptScheduler::new(deployment.scheduler, provider);
-    // Views this protocol added last: refunds of unavailable prompts, and committee draws.
+    // Views this protocol added last: refunds of unavailable prompts, committee draws, and the
+    // fee's finalization gas.
     let probe = async {
         kernel.refundOf(alloy::primitives::U256::ZERO).call().await?;
+        kernel.gasFee(0).call().await?;
         scheduler.pendingDraws().call().await.map(|_| ())
     };
     match probe.await {

@@ -83,7 +83,11 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
         .await;
     let error = String::from_utf8_lossy(&not_owner.stderr);
     assert!(
-        error.contains("--key is account 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, but only the registry owner 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 may add models"),
+        error.contains(&format!(
+            "--key is account 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, but only the owner \
+             0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 through the timelock {} may add models",
+            net.deployment.timelock.expect("a timelock owns the kernel")
+        )),
         "{error}"
     );
     let listed = stdout_of(&net.aik(&["model", "list", "--json"]).await);

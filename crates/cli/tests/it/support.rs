@@ -44,7 +44,9 @@ impl Network {
             &devnet.http_url(),
             Some(devnet.ws_url()),
             &owner,
-            &DeployParams::dev(owner.address()),
+            // As `aik up`: a timelock with no delay owns the kernel, so `aik model add` goes
+            // through it.
+            &DeployParams { timelock_delay: Some(0), ..DeployParams::dev(owner.address()) },
             &spec,
         )
         .await

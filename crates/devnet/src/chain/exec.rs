@@ -74,6 +74,9 @@ fn cfg_env(rules: EvmRules, mode: Mode) -> CfgEnv {
         cfg.disable_base_fee = true;
         cfg.disable_balance_check = true;
         cfg.disable_block_gas_limit = true;
+        // A call may come from a contract (simulating what it would do), as geth and hardhat
+        // allow: EIP-3607 rejects only transactions from such senders.
+        cfg.disable_eip3607 = true;
     }
     cfg
 }

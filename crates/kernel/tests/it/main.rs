@@ -9,6 +9,7 @@ mod finalize_gas;
 mod fixture;
 mod fuzz;
 mod gas;
+mod governance;
 mod hardhat;
 mod lifecycle;
 mod params;
