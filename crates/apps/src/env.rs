@@ -122,6 +122,9 @@ impl DemoEnv {
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<TransactionReceipt> {
         let rejected = |reason: String| Error::Rejected { action: action.to_owned(), reason };
+        // Dapp calls submit prompts: room for the path the kernel takes when mined.
+        let estimate = call.estimate_gas().await.map_err(|e| rejected(e.to_string()))?;
+        let call = call.gas(estimate + aik_kernel::SUBMIT_GAS_HEADROOM);
         let pending = call.send().await.map_err(|e| rejected(e.to_string()))?;
         let receipt = pending.get_receipt().await.map_err(|e| rejected(e.to_string()))?;
         if !receipt.status() {

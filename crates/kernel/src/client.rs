@@ -78,6 +78,13 @@ pub struct KernelClient<P> {
 /// a few hundred thousand gas each) that prompts submitted after the estimate add.
 pub const FINALIZE_GAS_HEADROOM: u64 = 1_000_000;
 
+/// Gas added to the estimate of a transaction that submits a prompt (directly or through a
+/// dapp): whether the prompt is anchored for a draw or queued depends on the workers free when
+/// it is mined, and the paths differ by some 15,000 gas, so a draw or finalization landing
+/// between the estimate and the block would otherwise make it revert out of gas. Unused gas is
+/// not paid for.
+pub const SUBMIT_GAS_HEADROOM: u64 = 100_000;
+
 impl<P: Provider + Clone> KernelClient<P> {
     /// A client for the kernel at `addresses`, acting as `from`.
     pub fn new(provider: P, from: Address, addresses: KernelAddresses) -> Self {
@@ -193,9 +200,11 @@ impl<P: Provider + Clone> KernelClient<P> {
     }
 
     /// Submits a prompt with `value` attached (any excess over the fee comes back).
+    /// The gas limit is the estimate plus [`SUBMIT_GAS_HEADROOM`].
     pub async fn submit_paying(&self, request: &PromptRequest, value: U256) -> Result<Submitted> {
-        let receipt =
-            send(self.kernel.infer(request.to_sol()).value(value).from(self.from), "infer").await?;
+        let call = self.kernel.infer(request.to_sol()).value(value).from(self.from);
+        let estimate = call.estimate_gas().await.map_err(|e| Error::contract("infer", e))?;
+        let receipt = send(call.gas(estimate + SUBMIT_GAS_HEADROOM), "infer").await?;
         let submitted = receipt
             .inner
             .logs()

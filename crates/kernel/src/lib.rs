@@ -41,7 +41,10 @@ pub use aik_protocol::{
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;
-pub use client::{FINALIZE_GAS_HEADROOM, KernelClient, Submitted, WorkerInfo, wallet_provider};
+pub use client::{
+    FINALIZE_GAS_HEADROOM, KernelClient, SUBMIT_GAS_HEADROOM, Submitted, WorkerInfo,
+    wallet_provider,
+};
 pub use context::{
     ChatMessage, ChatRole, PromptContext, PromptStore, Turn, load_context, load_context_with,
     output_text, user_message, winning_output,

@@ -17,10 +17,14 @@ alloy::sol!(
     "../../contracts/out/CallForwarder.json"
 );
 
-/// Sends `call`, waits for its receipt and asserts it succeeded.
+/// Sends `call` with room for the kernel path it takes when mined (queued or anchored: the
+/// in-process workers may draw or finalize between the estimate and the block), waits for its
+/// receipt and asserts it succeeded.
 pub(crate) async fn mined<D: CallDecoder>(
     call: CallBuilder<&DynProvider, D>,
 ) -> TransactionReceipt {
+    let estimate = call.estimate_gas().await.unwrap();
+    let call = call.gas(estimate + aik_kernel::SUBMIT_GAS_HEADROOM);
     let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status(), "transaction {} reverted", receipt.transaction_hash);
     receipt
