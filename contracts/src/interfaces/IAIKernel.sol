@@ -112,7 +112,8 @@ enum Penalty {
 /// 50 %; slashWrongBps at most 50 % and slashAbsentBps at most slashWrongBps; jail terms at most 30 days;
 /// initialReward at most 1,000 EAI; halvingInterval at least 1; maxInputBytes 1..64 KiB; maxTokens 1..32,768;
 /// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; gasPrice at most 10,000 gwei; finalizeGas at most
-/// 2,000,000; treasury not zero.
+/// 2,000,000; treasury not zero. The fields fill four storage slots (a finalization reads them all; a submission
+/// reads the first, third and fourth).
 /// @param commitWindow Time a committee has to commit, from its assignment.
 /// @param revealWindow Time to reveal, after the commit deadline.
 /// @param queueTimeout Time a queued prompt waits before its requester may cancel it for a refund.
@@ -136,13 +137,15 @@ enum Penalty {
 /// @param finalizeGas Gas a finalization is paid for, besides the callback's gas limit.
 /// @param treasury Receives the treasury share of fees.
 struct KernelParams {
-    uint64 commitWindow;
-    uint64 revealWindow;
-    uint64 queueTimeout;
+    uint32 commitWindow;
+    uint32 revealWindow;
+    uint32 queueTimeout;
     uint16 minerShareBps;
     uint16 verifierShareBps;
     uint16 unavailableShareBps;
     uint16 slashWrongBps;
+    uint64 gasPrice;
+    uint32 finalizeGas;
     uint16 slashAbsentBps;
     uint64 jailWrong;
     uint64 jailAbsent;
@@ -152,8 +155,6 @@ struct KernelParams {
     uint32 maxTokens;
     uint32 maxCallbackGas;
     uint8 pumpOnFinalize;
-    uint64 gasPrice;
-    uint32 finalizeGas;
     address treasury;
 }
 

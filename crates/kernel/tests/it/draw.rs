@@ -527,7 +527,7 @@ async fn test_a_cancelled_draw_unfreezes_the_pool() {
     receipt_of(stranger.gpu().applyPoolChanges(U256::from(16)).from(stranger.from())).await;
     assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(1));
     assert_eq!(gpu.poolWeight(env.model, worker.from()).call().await.unwrap(), U256::from(1));
-    env.advance(env.params.kernel.queueTimeout + 1).await;
+    env.advance(u64::from(env.params.kernel.queueTimeout) + 1).await;
     requester.cancel_queued(id).await.unwrap();
     assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Refunded);
     assert_revert(
@@ -563,7 +563,7 @@ async fn test_a_pool_log_backlog_behind_a_cancelled_prompt_never_stalls_draws() 
     }
     assert_eq!(gpu.poolChangeLog().call().await.unwrap().pending, U256::from(20));
     let second = requester.submit(&env.request("drawn")).await.unwrap().prompt_id;
-    env.advance(env.params.kernel.queueTimeout + 1).await;
+    env.advance(u64::from(env.params.kernel.queueTimeout) + 1).await;
     requester.cancel_queued(first).await.unwrap();
     let expected = {
         // What the pool at the second anchor seats: the churner is back, as it ended.

@@ -229,7 +229,7 @@ impl Env {
             }
         }
         if outputs.iter().any(Option::is_none) {
-            self.advance(self.params.kernel.commitWindow + 1).await;
+            self.advance(u64::from(self.params.kernel.commitWindow) + 1).await;
         }
         for (member, output) in members.iter().zip(outputs) {
             if let Some(output) = output {

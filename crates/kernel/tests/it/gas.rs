@@ -3,8 +3,11 @@
 use aik_devnet::{Devnet, DevnetConfig};
 
 /// The bound on a prompt's whole life with k = 3 and capacity-1 workers, the separate
-/// committee draw included (measured 839,020 to 840,296: every member's weight leaves the draw
-/// pool at the draw and comes back at finalize, which rewrites one tree slot per level each time).
+/// committee draw included: measured about 838,000 to 847,300 with the finalizer's gas pay. Every
+/// member's weight leaves the draw pool at the draw and comes back at finalize, which rewrites
+/// one tree slot per level each time; the spread is the draw writing the committee into its
+/// reused lane (a member in the slot the previous prompt's member held costs 100 gas, another
+/// one about 2,900, so at most three such rewrites).
 const LIFECYCLE_K3_BOUND: u64 = 850_000;
 
 /// Selection (the draw transaction, mean of four draws) from 1,000 workers against 10: the

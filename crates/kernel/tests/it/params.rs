@@ -22,13 +22,15 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
     let env = Env::new().await;
     let good = env.params.kernel.clone();
     const DAY: u64 = 24 * 3600;
+    // The windows are uint32 (bounded far below).
+    const DAY32: u32 = 24 * 3600;
     const EAI: u128 = 1_000_000_000_000_000_000;
     let cases: Vec<Spoiler> = vec![
         ("commitWindow", |p| p.commitWindow = 0),
-        ("commitWindow", |p| p.commitWindow = DAY + 1),
+        ("commitWindow", |p| p.commitWindow = DAY32 + 1),
         ("revealWindow", |p| p.revealWindow = 0),
-        ("revealWindow", |p| p.revealWindow = DAY + 1),
-        ("queueTimeout", |p| p.queueTimeout = 7 * DAY + 1),
+        ("revealWindow", |p| p.revealWindow = DAY32 + 1),
+        ("queueTimeout", |p| p.queueTimeout = 7 * DAY32 + 1),
         ("shares", |p| (p.minerShareBps, p.verifierShareBps) = (6_000, 3_501)),
         ("unavailableShareBps", |p| p.unavailableShareBps = 5_001),
         ("slashWrongBps", |p| p.slashWrongBps = 5_001),
@@ -69,7 +71,7 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
 
     // Every parameter at its bound is accepted, recorded and announced.
     let mut changed = good.clone();
-    (changed.commitWindow, changed.revealWindow, changed.queueTimeout) = (DAY, DAY, 7 * DAY);
+    (changed.commitWindow, changed.revealWindow, changed.queueTimeout) = (DAY32, DAY32, 7 * DAY32);
     (changed.minerShareBps, changed.verifierShareBps) = (6_500, 3_000);
     (changed.unavailableShareBps, changed.slashWrongBps, changed.slashAbsentBps) =
         (5_000, 5_000, 5_000);
