@@ -238,6 +238,14 @@ pub async fn deploy_kernel<P: Provider + Clone>(
     Ok(addresses)
 }
 
+alloy::sol! {
+    /// The one call every kernel contract shares as an OpenZeppelin `Ownable`.
+    #[sol(rpc)]
+    interface IOwnable {
+        function transferOwnership(address newOwner) external;
+    }
+}
+
 /// Deploys a `KernelTimelock` with `delay` seconds (the owner its only proposer and executor, no
 /// admin) and hands it the ownership of EAI and the five kernel contracts; returns the
 /// addresses with the timelock. Seven transactions, sent from `owner`.
@@ -263,39 +271,18 @@ pub async fn install_timelock<P: Provider + Clone>(
         event: "contract creation",
         tx: receipt.transaction_hash,
     })?;
-    let p = provider.clone();
-    send(
-        EAI::new(addresses.token, p.clone()).transferOwnership(timelock).from(owner),
-        "EAI.transferOwnership",
-    )
-    .await?;
-    send(
-        ModelFileSystem::new(addresses.models, p.clone()).transferOwnership(timelock).from(owner),
-        "ModelFileSystem.transferOwnership",
-    )
-    .await?;
-    send(
-        GPUManagement::new(addresses.gpu, p.clone()).transferOwnership(timelock).from(owner),
-        "GPUManagement.transferOwnership",
-    )
-    .await?;
-    send(
-        ContextManager::new(addresses.context, p.clone()).transferOwnership(timelock).from(owner),
-        "ContextManager.transferOwnership",
-    )
-    .await?;
-    send(
-        PromptScheduler::new(addresses.scheduler, p.clone())
-            .transferOwnership(timelock)
-            .from(owner),
-        "PromptScheduler.transferOwnership",
-    )
-    .await?;
-    send(
-        DecentralizedInference::new(addresses.kernel, p).transferOwnership(timelock).from(owner),
-        "DecentralizedInference.transferOwnership",
-    )
-    .await?;
+    let owned = [
+        (addresses.token, "EAI.transferOwnership"),
+        (addresses.models, "ModelFileSystem.transferOwnership"),
+        (addresses.gpu, "GPUManagement.transferOwnership"),
+        (addresses.context, "ContextManager.transferOwnership"),
+        (addresses.scheduler, "PromptScheduler.transferOwnership"),
+        (addresses.kernel, "DecentralizedInference.transferOwnership"),
+    ];
+    for (contract, action) in owned {
+        let ownable = IOwnable::new(contract, provider.clone());
+        send(ownable.transferOwnership(timelock).from(owner), action).await?;
+    }
     tracing::info!(%timelock, delay, "kernel handed to its timelock");
     Ok(KernelAddresses { timelock: Some(timelock), ..addresses })
 }

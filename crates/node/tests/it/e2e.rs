@@ -190,25 +190,20 @@ impl Network {
 
     /// Everything the kernel ever credited to `account`.
     pub(crate) async fn credited(&self, account: Address) -> U256 {
-        let filter = Filter::new()
-            .address(self.deployment.kernel)
-            .event_signature(DI::Credited::SIGNATURE_HASH)
-            .topic1(account.into_word())
-            .from_block(0);
-        self.provider
-            .get_logs(&filter)
-            .await
-            .unwrap()
-            .iter()
-            .map(|l| DI::Credited::decode_log_data(l.data()).unwrap().amount)
-            .sum()
+        self.logs_about::<DI::Credited>(account.into_word()).await.iter().map(|c| c.amount).sum()
     }
 
+    /// The kernel's events `E` about prompt `id` (their first indexed topic).
     pub(crate) async fn logs<E: SolEvent>(&self, id: U256) -> Vec<E> {
+        self.logs_about(B256::from(id)).await
+    }
+
+    /// The kernel's events `E` whose first indexed topic is `topic`, oldest first.
+    async fn logs_about<E: SolEvent>(&self, topic: B256) -> Vec<E> {
         let filter = Filter::new()
             .address(self.deployment.kernel)
             .event_signature(E::SIGNATURE_HASH)
-            .topic1(B256::from(id))
+            .topic1(topic)
             .from_block(0);
         self.provider
             .get_logs(&filter)
