@@ -12,10 +12,7 @@ use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
 use aik_kernel::OutputFormat;
 use aik_node::{Deployment, Engine};
 use aik_store::{FetchConfig, Fetcher, LocalStore};
-use alloy::{
-    primitives::{I256, U256},
-    signers::local::PrivateKeySigner,
-};
+use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use eyre::{WrapErr, eyre};
 
 /// The private key of dev account 0 of the `test … junk` mnemonic: the default requester on a
@@ -67,19 +64,7 @@ pub(crate) fn parse_key(key: &str) -> eyre::Result<PrivateKeySigner> {
 
 /// `text`, `bool`, `choice(a|b)`, `uint(min,max)`, `int(min,max)` as the kernel's format.
 pub(crate) fn parse_format(spec: &str) -> eyre::Result<OutputFormat> {
-    Ok(match aik_infer::OutputFormat::parse(spec)? {
-        aik_infer::OutputFormat::Text => OutputFormat::Text,
-        aik_infer::OutputFormat::Bool => OutputFormat::Bool,
-        aik_infer::OutputFormat::Choice(options) => OutputFormat::Choice(options),
-        aik_infer::OutputFormat::Uint { min, max } => OutputFormat::Uint {
-            min: U256::from_str_radix(&min, 10)?,
-            max: U256::from_str_radix(&max, 10)?,
-        },
-        aik_infer::OutputFormat::Int { min, max } => OutputFormat::Int {
-            min: I256::from_dec_str(&min).map_err(|e| eyre!("int bound {min}: {e}"))?,
-            max: I256::from_dec_str(&max).map_err(|e| eyre!("int bound {max}: {e}"))?,
-        },
-    })
+    Ok(spec.parse()?)
 }
 
 /// Prints a download's progress on stderr, at most every 1%.
@@ -190,6 +175,7 @@ pub(crate) fn init_logging() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::I256;
 
     #[test]
     fn formats_parse_into_the_kernel_encoding() {

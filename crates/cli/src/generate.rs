@@ -82,7 +82,7 @@ pub(crate) fn run(args: GenerateArgs) -> eyre::Result<()> {
     messages.push(Message::user(args.prompt));
     let request = Request {
         messages,
-        format: OutputFormat::parse(&args.format)?,
+        format: args.format.parse::<OutputFormat>()?,
         sampling,
         max_tokens: args.max_tokens,
     };

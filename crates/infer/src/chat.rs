@@ -8,7 +8,7 @@
 //! not start with one); this module adds nothing of its own, so the prompt is the one the model
 //! was tuned on.
 
-use crate::{Error, Gguf, Result, Tokenizer};
+use crate::{Error, Gguf, Message, Result, Tokenizer};
 use minijinja::{Environment, Value};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -31,80 +31,12 @@ pub struct RenderedPrompt {
     pub content_spans: Vec<Range<usize>>,
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Instructions that frame the conversation.
-    System,
-    /// The person asking.
-    User,
-    /// The model.
-    Assistant,
-}
-
-impl Role {
-    /// The role name templates compare against (`system`, `user`, `assistant`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::System => "system",
-            Self::User => "user",
-            Self::Assistant => "assistant",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "system" => Ok(Self::System),
-            "user" => Ok(Self::User),
-            "assistant" => Ok(Self::Assistant),
-            other => Err(Error::ChatTemplate(format!(
-                "unknown role '{other}' (expected system, user or assistant)"
-            ))),
-        }
-    }
-}
-
-/// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Message {
-    /// Who wrote it.
-    pub role: Role,
-    /// What was written (plain text; never parsed for special tokens by the tokenizer when it
-    /// comes from a user, see [`crate::Tokenizer::encode`]).
-    pub content: String,
-}
-
-impl Message {
-    /// A message from `role`.
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
-    }
-
-    /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new(Role::System, content)
-    }
-
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new(Role::User, content)
-    }
-
-    /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new(Role::Assistant, content)
-    }
-
-    fn to_value(&self) -> Value {
-        let mut map = BTreeMap::new();
-        map.insert("role", Value::from(self.role.as_str()));
-        map.insert("content", Value::from(self.content.as_str()));
-        Value::from(map)
-    }
+/// A message as the template sees it: a map with `role` and `content`.
+fn message_value(message: &Message) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("role", Value::from(message.role.as_str()));
+    map.insert("content", Value::from(message.content.as_str()));
+    Value::from(map)
 }
 
 /// A compiled chat template.
@@ -192,10 +124,7 @@ impl ChatTemplate {
             .get_template(TEMPLATE_NAME)
             .map_err(|e| Error::ChatTemplate(format!("{e:#}")))?;
         let mut ctx = BTreeMap::new();
-        ctx.insert(
-            "messages",
-            Value::from(messages.iter().map(Message::to_value).collect::<Vec<_>>()),
-        );
+        ctx.insert("messages", Value::from(messages.iter().map(message_value).collect::<Vec<_>>()));
         ctx.insert("add_generation_prompt", Value::from(add_generation_prompt));
         ctx.insert("bos_token", Value::from(self.bos_token.as_str()));
         ctx.insert("eos_token", Value::from(self.eos_token.as_str()));
@@ -342,11 +271,5 @@ mod tests {
         assert!(err.contains("transforms message contents"), "{err}");
         let err = t.render_with_spans(&[Message::user("\u{FDD0}")], false).unwrap_err().to_string();
         assert!(err.contains("message 0"), "{err}");
-    }
-
-    #[test]
-    fn roles_parse() {
-        assert_eq!("assistant".parse::<Role>().unwrap(), Role::Assistant);
-        assert!("tool".parse::<Role>().unwrap_err().to_string().contains("'tool'"));
     }
 }

@@ -1,9 +1,8 @@
 //! The `ModelDriver` interface and its first implementation, `llama-gguf/1`.
 
-use crate::format::OutputFormat;
 use crate::model::{ExecOptions, LlamaModel, Logits, Session};
 use crate::sampling::{Sampler, Sampling};
-use crate::{ChatTemplate, Error, Gguf, Message, Result, Tokenizer};
+use crate::{ChatTemplate, Error, Gguf, Message, OutputFormat, OutputValue, Result, Tokenizer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -140,6 +139,7 @@ impl LlamaGgufDriver {
         if max_tokens == 0 {
             return Err(Error::InvalidRequest("max_tokens must be at least 1".into()));
         }
+        format.validate().map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let limit = self.model.config().context_length;
         if prompt.len() + max_tokens > limit {
             return Err(Error::ContextFull { needed: prompt.len() + max_tokens, limit });
@@ -215,10 +215,12 @@ impl LlamaGgufDriver {
         let decode_time = decode_started.elapsed();
         let text = tk.decode(&tokens);
         let bytes = if format.is_constrained() {
-            format.encode(&text).map_err(|_| Error::Constraint {
-                format: format.to_string(),
-                reason: format!("stopped ({stop:?}) before a complete value: '{text}'"),
-            })?
+            OutputValue::from_text(format, text.as_bytes())
+                .map_err(|_| Error::Constraint {
+                    format: format.to_string(),
+                    reason: format!("stopped ({stop:?}) before a complete value: '{text}'"),
+                })?
+                .encode()
         } else {
             text.as_bytes().to_vec()
         };

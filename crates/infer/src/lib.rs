@@ -44,7 +44,6 @@ mod chat;
 mod driver;
 mod error;
 pub mod fixture;
-mod format;
 pub mod gguf;
 mod kernels;
 pub mod math;
@@ -55,10 +54,12 @@ pub mod quant;
 mod sampling;
 mod tokenizer;
 
-pub use chat::{ChatTemplate, Message, RenderedPrompt, Role};
+/// Chat messages, output formats and the decoding rule are protocol types (`aik-protocol`), so
+/// what a worker runs is what the kernel recorded, with no conversion between twins.
+pub use aik_protocol::{Message, OutputFormat, OutputValue, Role, SamplingSpec};
+pub use chat::{ChatTemplate, RenderedPrompt};
 pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};
-pub use format::OutputFormat;
 pub use gguf::{
     GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, StringArray, TensorInfo, ValueType,
 };

@@ -9,7 +9,7 @@
 //! sum exceeds `r`.
 
 use crate::math::exp_f32;
-use crate::{Error, Result};
+use crate::{Error, Result, SamplingSpec};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
@@ -38,6 +38,16 @@ impl Sampling {
         let mut s = [0u8; 32];
         s[..8].copy_from_slice(&seed.to_le_bytes());
         Self::Random { seed: s, temperature, top_k, top_p }
+    }
+
+    /// The sampler a request's decoding rule asks for (no top-k: the protocol has none).
+    pub fn from_spec(spec: SamplingSpec) -> Self {
+        match (spec, spec.temperature_top_p()) {
+            (SamplingSpec::Sample { seed, .. }, Some((temperature, top_p))) => {
+                Self::seeded(seed, temperature, 0, top_p)
+            }
+            _ => Self::Greedy,
+        }
     }
 
     /// Checks the parameters.

@@ -80,17 +80,6 @@ pub enum Error {
         /// Why it could not be read.
         reason: String,
     },
-    /// The prompt cannot run, the same way on every honest worker: the committee answers it
-    /// with the failure answer.
-    #[error("prompt {prompt_id} cannot run ({failure}): {reason}")]
-    PromptFailure {
-        /// The prompt.
-        prompt_id: String,
-        /// The canonical failure.
-        failure: crate::Failure,
-        /// What exactly is wrong.
-        reason: String,
-    },
     /// A protocol value (format options, output bytes) does not decode.
     #[error(transparent)]
     Protocol(#[from] aik_protocol::Error),

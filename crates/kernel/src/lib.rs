@@ -35,9 +35,11 @@ pub mod gas;
 mod tx;
 mod types;
 
-/// The protocol rules (formats, encodings, failure answers, commitments) live in `aik-protocol`.
+/// The protocol rules (formats, encodings, failure answers, commitments, chat messages, context
+/// assembly) live in `aik-protocol`.
 pub use aik_protocol::{
-    Failure, MAX_OUTPUT_BYTES, OutputFormat, OutputValue, commitment, output_hash, quorum,
+    Failure, MAX_OUTPUT_BYTES, Message, OutputFormat, OutputValue, PromptContext, Role,
+    SamplingSpec, Turn, commitment, output_hash, output_text, quorum, user_message,
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;
@@ -45,13 +47,10 @@ pub use client::{
     FINALIZE_GAS_HEADROOM, KernelClient, SUBMIT_GAS_HEADROOM, Submitted, WorkerInfo,
     wallet_provider,
 };
-pub use context::{
-    ChatMessage, ChatRole, PromptContext, PromptStore, Turn, load_context, load_context_with,
-    output_text, user_message, winning_output,
-};
+pub use context::{PromptStore, load_context, load_context_with, winning_output};
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel, install_timelock};
 pub use error::{Error, Result, decode_revert};
 pub use types::{
     DataSource, Hardware, ModelSpec, Penalty, PromptRecord, PromptRequest, PromptStatus,
-    SamplingSpec, SchedulingPolicy, WorkerStatus,
+    SchedulingPolicy, WorkerStatus,
 };

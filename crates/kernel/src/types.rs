@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 use crate::{
-    Error, OutputFormat, Result,
+    Error, OutputFormat, Result, SamplingSpec,
     bindings::{DecentralizedInference as DI, GPUManagement, ModelFileSystem},
 };
 
@@ -116,22 +116,6 @@ impl DataSource {
             }
         }
     }
-}
-
-/// Decoding rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SamplingSpec {
-    /// Always the most likely token (lowest id on ties).
-    Greedy,
-    /// Temperature and top-p sampling under a seed.
-    Sample {
-        /// Temperature in thousandths (1..=2000).
-        temperature_milli: u32,
-        /// Nucleus mass in thousandths (1..=1000).
-        top_p_milli: u32,
-        /// Seed of the sampler.
-        seed: u64,
-    },
 }
 
 /// A prompt to submit.

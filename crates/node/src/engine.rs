@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request, Role, Sampling};
-use aik_kernel::{
-    ChatMessage, ChatRole, Failure, MAX_OUTPUT_BYTES, OutputFormat, PromptContext, SamplingSpec,
-};
+use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request, Sampling};
+use aik_kernel::{Failure, MAX_OUTPUT_BYTES, PromptContext};
 
 use crate::{Error, Result};
 
@@ -66,10 +64,8 @@ impl Engine {
 
     /// The messages the model runs on for `context` (DESIGN §5.2, truncated to fit).
     pub fn messages(&self, context: &PromptContext) -> Result<Vec<Message>> {
-        let assembled = context.assemble(self.context_length, |messages: &[ChatMessage]| {
-            (self.count_tokens)(&to_infer(messages))
-        })?;
-        Ok(to_infer(&assembled))
+        Ok(context
+            .assemble(self.context_length, |messages: &[Message]| (self.count_tokens)(messages))?)
     }
 
     /// Assembles the context and runs the driver: CPU-bound, call from a blocking thread.
@@ -77,8 +73,8 @@ impl Engine {
         let messages = self.messages(context)?;
         let request = Request {
             messages: messages.clone(),
-            format: infer_format(&context.format)?,
-            sampling: infer_sampling(context.sampling),
+            format: context.format.clone(),
+            sampling: Sampling::from_spec(context.sampling),
             max_tokens: context.max_tokens as usize,
         };
         let _running = self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -159,7 +155,7 @@ impl Answer {
 pub fn canonical_failure(error: &Error) -> Option<Failure> {
     use aik_infer::Error as Infer;
     match error {
-        Error::Kernel(aik_kernel::Error::PromptFailure { failure, .. }) => Some(*failure),
+        Error::Protocol(aik_protocol::Error::PromptFailure { failure, .. }) => Some(*failure),
         Error::Infer(Infer::ContextFull { .. }) => Some(Failure::ContextTooLong),
         Error::Infer(Infer::InvalidRequest(_)) => Some(Failure::InvalidFormat),
         Error::Infer(Infer::Constraint { .. }) => Some(Failure::NoAnswer),
@@ -167,48 +163,5 @@ pub fn canonical_failure(error: &Error) -> Option<Failure> {
             Some(Failure::Unprocessable)
         }
         _ => None,
-    }
-}
-
-/// Kernel chat messages as the inference crate's.
-pub fn to_infer(messages: &[ChatMessage]) -> Vec<Message> {
-    messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                ChatRole::System => Role::System,
-                ChatRole::User => Role::User,
-                ChatRole::Assistant => Role::Assistant,
-            };
-            Message::new(role, m.content.clone())
-        })
-        .collect()
-}
-
-/// The inference crate's twin of a kernel output format (same canonical encodings).
-pub fn infer_format(format: &OutputFormat) -> Result<aik_infer::OutputFormat> {
-    Ok(match format {
-        OutputFormat::Text => aik_infer::OutputFormat::Text,
-        OutputFormat::Bool => aik_infer::OutputFormat::Bool,
-        OutputFormat::Choice(options) => aik_infer::OutputFormat::choice(options.clone())?,
-        OutputFormat::Uint { min, max } => {
-            aik_infer::OutputFormat::uint(&min.to_string(), &max.to_string())?
-        }
-        OutputFormat::Int { min, max } => {
-            aik_infer::OutputFormat::int(&min.to_string(), &max.to_string())?
-        }
-    })
-}
-
-/// The request's decoding rule as the driver's.
-pub fn infer_sampling(sampling: SamplingSpec) -> Sampling {
-    match sampling {
-        SamplingSpec::Greedy => Sampling::Greedy,
-        SamplingSpec::Sample { temperature_milli, top_p_milli, seed } => Sampling::seeded(
-            seed,
-            temperature_milli as f32 / 1000.0,
-            0,
-            top_p_milli as f32 / 1000.0,
-        ),
     }
 }

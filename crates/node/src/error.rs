@@ -9,6 +9,9 @@ pub enum Error {
     /// A kernel call, transaction or protocol rule failed.
     #[error(transparent)]
     Kernel(#[from] aik_kernel::Error),
+    /// A protocol rule refused the prompt (its context does not fit, say).
+    #[error(transparent)]
+    Protocol(#[from] aik_protocol::Error),
     /// The model driver failed on a prompt or a model file.
     #[error(transparent)]
     Infer(#[from] aik_infer::Error),

@@ -36,9 +36,7 @@ mod worker;
 pub use config::NodeFileConfig;
 pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
-pub use engine::{
-    Answer, Engine, TokenCounter, canonical_failure, infer_format, infer_sampling, to_infer,
-};
+pub use engine::{Answer, Engine, TokenCounter, canonical_failure};
 pub use error::{Error, Result};
 pub use model::{RegisteredModel, fetch_model, registered_model};
 pub use step::{Step, next_step};

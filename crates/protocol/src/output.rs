@@ -1,6 +1,6 @@
 //! Output formats (DESIGN §5.3) and the canonical bytes of an answer.
 
-use alloy_primitives::{B256, I256, U256};
+use alloy_primitives::{B256, Bytes, I256, U256};
 use alloy_sol_types::SolValue;
 use sha2::{Digest, Sha256};
 
@@ -13,7 +13,7 @@ pub enum OutputFormat {
     Text,
     /// `true` or `false`.
     Bool,
-    /// One of 2..=256 non-empty options; the answer is the option's index.
+    /// One of 2..=256 non-empty, distinct options; the answer is the option's index.
     Choice(Vec<String>),
     /// An unsigned integer in `[min, max]`.
     Uint {
@@ -65,26 +65,67 @@ impl OutputFormat {
         }
     }
 
-    /// Reads a format back from its contract tag and options.
+    /// Reads a format from its contract tag and options, accepting exactly what the kernel's
+    /// `infer` accepts (`_checkFormat`, `choiceCount`): no options for text and bool;
+    /// `abi.encode(string[])` of 2 to [`MAX_CHOICES`](crate::MAX_CHOICES) non-empty options for a
+    /// choice; exactly two words with `min ≤ max` for integers. Options the kernel cannot afford
+    /// to check (two equal choices) are left to [`OutputFormat::validate`].
     pub fn from_parts(kind: u8, options: &[u8]) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidFormat { reason };
-        match kind {
+        let format = match kind {
             0 | 1 if !options.is_empty() => {
-                Err(invalid(format!("format {kind} takes no options, got {} bytes", options.len())))
+                return Err(invalid(format!(
+                    "format {kind} takes no options, got {} bytes",
+                    options.len()
+                )));
             }
-            0 => Ok(Self::Text),
-            1 => Ok(Self::Bool),
-            2 => Vec::<String>::abi_decode(options)
-                .map(Self::Choice)
-                .map_err(|e| invalid(format!("choice options are not abi.encode(string[]): {e}"))),
-            3 => <(U256, U256)>::abi_decode_params(options)
-                .map(|(min, max)| Self::Uint { min, max })
-                .map_err(|e| invalid(format!("uint options are not (uint256,uint256): {e}"))),
-            4 => <(I256, I256)>::abi_decode_params(options)
-                .map(|(min, max)| Self::Int { min, max })
-                .map_err(|e| invalid(format!("int options are not (int256,int256): {e}"))),
-            other => Err(Error::UnknownFormatKind(other)),
+            0 => Self::Text,
+            1 => Self::Bool,
+            2 => {
+                // Solidity's `string` is any bytes: options that are not UTF-8 are read with
+                // U+FFFD in place of each bad sequence, the same on every worker (two options
+                // that become equal so are then refused by `validate`).
+                let choices: Vec<String> = Vec::<Bytes>::abi_decode(options)
+                    .map_err(|e| {
+                        invalid(format!("choice options are not abi.encode(string[]): {e}"))
+                    })?
+                    .iter()
+                    .map(|option| String::from_utf8_lossy(option).into_owned())
+                    .collect();
+                if !(2..=crate::MAX_CHOICES).contains(&choices.len()) {
+                    return Err(invalid(format!(
+                        "a choice needs 2 to {} options, got {}",
+                        crate::MAX_CHOICES,
+                        choices.len()
+                    )));
+                }
+                if let Some(i) = choices.iter().position(String::is_empty) {
+                    return Err(invalid(format!("choice option {i} is empty")));
+                }
+                Self::Choice(choices)
+            }
+            3 | 4 if options.len() != 64 => {
+                return Err(invalid(format!(
+                    "integer options are two 32-byte words, got {} bytes",
+                    options.len()
+                )));
+            }
+            3 => {
+                let (min, max) = <(U256, U256)>::abi_decode_params(options)
+                    .map_err(|e| invalid(format!("uint options are not (uint256,uint256): {e}")))?;
+                Self::Uint { min, max }
+            }
+            4 => {
+                let (min, max) = <(I256, I256)>::abi_decode_params(options)
+                    .map_err(|e| invalid(format!("int options are not (int256,int256): {e}")))?;
+                Self::Int { min, max }
+            }
+            other => return Err(Error::UnknownFormatKind(other)),
+        };
+        if let Self::Uint { .. } | Self::Int { .. } = format {
+            format.validate()?;
         }
+        Ok(format)
     }
 }
 

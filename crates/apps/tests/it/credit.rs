@@ -51,7 +51,7 @@ async fn the_answer_is_stored_as_the_accounts_score() {
     assert_eq!(scores.getRequest(first).call().await.unwrap().status, 2);
     eprintln!("finalize with a score stored: {} gas", finalize_gas(&net, prompt).await);
     let request = script.seen().pop().unwrap();
-    assert_eq!(request.format, OutputFormat::Uint { min: "300".into(), max: "850".into() });
+    assert_eq!(request.format, OutputFormat::Uint { min: U256::from(300), max: U256::from(850) });
     assert_eq!(request.messages.len(), 1);
     let expected = format!(
         "Address: {}\nRead onchain: balance 0 wei; an externally owned account (no code).\n\

@@ -86,7 +86,7 @@ async fn reports_become_turns_and_the_query_stores_the_price() {
             Message::new(Role::User, QUERY),
         ]
     );
-    assert_eq!(request.format, OutputFormat::Uint { min: MIN.to_string(), max: MAX.to_string() });
+    assert_eq!(request.format, OutputFormat::Uint { min: U256::from(MIN), max: U256::from(MAX) });
     assert_eq!(oracle.priceOf(query).call().await.unwrap(), U256::from(97_300));
     assert_eq!(oracle.latestPrice().call().await.unwrap(), U256::from(97_300));
     assert_eq!(oracle.latestPromptId().call().await.unwrap(), query);

@@ -29,7 +29,7 @@ fn case(
 ) -> (String, Value) {
     let request = Request {
         messages: vec![Message::user(prompt)],
-        format: OutputFormat::parse(format).unwrap(),
+        format: format.parse::<OutputFormat>().unwrap(),
         sampling,
         max_tokens,
     };

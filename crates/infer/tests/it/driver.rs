@@ -5,7 +5,7 @@ use crate::common::real_model;
 use aik_infer::fixture::{TinyLlamaSpec, tiny_llama_gguf};
 use aik_infer::{
     Backend, ExecOptions, Gguf, LlamaGgufDriver, Message, ModelDriver, Output, OutputFormat,
-    Request, Sampling,
+    OutputValue, Request, Sampling,
 };
 
 fn tiny_driver(options: ExecOptions) -> LlamaGgufDriver {
@@ -16,7 +16,7 @@ fn tiny_driver(options: ExecOptions) -> LlamaGgufDriver {
 fn request(prompt: &str, format: &str, sampling: Sampling, max_tokens: usize) -> Request {
     Request {
         messages: vec![Message::user(prompt)],
-        format: OutputFormat::parse(format).unwrap(),
+        format: format.parse::<OutputFormat>().unwrap(),
         sampling,
         max_tokens,
     }
@@ -39,7 +39,7 @@ fn tiny_model_outputs_always_parse_and_repeat() {
                 }
             );
             if format != "text" {
-                let f = OutputFormat::parse(format).unwrap();
+                let f = format.parse::<OutputFormat>().unwrap();
                 assert!(f.is_complete(a.text.as_bytes()), "{format}: '{}'", a.text);
                 assert_eq!(a.bytes.len(), 32);
             }
@@ -69,8 +69,8 @@ fn real_model_answers_and_constrains() {
     ] {
         let out =
             driver.run(&request(prompt, format, Sampling::seeded(3, 1.0, 0, 1.0), 6)).unwrap();
-        let f = OutputFormat::parse(format).unwrap();
+        let f = format.parse::<OutputFormat>().unwrap();
         assert!(f.is_complete(out.text.as_bytes()), "{format}: '{}'", out.text);
-        assert_eq!(out.bytes, f.encode(&out.text).unwrap());
+        assert_eq!(out.bytes, OutputValue::from_text(&f, out.text.as_bytes()).unwrap().encode());
     }
 }

@@ -7,6 +7,7 @@ mod context;
 mod draw;
 mod finalize_gas;
 mod fixture;
+mod formats;
 mod fuzz;
 mod gas;
 mod governance;
