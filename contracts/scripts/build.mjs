@@ -7,6 +7,11 @@
 //
 // Artifacts are committed so that Rust bindings (alloy `sol!`) need no compiler at build time;
 // the check keeps them honest.
+//
+// A contract whose fallback DELEGATECALLs an extension (DecentralizedInference and
+// KernelExtension, see EXTENSIONS) is one contract to its callers: its artifact's abi lists its
+// own entries and then the extension's that it does not define itself, and the build fails
+// unless both halves have the same storage layout.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +29,8 @@ const nodeModules = path.join(root, "node_modules");
 // run unchanged on the embedded dev chain (Prague by default) and on `hardhat node`.
 export const EVM_VERSION = "prague";
 const OPTIMIZER_RUNS = 200;
+// Contract -> the extension its fallback delegates to.
+const EXTENSIONS = { DecentralizedInference: "KernelExtension" };
 
 function listSources(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -58,7 +65,9 @@ function compile() {
       evmVersion: EVM_VERSION,
       optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
       viaIR: true,
-      outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+      outputSelection: {
+        "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"] },
+      },
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
@@ -83,14 +92,51 @@ function compile() {
         abi: compiled.abi,
         bytecode: "0x" + compiled.evm.bytecode.object,
         deployedBytecode: "0x" + compiled.evm.deployedBytecode.object,
+        storageLayout: compiled.storageLayout,
       });
     }
   }
+  for (const [name, extensionName] of Object.entries(EXTENSIONS)) {
+    mergeExtension(artifacts.get(name), artifacts.get(extensionName));
+  }
+  for (const artifact of artifacts.values()) delete artifact.storageLayout;
   const rendered = new Map();
   for (const name of [...artifacts.keys()].sort()) {
     rendered.set(`${name}.json`, JSON.stringify(artifacts.get(name), null, 2) + "\n");
   }
   return rendered;
+}
+
+// The signature of an ABI entry, to tell which extension entries the contract already has.
+function entryKey(entry) {
+  const types = (entry.inputs ?? []).map((input) => input.type).join(",");
+  return `${entry.type} ${entry.name ?? ""}(${types})`;
+}
+
+// The storage slots a contract declares, without the AST ids that differ between contracts.
+function layoutOf(artifact) {
+  return artifact.storageLayout.storage.map(({ label, slot, offset, type }) => ({
+    label,
+    slot,
+    offset,
+    type: type.replace(/\)\d+(_storage)?/g, ")$1"),
+  }));
+}
+
+function mergeExtension(main, extension) {
+  if (!main || !extension) throw new Error("EXTENSIONS names a contract that does not exist");
+  const mainLayout = JSON.stringify(layoutOf(main));
+  if (mainLayout !== JSON.stringify(layoutOf(extension))) {
+    throw new Error(
+      `${main.contractName} and its extension ${extension.contractName} must have the same storage layout ` +
+        "(declare state only in their common base)",
+    );
+  }
+  const own = new Set(main.abi.map(entryKey));
+  const added = extension.abi.filter(
+    (entry) => entry.type !== "constructor" && !own.has(entryKey(entry)),
+  );
+  main.abi = [...main.abi, ...added];
 }
 
 function committedArtifacts() {

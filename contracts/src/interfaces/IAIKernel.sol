@@ -196,10 +196,9 @@ struct Hardware {
     string engine;
 }
 
-/// @title IAIKernel
-/// @notice The front door of AI Kernel: submit a prompt for an LLM, pay in the native coin, and get an answer
-/// agreed by a staked committee (Proof-of-Compute), delivered by callback and readable with {getResult}.
-interface IAIKernel {
+/// @title IAIKernelEvents
+/// @notice The events and errors of the kernel (DecentralizedInference and the extension its fallback serves).
+interface IAIKernelEvents {
     /// @notice A prompt was accepted and paid for.
     /// @param promptId Its id (sequential from 1).
     /// @param requester Who asked and owns the topic.
@@ -349,7 +348,12 @@ interface IAIKernel {
     error DecentralizedInferenceInvalidParameter(string name);
     /// @notice The zero address was given where an account is needed.
     error DecentralizedInferenceZeroAddress();
+}
 
+/// @title IAIKernel
+/// @notice The front door of AI Kernel: submit a prompt for an LLM, pay in the native coin, and get an answer
+/// agreed by a staked committee (Proof-of-Compute), delivered by callback and readable with {getResult}.
+interface IAIKernel is IAIKernelEvents {
     /// @notice Submit a prompt. Pays the fee from msg.value; any excess is refunded in the same call (or
     /// credited to the caller's claimable balance if sending it back fails).
     /// @return promptId The new prompt's id.
@@ -406,4 +410,27 @@ interface IAIKernel {
     /// @return outputHash sha256 of the canonical output (zero until finalized).
     /// @return miner The miner (zero until finalized).
     function getResult(uint256 promptId) external view returns (PromptStatus status, bytes32 outputHash, address miner);
+
+    /// @notice The record of a prompt; the fields kept in its lane read as zero once it is closed (see
+    /// {PromptRecord}).
+    function getPrompt(uint256 promptId) external view returns (PromptRecord memory record);
+
+    /// @notice The prompt's committee and, per member, its commitment (before it reveals) or its revealed output
+    /// hash (after), while the prompt is Committing. Empty otherwise: while queued (a retry waits for a fresh
+    /// committee) and once closed, when the CommitteeAssigned, OutputCommitted and OutputRevealed events are the
+    /// record.
+    function getCommittee(uint256 promptId) external view returns (address[] memory members, bytes32[] memory hashes);
+
+    /// @notice The parameters.
+    function getParams() external view returns (KernelParams memory);
+
+    /// @notice Fees held for prompts not yet finalized or refunded.
+    function openEscrow() external view returns (uint256);
+
+    /// @notice Prompts submitted and prompts finalized so far.
+    function counts() external view returns (uint256 submitted, uint256 finalized);
+
+    /// @notice The full block reward the next finalized prompt may earn, before its backing (treasury share times
+    /// the kernel's EAI_PER_WEI) and the supply cap.
+    function currentBlockReward() external view returns (uint256);
 }

@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {
     DataKind,
     DataRef,
     FormatKind,
-    IAIKernel,
     InferenceRequest,
     KernelParams,
     OutputFormat,
@@ -27,149 +24,22 @@ import {
     ModelTerms
 } from "../interfaces/IKernelComponents.sol";
 import {Penalty} from "../interfaces/IAIKernel.sol";
-
-/// @notice What the kernel keeps of every prompt for good: two slots, written once at submission (and the miner
-/// at finalization, into the slot the fee keeps non-zero).
-/// @param lane The prompt's lane while it is open (Queued or Committing); zero once it is closed.
-/// @param minerIndex The miner's index in the final committee (set at finalization).
-/// @param fee The escrowed fee (bounded by 2^96 - 1 wei at submission).
-/// @param miner The miner (zero until finalized).
-struct PromptCore {
-    address requester;
-    uint32 modelId;
-    uint32 lane;
-    PromptStatus status;
-    uint8 attempt;
-    uint8 committeeSize;
-    uint8 minerIndex;
-    uint96 fee;
-    address miner;
-}
-
-/// @notice The state of an open prompt, in storage recycled from prompt to prompt: a lane is taken at
-/// submission and handed back when the prompt is finalized or refunded, so its slots are rewritten while
-/// non-zero (2,900 gas) instead of filled fresh (20,000) for every prompt. Committee members and their hashes
-/// live in per-lane maps beside it.
-/// The third slot holds everything commit, reveal and finalize check and update, so each reads it once.
-/// @param commitDeadline While Queued: the time from which the requester may cancel. While Committing: the
-/// last second to commit. Times are uint40 seconds (enough until the year 36,000).
-/// @param commitSequence Member indices in commit order, 4 bits each, first committer in the low bits.
-/// The slot of the votes never holds zero (maxTokens >= 1), nor does the last one (`touched`): rewriting a zero
-/// slot would cost 20,000 gas.
-/// @param touched Always true: keeps the slot of `turnSnapshot` non-zero for the first prompt of a topic.
-struct Lane {
-    bytes32 topicId;
-    bytes32 inputHash;
-    uint40 commitDeadline;
-    uint40 revealDeadline;
-    uint16 committedMask;
-    uint16 revealedMask;
-    uint64 commitSequence;
-    uint8 commitCount;
-    uint32 maxTokens;
-    uint32 callbackGasLimit;
-    uint64 turnSnapshot;
-    bool touched;
-}
-
-/// @notice Counters the kernel updates on every submission and closing, packed in one slot.
-/// @param promptCount Prompts submitted (the last prompt id).
-/// @param openEscrow Fees held for prompts not yet finalized or refunded.
-/// @param laneCount Lanes ever created (lane ids are 1..=laneCount).
-/// @param freeLaneCount Lanes waiting for reuse in the free-lane stack.
-struct Counters {
-    uint64 promptCount;
-    uint128 openEscrow;
-    uint32 laneCount;
-    uint32 freeLaneCount;
-}
-
-/// @notice Block rewards so far, in one slot.
-/// @param finalized Prompts finalized.
-/// @param rewardUnits Full-reward equivalents minted, in 1e18ths: a prompt paid the full reward adds 1e18, one paid
-/// a part of it that part. Halvings are rewardUnits / (1e18 * halvingInterval).
-struct Emission {
-    uint64 finalized;
-    uint192 rewardUnits;
-}
+import {KernelExtension} from "./KernelExtension.sol";
+import {Counters, Emission, KernelStorage, Lane, PromptCore} from "./KernelStorage.sol";
 
 /// @title DecentralizedInference
 /// @notice The kernel's front door and its Proof-of-Compute: prompts are paid for and recorded here, their
 /// committees commit and reveal output hashes here, and finalization pays, penalizes, rewards, appends the
 /// context and calls the requester back.
+/// Together with {KernelExtension}, which its fallback runs on this contract's storage, it implements {IAIKernel}:
+/// call the kernel through that interface (or this artifact's ABI, which lists both halves).
 /// @dev Payments in the native coin are pulled: fees, refunds and payouts are credited to claimable balances
-/// and withdrawn with {claim}, so no recipient can block finalization. Invariant: this contract's balance is
+/// and withdrawn with {KernelExtension-claim}, so no recipient can block finalization. Invariant: this contract's balance is
 /// the escrow of open prompts plus all claimable balances. The requester callback runs last, with exactly the
 /// requested gas, without copying its return data; its failure is recorded and changes nothing else.
-contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, ReentrancyGuardTransient {
-    uint16 private constant BPS = 10_000;
-    /// @dev sha256 of the empty string: the extra-context hash of a prompt without extra context.
-    bytes32 private constant EMPTY_SHA256 = 0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855;
-    /// @dev Gas kept for the bookkeeping after the callback returns.
-    uint256 private constant CALLBACK_RESERVE = 10_000;
-    uint256 private constant MAX_CHOICES = 256;
-    uint32 private constant MAX_TEMPERATURE_MILLI = 2000;
-    uint32 private constant MAX_TOP_P_MILLI = 1000;
-    /// @dev Longest commit or reveal window: one day.
-    uint64 private constant MAX_PHASE = 1 days;
-    /// @dev Longest queue timeout: a week.
-    uint64 private constant MAX_QUEUE_TIMEOUT = 7 days;
-    /// @dev Least share of every fee the treasury keeps (it backs block rewards, see {EAI_PER_WEI}): 5 %.
-    uint16 private constant MIN_TREASURY_BPS = 500;
-    /// @dev Longest jail term: thirty days.
-    uint64 private constant MAX_JAIL = 30 days;
-    /// @dev Largest block reward before halving: 1,000 EAI.
-    uint128 private constant MAX_INITIAL_REWARD = 1_000 ether;
-    /// @dev Largest onchain input or extra context: 64 KiB.
-    uint32 private constant MAX_INPUT_BYTES = 65_536;
-    /// @dev Largest maxTokens of a request.
-    uint32 private constant MAX_TOKENS = 32_768;
-    /// @dev Largest callback gas limit a request may ask for.
-    uint32 private constant MAX_CALLBACK_GAS = 5_000_000;
-    /// @dev Most queued prompts one finalization assigns.
-    uint8 private constant MAX_PUMP = 8;
-    /// @dev Highest protocol gas price: 10,000 gwei.
-    uint64 private constant MAX_GAS_PRICE = 10_000 gwei;
-    /// @dev Largest gas allowance of a finalization.
-    uint32 private constant MAX_FINALIZE_GAS = 2_000_000;
-    /// @notice Largest output a member may reveal, in bytes. A protocol constant, not a parameter: workers answer a
-    /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
-    /// computes alike, so an honest member never holds an output it cannot reveal.
-    uint256 public constant MAX_OUTPUT_BYTES = 16_384;
-    /// @dev One full reward in {Emission-rewardUnits}.
-    uint256 private constant REWARD_UNIT = 1e18;
-    /// @notice EAI (in its smallest unit) a block reward may mint per wei of fee that left the requester for good
-    /// (the treasury share), fixed at deployment: self-dealt prompts (the requester's own workers as the committee)
-    /// get back the miner and verifier shares, so the treasury share is what they pay, and they can never mint more
-    /// than it backs, nor move the halving schedule further than the rewards they paid for.
-    uint256 public immutable EAI_PER_WEI;
-
-    IModelFileSystem private immutable _models;
-    IGPUManagement private immutable _gpu;
-    IContextManager private immutable _context;
-    IPromptScheduler private immutable _scheduler;
-    IEAIMinter private immutable _token;
-
-    KernelParams private _params;
-    Counters private _counters;
-    Emission private _emission;
-    mapping(uint256 promptId => PromptCore) private _prompts;
-    /// @dev The winning output hash of each finalized prompt: the one fresh slot a prompt's result needs.
-    mapping(uint256 promptId => bytes32) private _outputHashes;
-    mapping(uint256 laneId => Lane) private _lanes;
-    /// @dev The current committee of the prompt holding the lane (a retry overwrites the first committee).
-    mapping(uint256 laneId => mapping(uint256 index => address)) private _laneMembers;
-    /// @dev A member's commitment until it reveals, then its revealed output hash.
-    mapping(uint256 laneId => mapping(uint256 index => bytes32)) private _laneHashes;
-    /// @dev Stack of lanes free for reuse: entries [0, freeLaneCount) are live; the rest are stale non-zero
-    /// values kept so that a push rewrites a non-zero slot.
-    mapping(uint256 index => uint256 laneId) private _freeLanes;
-    mapping(address account => uint256) private _claimable;
-    /// @dev What was refunded of an Unavailable prompt's fee (a Refunded prompt's refund is its whole fee).
-    mapping(uint256 promptId => uint256) private _unavailableRefunds;
-
-    /// @notice The owner changed the parameters.
-    event ParamsUpdated(KernelParams params);
+contract DecentralizedInference is KernelStorage, IKernelAssignments {
+    /// @dev The extension this contract's fallback delegates to (created by the constructor).
+    address private immutable _extension;
 
     /// @param initialOwner Sets parameters.
     /// @param models_ Model registry.
@@ -188,25 +58,34 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         IEAIMinter token_,
         KernelParams memory params_,
         uint256 eaiPerWei_
-    ) Ownable(initialOwner) {
-        if (
-            address(models_) == address(0) || address(gpu_) == address(0) || address(context_) == address(0)
-                || address(scheduler_) == address(0) || address(token_) == address(0)
-        ) revert DecentralizedInferenceZeroAddress();
-        // treasuryPay < 2^96, so treasuryPay * EAI_PER_WEI < 2^224 cannot overflow.
-        if (eaiPerWei_ > type(uint128).max) revert DecentralizedInferenceInvalidParameter("eaiPerWei");
-        EAI_PER_WEI = eaiPerWei_;
-        _models = models_;
-        _gpu = gpu_;
-        _context = context_;
-        _scheduler = scheduler_;
-        _token = token_;
+    ) KernelStorage(initialOwner, models_, gpu_, context_, scheduler_, token_, eaiPerWei_) {
         _setParams(params_);
+        _extension = address(new KernelExtension(models_, gpu_, context_, scheduler_, token_, eaiPerWei_));
+    }
+
+    /// @notice Runs every function this contract does not define (see {KernelExtension}) in the extension, on
+    /// this contract's storage, and returns or reverts with what it returned.
+    fallback() external {
+        address target = _extension;
+        assembly ("memory-safe") {
+            // Past the free memory pointer: this frame returns or reverts right after.
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let success := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(success) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
+    }
+
+    /// @notice The extension that serves views, parameters, cancelling and claiming on this contract's storage.
+    function extension() external view returns (address) {
+        return _extension;
     }
 
     // ------------------------------------------------------------------ requester
 
-    /// @inheritdoc IAIKernel
+    /// @notice See {IAIKernel-infer}.
     function infer(InferenceRequest calldata request) external payable returns (uint256 promptId) {
         ModelTerms memory terms = _liveTerms(request.modelId);
         // Read from storage field by field: a submission needs two of the four parameter slots.
@@ -275,29 +154,6 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
     }
 
-    /// @inheritdoc IAIKernel
-    function cancelQueued(uint256 promptId) external {
-        PromptCore storage prompt = _existing(promptId);
-        if (prompt.status != PromptStatus.Queued) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
-        uint256 cancellableAt = _lanes[prompt.lane].commitDeadline;
-        if (block.timestamp < cancellableAt) {
-            revert DecentralizedInferenceQueueTimeoutNotReached(promptId, cancellableAt);
-        }
-        _scheduler.cancel(promptId, prompt.modelId, prompt.committeeSize);
-        _refund(promptId, prompt);
-    }
-
-    /// @notice Withdraws the caller's claimable balance (fees earned, refunds) to `to`.
-    function claim(address to) external nonReentrant {
-        if (to == address(0)) revert DecentralizedInferenceZeroAddress();
-        uint256 amount = _claimable[msg.sender];
-        if (amount == 0) revert DecentralizedInferenceNothingToClaim(msg.sender);
-        _claimable[msg.sender] = 0;
-        emit Claimed(msg.sender, to, amount);
-        (bool sent,) = payable(to).call{value: amount}("");
-        if (!sent) revert DecentralizedInferenceTransferFailed(to, amount);
-    }
-
     // ------------------------------------------------------------------ workers
 
     /// @notice Commits to an output: commitment = keccak256(abi.encode(promptId, attempt, worker, outputHash, salt)),
@@ -332,7 +188,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         _reveal(promptId, sha256(output), salt, output);
     }
 
-    /// @inheritdoc IAIKernel
+    /// @notice See {IAIKernel-finalize}.
     function finalize(uint256 promptId, bytes calldata output) external nonReentrant {
         PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Committing) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
@@ -436,130 +292,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
 
     // ------------------------------------------------------------------ owner
 
-    /// @notice Replaces the parameters (validated: shares and slash rates within 100%, windows non-zero).
-    function setParams(KernelParams calldata params_) external onlyOwner {
-        _setParams(params_);
-    }
-
     // ------------------------------------------------------------------ views
-
-    /// @inheritdoc IAIKernel
-    function estimateFee(uint256 modelId, uint32 maxTokens, uint32 callbackGasLimit)
-        external
-        view
-        returns (uint256 fee)
-    {
-        if (maxTokens == 0) revert DecentralizedInferenceZeroMaxTokens();
-        return uint256(_liveTerms(modelId).pricePerToken) * maxTokens + _gasFee(_params, callbackGasLimit);
-    }
-
-    /// @inheritdoc IAIKernel
-    function gasFee(uint32 callbackGasLimit) external view returns (uint256) {
-        return _gasFee(_params, callbackGasLimit);
-    }
-
-    /// @inheritdoc IAIKernel
-    function refundOf(uint256 promptId) external view returns (uint256) {
-        PromptCore storage prompt = _prompts[promptId];
-        if (prompt.status == PromptStatus.Refunded) return prompt.fee;
-        if (prompt.status == PromptStatus.Unavailable) return _unavailableRefunds[promptId];
-        return 0;
-    }
-
-    /// @inheritdoc IAIKernel
-    function getResult(uint256 promptId)
-        external
-        view
-        returns (PromptStatus status, bytes32 outputHash, address miner)
-    {
-        PromptCore storage prompt = _prompts[promptId];
-        status = prompt.status;
-        if (status == PromptStatus.Finalized) {
-            outputHash = _outputHashes[promptId];
-            miner = prompt.miner;
-        }
-    }
-
-    /// @notice The record of a prompt; the fields kept in its lane read as zero once it is closed (see
-    /// {PromptRecord}).
-    function getPrompt(uint256 promptId) external view returns (PromptRecord memory record) {
-        PromptCore memory core = _prompts[promptId];
-        record.requester = core.requester;
-        record.modelId = core.modelId;
-        record.status = core.status;
-        record.attempt = core.attempt;
-        record.committeeSize = core.committeeSize;
-        record.minerIndex = core.minerIndex;
-        record.fee = core.fee;
-        if (core.status == PromptStatus.Queued || core.status == PromptStatus.Committing) {
-            Lane memory lane = _lanes[core.lane];
-            record.commitDeadline = lane.commitDeadline;
-            record.revealDeadline = lane.revealDeadline;
-            record.topicId = lane.topicId;
-            record.inputHash = lane.inputHash;
-            record.turnSnapshot = lane.turnSnapshot;
-            record.maxTokens = lane.maxTokens;
-            record.callbackGasLimit = lane.callbackGasLimit;
-            record.committedMask = lane.committedMask;
-            record.revealedMask = lane.revealedMask;
-            record.commitSequence = lane.commitSequence;
-            record.commitCount = lane.commitCount;
-        }
-    }
-
-    /// @notice The prompt's committee and, per member, its commitment (before it reveals) or its revealed output
-    /// hash (after), while the prompt is Committing. Empty otherwise: while queued (a retry waits for a fresh
-    /// committee) and once closed, when the CommitteeAssigned, OutputCommitted and OutputRevealed events are the
-    /// record.
-    function getCommittee(uint256 promptId) external view returns (address[] memory members, bytes32[] memory hashes) {
-        PromptCore storage prompt = _prompts[promptId];
-        uint256 size = prompt.status == PromptStatus.Committing ? prompt.committeeSize : 0;
-        uint256 laneId = prompt.lane;
-        // A member that has not committed yet has no hash; its lane slot may still hold an earlier prompt's.
-        uint256 committedMask = _lanes[laneId].committedMask;
-        members = new address[](size);
-        hashes = new bytes32[](size);
-        for (uint256 i = 0; i < size; ++i) {
-            members[i] = _laneMembers[laneId][i];
-            if (committedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
-        }
-    }
-
-    /// @notice The parameters.
-    function getParams() external view returns (KernelParams memory) {
-        return _params;
-    }
-
-    /// @notice Native coin `account` can withdraw with {claim}.
-    function claimable(address account) external view returns (uint256) {
-        return _claimable[account];
-    }
-
-    /// @notice Fees held for prompts not yet finalized or refunded.
-    function openEscrow() external view returns (uint256) {
-        return _counters.openEscrow;
-    }
-
-    /// @notice Prompts submitted and prompts finalized so far.
-    function counts() external view returns (uint256 submitted, uint256 finalized) {
-        return (_counters.promptCount, _emission.finalized);
-    }
-
-    /// @notice The full block reward the next finalized prompt may earn, before its backing (treasury share times
-    /// {EAI_PER_WEI}) and the supply cap.
-    function currentBlockReward() public view returns (uint256) {
-        uint256 halvings = _emission.rewardUnits / (REWARD_UNIT * _params.halvingInterval);
-        return halvings >= 128 ? 0 : uint256(_params.initialReward) >> halvings;
-    }
-
-    /// @notice The kernel's component contracts.
-    function components()
-        external
-        view
-        returns (address models, address gpu, address context, address scheduler, address token)
-    {
-        return (address(_models), address(_gpu), address(_context), address(_scheduler), address(_token));
-    }
 
     /// @notice Number of options in abi.encode(string[]) Choice options; reverts if malformed, if there are
     /// fewer than 2 or more than 256, or if one is empty. External so that {infer} can catch a bad encoding.
@@ -588,18 +321,6 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         } else {
             laneId = ++counters.laneCount;
         }
-        _counters = counters;
-    }
-
-    /// @dev Releases a closed prompt's escrow and lane. The lane's slots stay as they are (non-zero) until the
-    /// next prompt that takes it rewrites them; nothing reads a lane through a closed prompt.
-    function _close(PromptCore storage prompt, uint256 fee) private {
-        uint256 laneId = prompt.lane;
-        prompt.lane = 0;
-        Counters memory counters = _counters;
-        counters.openEscrow -= uint128(fee);
-        _freeLanes[counters.freeLaneCount] = laneId;
-        ++counters.freeLaneCount;
         _counters = counters;
     }
 
@@ -709,15 +430,6 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit PromptUnavailable(promptId, uint8(committers), kept, refunded);
     }
 
-    /// @dev The part of a fee that pays the finalization and the callback's gas limit at the parameters' gas price.
-    function _gasFee(KernelParams storage params, uint256 callbackGasLimit) private view returns (uint256) {
-        return _gasCost(params.gasPrice, params.finalizeGas, callbackGasLimit);
-    }
-
-    function _gasCost(uint256 gasPrice, uint256 finalizeGas, uint256 callbackGasLimit) private pure returns (uint256) {
-        return gasPrice * (finalizeGas + callbackGasLimit);
-    }
-
     /// @dev Pays the caller for an attempt's finalization (and the callback's gas limit when it runs) out of the
     /// prompt's escrow, at most what is left. A retry pays its finalization from what the first attempt left, so a
     /// prompt that fails twice refunds its fee less one finalization.
@@ -804,7 +516,7 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
         _credit(params.treasury, treasuryPay);
 
-        uint256 full = currentBlockReward();
+        uint256 full = _blockReward();
         uint256 reward = full;
         uint256 backed = treasuryPay * EAI_PER_WEI;
         if (reward > backed) reward = backed;
@@ -834,39 +546,11 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         emit CallbackResult(promptId, requester, success);
     }
 
-    function _refund(uint256 promptId, PromptCore storage prompt) private {
-        uint256 fee = prompt.fee;
-        prompt.status = PromptStatus.Refunded;
-        _close(prompt, fee);
-        _credit(prompt.requester, fee);
-        emit PromptRefunded(promptId, prompt.requester, fee);
-    }
-
-    function _credit(address account, uint256 amount) private {
-        if (amount == 0) return;
-        _claimable[account] += amount;
-        emit Credited(account, amount);
-    }
-
     function _memberIndex(uint256 promptId, uint256 laneId, uint256 committeeSize) private view returns (uint256) {
         for (uint256 i = 0; i < committeeSize; ++i) {
             if (_laneMembers[laneId][i] == msg.sender) return i;
         }
         revert DecentralizedInferenceNotAssigned(promptId, msg.sender);
-    }
-
-    function _existing(uint256 promptId) private view returns (PromptCore storage prompt) {
-        prompt = _prompts[promptId];
-        if (prompt.status == PromptStatus.None) revert DecentralizedInferenceUnknownPrompt(promptId);
-    }
-
-    function _liveTerms(uint256 modelId) private view returns (ModelTerms memory terms) {
-        try _models.modelTerms(modelId) returns (ModelTerms memory found) {
-            terms = found;
-        } catch {
-            revert DecentralizedInferenceUnknownModel(modelId);
-        }
-        if (terms.retired) revert DecentralizedInferenceModelRetired(modelId);
     }
 
     /// @dev sha256 of the bytes a DataRef designates, after checking its shape and size.
@@ -926,39 +610,4 @@ contract DecentralizedInference is IAIKernel, IKernelAssignments, Ownable, Reent
         }
     }
 
-    /// @dev Every parameter's bounds (see {KernelParams}).
-    function _setParams(KernelParams memory params_) private {
-        if (params_.commitWindow == 0 || params_.commitWindow > MAX_PHASE) {
-            revert DecentralizedInferenceInvalidParameter("commitWindow");
-        }
-        if (params_.revealWindow == 0 || params_.revealWindow > MAX_PHASE) {
-            revert DecentralizedInferenceInvalidParameter("revealWindow");
-        }
-        if (params_.queueTimeout > MAX_QUEUE_TIMEOUT) revert DecentralizedInferenceInvalidParameter("queueTimeout");
-        if (uint256(params_.minerShareBps) + params_.verifierShareBps > BPS - MIN_TREASURY_BPS) {
-            revert DecentralizedInferenceInvalidParameter("shares");
-        }
-        if (params_.unavailableShareBps > BPS / 2) revert DecentralizedInferenceInvalidParameter("unavailableShareBps");
-        if (params_.slashWrongBps > BPS / 2) revert DecentralizedInferenceInvalidParameter("slashWrongBps");
-        if (params_.slashAbsentBps > params_.slashWrongBps) {
-            revert DecentralizedInferenceInvalidParameter("slashAbsentBps");
-        }
-        if (params_.jailWrong > MAX_JAIL) revert DecentralizedInferenceInvalidParameter("jailWrong");
-        if (params_.jailAbsent > MAX_JAIL) revert DecentralizedInferenceInvalidParameter("jailAbsent");
-        if (params_.initialReward > MAX_INITIAL_REWARD) revert DecentralizedInferenceInvalidParameter("initialReward");
-        if (params_.halvingInterval == 0) revert DecentralizedInferenceInvalidParameter("halvingInterval");
-        if (params_.maxInputBytes == 0 || params_.maxInputBytes > MAX_INPUT_BYTES) {
-            revert DecentralizedInferenceInvalidParameter("maxInputBytes");
-        }
-        if (params_.maxTokens == 0 || params_.maxTokens > MAX_TOKENS) {
-            revert DecentralizedInferenceInvalidParameter("maxTokens");
-        }
-        if (params_.maxCallbackGas > MAX_CALLBACK_GAS) revert DecentralizedInferenceInvalidParameter("maxCallbackGas");
-        if (params_.pumpOnFinalize > MAX_PUMP) revert DecentralizedInferenceInvalidParameter("pumpOnFinalize");
-        if (params_.gasPrice > MAX_GAS_PRICE) revert DecentralizedInferenceInvalidParameter("gasPrice");
-        if (params_.finalizeGas > MAX_FINALIZE_GAS) revert DecentralizedInferenceInvalidParameter("finalizeGas");
-        if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
-        _params = params_;
-        emit ParamsUpdated(params_);
-    }
 }

@@ -2,8 +2,7 @@
 pragma solidity 0.8.37;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {Hardware, InferenceRequest} from "../interfaces/IAIKernel.sol";
-import {DecentralizedInference} from "../kernel/DecentralizedInference.sol";
+import {Hardware, IAIKernel, InferenceRequest} from "../interfaces/IAIKernel.sol";
 import {GPUManagement} from "../kernel/GPUManagement.sol";
 import {PromptScheduler} from "../kernel/PromptScheduler.sol";
 
@@ -12,7 +11,7 @@ import {PromptScheduler} from "../kernel/PromptScheduler.sol";
 /// that submit, pump, finalize and draw, and, registered as a worker itself, to shape the draw pool in the drawing
 /// transaction. Not for production.
 contract CommitteeGambler {
-    DecentralizedInference private immutable _kernel;
+    IAIKernel private immutable _kernel;
     PromptScheduler private immutable _scheduler;
     GPUManagement private immutable _gpu;
 
@@ -22,7 +21,7 @@ contract CommitteeGambler {
     /// @notice The drawn committee holds a member the gambler does not want.
     error CommitteeGamblerDisfavoured(address member);
 
-    constructor(DecentralizedInference kernel_, PromptScheduler scheduler_, GPUManagement gpu_) {
+    constructor(IAIKernel kernel_, PromptScheduler scheduler_, GPUManagement gpu_) {
         _kernel = kernel_;
         _scheduler = scheduler_;
         _gpu = gpu_;

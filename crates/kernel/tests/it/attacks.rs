@@ -302,3 +302,47 @@ async fn test_attack_self_dealt_prompts_cannot_farm_emission() {
     }
     assert_eq!(env.owner.kernel().currentBlockReward().call().await.unwrap(), full / U256::from(2));
 }
+
+/// The kernel's cold half (views, parameters, cancelling, claiming) runs in `KernelExtension` by
+/// DELEGATECALL. Called directly, the extension has no owner, escrow or balances: every function
+/// that writes refuses the call, and its views show an empty kernel, never the real one's state.
+#[tokio::test]
+async fn test_attack_the_extension_called_directly_changes_nothing() {
+    let env = Env::new().await;
+    let prompt_id = env.requesters[0].submit(&env.request("hello")).await.unwrap().prompt_id;
+    env.draw().await;
+    env.run_honest(prompt_id, b"world").await;
+    let worker = &env.workers[0];
+    let kernel = env.owner.kernel();
+    let extension = kernel.extension().call().await.unwrap();
+    assert_ne!(extension, *kernel.address());
+    let earned = kernel.claimable(worker.from()).call().await.unwrap();
+    assert!(earned > U256::ZERO);
+
+    let not_delegated =
+        Errors::KernelExtensionNotDelegated(DI::KernelExtensionNotDelegated {});
+    let direct = |client: &crate::fixture::Client| {
+        DI::new(extension, client.kernel().provider().clone())
+    };
+    let owner_direct = direct(&env.owner);
+    let err = owner_direct.setParams(env.params.kernel.clone()).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
+    let worker_direct = direct(worker);
+    let err = worker_direct.claim(worker.from()).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
+    let err = worker_direct.cancelQueued(prompt_id).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated));
+
+    // Its own storage is empty: no balances, no prompts, no parameters.
+    assert_eq!(worker_direct.claimable(worker.from()).call().await.unwrap(), U256::ZERO);
+    assert_eq!(worker_direct.getResult(prompt_id).call().await.unwrap().status, 0);
+    assert_eq!(worker_direct.getParams().call().await.unwrap().commitWindow, 0);
+    // Through the kernel the same functions read and move the real state.
+    let status = kernel.getResult(prompt_id).call().await.unwrap().status;
+    assert_eq!(PromptStatus::try_from(status).unwrap(), PromptStatus::Finalized);
+    assert_eq!(kernel.getParams().call().await.unwrap(), env.params.kernel);
+    let payee = Address::repeat_byte(0x77);
+    worker.claim(payee).await.unwrap();
+    assert_eq!(kernel.claimable(worker.from()).call().await.unwrap(), U256::ZERO);
+    assert_eq!(env.eth(payee).await, earned);
+}
