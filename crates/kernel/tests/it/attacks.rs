@@ -319,11 +319,9 @@ async fn test_attack_the_extension_called_directly_changes_nothing() {
     let earned = kernel.claimable(worker.from()).call().await.unwrap();
     assert!(earned > U256::ZERO);
 
-    let not_delegated =
-        Errors::KernelExtensionNotDelegated(DI::KernelExtensionNotDelegated {});
-    let direct = |client: &crate::fixture::Client| {
-        DI::new(extension, client.kernel().provider().clone())
-    };
+    let not_delegated = Errors::KernelExtensionNotDelegated(DI::KernelExtensionNotDelegated {});
+    let direct =
+        |client: &crate::fixture::Client| DI::new(extension, client.kernel().provider().clone());
     let owner_direct = direct(&env.owner);
     let err = owner_direct.setParams(env.params.kernel.clone()).call().await.unwrap_err();
     assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));

@@ -4,7 +4,7 @@
 //! output and reveal as soon as they may, as a real node does); the fifth acts at random and
 //! lies at times. After every step: EAI is conserved, the kernel's coin balance is exactly open
 //! escrow plus claimable balances, free counts agree with status and capacity, the draw pool's
-//! weights are the free workers' stakes whenever no draw is pending, worker load
+//! weights are the free workers' capacity slots whenever no draw is pending, worker load
 //! matches the open committees, no committee repeats a worker, no honest worker has lost stake,
 //! no more EAI was minted than the fees' treasury shares back, and every prompt past its bound
 //! (reveal deadline, or queue timeout) can be closed by anyone.
