@@ -15,6 +15,7 @@ mod model;
 mod node;
 mod prompt;
 mod status;
+mod storage;
 mod up;
 mod verify;
 
@@ -54,6 +55,8 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Run one of the whitepaper's example dapps against a running network (`--list` names them).
     Demo(demo::DemoArgs),
+    /// The local content store by IPFS ids: add a file (prints its UnixFS id), get, export a CAR.
+    Store(storage::StoreArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -77,6 +80,7 @@ fn main() -> eyre::Result<()> {
             Command::Node(args) => node::run(args),
             Command::Deploy(args) => deploy::run(args),
             Command::Demo(args) => demo::run(args),
+            Command::Store(args) => storage::run(args),
         },
     }
 }

@@ -9,8 +9,8 @@
 //!
 //! `add` checks that a file is a GGUF model the `llama-gguf/1` driver loads, describes it as the
 //! registry expects ([`model_spec`]: sha256, size, chunk Merkle root), keeps it in the local
-//! content store (where workers on this machine find it before trying any URI) and registers it
-//! from the owner's key. `list` reads every registered model back, with whether its file is here.
+//! content store with its UnixFS id (where workers on this machine find it before trying any
+//! URI; the default URI is `ipfs://` that id) and registers it from the owner's key. `list` reads every registered model back, with whether its file is here.
 
 use aik_infer::{
     DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver,
@@ -64,7 +64,8 @@ pub(crate) struct AddArgs {
     #[arg(long)]
     name: String,
     /// Where workers fetch the file (ipfs://, ar://, https://, pypi://), in order of preference;
-    /// repeat the flag for mirrors. Default: ipfs://CID of the file's content id.
+    /// repeat the flag for mirrors. Default: ipfs://CID with the file's UnixFS id (what
+    /// `ipfs add --cid-version 1` prints for it; `aik store add` shows it).
     #[arg(long = "uri")]
     uris: Vec<String>,
     /// Price per output token, in wei.
@@ -113,11 +114,6 @@ fn parse_policy(name: &str) -> Result<SchedulingPolicy, String> {
     }
 }
 
-/// A raw CID names the file's bytes as one IPFS block; content larger than the default chunk
-/// (256 KiB) is published as a DAG with another root, so `ipfs://<content id>` resolves only up
-/// to this size.
-const IPFS_RAW_BLOCK_LIMIT: u64 = 256 << 10;
-
 /// Checks `file` is a model the `llama-gguf/1` driver loads, before anything is stored or sent.
 async fn check_model_file(file: &Path) -> eyre::Result<()> {
     let meta = std::fs::metadata(file)
@@ -151,23 +147,24 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     let signer = parse_key(&args.key)?;
     check_model_file(&args.file).await?;
 
-    // The registry's description of the file, computed as `aik deploy` does; the default URI
-    // needs the content id, so URIs are filled in after.
+    // Kept in the local store first (workers on this machine load it from there), with its
+    // UnixFS id: the id `ipfs add --cid-version 1` gives the file, so the default URI is the
+    // one any IPFS node or gateway serves it under once it is published there.
+    let (store, _) = store().await?;
+    let dag = store.add_unixfs(&args.file).await?;
+    // The registry's description of the file, computed as `aik deploy` does.
     let mut spec = model_spec(&args.file, args.name.trim(), Vec::new(), args.committee)?;
     spec.price_per_token = args.price;
     spec.policy = args.policy;
     let id = ContentId::from_digest(spec.file_sha256.0);
-    spec.uris = if args.uris.is_empty() {
-        if spec.file_size > IPFS_RAW_BLOCK_LIMIT {
-            eprintln!(
-                "note: no --uri given; ipfs://{id} resolves on IPFS only for a file published as \
-                 one raw block, so workers on other machines need a --uri that serves this file"
-            );
-        }
-        vec![format!("ipfs://{id}")]
-    } else {
-        args.uris.clone()
-    };
+    ensure!(
+        dag.sha256 == id,
+        "{} changed while it was being added ({} then {id})",
+        args.file.display(),
+        dag.sha256
+    );
+    spec.uris =
+        if args.uris.is_empty() { vec![format!("ipfs://{}", dag.root)] } else { args.uris.clone() };
 
     let provider = wallet_provider(&deployment.rpc_url, signer.clone())?;
     let registry = ModelFileSystem::new(deployment.models, provider.clone());
@@ -190,13 +187,6 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
         bail!("--key is account {}, but only {who} may add models", signer.address());
     }
 
-    let (store, _) = store().await?;
-    let stored = store.put_file(&args.file).await?;
-    ensure!(
-        stored == id,
-        "{} changed while it was being added ({id} then {stored})",
-        args.file.display()
-    );
     let client = KernelClient::new(provider, signer.address(), deployment.addresses());
     let model_id = match client.register_model(&spec).await {
         Ok(id) => id,

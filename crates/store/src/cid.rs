@@ -106,6 +106,12 @@ impl ContentId {
                 codec_name(codec)
             ));
         }
+        Self::parse_multihash(rest)
+    }
+
+    /// Reads a sha2-256 multihash that ends the input.
+    fn parse_multihash(bytes: &[u8]) -> Result<Self, String> {
+        let mut rest = bytes;
         let hash = read_varint(&mut rest).ok_or("truncated multihash code")?;
         if hash != MULTIHASH_SHA2_256 {
             return Err(format!(
@@ -143,29 +149,15 @@ impl FromStr for ContentId {
 
     /// Parses the CIDv1 raw string form (`bafkrei…`).
     fn from_str(s: &str) -> Result<Self> {
-        let Some(body) = s.strip_prefix('b') else {
-            let reason = if s.starts_with("Qm") {
-                "this is a CIDv0 (dag-pb, base58); only CIDv1 raw sha2-256 ids (bafkrei…) address content by its sha256".to_string()
-            } else if s.is_empty() {
-                "empty string".to_string()
+        let bytes = multibase_base32(s)?;
+        Self::parse_binary(&bytes).map_err(|reason| {
+            let hint = if reason.contains("dag-pb") {
+                "; a bafybei… id names a UnixFS file by its DAG, not by its sha256 (see `Cid`)"
             } else {
-                format!(
-                    "multibase prefix '{}' is not supported, only 'b' (base32 lower-case)",
-                    s.chars().next().unwrap_or_default()
-                )
+                ""
             };
-            return Err(invalid(s, reason));
-        };
-        if body.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(
-                s,
-                "multibase 'b' is lower-case base32; found upper-case letters".into(),
-            ));
-        }
-        let bytes = BASE32_NOPAD
-            .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|e| invalid(s, format!("not base32: {e}")))?;
-        Self::parse_binary(&bytes).map_err(|reason| invalid(s, reason))
+            invalid(s, format!("{reason}{hint}"))
+        })
     }
 }
 
@@ -221,6 +213,173 @@ impl ContentHasher {
     pub fn finish(self) -> ContentId {
         ContentId(self.state.finalize().into())
     }
+}
+
+/// The codec of the block a [`Cid`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Codec {
+    /// Raw bytes (a whole small file, or one leaf of a large one).
+    Raw,
+    /// A dag-pb node (a UnixFS file node over its chunks, see [`crate::unixfs`]).
+    DagPb,
+}
+
+/// Multicodec of dag-pb.
+const CODEC_DAG_PB: u64 = 0x70;
+
+impl Codec {
+    const fn code(self) -> u64 {
+        match self {
+            Self::Raw => CODEC_RAW,
+            Self::DagPb => CODEC_DAG_PB,
+        }
+    }
+}
+
+/// An IPFS block id: CIDv1, codec raw or dag-pb, multihash sha2-256, shown in base32
+/// (`bafkrei…` raw, `bafybei…` dag-pb). A file's [UnixFS](crate::unixfs) root is one; a
+/// [`ContentId`] is the raw case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cid {
+    codec: Codec,
+    digest: [u8; 32],
+}
+
+impl Cid {
+    /// The raw block whose sha256 is `id`.
+    pub const fn raw(id: ContentId) -> Self {
+        Self { codec: Codec::Raw, digest: id.0 }
+    }
+
+    /// The dag-pb node whose sha256 is `digest`.
+    pub const fn dag_pb(digest: [u8; 32]) -> Self {
+        Self { codec: Codec::DagPb, digest }
+    }
+
+    /// The block's codec.
+    pub const fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// sha256 of the block.
+    pub const fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// The content id of a raw block (the block is the content); `None` for a dag-pb node.
+    pub const fn as_content_id(&self) -> Option<ContentId> {
+        match self.codec {
+            Codec::Raw => Some(ContentId(self.digest)),
+            Codec::DagPb => None,
+        }
+    }
+
+    /// The binary CID (36 bytes: version, codec, multihash header, digest).
+    pub fn to_bytes(&self) -> [u8; 36] {
+        let mut out = [0u8; 36];
+        out[..4].copy_from_slice(&[
+            CID_V1 as u8,
+            self.codec.code() as u8,
+            MULTIHASH_SHA2_256 as u8,
+            SHA256_LEN as u8,
+        ]);
+        out[4..].copy_from_slice(&self.digest);
+        out
+    }
+
+    /// Whether `block` is the block this id names (its sha256 matches).
+    pub fn verifies(&self, block: &[u8]) -> bool {
+        <[u8; 32]>::from(Sha256::digest(block)) == self.digest
+    }
+
+    fn parse_binary(bytes: &[u8]) -> Result<Self, String> {
+        let mut rest = bytes;
+        let version = read_varint(&mut rest).ok_or("truncated CID version")?;
+        if version != CID_V1 {
+            return Err(format!("CID version {version} is not supported, only version 1"));
+        }
+        let codec = match read_varint(&mut rest).ok_or("truncated codec")? {
+            CODEC_RAW => Codec::Raw,
+            CODEC_DAG_PB => Codec::DagPb,
+            other => {
+                return Err(format!(
+                    "codec 0x{other:x} ({}) is not supported, only raw (0x55) and dag-pb (0x70)",
+                    codec_name(other)
+                ));
+            }
+        };
+        let id = ContentId::parse_multihash(rest)?;
+        Ok(Self { codec, digest: id.0 })
+    }
+}
+
+impl fmt::Display for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let upper = BASE32_NOPAD.encode(&self.to_bytes());
+        write!(f, "b{}", upper.to_ascii_lowercase())
+    }
+}
+
+impl fmt::Debug for Cid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cid({self})")
+    }
+}
+
+impl FromStr for Cid {
+    type Err = Error;
+
+    /// Parses the CIDv1 base32 form (`bafkrei…` or `bafybei…`).
+    fn from_str(s: &str) -> Result<Self> {
+        let bytes = multibase_base32(s)?;
+        Self::parse_binary(&bytes).map_err(|reason| invalid(s, reason))
+    }
+}
+
+impl From<ContentId> for Cid {
+    fn from(id: ContentId) -> Self {
+        Self::raw(id)
+    }
+}
+
+impl serde::Serialize for Cid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The bytes of a multibase base32 lower-case string (`b…`), or why it is not one.
+fn multibase_base32(s: &str) -> Result<Vec<u8>> {
+    let Some(body) = s.strip_prefix('b') else {
+        let reason = if s.starts_with("Qm") {
+            "this is a CIDv0 (dag-pb, base58); only CIDv1 ids (bafk…, bafy…) are supported"
+                .to_string()
+        } else if s.is_empty() {
+            "empty string".to_string()
+        } else {
+            format!(
+                "multibase prefix '{}' is not supported, only 'b' (base32 lower-case)",
+                s.chars().next().unwrap_or_default()
+            )
+        };
+        return Err(invalid(s, reason));
+    };
+    if body.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(
+            s,
+            "multibase 'b' is lower-case base32; found upper-case letters".into(),
+        ));
+    }
+    BASE32_NOPAD
+        .decode(body.to_ascii_uppercase().as_bytes())
+        .map_err(|e| invalid(s, format!("not base32: {e}")))
 }
 
 fn invalid(input: &str, reason: String) -> Error {

@@ -193,6 +193,30 @@ pub enum Error {
         actual: String,
     },
 
+    /// The UnixFS index names a stored file whose DAG has another root.
+    #[error("the store's UnixFS index maps {cid} to {path}, whose UnixFS root is {found}")]
+    UnixFsIndex {
+        /// The id looked up.
+        cid: String,
+        /// The file the index names.
+        path: PathBuf,
+        /// That file's root.
+        found: String,
+    },
+
+    /// A file changed after its UnixFS DAG was built from it.
+    #[error(
+        "{path} changed since its UnixFS DAG was built: the bytes at offset {offset} are no longer block {block}"
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// Where the block starts in it.
+        offset: u64,
+        /// The block id the DAG holds there.
+        block: String,
+    },
+
     /// A file system operation failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -28,15 +28,18 @@
 //! # Ok(()) }
 //! ```
 
+mod car;
 mod cid;
 mod error;
 mod fetch;
 mod local;
 mod merkle;
 mod progress;
+pub mod unixfs;
 mod uri;
 
-pub use cid::{ContentHasher, ContentId};
+pub use car::write_car;
+pub use cid::{Cid, Codec, ContentHasher, ContentId};
 pub use error::{Error, Result};
 pub use fetch::{
     ArweaveGateway, Fetch, FetchConfig, Fetcher, HttpFetch, IpfsGateway, KuboRpc, PypiWheel,
@@ -48,4 +51,5 @@ pub use merkle::{
     verify_proof,
 };
 pub use progress::{NoProgress, Progress};
+pub use unixfs::UnixFsFile;
 pub use uri::Uri;

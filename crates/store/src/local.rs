@@ -5,6 +5,10 @@
 //! hash and only then renamed to their final name (and the directory fsynced). A rename is
 //! atomic on POSIX file systems, so a reader sees either no file or the whole verified file;
 //! a process killed mid-write leaves only a temp file that no lookup ever returns.
+//!
+//! A file larger than one IPFS block is also known by its [UnixFS](crate::unixfs) root
+//! (`bafybei…`): `<root>/unixfs/<root cid>` holds the file's sha256 id. The file itself is kept
+//! once, under its sha256; its blocks are recomputed from it when needed (a CAR export).
 
 use std::{
     path::{Path, PathBuf},
@@ -16,13 +20,28 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 use crate::{
-    ChunkHasher, ChunkManifest, ContentHasher, ContentId, Error, Hash32, Progress, Result,
-    merkle::chunk_count,
+    ChunkHasher, ChunkManifest, Cid, Codec, ContentHasher, ContentId, Error, Hash32, Progress,
+    Result, UnixFsFile, merkle::chunk_count,
 };
 
 /// Prefix of temp files; final names are CIDs (`b…`), so the two can never collide.
 const TEMP_PREFIX: &str = ".incoming-";
 const COPY_BUFFER: usize = 256 * 1024;
+/// Subdirectory mapping UnixFS roots to the sha256 ids of their files.
+const UNIXFS_INDEX: &str = "unixfs";
+
+/// The UnixFS DAG of a file, built on a blocking thread.
+async fn dag_of(path: PathBuf) -> Result<UnixFsFile> {
+    let read = path.clone();
+    tokio::task::spawn_blocking(move || UnixFsFile::of_file(&read))
+        .await
+        .map_err(|e| Error::Io {
+            action: "build the UnixFS DAG of".into(),
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(Error::io("read", &path))
+}
 
 /// Makes temp names unique across tasks of this process; the pid separates processes.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -188,6 +207,68 @@ impl LocalStore {
             return Err(Error::Corrupt { path, expected: id.to_hex(), actual: actual.to_hex() });
         }
         Ok(())
+    }
+
+    /// Keeps the file at `path` and indexes its UnixFS root, so that it is found by the id
+    /// `ipfs add --cid-version 1` gives it as well as by its sha256. Returns its DAG.
+    pub async fn add_unixfs(&self, path: impl AsRef<Path>) -> Result<UnixFsFile> {
+        let id = self.put_file(path).await?;
+        self.index_unixfs(&id).await
+    }
+
+    /// Builds the UnixFS DAG of stored content `id` and records its root in the index (content
+    /// stored before the index existed is indexed this way).
+    pub async fn index_unixfs(&self, id: &ContentId) -> Result<UnixFsFile> {
+        let path = self
+            .path_of(id)
+            .await?
+            .ok_or_else(|| Error::NotFound { id: id.to_string(), root: self.root.clone() })?;
+        let dag = dag_of(path).await?;
+        if dag.root.codec() == Codec::DagPb {
+            let dir = self.root.join(UNIXFS_INDEX);
+            tokio::fs::create_dir_all(&dir).await.map_err(Error::io("create", &dir))?;
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
+            let entry = dir.join(dag.root.to_string());
+            tokio::fs::write(&temp, id.to_string()).await.map_err(Error::io("write", &temp))?;
+            tokio::fs::rename(&temp, &entry).await.map_err(Error::io("rename", &entry))?;
+        }
+        Ok(dag)
+    }
+
+    /// The stored content a CID names: a raw CID's own sha256 when stored, or the file a
+    /// UnixFS root was indexed for.
+    pub async fn resolve(&self, cid: &Cid) -> Result<Option<ContentId>> {
+        if let Some(id) = cid.as_content_id() {
+            return Ok(self.has(&id).then_some(id));
+        }
+        let entry = self.root.join(UNIXFS_INDEX).join(cid.to_string());
+        let text = match tokio::fs::read_to_string(&entry).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &entry)(e)),
+        };
+        let id: ContentId = text.trim().parse()?;
+        Ok(self.has(&id).then_some(id))
+    }
+
+    /// The DAG and the path of the stored file whose UnixFS id is `cid`, rebuilt from the file
+    /// and checked against `cid`; `Ok(None)` when the store does not hold it.
+    pub async fn unixfs(&self, cid: &Cid) -> Result<Option<(UnixFsFile, PathBuf)>> {
+        let Some(id) = self.resolve(cid).await? else { return Ok(None) };
+        let path = self
+            .path_of(&id)
+            .await?
+            .ok_or_else(|| Error::NotFound { id: id.to_string(), root: self.root.clone() })?;
+        let dag = dag_of(path.clone()).await?;
+        if dag.root != *cid {
+            return Err(Error::UnixFsIndex {
+                cid: cid.to_string(),
+                path,
+                found: dag.root.to_string(),
+            });
+        }
+        Ok(Some((dag, path)))
     }
 
     /// Deletes stored content; `Ok(false)` if it was not there.

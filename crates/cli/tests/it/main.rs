@@ -5,4 +5,5 @@ mod demo;
 mod model;
 mod node_restart;
 mod prompt;
+mod store;
 mod support;

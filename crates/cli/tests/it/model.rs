@@ -11,6 +11,8 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     let (file, bytes) = tiny_model(net.dir.path(), 7);
     let sha256 = format!("{:x}", Sha256::digest(&bytes));
     let cid = ContentId::of(&bytes).to_string();
+    // The default URI names the file by its UnixFS id, as `ipfs add --cid-version 1` would.
+    let unixfs = aik_store::UnixFsFile::of(&bytes).root.to_string();
 
     let added = net
         .aik(&[
@@ -43,7 +45,7 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     assert_eq!(added["sha256"], sha256.as_str());
     assert_eq!(added["cid"], cid.as_str());
     assert_eq!(added["size"], bytes.len() as u64);
-    assert_eq!(added["uris"], serde_json::json!([format!("ipfs://{cid}")]));
+    assert_eq!(added["uris"], serde_json::json!([format!("ipfs://{unixfs}")]));
     assert_eq!(added["price_per_token_wei"], "5");
     assert_eq!(added["committee_size"], 2);
     assert_eq!(added["policy"], "round-robin");

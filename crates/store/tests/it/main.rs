@@ -8,3 +8,4 @@ mod http;
 mod ipfs;
 mod local_store;
 mod pypi;
+mod unixfs;

@@ -1,0 +1,124 @@
+//! `aik store add|get|export`: the local content store, by the ids IPFS uses.
+//!
+//! `add` keeps a file and prints its UnixFS id (what `ipfs add --cid-version 1` prints: the raw
+//! `bafkrei…` id of a file of one 256 KiB chunk, a `bafybei…` DAG root otherwise), its sha256
+//! (what the chain records) and its size. `get` writes a file out by either id: from the local
+//! store, else (a raw id) through the configured IPFS gateway, checked against its sha256.
+//! `export --car` writes a CAR v1 that `ipfs dag import` (and any IPFS tool) reads.
+
+use std::path::PathBuf;
+
+use aik_store::{Cid, Expected, Uri, write_car};
+use clap::{Args, Subcommand};
+use eyre::{WrapErr, bail, eyre};
+
+use crate::chain::{progress_bar, runtime, store};
+
+/// `aik store …`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    #[command(subcommand)]
+    command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Keep a file in the local store; print its UnixFS id, sha256 and size.
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// Print one JSON object: {"cid", "sha256", "size"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the file an id names (UnixFS or raw) to a path.
+    Get {
+        /// The id (`bafy…` or `bafk…`).
+        cid: Cid,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the CAR v1 of a stored file's UnixFS DAG.
+    Export {
+        /// The file's id.
+        cid: Cid,
+        /// Where to write the CAR.
+        #[arg(long)]
+        car: PathBuf,
+    },
+}
+
+pub(crate) fn run(args: StoreArgs) -> eyre::Result<()> {
+    runtime()?.block_on(async {
+        match args.command {
+            StoreCommand::Add { file, json } => add(file, json).await,
+            StoreCommand::Get { cid, out } => get(cid, out).await,
+            StoreCommand::Export { cid, car } => export(cid, car).await,
+        }
+    })
+}
+
+async fn add(file: PathBuf, json: bool) -> eyre::Result<()> {
+    let (store, _) = store().await?;
+    let dag = store
+        .add_unixfs(&file)
+        .await
+        .wrap_err_with(|| format!("cannot add {} to the store", file.display()))?;
+    if json {
+        let report = serde_json::json!({
+            "cid": dag.root.to_string(),
+            "sha256": dag.sha256.to_hex(),
+            "size": dag.size,
+        });
+        println!("{report}");
+    } else {
+        println!("cid     {}", dag.root);
+        println!("sha256  {}", dag.sha256.to_hex());
+        println!("size    {}", dag.size);
+    }
+    Ok(())
+}
+
+async fn get(cid: Cid, out: PathBuf) -> eyre::Result<()> {
+    let (store, fetcher) = store().await?;
+    let id = match (store.resolve(&cid).await?, cid.as_content_id()) {
+        (Some(id), _) => id,
+        (None, Some(id)) => {
+            let uri: Uri = format!("ipfs://{cid}").parse()?;
+            fetcher
+                .fetch_into(&store, &uri, &Expected::id(id), &progress_bar("fetch"))
+                .await
+                .wrap_err_with(|| format!("{cid} is not in the local store, nor fetchable"))?
+        }
+        (None, None) => bail!(
+            "{cid} is not in the local store (`aik store add` keeps a file under its UnixFS id; \
+             fetching a UnixFS DAG from other peers is not supported yet)"
+        ),
+    };
+    let path = store.path_of(&id).await?.ok_or_else(|| eyre!("{id} vanished from the store"))?;
+    std::fs::copy(&path, &out).wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+async fn export(cid: Cid, car: PathBuf) -> eyre::Result<()> {
+    let (store, _) = store().await?;
+    let Some((dag, path)) = store.unixfs(&cid).await? else {
+        bail!("{cid} is not in the local store (`aik store add FILE` keeps it)");
+    };
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&car).wrap_err_with(|| format!("cannot create {}", car.display()))?,
+    );
+    let written = tokio::task::spawn_blocking(move || {
+        let written = write_car(&dag, &path, &mut out)?;
+        std::io::Write::flush(&mut out).map_err(|e| aik_store::Error::Io {
+            action: "write CAR".into(),
+            path: path.clone(),
+            source: e,
+        })?;
+        Ok::<_, aik_store::Error>(written)
+    })
+    .await??;
+    eprintln!("wrote {} ({written} bytes)", car.display());
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `aik store add|get|export`: a file by the ids IPFS uses, without a network.
+
+use std::process::{Command, Output};
+
+use aik_store::{Cid, UnixFsFile, unixfs::CHUNK_SIZE};
+
+use crate::support::stdout_of;
+
+fn aik(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aik")).args(args).env("AIK_HOME", home).output().unwrap()
+}
+
+/// An unsigned LEB128 varint and the bytes after it.
+fn varint(bytes: &[u8]) -> (usize, &[u8]) {
+    let mut value = 0usize;
+    for (i, byte) in bytes.iter().enumerate() {
+        value |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (value, &bytes[i + 1..]);
+        }
+    }
+    panic!("truncated varint")
+}
+
+#[test]
+fn a_file_added_is_got_back_and_exported_by_its_unixfs_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let file = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..2 * CHUNK_SIZE + 77).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let dag = UnixFsFile::of(&bytes);
+
+    let added = stdout_of(&aik(&home, &["store", "add", file.to_str().unwrap(), "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(report["cid"], dag.root.to_string());
+    assert!(report["cid"].as_str().unwrap().starts_with("bafybei"));
+    assert_eq!(report["sha256"], dag.sha256.to_hex());
+    assert_eq!(report["size"], bytes.len());
+
+    let cid = dag.root.to_string();
+    let out = dir.path().join("out.bin");
+    stdout_of(&aik(&home, &["store", "get", &cid, "--out", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    // The raw id of the whole file names the same stored bytes.
+    let raw = dag.sha256.to_string();
+    let out_raw = dir.path().join("out-raw.bin");
+    stdout_of(&aik(&home, &["store", "get", &raw, "--out", out_raw.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&out_raw).unwrap(), bytes);
+
+    let car = dir.path().join("data.car");
+    stdout_of(&aik(&home, &["store", "export", &cid, "--car", car.to_str().unwrap()]));
+    let archive = std::fs::read(&car).unwrap();
+    // Header, then the root block first: varint(36 + node length), the root CID, the node.
+    let (header_len, rest) = varint(&archive);
+    let (section, first) = varint(&rest[header_len..]);
+    let root_node = &dag.nodes[&dag.root].bytes;
+    assert_eq!(section, 36 + root_node.len());
+    assert_eq!(&first[..36], dag.root.to_bytes().as_slice());
+    assert_eq!(&first[36..36 + root_node.len()], root_node.as_slice());
+    // Root node + three leaves, each once.
+    let expected_len = 1
+        + header_len
+        + dag
+            .blocks()
+            .iter()
+            .map(|cid| {
+                let block = dag.nodes.get(cid).map_or_else(|| dag.leaves[cid].1, |n| n.bytes.len());
+                let section = 36 + block;
+                section
+                    + if section < 128 {
+                        1
+                    } else if section < 16_384 {
+                        2
+                    } else {
+                        3
+                    }
+            })
+            .sum::<usize>();
+    assert_eq!(archive.len(), expected_len);
+
+    // An id the store does not hold is named in the error.
+    let unknown = UnixFsFile::of(&vec![9u8; 2 * CHUNK_SIZE]).root;
+    let failed = aik(&home, &["store", "get", &unknown.to_string(), "--out", "/dev/null"]);
+    assert!(!failed.status.success());
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(error.contains(&format!("{unknown} is not in the local store")), "{error}");
+    let bad = aik(&home, &["store", "export", "bafy-not-a-cid", "--car", "/dev/null"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid"), "not a CID");
+    let _: Cid = cid.parse().unwrap();
+}

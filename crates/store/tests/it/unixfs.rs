@@ -1,0 +1,110 @@
+//! UnixFS ids and CAR exports against js-ipfs's own importer and exporter (offline, through
+//! `tests/js/unixfs.mjs`): the sizes where the DAG changes shape, and a ~60 MB file.
+
+use std::{path::Path, process::Command};
+
+use aik_store::{Codec, UnixFsFile, unixfs::CHUNK_SIZE, write_car};
+
+use crate::common::{js_dir, js_servers_available};
+
+/// Deterministic bytes (xorshift), different in every chunk, so no two leaves coincide.
+fn file_of(dir: &Path, len: usize) -> std::path::PathBuf {
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ len as u64;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    let path = dir.join(format!("{len}.bin"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn node(args: &[&Path]) -> String {
+    let output = Command::new("node")
+        .arg(js_dir().join("unixfs.mjs"))
+        .args(args)
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "unixfs.mjs: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn our_ids_equal_js_ipfs_at_every_shape() {
+    if !js_servers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [
+        0,
+        1,
+        CHUNK_SIZE,          // one chunk: a raw leaf
+        CHUNK_SIZE + 1,      // two leaves under one node
+        174 * CHUNK_SIZE,    // one full node
+        175 * CHUNK_SIZE,    // two levels: a full node and a node of one leaf under the root
+        60_000_000 + 12_345, // ~60 MB: 229 leaves
+    ];
+    let files: Vec<_> = sizes.iter().map(|&len| file_of(dir.path(), len)).collect();
+    let ours: Vec<UnixFsFile> = files.iter().map(|f| UnixFsFile::of_file(f).unwrap()).collect();
+    let mut args: Vec<&Path> = vec![Path::new("cid")];
+    args.extend(files.iter().map(|f| f.as_path()));
+    let theirs: Vec<String> = node(&args).lines().map(str::to_owned).collect();
+    for ((dag, expected), len) in ours.iter().zip(&theirs).zip(sizes) {
+        assert_eq!(dag.root.to_string(), *expected, "{len} bytes");
+        assert_eq!(dag.size, len as u64);
+        let codec = if len <= CHUNK_SIZE { Codec::Raw } else { Codec::DagPb };
+        assert_eq!(dag.root.codec(), codec, "{len} bytes");
+        assert_eq!(*expected, dag.root.to_string().parse::<aik_store::Cid>().unwrap().to_string());
+    }
+    assert_eq!(theirs.len(), sizes.len());
+}
+
+#[test]
+fn our_car_exports_import_into_js_ipfs_with_the_same_root() {
+    if !js_servers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for len in [CHUNK_SIZE / 2, 175 * CHUNK_SIZE + 99] {
+        let file = file_of(dir.path(), len);
+        let dag = UnixFsFile::of_file(&file).unwrap();
+        let car = dir.path().join(format!("{len}.car"));
+        let mut out = std::fs::File::create(&car).unwrap();
+        let written = write_car(&dag, &file, &mut out).unwrap();
+        assert_eq!(written, std::fs::metadata(&car).unwrap().len());
+        let report = node(&[Path::new("car-check"), &car, &file]);
+        assert_eq!(report.trim(), format!("{} {}", dag.root, dag.blocks().len()), "{len} bytes");
+    }
+}
+
+#[tokio::test]
+async fn the_store_finds_a_file_by_its_unixfs_id_and_keeps_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = aik_store::LocalStore::open(dir.path().join("store")).await.unwrap();
+    let file = file_of(dir.path(), 3 * CHUNK_SIZE + 1);
+    let dag = store.add_unixfs(&file).await.unwrap();
+    assert_eq!(dag.root.codec(), Codec::DagPb);
+    assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+    assert_eq!(store.resolve(&aik_store::Cid::raw(dag.sha256)).await.unwrap(), Some(dag.sha256));
+    let (found, path) = store.unixfs(&dag.root).await.unwrap().unwrap();
+    assert_eq!(found, dag);
+    assert_eq!(std::fs::read(path).unwrap(), std::fs::read(&file).unwrap());
+    // The file is kept once, under its sha256; the index holds only the mapping.
+    let stored: Vec<_> = std::fs::read_dir(store.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&dag.sha256.to_string()) && stored.contains(&"unixfs".to_string()));
+    // An id nobody indexed is not there; a tampered index entry is refused, not served.
+    let other = UnixFsFile::of(&vec![1u8; 2 * CHUNK_SIZE]).root;
+    assert_eq!(store.resolve(&other).await.unwrap(), None);
+    std::fs::write(store.root().join("unixfs").join(other.to_string()), dag.sha256.to_string())
+        .unwrap();
+    let err = store.unixfs(&other).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("whose UnixFS root is {}", dag.root)), "{err}");
+}
