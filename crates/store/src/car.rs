@@ -4,14 +4,16 @@
 //! Layout: `varint(len) header`, then per block `varint(len(cid) + len(block)) cid block`. The
 //! header is the dag-cbor map `{"roots": [root], "version": 1}` (keys in dag-cbor's canonical
 //! order, the root as tag 42 over `0x00 ‖ binary CID`). Blocks go root first, each node before
-//! its children, each block once, as Kubo's `dag export` writes them.
+//! its children, each block once, as Kubo's `dag export` writes them. [`CarFileReader`] reads
+//! such a CAR back from an untrusted peer, verifying every block as it arrives.
 
 use std::{
+    collections::HashMap,
     io::{Read, Seek, SeekFrom, Write},
     path::Path,
 };
 
-use crate::{Error, Result, UnixFsFile, unixfs::put_varint};
+use crate::{Cid, Codec, Error, Result, UnixFsFile, unixfs::put_varint};
 
 /// The CAR v1 header naming `root`.
 fn header(root: &[u8; 36]) -> Vec<u8> {
@@ -92,6 +94,89 @@ mod tests {
         assert_eq!(&bytes[bytes.len() - 9..], b"\x67version\x01");
     }
 
+    /// Reads a CAR through [`CarFileReader`] in `step`-byte pieces into the file's bytes.
+    fn read_back(root: Cid, car: &[u8], step: usize) -> std::result::Result<Vec<u8>, String> {
+        let mut reader = CarFileReader::new(root);
+        let mut pieces = Vec::new();
+        for piece in car.chunks(step) {
+            reader.feed(piece, &mut pieces)?;
+        }
+        reader.finish(&mut pieces)?;
+        let mut file = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Bytes(bytes) => file.extend_from_slice(&bytes),
+                Piece::Repeat { offset, len } => {
+                    let start = offset as usize;
+                    file.extend_from_within(start..start + len as usize);
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    /// A file of four chunks, the first and third equal, its DAG and its CAR.
+    fn sample() -> (Vec<u8>, UnixFsFile, Vec<u8>) {
+        let chunk = |n: u8| vec![n; crate::unixfs::CHUNK_SIZE];
+        let bytes = [chunk(1), chunk(2), chunk(1), vec![3; 100]].concat();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &bytes).unwrap();
+        let dag = UnixFsFile::of_file(&path).unwrap();
+        let mut car = Vec::new();
+        write_car(&dag, &path, &mut car).unwrap();
+        (bytes, dag, car)
+    }
+
+    #[test]
+    fn a_car_reads_back_block_by_block_whatever_the_piece_size() {
+        let (bytes, dag, car) = sample();
+        // The repeated leaf is sent once: root + three distinct leaves.
+        assert_eq!(dag.blocks().len(), 4);
+        for step in [1, 7, 4096, car.len()] {
+            assert_eq!(read_back(dag.root, &car, step).unwrap(), bytes, "pieces of {step}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_missing_extra_or_huge_block_is_refused() {
+        let (_, dag, car) = sample();
+        let last = dag.blocks().len() - 1;
+        // Section boundaries: header, then each block.
+        let mut bounds = Vec::new();
+        let mut at = 0;
+        while at < car.len() {
+            let mut rest = &car[at..];
+            let before = rest.len();
+            let length = read_varint(&mut rest).unwrap() as usize;
+            at += before - rest.len() + length;
+            bounds.push(at);
+        }
+        let fail = |car: &[u8]| read_back(dag.root, car, 1000).unwrap_err();
+
+        let mut wrong = car.clone();
+        wrong[bounds[last + 1] - 1] ^= 1;
+        assert!(fail(&wrong).contains("does not hash to its id"), "{}", fail(&wrong));
+        let truncated = &car[..bounds[last]];
+        assert!(fail(truncated).contains("never came"), "{}", fail(truncated));
+        let cut = &car[..car.len() - 5];
+        assert!(fail(cut).contains("ends inside a section"), "{}", fail(cut));
+        let mut extra = car.clone();
+        extra.extend_from_slice(&car[bounds[1]..bounds[2]]);
+        assert!(fail(&extra).contains("extra block"), "{}", fail(&extra));
+        let mut huge = car[..bounds[0]].to_vec();
+        put_varint(&mut huge, (MAX_BLOCK + 1000) as u64);
+        assert!(fail(&huge).contains("larger than"), "{}", fail(&huge));
+        // Blocks out of order: the second leaf where the first is due.
+        let mut swapped = car[..bounds[1]].to_vec();
+        swapped.extend_from_slice(&car[bounds[2]..bounds[3]]);
+        assert!(fail(&swapped).contains("unexpected block"), "{}", fail(&swapped));
+        // Another file's CAR.
+        let other = UnixFsFile::of(&vec![9u8; 2 * crate::unixfs::CHUNK_SIZE]).root;
+        let err = read_back(other, &car, 1000).unwrap_err();
+        assert!(err.contains(&format!("does not name {other}")), "{err}");
+    }
+
     #[test]
     fn a_changed_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -105,4 +190,244 @@ mod tests {
         let err = write_car(&dag, &path, &mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("changed since its UnixFS DAG was built"), "{err}");
     }
+}
+
+/// The largest block a CAR may carry: 2 MiB, IPFS's own limit (our leaves are 256 KiB, our
+/// nodes a few KiB). A larger announced section is refused before it is buffered.
+pub const MAX_BLOCK: usize = 2 << 20;
+
+/// What a verified CAR says to write next, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// The bytes of a leaf that just arrived.
+    Bytes(Vec<u8>),
+    /// A leaf that arrived earlier (a CAR sends each block once): `len` bytes already written
+    /// at `offset`.
+    Repeat {
+        /// Where the earlier copy starts in the output.
+        offset: u64,
+        /// Its length.
+        len: u64,
+    },
+}
+
+/// Reads the CAR of a UnixFS file as it streams in, block by block: the header must name the
+/// root the caller asked for and nothing else, and every block must be the next one the DAG
+/// needs, in depth-first order (the order Kubo's `dag export` and trustless gateways send), and
+/// hash to its id. What comes out is the file's bytes ([`Piece`]s), never a byte of an
+/// unverified block; a wrong, extra, missing or oversized block is an error naming it.
+#[derive(Debug)]
+pub struct CarFileReader {
+    root: Cid,
+    buffer: Vec<u8>,
+    header_read: bool,
+    /// Blocks still to come, next on top.
+    wanted: Vec<Cid>,
+    /// Links of every node seen, to walk a node a CAR does not send twice.
+    nodes: HashMap<Cid, Vec<Cid>>,
+    /// Where each leaf seen was written: offset and length.
+    leaves: HashMap<Cid, (u64, u64)>,
+    written: u64,
+    blocks: u64,
+}
+
+impl CarFileReader {
+    /// A reader for the file whose UnixFS id is `root`.
+    pub fn new(root: Cid) -> Self {
+        Self {
+            root,
+            buffer: Vec::new(),
+            header_read: false,
+            wanted: vec![root],
+            nodes: HashMap::new(),
+            leaves: HashMap::new(),
+            written: 0,
+            blocks: 0,
+        }
+    }
+
+    /// File bytes written so far.
+    pub const fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Feeds the next bytes of the CAR; appends what to write to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) -> std::result::Result<(), String> {
+        self.buffer.extend_from_slice(bytes);
+        let mut consumed = 0;
+        loop {
+            let mut rest = &self.buffer[consumed..];
+            let before = rest.len();
+            let Some(length) = read_varint(&mut rest) else {
+                if before > 9 {
+                    return Err("a section length is not a varint".into());
+                }
+                break;
+            };
+            let length = usize::try_from(length).unwrap_or(usize::MAX);
+            let limit = if self.header_read { MAX_BLOCK + 64 } else { 1024 };
+            if length > limit {
+                let what = if self.header_read { "section" } else { "header" };
+                return Err(format!(
+                    "a {what} of {length} bytes is larger than the {limit} allowed"
+                ));
+            }
+            if rest.len() < length {
+                break;
+            }
+            let section = rest[..length].to_vec();
+            consumed += before - rest.len() + length;
+            if self.header_read {
+                self.block(&section, out)?;
+            } else {
+                let expected = header(&self.root.to_bytes());
+                if expected[1..] != section[..] {
+                    return Err(format!(
+                        "the header does not name {} as its only root (CAR v1)",
+                        self.root
+                    ));
+                }
+                self.header_read = true;
+            }
+        }
+        self.buffer.drain(..consumed);
+        Ok(())
+    }
+
+    /// Ends the CAR: every block the file needs must have come, and nothing else.
+    pub fn finish(mut self, out: &mut Vec<Piece>) -> std::result::Result<u64, String> {
+        if !self.buffer.is_empty() {
+            return Err(format!(
+                "the CAR ends inside a section ({} bytes left over)",
+                self.buffer.len()
+            ));
+        }
+        if !self.header_read {
+            return Err("the CAR is empty (no header)".into());
+        }
+        self.settle(out);
+        if let Some(missing) = self.wanted.last() {
+            return Err(format!(
+                "the CAR ends after {} blocks, but block {missing} never came",
+                self.blocks
+            ));
+        }
+        Ok(self.written)
+    }
+
+    /// Walks past wanted blocks already seen (writing a leaf again, or expanding a node).
+    fn settle(&mut self, out: &mut Vec<Piece>) {
+        while let Some(next) = self.wanted.last().copied() {
+            if let Some(&(offset, len)) = self.leaves.get(&next) {
+                self.wanted.pop();
+                out.push(Piece::Repeat { offset, len });
+                self.written += len;
+            } else if let Some(links) = self.nodes.get(&next) {
+                self.wanted.pop();
+                self.wanted.extend(links.iter().rev());
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn block(&mut self, section: &[u8], out: &mut Vec<Piece>) -> std::result::Result<(), String> {
+        self.settle(out);
+        let (cid, block) = split_cid(section)?;
+        let Some(&next) = self.wanted.last() else {
+            return Err(format!("extra block {cid} after the whole file"));
+        };
+        if cid != next {
+            return Err(format!("unexpected block {cid}: the DAG needs {next} next"));
+        }
+        if !cid.verifies(block) {
+            return Err(format!("block {cid} does not hash to its id"));
+        }
+        self.wanted.pop();
+        self.blocks += 1;
+        match cid.codec() {
+            Codec::Raw => {
+                let len = block.len() as u64;
+                self.leaves.insert(cid, (self.written, len));
+                self.written += len;
+                out.push(Piece::Bytes(block.to_vec()));
+            }
+            Codec::DagPb => {
+                let links = node_links(block).map_err(|e| format!("node {cid}: {e}"))?;
+                self.wanted.extend(links.iter().rev());
+                self.nodes.insert(cid, links);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a section into its CID (CIDv1, sha2-256) and block.
+fn split_cid(section: &[u8]) -> std::result::Result<(Cid, &[u8]), String> {
+    if section.len() < 36 {
+        return Err(format!(
+            "a section of {} bytes cannot hold a CIDv1 with sha2-256",
+            section.len()
+        ));
+    }
+    let (id, block) = section.split_at(36);
+    let cid = Cid::from_binary(id)?;
+    Ok((cid, block))
+}
+
+/// The child ids of a dag-pb node, in order.
+fn node_links(block: &[u8]) -> std::result::Result<Vec<Cid>, String> {
+    let mut links = Vec::new();
+    let mut rest = block;
+    while !rest.is_empty() {
+        let (field, value) = read_field(&mut rest)?;
+        if field == 2 {
+            let mut link = value;
+            let mut hash = None;
+            while !link.is_empty() {
+                let (field, value) = read_field(&mut link)?;
+                if field == 1 {
+                    hash = Some(Cid::from_binary(value)?);
+                }
+            }
+            links.push(hash.ok_or("a link without a Hash")?);
+        }
+    }
+    Ok(links)
+}
+
+/// Reads one protobuf field: its number and, for wire type 2, its bytes (other wire types: the
+/// varint's bytes are skipped and an empty slice returned).
+fn read_field<'a>(input: &mut &'a [u8]) -> std::result::Result<(u64, &'a [u8]), String> {
+    let key = read_varint(input).ok_or("truncated field key")?;
+    match key & 7 {
+        0 => {
+            read_varint(input).ok_or("truncated varint field")?;
+            Ok((key >> 3, &[]))
+        }
+        2 => {
+            let len = usize::try_from(read_varint(input).ok_or("truncated field length")?)
+                .map_err(|_| "field length overflows")?;
+            if input.len() < len {
+                return Err("a field runs past the end of the node".into());
+            }
+            let (value, rest) = input.split_at(len);
+            *input = rest;
+            Ok((key >> 3, value))
+        }
+        other => Err(format!("wire type {other} is not used by dag-pb")),
+    }
+}
+
+/// Reads one unsigned LEB128 varint (at most 9 bytes).
+fn read_varint(input: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for (i, &byte) in input.iter().enumerate().take(9) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *input = &input[i + 1..];
+            return Some(value);
+        }
+    }
+    None
 }

@@ -292,6 +292,11 @@ impl Cid {
         <[u8; 32]>::from(Sha256::digest(block)) == self.digest
     }
 
+    /// Parses a binary CID (CIDv1, raw or dag-pb, sha2-256), or says why it is not one.
+    pub fn from_binary(bytes: &[u8]) -> Result<Self, String> {
+        Self::parse_binary(bytes)
+    }
+
     fn parse_binary(bytes: &[u8]) -> Result<Self, String> {
         let mut rest = bytes;
         let version = read_varint(&mut rest).ok_or("truncated CID version")?;

@@ -193,6 +193,15 @@ pub enum Error {
         actual: String,
     },
 
+    /// A CAR from a peer is not the verified DAG of the file asked for.
+    #[error("refused the CAR from {source_uri}: {reason}")]
+    Car {
+        /// Where it came from.
+        source_uri: String,
+        /// The first thing wrong with it.
+        reason: String,
+    },
+
     /// The UnixFS index names a stored file whose DAG has another root.
     #[error("the store's UnixFS index maps {cid} to {path}, whose UnixFS root is {found}")]
     UnixFsIndex {

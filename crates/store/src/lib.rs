@@ -38,7 +38,7 @@ mod progress;
 pub mod unixfs;
 mod uri;
 
-pub use car::write_car;
+pub use car::{CarFileReader, MAX_BLOCK, Piece, write_car};
 pub use cid::{Cid, Codec, ContentHasher, ContentId};
 pub use error::{Error, Result};
 pub use fetch::{

@@ -529,6 +529,26 @@ impl Incoming<'_> {
         Ok(())
     }
 
+    /// Writes again the `len` bytes this transfer already wrote at `offset`: a block that a
+    /// CAR sends once but the file holds twice.
+    pub async fn repeat(&mut self, offset: u64, len: u64) -> Result<()> {
+        use tokio::io::AsyncSeekExt;
+        if offset + len > self.whole.len() {
+            return Err(Error::Car {
+                source_uri: self.source.clone(),
+                reason: format!("bytes {offset}..{} were never written", offset + len),
+            });
+        }
+        let temp = self.guard.0.clone().expect("the temp file exists until finish");
+        let file = self.file.as_mut().expect("file present until finish");
+        file.flush().await.map_err(Error::io("flush", &temp))?;
+        let mut reader = tokio::fs::File::open(&temp).await.map_err(Error::io("open", &temp))?;
+        reader.seek(std::io::SeekFrom::Start(offset)).await.map_err(Error::io("seek", &temp))?;
+        let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        reader.read_exact(&mut bytes).await.map_err(Error::io("read", &temp))?;
+        self.write(&bytes).await
+    }
+
     /// Checks the complete content and, if it matches, moves it to its final name. On any
     /// mismatch the temp file is deleted and the error names both hashes.
     pub async fn finish(mut self) -> Result<ContentId> {

@@ -9,14 +9,26 @@ use reqwest::{
 use serde::Deserialize;
 
 use crate::{
-    Error, Incoming, Result, Uri,
-    fetch::{Fetch, join_url, snippet, stream_response},
+    Cid, Codec, Error, Incoming, Result, Uri,
+    fetch::{
+        CAR_MEDIA_TYPE, Fetch, is_car, join_url, send_ok, snippet, stream_body, stream_car,
+        stream_response,
+    },
 };
+
+/// The UnixFS root a URI names, when it names a whole multi-block file (`ipfs://bafybei…`, no
+/// path): such a file is fetched as a CAR and checked block by block.
+fn dag_root(cid: &str, path: &str) -> Option<Cid> {
+    cid.parse::<Cid>().ok().filter(|cid| path.is_empty() && cid.codec() == Codec::DagPb)
+}
 
 /// Reads `ipfs://CID[/path]` from a gateway: `GET {gateway}/ipfs/{cid}/{path}`.
 ///
-/// Works with any public or local gateway; the bytes are still checked against the expected
-/// sha256, so a gateway needs no trust.
+/// A whole UnixFS file (`bafybei…`) is asked for as a CAR (the trustless gateway protocol:
+/// `?format=car`, `Accept: application/vnd.ipld.car; order=dfs; dups=y`) and every block is
+/// checked against its id as it arrives; a gateway that answers with plain bytes instead is
+/// read as such. Either way the file is checked against the expected sha256, so a gateway
+/// needs no trust.
 #[derive(Debug, Clone)]
 pub struct IpfsGateway {
     base: Url,
@@ -40,14 +52,27 @@ impl Fetch for IpfsGateway {
         let Uri::Ipfs { cid, path } = uri else {
             return Err(Error::UnsupportedUri { backend: "IPFS gateway", uri: uri.to_string() });
         };
-        let url = join_url(&self.base, &["ipfs", cid, path]);
+        let mut url = join_url(&self.base, &["ipfs", cid, path]);
+        let Some(root) = dag_root(cid, path) else {
+            sink.set_source(format!("{uri} via {url}"));
+            return stream_response(self.client.get(url.clone()), url.as_str(), sink).await;
+        };
+        url.query_pairs_mut().append_pair("format", "car");
         sink.set_source(format!("{uri} via {url}"));
-        stream_response(self.client.get(url.clone()), url.as_str(), sink).await
+        let accept = format!("{CAR_MEDIA_TYPE}; version=1; order=dfs; dups=y");
+        let request = self.client.get(url.clone()).header(reqwest::header::ACCEPT, accept);
+        let response = send_ok(request, url.as_str()).await?;
+        if is_car(&response) {
+            stream_car(response, url.as_str(), root, sink).await
+        } else {
+            stream_body(response, url.as_str(), sink).await
+        }
     }
 }
 
-/// The Kubo RPC API (`/api/v0/…`, also served by js-ipfs): reads with `cat`, publishes with
-/// `add`.
+/// The Kubo RPC API (`/api/v0/…`, also served by js-ipfs): reads a whole UnixFS file as the
+/// CAR of `dag/export` (every block checked against its id as it arrives), anything else with
+/// `cat`; publishes with `add`.
 #[derive(Debug, Clone)]
 pub struct KuboRpc {
     api: Url,
@@ -141,6 +166,13 @@ impl Fetch for KuboRpc {
         let Uri::Ipfs { cid, path } = uri else {
             return Err(Error::UnsupportedUri { backend: "IPFS RPC", uri: uri.to_string() });
         };
+        if let Some(root) = dag_root(cid, path) {
+            let mut url = join_url(&self.api, &["api", "v0", "dag", "export"]);
+            url.query_pairs_mut().append_pair("arg", cid);
+            sink.set_source(format!("{uri} via {url}"));
+            let response = send_ok(self.client.post(url.clone()), url.as_str()).await?;
+            return stream_car(response, url.as_str(), root, sink).await;
+        }
         let mut url = self.endpoint("cat");
         let arg = if path.is_empty() { cid.clone() } else { format!("{cid}/{path}") };
         url.query_pairs_mut().append_pair("arg", &arg);

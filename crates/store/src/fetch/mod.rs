@@ -173,17 +173,16 @@ pub(crate) async fn stream_response(
     url: &str,
     sink: &mut Incoming<'_>,
 ) -> Result<()> {
-    let mut response =
-        request.send().await.map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(Error::HttpStatus {
-            uri: url.to_string(),
-            status: status.as_u16(),
-            body: snippet(&body),
-        });
-    }
+    let response = send_ok(request, url).await?;
+    stream_body(response, url, sink).await
+}
+
+/// Streams a successful response's body into `sink`.
+pub(crate) async fn stream_body(
+    mut response: reqwest::Response,
+    url: &str,
+    sink: &mut Incoming<'_>,
+) -> Result<()> {
     // Read once: reqwest's value is a size hint that shrinks as the body is consumed.
     let announced = response.content_length();
     if let Some(length) = announced {
@@ -207,6 +206,72 @@ pub(crate) async fn stream_response(
             }
         }
     }
+}
+
+/// The media type of a CAR response (trustless gateways, Kubo's `dag export`).
+pub(crate) const CAR_MEDIA_TYPE: &str = "application/vnd.ipld.car";
+
+/// Whether a response is a CAR, by its `Content-Type`.
+pub(crate) fn is_car(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with(CAR_MEDIA_TYPE))
+}
+
+/// Streams the CAR of UnixFS file `root` from a response into `sink`, verifying every block
+/// as it arrives ([`CarFileReader`](crate::CarFileReader)); the sink checks the whole file
+/// against its sha256 at the end as for any download.
+pub(crate) async fn stream_car(
+    mut response: reqwest::Response,
+    url: &str,
+    root: crate::Cid,
+    sink: &mut Incoming<'_>,
+) -> Result<()> {
+    let refused = |reason: String| Error::Car { source_uri: url.to_string(), reason };
+    let mut reader = crate::CarFileReader::new(root);
+    let mut pieces = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|cause| refused(format!("the transfer failed: {}", error_chain(&cause))))?;
+        let Some(bytes) = chunk else { break };
+        reader.feed(&bytes, &mut pieces).map_err(refused)?;
+        write_pieces(&mut pieces, sink).await?;
+    }
+    reader.finish(&mut pieces).map_err(refused)?;
+    write_pieces(&mut pieces, sink).await
+}
+
+async fn write_pieces(pieces: &mut Vec<crate::Piece>, sink: &mut Incoming<'_>) -> Result<()> {
+    for piece in pieces.drain(..) {
+        match piece {
+            crate::Piece::Bytes(bytes) => sink.write(&bytes).await?,
+            crate::Piece::Repeat { offset, len } => sink.repeat(offset, len).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends a request and fails on a non-success status, naming it with the body's start.
+pub(crate) async fn send_ok(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<reqwest::Response> {
+    let response =
+        request.send().await.map_err(|cause| Error::Request { uri: url.to_string(), cause })?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(Error::HttpStatus {
+            uri: url.to_string(),
+            status: status.as_u16(),
+            body: snippet(&body),
+        });
+    }
+    Ok(response)
 }
 
 /// The start of an error body, on one line.

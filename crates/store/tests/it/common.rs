@@ -127,6 +127,8 @@ pub(crate) enum Route {
     Status(u16, &'static str),
     /// Announces the full length, sends only the first `sent` bytes, closes the connection.
     Truncated { body: Vec<u8>, sent: usize },
+    /// 200 with these bytes as `application/vnd.ipld.car` (a trustless gateway's answer).
+    Car(Vec<u8>),
 }
 
 /// A plain HTTP/1.1 server on 127.0.0.1 written against raw TCP, so it can misbehave on purpose
@@ -164,6 +166,13 @@ impl RawHttpServer {
                     let route = routes.iter().find(|(p, _)| *p == path).map(|(_, r)| r.clone());
                     let (head, body): (String, &[u8]) = match &route {
                         Some(Route::Ok(body)) => (header(200, "OK", body.len()), body),
+                        Some(Route::Car(body)) => (
+                            header(200, "OK", body.len()).replace(
+                                "Connection",
+                                "Content-Type: application/vnd.ipld.car; version=1\r\nConnection",
+                            ),
+                            body,
+                        ),
                         Some(Route::Status(code, body)) => {
                             (header(*code, "Error", body.len()), body.as_bytes())
                         }

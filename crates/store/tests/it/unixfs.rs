@@ -108,3 +108,68 @@ async fn the_store_finds_a_file_by_its_unixfs_id_and_keeps_it_once() {
     let err = store.unixfs(&other).await.unwrap_err().to_string();
     assert!(err.contains(&format!("whose UnixFS root is {}", dag.root)), "{err}");
 }
+
+/// A trustless gateway answers `GET /ipfs/<root>?format=car` with a CAR: a good one is read and
+/// kept; a wrong, missing, extra or huge block is refused with the reason, and nothing is kept.
+#[tokio::test]
+async fn a_trustless_gateway_is_checked_block_by_block() {
+    use aik_store::{Error, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::common::{RawHttpServer, Route, temp_files};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_of(dir.path(), 3 * CHUNK_SIZE + 5);
+    let bytes = std::fs::read(&file).unwrap();
+    let dag = UnixFsFile::of_file(&file).unwrap();
+    let mut car = Vec::new();
+    write_car(&dag, &file, &mut car).unwrap();
+    let path = format!("/ipfs/{}?format=car", dag.root);
+    let path: &'static str = Box::leak(path.into_boxed_str());
+    let uri: Uri = format!("ipfs://{}", dag.root).parse().unwrap();
+
+    let fetch = |name: &str, body: Vec<u8>| {
+        let uri = uri.clone();
+        let store_dir = dir.path().join(format!("store-{name}"));
+        async move {
+            let server = RawHttpServer::start(vec![(path, Route::Car(body))]).await;
+            let config = FetchConfig {
+                ipfs_gateway: server.base.parse().unwrap(),
+                ..FetchConfig::default()
+            };
+            let store = LocalStore::open(&store_dir).await.unwrap();
+            let result = Fetcher::new(&config)
+                .unwrap()
+                .fetch_into(&store, &uri, &Expected::id(dag.sha256), &NoProgress)
+                .await;
+            (result, store)
+        }
+    };
+    let (result, store) = fetch("good", car.clone()).await;
+    assert_eq!(result.unwrap(), dag.sha256);
+    assert_eq!(store.get(&dag.sha256).await.unwrap(), bytes);
+
+    let mut wrong = car.clone();
+    let at = car.len() - 1;
+    wrong[at] ^= 0xff;
+    // The last section is the 5-byte leaf: one length byte, its CID, its bytes.
+    let last = 1 + 36 + 5;
+    let truncated = car[..car.len() - last].to_vec();
+    let mut extra = car.clone();
+    extra.extend_from_slice(&car[car.len() - last..]);
+    let mut huge = car[..60].to_vec();
+    huge.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+    for (body, reason) in [
+        (wrong, "does not hash to its id"),
+        (truncated, "never came"),
+        (extra, "extra block"),
+        (huge, "larger than"),
+    ] {
+        let (result, store) = fetch(reason, body).await;
+        let error = result.unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Car { .. }), "{message}");
+        assert!(message.contains(reason) && message.contains("format=car"), "{message}");
+        assert!(!store.has(&dag.sha256), "nothing kept after: {message}");
+        assert!(temp_files(store.root()).is_empty(), "no partial file after: {message}");
+    }
+}
