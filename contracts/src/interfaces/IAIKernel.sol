@@ -15,7 +15,8 @@ enum DataKind {
 /// @param kind Onchain (use `data`) or Storage (use `digest` and `length`).
 /// @param data The bytes themselves when `kind == Onchain`; must be empty for Storage.
 /// @param digest sha256 of the content when `kind == Storage`; ignored (must be zero) for Onchain.
-/// @param length Byte length of the content when `kind == Storage`; ignored (must be zero) for Onchain.
+/// @param length Byte length of the content when `kind == Storage` (at most MAX_STORAGE_BYTES, one IPFS block, so
+/// the raw CIDv1 of `digest` is its IPFS id); ignored (must be zero) for Onchain.
 struct DataRef {
     DataKind kind;
     bytes data;

@@ -570,6 +570,7 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
             if (required) revert DecentralizedInferenceEmptyInput();
             revert DecentralizedInferenceInvalidDataRef();
         }
+        if (ref.length > MAX_STORAGE_BYTES) revert DecentralizedInferenceInputTooLarge(ref.length, MAX_STORAGE_BYTES);
         return ref.digest;
     }
 

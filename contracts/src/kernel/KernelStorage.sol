@@ -105,6 +105,10 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
     uint128 internal constant MAX_INITIAL_REWARD = 1_000 ether;
     /// @dev Largest onchain input or extra context: 64 KiB.
     uint32 internal constant MAX_INPUT_BYTES = 65_536;
+    /// @notice Largest prompt data held in storage: one IPFS block (a UnixFS chunk, 256 KiB), so its raw CIDv1
+    /// (`bafkrei…` of the sha256 the request carries) is the id every IPFS node and gateway serves it under. More
+    /// would not fit any served model's context anyway.
+    uint64 public constant MAX_STORAGE_BYTES = 262_144;
     /// @dev Largest maxTokens of a request.
     uint32 internal constant MAX_TOKENS = 32_768;
     /// @dev Largest callback gas limit a request may ask for.

@@ -224,18 +224,20 @@ fn kubo(api: &str) -> eyre::Result<aik_store::KuboRpc> {
 }
 
 /// Puts `bytes` in the content store (and on IPFS through `publish`) and returns the reference
-/// a request carries instead of the bytes.
+/// a request carries instead of the bytes. At most one IPFS block ([`MAX_STORAGE_BYTES`]), so
+/// the data's content id is also the id IPFS gives it.
 async fn offchain(bytes: &[u8], publish: Option<&aik_store::KuboRpc>) -> eyre::Result<DataSource> {
+    eyre::ensure!(
+        bytes.len() as u64 <= aik_kernel::MAX_STORAGE_BYTES,
+        "--offchain data is {} bytes; the kernel takes at most {} (one IPFS block) by reference",
+        bytes.len(),
+        aik_kernel::MAX_STORAGE_BYTES
+    );
     let (store, _) = crate::chain::store().await?;
     let id = store.put(bytes).await?;
     if let Some(ipfs) = publish {
         let cid = ipfs.add_bytes(bytes.to_vec()).await?;
-        // Up to one IPFS block the CID is the content id itself, which is how workers look it up.
-        if cid != id.to_string() {
-            eprintln!(
-                "note: IPFS named the data {cid}, not {id}; workers find it by {id} only in a store"
-            );
-        }
+        eyre::ensure!(cid == id.to_string(), "IPFS named the data {cid}, not its raw id {id}");
     }
     Ok(DataSource::Storage { digest: B256::from(*id.digest()), length: bytes.len() as u64 })
 }

@@ -38,8 +38,9 @@ mod types;
 /// The protocol rules (formats, encodings, failure answers, commitments, chat messages, context
 /// assembly) live in `aik-protocol`.
 pub use aik_protocol::{
-    Failure, MAX_OUTPUT_BYTES, Message, OutputFormat, OutputValue, PromptContext, Role,
-    SamplingSpec, Turn, commitment, output_hash, output_text, quorum, user_message,
+    Failure, MAX_OUTPUT_BYTES, MAX_STORAGE_BYTES, Message, OutputFormat, OutputValue,
+    PromptContext, Role, SamplingSpec, Turn, commitment, output_hash, output_text, quorum,
+    user_message,
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;

@@ -41,5 +41,9 @@ pub const fn quorum(committee_size: usize) -> usize {
 /// holds an output it can reveal.
 pub const MAX_OUTPUT_BYTES: usize = 16_384;
 
+/// Largest prompt data a request may hold in storage, in bytes: the kernel's `MAX_STORAGE_BYTES`,
+/// one IPFS block (a 256 KiB UnixFS chunk), so the raw CIDv1 of its sha256 is its IPFS id.
+pub const MAX_STORAGE_BYTES: u64 = 262_144;
+
 /// Most options a choice format may list: the kernel's `MAX_CHOICES`.
 pub const MAX_CHOICES: usize = 256;

@@ -162,6 +162,29 @@ async fn test_infer_rejects_bad_requests() {
         requester.submit_paying(&r, fee).await,
         Errors::DecentralizedInferenceEmptyInput(DI::DecentralizedInferenceEmptyInput {}),
     );
+    // Storage data beyond one IPFS block (its raw CID would name nothing IPFS serves).
+    let mut r = base.clone();
+    r.input = DataSource::Storage {
+        digest: B256::repeat_byte(1),
+        length: aik_kernel::MAX_STORAGE_BYTES + 1,
+    };
+    assert_revert(
+        requester.submit_paying(&r, fee).await,
+        Errors::DecentralizedInferenceInputTooLarge(DI::DecentralizedInferenceInputTooLarge {
+            length: U256::from(aik_kernel::MAX_STORAGE_BYTES + 1),
+            limit: U256::from(aik_kernel::MAX_STORAGE_BYTES),
+        }),
+    );
+    r.input =
+        DataSource::Storage { digest: B256::repeat_byte(1), length: aik_kernel::MAX_STORAGE_BYTES };
+    let ok = requester.kernel().infer(r.to_sol()).value(fee).call().await;
+    assert!(ok.is_ok(), "one full block is allowed: {ok:?}");
+    assert_eq!(
+        requester.kernel().MAX_STORAGE_BYTES().call().await.unwrap(),
+        aik_kernel::MAX_STORAGE_BYTES,
+        "the protocol crate's bound is the kernel's"
+    );
+    assert_eq!(aik_kernel::MAX_STORAGE_BYTES, aik_store::unixfs::CHUNK_SIZE as u64, "one block");
     let mut raw = base.to_sol();
     raw.input.digest = B256::repeat_byte(1); // onchain bytes with a digest too
     let err = requester.kernel().infer(raw).value(fee).call().await.unwrap_err();
