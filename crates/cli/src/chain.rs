@@ -90,10 +90,30 @@ pub(crate) fn progress_bar(label: &'static str) -> impl Fn(u64, Option<u64>) + S
     }
 }
 
-/// The content store and downloader every command uses.
+/// The content store and downloader every command uses. `AIK_IPFS_GATEWAY` (default
+/// `https://ipfs.io`) and `AIK_IPFS_API` (a Kubo RPC API, preferred when set) say where IPFS
+/// content comes from.
 pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     let store = LocalStore::open(LocalStore::default_dir()).await?;
-    Ok((store, Fetcher::new(&FetchConfig::default())?))
+    Ok((store, Fetcher::new(&fetch_config()?)?))
+}
+
+/// [`FetchConfig`] with the IPFS endpoints from the environment.
+fn fetch_config() -> eyre::Result<FetchConfig> {
+    let mut config = FetchConfig::default();
+    let url = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
+        match std::env::var(name) {
+            Ok(value) if !value.trim().is_empty() => Ok(Some(
+                value.trim().parse().wrap_err_with(|| format!("{name}={value} is not a URL"))?,
+            )),
+            _ => Ok(None),
+        }
+    };
+    if let Some(gateway) = url("AIK_IPFS_GATEWAY")? {
+        config.ipfs_gateway = gateway;
+    }
+    config.ipfs_rpc = url("AIK_IPFS_API")?;
+    Ok(config)
 }
 
 /// Fetches (or finds) registered model `model_id` through the store and loads the driver.

@@ -3,12 +3,13 @@
 //! `add` keeps a file and prints its UnixFS id (what `ipfs add --cid-version 1` prints: the raw
 //! `bafkrei…` id of a file of one 256 KiB chunk, a `bafybei…` DAG root otherwise), its sha256
 //! (what the chain records) and its size. `get` writes a file out by either id: from the local
-//! store, else (a raw id) through the configured IPFS gateway, checked against its sha256.
+//! store, else from the configured IPFS gateway or Kubo RPC API as a CAR checked block by block
+//! against the id (`AIK_IPFS_GATEWAY`, `AIK_IPFS_API`).
 //! `export --car` writes a CAR v1 that `ipfs dag import` (and any IPFS tool) reads.
 
 use std::path::PathBuf;
 
-use aik_store::{Cid, Expected, Uri, write_car};
+use aik_store::{Cid, write_car};
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail, eyre};
 
@@ -82,20 +83,10 @@ async fn add(file: PathBuf, json: bool) -> eyre::Result<()> {
 
 async fn get(cid: Cid, out: PathBuf) -> eyre::Result<()> {
     let (store, fetcher) = store().await?;
-    let id = match (store.resolve(&cid).await?, cid.as_content_id()) {
-        (Some(id), _) => id,
-        (None, Some(id)) => {
-            let uri: Uri = format!("ipfs://{cid}").parse()?;
-            fetcher
-                .fetch_into(&store, &uri, &Expected::id(id), &progress_bar("fetch"))
-                .await
-                .wrap_err_with(|| format!("{cid} is not in the local store, nor fetchable"))?
-        }
-        (None, None) => bail!(
-            "{cid} is not in the local store (`aik store add` keeps a file under its UnixFS id; \
-             fetching a UnixFS DAG from other peers is not supported yet)"
-        ),
-    };
+    let id = fetcher
+        .fetch_unixfs(&store, cid, &progress_bar("fetch"))
+        .await
+        .wrap_err_with(|| format!("{cid} is not in the local store, nor fetchable"))?;
     let path = store.path_of(&id).await?.ok_or_else(|| eyre!("{id} vanished from the store"))?;
     std::fs::copy(&path, &out).wrap_err_with(|| format!("cannot write {}", out.display()))?;
     Ok(())

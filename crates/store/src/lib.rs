@@ -51,5 +51,7 @@ pub use merkle::{
     verify_proof,
 };
 pub use progress::{NoProgress, Progress};
+/// The URL type of [`FetchConfig`] endpoints.
+pub use reqwest::Url;
 pub use unixfs::UnixFsFile;
 pub use uri::Uri;

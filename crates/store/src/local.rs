@@ -224,15 +224,7 @@ impl LocalStore {
             .await?
             .ok_or_else(|| Error::NotFound { id: id.to_string(), root: self.root.clone() })?;
         let dag = dag_of(path).await?;
-        if dag.root.codec() == Codec::DagPb {
-            let dir = self.root.join(UNIXFS_INDEX);
-            tokio::fs::create_dir_all(&dir).await.map_err(Error::io("create", &dir))?;
-            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
-            let entry = dir.join(dag.root.to_string());
-            tokio::fs::write(&temp, id.to_string()).await.map_err(Error::io("write", &temp))?;
-            tokio::fs::rename(&temp, &entry).await.map_err(Error::io("rename", &entry))?;
-        }
+        self.record_unixfs(dag.root, id).await?;
         Ok(dag)
     }
 
@@ -367,7 +359,39 @@ impl LocalStore {
             checked_chunks: 0,
             announced: None,
             progress,
+            dag: None,
         })
+    }
+
+    /// Stages the UnixFS file whose id is `root` when its sha256 is not known: only a CAR
+    /// verified block by block against `root` may fill it (see [`Incoming::dag`]), and its
+    /// sha256 is what the verified bytes hash to. Record the result with
+    /// [`LocalStore::record_unixfs`].
+    pub async fn stage_dag<'a>(
+        &self,
+        root: Cid,
+        source: &str,
+        progress: &'a dyn Progress,
+    ) -> Result<Incoming<'a>> {
+        let mut incoming =
+            self.stage(Expected::id(ContentId::from_digest([0; 32])), source, progress).await?;
+        incoming.dag = Some(root);
+        Ok(incoming)
+    }
+
+    /// Records that stored content `id` is the file whose UnixFS id is `root` (a DAG verified
+    /// on the way in).
+    pub async fn record_unixfs(&self, root: Cid, id: &ContentId) -> Result<()> {
+        if root.codec() != Codec::DagPb {
+            return Ok(());
+        }
+        let dir = self.root.join(UNIXFS_INDEX);
+        tokio::fs::create_dir_all(&dir).await.map_err(Error::io("create", &dir))?;
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
+        let entry = dir.join(root.to_string());
+        tokio::fs::write(&temp, id.to_string()).await.map_err(Error::io("write", &temp))?;
+        tokio::fs::rename(&temp, &entry).await.map_err(Error::io("rename", &entry))
     }
 
     /// Deletes temp files older than `age` left by killed processes. Younger ones may belong to
@@ -444,6 +468,9 @@ pub struct Incoming<'a> {
     checked_chunks: usize,
     announced: Option<u64>,
     progress: &'a dyn Progress,
+    /// Set for a UnixFS file fetched by its id alone: the bytes are trusted because every block
+    /// of its DAG was verified ([`crate::CarFileReader`]), and only a CAR may fill this sink.
+    dag: Option<Cid>,
 }
 
 impl std::fmt::Debug for Incoming<'_> {
@@ -529,6 +556,12 @@ impl Incoming<'_> {
         Ok(())
     }
 
+    /// The UnixFS root this sink was staged for by [`LocalStore::stage_dag`]: its bytes have no
+    /// known sha256, so only a CAR verified against this root may fill it.
+    pub const fn dag(&self) -> Option<Cid> {
+        self.dag
+    }
+
     /// Writes again the `len` bytes this transfer already wrote at `offset`: a block that a
     /// CAR sends once but the file holds twice.
     pub async fn repeat(&mut self, offset: u64, len: u64) -> Result<()> {
@@ -573,7 +606,7 @@ impl Incoming<'_> {
             });
         }
         let actual = std::mem::take(&mut self.whole).finish();
-        if actual != self.expected.id {
+        if self.dag.is_none() && actual != self.expected.id {
             return Err(Error::HashMismatch {
                 source_uri: self.source.clone(),
                 expected: self.expected.id.to_hex(),

@@ -85,6 +85,15 @@ fn a_file_added_is_got_back_and_exported_by_its_unixfs_id() {
     assert!(!failed.status.success());
     let error = String::from_utf8_lossy(&failed.stderr);
     assert!(error.contains(&format!("{unknown} is not in the local store")), "{error}");
+    // Where IPFS content comes from is configurable; a bad endpoint is named.
+    let misconfigured = Command::new(env!("CARGO_BIN_EXE_aik"))
+        .args(["store", "get", &unknown.to_string(), "--out", "/dev/null"])
+        .env("AIK_HOME", &home)
+        .env("AIK_IPFS_GATEWAY", "not a url")
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&misconfigured.stderr);
+    assert!(error.contains("AIK_IPFS_GATEWAY=not a url is not a URL"), "{error}");
     let bad = aik(&home, &["store", "export", "bafy-not-a-cid", "--car", "/dev/null"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid"), "not a CID");
     let _: Cid = cid.parse().unwrap();

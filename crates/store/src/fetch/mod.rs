@@ -117,6 +117,32 @@ impl Fetcher {
         Ok(id)
     }
 
+    /// Fetches the UnixFS file whose id is `root` when its sha256 is not known (`aik store get
+    /// bafybei…`): as a CAR (Kubo RPC when configured, else the gateway), every block checked
+    /// against `root`, then kept under the sha256 of the verified bytes and indexed by `root`.
+    pub async fn fetch_unixfs(
+        &self,
+        store: &LocalStore,
+        root: crate::Cid,
+        progress: &dyn Progress,
+    ) -> Result<ContentId> {
+        if let Some(id) = store.resolve(&root).await? {
+            return Ok(id);
+        }
+        let uri: Uri = format!("ipfs://{root}").parse()?;
+        let id = match root.as_content_id() {
+            Some(id) => self.fetch_into(store, &uri, &Expected::id(id), progress).await?,
+            None => {
+                let mut incoming = store.stage_dag(root, &uri.to_string(), progress).await?;
+                self.fetch(&uri, &mut incoming).await?;
+                incoming.finish().await?
+            }
+        };
+        store.record_unixfs(root, &id).await?;
+        info!(%uri, %id, "fetched and verified block by block");
+        Ok(id)
+    }
+
     /// Tries each URI in order until one yields the expected content; a model lists several
     /// mirrors so that one dead gateway does not stop a node.
     pub async fn fetch_first(
@@ -183,6 +209,14 @@ pub(crate) async fn stream_body(
     url: &str,
     sink: &mut Incoming<'_>,
 ) -> Result<()> {
+    if let Some(root) = sink.dag() {
+        return Err(Error::Car {
+            source_uri: url.to_string(),
+            reason: format!(
+                "plain bytes, not a CAR: without a known sha256 the file {root} can be checked only block by block"
+            ),
+        });
+    }
     // Read once: reqwest's value is a size hint that shrinks as the body is consumed.
     let announced = response.content_length();
     if let Some(length) = announced {
@@ -230,6 +264,9 @@ pub(crate) async fn stream_car(
     sink: &mut Incoming<'_>,
 ) -> Result<()> {
     let refused = |reason: String| Error::Car { source_uri: url.to_string(), reason };
+    if sink.dag().is_some_and(|dag| dag != root) {
+        return Err(refused(format!("the transfer is for {root}, not the file staged")));
+    }
     let mut reader = crate::CarFileReader::new(root);
     let mut pieces = Vec::new();
     loop {

@@ -167,6 +167,14 @@ async fn js_ipfs_rpc_and_gateway() {
     let id = ContentId::of(&repeated);
     assert_eq!(fetch_with(&rpc, &store, &uri, id).await.unwrap(), id);
     assert_eq!(store.get(&id).await.unwrap(), repeated);
+    // By the UnixFS id alone, through the RPC API's dag/export.
+    let config = FetchConfig { ipfs_rpc: Some(ipfs.api.clone()), ..FetchConfig::default() };
+    let store = LocalStore::open(dir.path().join("repeated-by-root")).await.unwrap();
+    let root: aik_store::Cid = root.parse().unwrap();
+    let fetched =
+        Fetcher::new(&config).unwrap().fetch_unixfs(&store, root, &NoProgress).await.unwrap();
+    assert_eq!(fetched, id);
+    assert_eq!(store.resolve(&root).await.unwrap(), Some(id));
 
     check_errors(&ipfs, dir.path()).await;
 }

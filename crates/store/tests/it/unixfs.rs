@@ -172,4 +172,35 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
         assert!(!store.has(&dag.sha256), "nothing kept after: {message}");
         assert!(temp_files(store.root()).is_empty(), "no partial file after: {message}");
     }
+
+    // By its UnixFS id alone (no sha256 known): the verified DAG is the check, and the store
+    // then knows the file by both ids.
+    let server = RawHttpServer::start(vec![(path, Route::Car(car.clone()))]).await;
+    let config =
+        FetchConfig { ipfs_gateway: server.base.parse().unwrap(), ..FetchConfig::default() };
+    let fetcher = Fetcher::new(&config).unwrap();
+    let store = LocalStore::open(dir.path().join("by-root")).await.unwrap();
+    assert_eq!(fetcher.fetch_unixfs(&store, dag.root, &NoProgress).await.unwrap(), dag.sha256);
+    assert_eq!(store.get(&dag.sha256).await.unwrap(), bytes);
+    assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+    // A gateway that answers with plain bytes cannot be checked without the sha256: refused.
+    let plain = RawHttpServer::start(vec![(path, Route::Ok(bytes.clone()))]).await;
+    let config =
+        FetchConfig { ipfs_gateway: plain.base.parse().unwrap(), ..FetchConfig::default() };
+    let store = LocalStore::open(dir.path().join("plain")).await.unwrap();
+    let error = Fetcher::new(&config)
+        .unwrap()
+        .fetch_unixfs(&store, dag.root, &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("plain bytes, not a CAR"), "{error}");
+    assert!(!store.has(&dag.sha256) && temp_files(store.root()).is_empty());
+    // With the sha256 known, the same plain bytes are accepted (checked against it).
+    let id = Fetcher::new(&config)
+        .unwrap()
+        .fetch_into(&store, &uri, &Expected::id(dag.sha256), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(id, dag.sha256);
 }
