@@ -99,7 +99,7 @@ pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
 }
 
 /// [`FetchConfig`] with the IPFS endpoints from the environment.
-fn fetch_config() -> eyre::Result<FetchConfig> {
+pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
     let mut config = FetchConfig::default();
     let url = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
         match std::env::var(name) {
@@ -121,14 +121,24 @@ pub(crate) async fn load_engine(
     deployment: &Deployment,
     model_id: U256,
 ) -> eyre::Result<(Engine, PathBuf)> {
+    let (store, fetcher) = store().await?;
+    load_engine_from(deployment, model_id, &store, &fetcher).await
+}
+
+/// [`load_engine`] with a given store and downloader (a node's configuration).
+pub(crate) async fn load_engine_from(
+    deployment: &Deployment,
+    model_id: U256,
+    store: &LocalStore,
+    fetcher: &Fetcher,
+) -> eyre::Result<(Engine, PathBuf)> {
     let provider = alloy::providers::ProviderBuilder::new()
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
     let model = aik_node::registered_model(&provider, deployment.models, model_id).await?;
-    let (store, fetcher) = store().await?;
     let cache = aik_infer::default_model_path();
     let bar = progress_bar("model");
     let path =
-        aik_node::fetch_model(model_id, &model, &store, &fetcher, cache.as_deref(), &bar).await?;
+        aik_node::fetch_model(model_id, &model, store, fetcher, cache.as_deref(), &bar).await?;
     let started = Instant::now();
     let load_path = path.clone();
     let driver = tokio::task::spawn_blocking(move || {

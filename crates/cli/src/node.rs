@@ -4,11 +4,14 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use aik_node::{NodeDb, NodeFileConfig, Worker, WorkerConfig};
+use aik_store::{Fetcher, LocalStore};
 use alloy::primitives::U256;
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, eyre};
 
-use crate::chain::{init_logging, load_deployment, load_engine, parse_key, runtime};
+use crate::chain::{
+    fetch_config, init_logging, load_deployment, load_engine_from, parse_key, runtime,
+};
 
 /// `aik node …`.
 #[derive(Debug, Args)]
@@ -53,6 +56,22 @@ struct RunArgs {
     /// Each is fetched through the content store and verified before the worker registers.
     #[arg(long = "model", value_name = "ID")]
     models: Vec<u64>,
+    /// Content store directory (model files, prompt data; default: $AIK_HOME/store).
+    #[arg(long, env = "AIK_STORE_DIR")]
+    store_dir: Option<PathBuf>,
+    /// Serve the content store read-only as an IPFS trustless gateway on ADDR (e.g.
+    /// 0.0.0.0:8081), so other workers fetch model files from this one.
+    #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
+    serve_store: Option<std::net::SocketAddr>,
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -102,14 +121,47 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         }
         models.sort_unstable();
         models.dedup();
+        // Where content lives and comes from: flags and environment over the file.
+        let mut fetch = fetch_config()?;
+        if std::env::var_os("AIK_IPFS_GATEWAY").is_none()
+            && let Some(gateway) = &file.ipfs_gateway
+        {
+            fetch.ipfs_gateway =
+                gateway.parse().wrap_err_with(|| format!("ipfs_gateway {gateway} is not a URL"))?;
+        }
+        if fetch.ipfs_rpc.is_none()
+            && let Some(api) = &file.ipfs_api
+        {
+            fetch.ipfs_rpc =
+                Some(api.parse().wrap_err_with(|| format!("ipfs_api {api} is not a URL"))?);
+        }
+        let store_dir = args
+            .store_dir
+            .clone()
+            .or_else(|| file.store_dir.clone())
+            .unwrap_or_else(LocalStore::default_dir);
+        let store = LocalStore::open(&store_dir).await?;
+        let fetcher = Fetcher::new(&fetch)?;
+        config.store_dir = Some(store_dir);
+        config.fetch = Some(fetch);
         let mut engines = Vec::new();
         for model in &models {
             let id = U256::from(*model);
-            let (engine, _) = load_engine(&deployment, id)
+            let (engine, _) = load_engine_from(&deployment, id, &store, &fetcher)
                 .await
                 .wrap_err_with(|| format!("cannot load model #{model}"))?;
             engines.push((id, engine));
         }
+        let _gateway = match args.serve_store.or(file.serve_store) {
+            Some(address) => {
+                let (bound, task) = aik_store::gateway::serve(store.clone(), address)
+                    .await
+                    .wrap_err_with(|| format!("cannot serve the content store on {address}"))?;
+                println!("content store served at http://{bound}/ipfs/");
+                Some(AbortOnDrop(task))
+            }
+            None => None,
+        };
         let worker = Arc::new(Worker::with_engines(config, engines, db)?);
         worker.ensure_registered().await.wrap_err("cannot register the worker")?;
         let served: Vec<_> = models.iter().map(|m| format!("#{m}")).collect();

@@ -19,6 +19,10 @@ use crate::{Error, Result};
 /// capacity = 1
 /// poll_interval_ms = 200
 /// models = [1, 2]
+/// store_dir = "~/.cache/aik/store"
+/// ipfs_gateway = "https://ipfs.io"
+/// ipfs_api = "http://127.0.0.1:5001"
+/// serve_store = "0.0.0.0:8081"
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,15 @@ pub struct NodeFileConfig {
     pub poll_interval_ms: Option<u64>,
     /// Registered models to serve (default: the deployment's model).
     pub models: Option<Vec<u64>>,
+    /// The content store holding model files and prompt data (default: `$AIK_HOME/store`).
+    pub store_dir: Option<PathBuf>,
+    /// The IPFS gateway model files and prompt data are fetched from (default: `https://ipfs.io`;
+    /// another worker's `serve_store` works).
+    pub ipfs_gateway: Option<String>,
+    /// A Kubo RPC API to fetch from instead of the gateway.
+    pub ipfs_api: Option<String>,
+    /// Serve the content store read-only as an IPFS trustless gateway on this address.
+    pub serve_store: Option<std::net::SocketAddr>,
 }
 
 impl NodeFileConfig {

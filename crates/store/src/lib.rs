@@ -32,6 +32,7 @@ mod car;
 mod cid;
 mod error;
 mod fetch;
+pub mod gateway;
 mod local;
 mod merkle;
 mod progress;

@@ -98,3 +98,77 @@ fn a_file_added_is_got_back_and_exported_by_its_unixfs_id() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid"), "not a CID");
     let _: Cid = cid.parse().unwrap();
 }
+
+/// A model registered only by its UnixFS id (`aik model add`'s default URI) reaches a second
+/// worker from the first one's store: worker A serves its store (`--serve-store`), worker B has
+/// an empty store and A as its IPFS gateway (`ipfs_gateway` in its TOML file), fetches the file
+/// as a CAR checked block by block, loads it and registers for the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_fetches_a_model_from_another_workers_store() {
+    use std::time::{Duration, Instant};
+
+    use aik_kernel::{DeployParams, KernelClient, wallet_provider};
+    use aik_node::network::fund_workers;
+    use alloy::primitives::U256;
+
+    use crate::support::{Network, NodeProcess, tiny_model};
+
+    let net = Network::start().await;
+    let (file, bytes) = tiny_model(net.dir.path(), 11);
+    let dag = UnixFsFile::of(&bytes);
+    let added =
+        stdout_of(&net.aik(&["model", "add", "--name", "shared", file.to_str().unwrap()]).await);
+    assert!(added.starts_with("registered model #2"), "{added}");
+
+    let accounts = net.devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let min_stake = DeployParams::dev(owner.address()).min_stake;
+    let workers = [accounts[1].address, accounts[2].address];
+    fund_workers(&net.deployment, &owner, &workers, min_stake).await.unwrap();
+    let stake = (min_stake / U256::from(10u128.pow(18))).to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let state = net.dir.path().join("state");
+    let serving = format!("127.0.0.1:{port}");
+    let mut a = NodeProcess::start(
+        &state,
+        &accounts[1],
+        0,
+        &["--model", "2", "--stake", &stake, "--serve-store", &serving],
+        Some(&net.home()),
+    );
+    let home_b = net.dir.path().join("home-b");
+    let config = net.dir.path().join("b.toml");
+    std::fs::write(&config, format!("ipfs_gateway = \"http://{serving}\"\n")).unwrap();
+    let provider = wallet_provider(&net.deployment.rpc_url, owner.clone()).unwrap();
+    let client = KernelClient::new(provider, owner.address(), net.deployment.addresses());
+    let serves = |address| {
+        let client = client.clone();
+        async move {
+            client.worker(address).await.is_ok_and(|info| info.models.contains(&U256::from(2)))
+        }
+    };
+    let started = Instant::now();
+    while !serves(workers[0]).await {
+        a.assert_running();
+        assert!(started.elapsed() < Duration::from_secs(60), "worker A never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut b = NodeProcess::start(
+        &state,
+        &accounts[2],
+        1,
+        &["--model", "2", "--stake", &stake, "--config", config.to_str().unwrap()],
+        Some(&home_b),
+    );
+    while !serves(workers[1]).await {
+        b.assert_running();
+        assert!(started.elapsed() < Duration::from_secs(90), "worker B never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // B holds the file now, fetched from A (it had no other source: the URI names IPFS only).
+    let stored = home_b.join("store").join(dag.sha256.to_string());
+    assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    a.assert_running();
+    b.assert_running();
+    net.stop().await;
+}

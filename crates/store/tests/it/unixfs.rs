@@ -204,3 +204,50 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
         .unwrap();
     assert_eq!(id, dag.sha256);
 }
+
+/// A store served as a trustless gateway: another store fetches its files by UnixFS id (as a
+/// CAR, checked block by block) or by raw id (the bytes), and nothing else is served.
+#[tokio::test]
+async fn a_store_serves_its_files_to_another_store() {
+    use aik_store::{Error, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri, gateway};
+
+    let dir = tempfile::tempdir().unwrap();
+    let served = LocalStore::open(dir.path().join("served")).await.unwrap();
+    let large = served.add_unixfs(file_of(dir.path(), 2 * CHUNK_SIZE + 3)).await.unwrap();
+    let small = served.add_unixfs(file_of(dir.path(), 1000)).await.unwrap();
+    let (address, server) =
+        gateway::serve(served.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = FetchConfig {
+        ipfs_gateway: format!("http://{address}").parse().unwrap(),
+        ..FetchConfig::default()
+    };
+    let fetcher = Fetcher::new(&config).unwrap();
+    let store = LocalStore::open(dir.path().join("fetching")).await.unwrap();
+
+    assert_eq!(fetcher.fetch_unixfs(&store, large.root, &NoProgress).await.unwrap(), large.sha256);
+    assert_eq!(store.get(&large.sha256).await.unwrap(), served.get(&large.sha256).await.unwrap());
+    let uri: Uri = format!("ipfs://{}", small.root).parse().unwrap();
+    let id = fetcher.fetch_into(&store, &uri, &Expected::id(small.sha256), &NoProgress).await;
+    assert_eq!(id.unwrap(), small.sha256);
+
+    let client = reqwest::Client::new();
+    let status = |path: String| {
+        let client = client.clone();
+        async move {
+            client.get(format!("http://{address}{path}")).send().await.unwrap().status().as_u16()
+        }
+    };
+    let unknown = UnixFsFile::of(&vec![5u8; 2 * CHUNK_SIZE]).root;
+    assert_eq!(status(format!("/ipfs/{unknown}?format=car")).await, 404);
+    // The raw id of the large file names no block (IPFS would never serve it).
+    assert_eq!(status(format!("/ipfs/{}", large.sha256)).await, 404);
+    assert_eq!(status(format!("/ipfs/{}?format=tar", large.root)).await, 400);
+    assert_eq!(status("/ipfs/QmNotACid".to_string()).await, 400);
+    let writes = client.post(format!("http://{address}/ipfs/{}", large.root)).send().await.unwrap();
+    assert_eq!(writes.status().as_u16(), 405, "read-only");
+    let missing = fetcher
+        .fetch_unixfs(&LocalStore::open(dir.path().join("x")).await.unwrap(), unknown, &NoProgress)
+        .await;
+    assert!(matches!(missing, Err(Error::HttpStatus { status: 404, .. })), "{missing:?}");
+    server.abort();
+}
