@@ -13,7 +13,7 @@ use std::{
     path::Path,
 };
 
-use crate::{Cid, Codec, Error, Result, UnixFsFile, unixfs::put_varint};
+use crate::{Cid, Codec, Error, Result, UnixFsFile, cid::read_varint, unixfs::put_varint};
 
 /// The CAR v1 header naming `root`.
 fn header(root: &[u8; 36]) -> Vec<u8> {
@@ -417,17 +417,4 @@ fn read_field<'a>(input: &mut &'a [u8]) -> std::result::Result<(u64, &'a [u8]), 
         }
         other => Err(format!("wire type {other} is not used by dag-pb")),
     }
-}
-
-/// Reads one unsigned LEB128 varint (at most 9 bytes).
-fn read_varint(input: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for (i, &byte) in input.iter().enumerate().take(9) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            *input = &input[i + 1..];
-            return Some(value);
-        }
-    }
-    None
 }

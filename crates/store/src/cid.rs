@@ -392,7 +392,7 @@ fn invalid(input: &str, reason: String) -> Error {
 }
 
 /// Reads one unsigned LEB128 varint (at most 9 bytes, as multiformats requires).
-fn read_varint(input: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_varint(input: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for (i, &byte) in input.iter().enumerate().take(9) {
         value |= u64::from(byte & 0x7f) << (7 * i);
