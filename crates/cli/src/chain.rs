@@ -92,7 +92,7 @@ pub(crate) fn progress_bar(label: &'static str) -> impl Fn(u64, Option<u64>) + S
 
 /// The content store and downloader every command uses. `AIK_IPFS_GATEWAY` (default
 /// `https://ipfs.io`) and `AIK_IPFS_API` (a Kubo RPC API, preferred when set) say where IPFS
-/// content comes from.
+/// content comes from, `AIK_FILECOIN_RETRIEVAL` (comma-separated URLs) where `fil://` does.
 pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     let store = LocalStore::open(LocalStore::default_dir()).await?;
     Ok((store, Fetcher::new(&fetch_config()?)?))
@@ -113,6 +113,16 @@ pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
         config.ipfs_gateway = gateway;
     }
     config.ipfs_rpc = url("AIK_IPFS_API")?;
+    if let Ok(list) = std::env::var("AIK_FILECOIN_RETRIEVAL") {
+        config.filecoin_retrieval = list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                u.parse().wrap_err_with(|| format!("AIK_FILECOIN_RETRIEVAL: {u} is not a URL"))
+            })
+            .collect::<eyre::Result<_>>()?;
+    }
     Ok(config)
 }
 

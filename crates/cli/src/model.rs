@@ -63,7 +63,7 @@ pub(crate) struct AddArgs {
     /// Name shown in the registry.
     #[arg(long)]
     name: String,
-    /// Where workers fetch the file (ipfs://, ar://, https://, pypi://), in order of preference;
+    /// Where workers fetch the file (ipfs://, fil://, ar://, https://, pypi://), in order of preference;
     /// repeat the flag for mirrors. Default: ipfs://CID with the file's UnixFS id (what
     /// `ipfs add --cid-version 1` prints for it; `aik store add` shows it).
     #[arg(long = "uri")]

@@ -135,6 +135,14 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             fetch.ipfs_rpc =
                 Some(api.parse().wrap_err_with(|| format!("ipfs_api {api} is not a URL"))?);
         }
+        if fetch.filecoin_retrieval.is_empty()
+            && let Some(endpoints) = &file.filecoin_retrieval
+        {
+            fetch.filecoin_retrieval = endpoints
+                .iter()
+                .map(|u| u.parse().wrap_err_with(|| format!("filecoin_retrieval {u} is not a URL")))
+                .collect::<eyre::Result<_>>()?;
+        }
         let store_dir = args
             .store_dir
             .clone()

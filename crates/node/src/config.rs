@@ -22,6 +22,7 @@ use crate::{Error, Result};
 /// store_dir = "~/.cache/aik/store"
 /// ipfs_gateway = "https://ipfs.io"
 /// ipfs_api = "http://127.0.0.1:5001"
+/// filecoin_retrieval = ["https://provider.example"]
 /// serve_store = "0.0.0.0:8081"
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -52,6 +53,8 @@ pub struct NodeFileConfig {
     pub ipfs_gateway: Option<String>,
     /// A Kubo RPC API to fetch from instead of the gateway.
     pub ipfs_api: Option<String>,
+    /// Filecoin retrieval endpoints (trustless HTTP) for `fil://` model URIs, in order.
+    pub filecoin_retrieval: Option<Vec<String>>,
     /// Serve the content store read-only as an IPFS trustless gateway on this address.
     pub serve_store: Option<std::net::SocketAddr>,
 }

@@ -17,6 +17,13 @@ pub enum Uri {
         /// Path below the CID, without the leading slash; empty for none.
         path: String,
     },
+    /// `fil://CID`: a file stored with Filecoin storage providers, by its UnixFS id (or raw id),
+    /// retrieved over trustless HTTP from the configured retrieval endpoints
+    /// ([`FetchConfig::filecoin_retrieval`](crate::FetchConfig::filecoin_retrieval)).
+    Filecoin {
+        /// The CID.
+        cid: crate::Cid,
+    },
     /// `ar://TXID`: an Arweave transaction's data.
     Arweave {
         /// 43-character base64url transaction id.
@@ -42,7 +49,7 @@ impl FromStr for Uri {
         let invalid = |reason: String| Error::InvalidUri { uri: uri.to_string(), reason };
         let Some((scheme, rest)) = uri.split_once("://") else {
             return Err(invalid(
-                "no scheme: expected ipfs://, ar://, https://, http:// or pypi://".into(),
+                "no scheme: expected ipfs://, fil://, ar://, https://, http:// or pypi://".into(),
             ));
         };
         match scheme.to_ascii_lowercase().as_str() {
@@ -66,6 +73,11 @@ impl FromStr for Uri {
                     cid: cid.to_string(),
                     path: path.trim_end_matches('/').to_string(),
                 })
+            }
+            "fil" => {
+                let cid = rest.trim_end_matches('/');
+                let cid = cid.parse::<crate::Cid>().map_err(|e| invalid(e.to_string()))?;
+                Ok(Self::Filecoin { cid })
             }
             "ar" => {
                 let tx = rest.trim_end_matches('/');
@@ -110,7 +122,7 @@ impl FromStr for Uri {
                 })
             }
             other => Err(invalid(format!(
-                "unsupported scheme {other:?}: expected ipfs, ar, https, http or pypi"
+                "unsupported scheme {other:?}: expected ipfs, fil, ar, https, http or pypi"
             ))),
         }
     }
@@ -132,6 +144,7 @@ impl fmt::Display for Uri {
         match self {
             Self::Ipfs { cid, path } if path.is_empty() => write!(f, "ipfs://{cid}"),
             Self::Ipfs { cid, path } => write!(f, "ipfs://{cid}/{path}"),
+            Self::Filecoin { cid } => write!(f, "fil://{cid}"),
             Self::Arweave { tx } => write!(f, "ar://{tx}"),
             Self::Http(url) => write!(f, "{url}"),
             Self::Pypi { package, version, path } => write!(f, "pypi://{package}/{version}/{path}"),

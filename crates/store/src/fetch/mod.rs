@@ -37,6 +37,10 @@ pub struct FetchConfig {
     pub ipfs_gateway: Url,
     /// Kubo-compatible RPC API (`http://127.0.0.1:5001`); preferred for `ipfs://` when set.
     pub ipfs_rpc: Option<Url>,
+    /// Filecoin retrieval endpoints for `fil://`, tried in order: anything that serves the
+    /// trustless gateway protocol (`GET /ipfs/<cid>?format=car`), as storage providers'
+    /// HTTP retrieval and retrieval gateways do. Empty: `fil://` cannot be fetched.
+    pub filecoin_retrieval: Vec<Url>,
     /// Arweave gateway for `ar://`.
     pub arweave_gateway: Url,
     /// Program and leading arguments that run pip, e.g. `["python3", "-m", "pip"]`.
@@ -53,6 +57,7 @@ impl Default for FetchConfig {
         Self {
             ipfs_gateway: Url::parse("https://ipfs.io").expect("valid URL"),
             ipfs_rpc: None,
+            filecoin_retrieval: Vec::new(),
             arweave_gateway: Url::parse("https://arweave.net").expect("valid URL"),
             pip: vec!["python3".into(), "-m".into(), "pip".into()],
             connect_timeout: Duration::from_secs(10),
@@ -67,6 +72,7 @@ pub struct Fetcher {
     http: HttpFetch,
     gateway: IpfsGateway,
     rpc: Option<KuboRpc>,
+    filecoin: Vec<IpfsGateway>,
     arweave: ArweaveGateway,
     pypi: PypiWheel,
 }
@@ -79,6 +85,11 @@ impl Fetcher {
             http: HttpFetch::with_client(client.clone()),
             gateway: IpfsGateway::with_client(config.ipfs_gateway.clone(), client.clone()),
             rpc: config.ipfs_rpc.clone().map(|api| KuboRpc::with_client(api, client.clone())),
+            filecoin: config
+                .filecoin_retrieval
+                .iter()
+                .map(|url| IpfsGateway::with_client(url.clone(), client.clone()))
+                .collect(),
             arweave: ArweaveGateway::with_client(config.arweave_gateway.clone(), client),
             pypi: PypiWheel::new(config.pip.clone()),
         })
@@ -110,11 +121,51 @@ impl Fetcher {
                 Err(error) => return Err(error),
             }
         }
+        if let Uri::Filecoin { cid } = uri {
+            return self.fetch_filecoin(store, *cid, expected, progress).await;
+        }
         let mut incoming = store.stage(expected.clone(), &uri.to_string(), progress).await?;
         self.fetch(uri, &mut incoming).await?;
         let id = incoming.finish().await?;
         info!(%uri, %id, "fetched and verified");
         Ok(id)
+    }
+
+    /// `fil://cid` from each retrieval endpoint in turn until one yields the expected content.
+    async fn fetch_filecoin(
+        &self,
+        store: &LocalStore,
+        cid: crate::Cid,
+        expected: &Expected,
+        progress: &dyn Progress,
+    ) -> Result<ContentId> {
+        if self.filecoin.is_empty() {
+            return Err(Error::UnsupportedUri {
+                backend: "Filecoin retrieval (no endpoint configured)",
+                uri: format!("fil://{cid}"),
+            });
+        }
+        let as_ipfs = Uri::Ipfs { cid: cid.to_string(), path: String::new() };
+        let mut failures = Vec::new();
+        for endpoint in &self.filecoin {
+            let mut incoming =
+                store.stage(expected.clone(), &format!("fil://{cid}"), progress).await?;
+            let attempt = match endpoint.fetch(&as_ipfs, &mut incoming).await {
+                Ok(()) => incoming.finish().await,
+                Err(error) => Err(error),
+            };
+            match attempt {
+                Ok(id) => {
+                    info!(%cid, %id, "retrieved from Filecoin and verified");
+                    return Ok(id);
+                }
+                Err(error) => {
+                    warn!(%cid, %error, "retrieval endpoint failed, trying the next");
+                    failures.push(error);
+                }
+            }
+        }
+        Err(Error::AllSourcesFailed { failures })
     }
 
     /// Fetches the UnixFS file whose id is `root` when its sha256 is not known (`aik store get
@@ -173,6 +224,16 @@ impl Fetch for Fetcher {
             Uri::Ipfs { .. } => match &self.rpc {
                 Some(rpc) => rpc.fetch(uri, sink).await,
                 None => self.gateway.fetch(uri, sink).await,
+            },
+            Uri::Filecoin { cid } => match self.filecoin.first() {
+                Some(endpoint) => {
+                    let as_ipfs = Uri::Ipfs { cid: cid.to_string(), path: String::new() };
+                    endpoint.fetch(&as_ipfs, sink).await
+                }
+                None => Err(Error::UnsupportedUri {
+                    backend: "Filecoin retrieval (no endpoint configured)",
+                    uri: uri.to_string(),
+                }),
             },
             Uri::Arweave { .. } => self.arweave.fetch(uri, sink).await,
             Uri::Pypi { .. } => self.pypi.fetch(uri, sink).await,

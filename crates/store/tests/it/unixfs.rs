@@ -251,3 +251,46 @@ async fn a_store_serves_its_files_to_another_store() {
     assert!(matches!(missing, Err(Error::HttpStatus { status: 404, .. })), "{missing:?}");
     server.abort();
 }
+
+/// `fil://` is retrieved over trustless HTTP from the configured Filecoin retrieval endpoints,
+/// in order (Filecoin itself is not reachable offline: the endpoints here are a dead port and a
+/// store served as a trustless gateway, the protocol storage providers' HTTP retrieval speaks).
+#[tokio::test]
+async fn filecoin_uris_go_through_the_retrieval_endpoints_in_order() {
+    use aik_store::{Error, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri, gateway};
+
+    let dir = tempfile::tempdir().unwrap();
+    let provider = LocalStore::open(dir.path().join("provider")).await.unwrap();
+    let dag = provider.add_unixfs(file_of(dir.path(), 4 * CHUNK_SIZE + 9)).await.unwrap();
+    let (address, server) =
+        gateway::serve(provider.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let uri: Uri = format!("fil://{}", dag.root).parse().unwrap();
+    assert_eq!(uri.to_string(), format!("fil://{}", dag.root));
+    let dead = format!("http://127.0.0.1:{}", crate::common::free_port());
+    let config = FetchConfig {
+        filecoin_retrieval: vec![
+            dead.parse().unwrap(),
+            format!("http://{address}").parse().unwrap(),
+        ],
+        ..FetchConfig::default()
+    };
+    let store = LocalStore::open(dir.path().join("client")).await.unwrap();
+    let expected = Expected::id(dag.sha256);
+    let id = Fetcher::new(&config).unwrap().fetch_into(&store, &uri, &expected, &NoProgress).await;
+    assert_eq!(id.unwrap(), dag.sha256);
+    assert_eq!(store.get(&dag.sha256).await.unwrap(), provider.get(&dag.sha256).await.unwrap());
+
+    // No endpoint configured: a clear error, nothing fetched.
+    let store = LocalStore::open(dir.path().join("none")).await.unwrap();
+    let error = Fetcher::new(&FetchConfig::default())
+        .unwrap()
+        .fetch_into(&store, &uri, &expected, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::UnsupportedUri { .. }), "{error}");
+    assert!(error.to_string().contains("no endpoint configured"), "{error}");
+    for bad in ["fil://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "fil://bafynotacid"] {
+        assert!(bad.parse::<Uri>().is_err(), "{bad}");
+    }
+    server.abort();
+}
