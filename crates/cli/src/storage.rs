@@ -31,6 +31,10 @@ enum StoreCommand {
         /// Print one JSON object: {"cid", "sha256", "size"}.
         #[arg(long)]
         json: bool,
+        /// Also add and pin it on this Kubo RPC API (e.g. http://127.0.0.1:5001), which must
+        /// give it the same id.
+        #[arg(long, value_name = "URL")]
+        ipfs_api: Option<aik_store::Url>,
     },
     /// Write the file an id names (UnixFS or raw) to a path.
     Get {
@@ -53,19 +57,28 @@ enum StoreCommand {
 pub(crate) fn run(args: StoreArgs) -> eyre::Result<()> {
     runtime()?.block_on(async {
         match args.command {
-            StoreCommand::Add { file, json } => add(file, json).await,
+            StoreCommand::Add { file, json, ipfs_api } => add(file, json, ipfs_api).await,
             StoreCommand::Get { cid, out } => get(cid, out).await,
             StoreCommand::Export { cid, car } => export(cid, car).await,
         }
     })
 }
 
-async fn add(file: PathBuf, json: bool) -> eyre::Result<()> {
+async fn add(file: PathBuf, json: bool, ipfs_api: Option<aik_store::Url>) -> eyre::Result<()> {
     let (store, _) = store().await?;
     let dag = store
         .add_unixfs(&file)
         .await
         .wrap_err_with(|| format!("cannot add {} to the store", file.display()))?;
+    if let Some(api) = ipfs_api {
+        let pinned = aik_store::KuboRpc::new(api.clone())
+            .add_file(&file)
+            .await
+            .wrap_err_with(|| format!("cannot add {} through {api}", file.display()))?;
+        if pinned != dag.root.to_string() {
+            bail!("{api} named {} {pinned}, not its UnixFS id {}", file.display(), dag.root);
+        }
+    }
     if json {
         let report = serde_json::json!({
             "cid": dag.root.to_string(),
