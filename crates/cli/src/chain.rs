@@ -67,26 +67,36 @@ pub(crate) fn parse_format(spec: &str) -> eyre::Result<OutputFormat> {
     Ok(spec.parse()?)
 }
 
-/// Prints a download's progress on stderr, at most every 1%.
+/// Prints a download's progress on stderr: on a terminal a bar redrawn at most every 1 %,
+/// otherwise (a log file, a pipe) one plain line per 10 %.
 pub(crate) fn progress_bar(label: &'static str) -> impl Fn(u64, Option<u64>) + Send + Sync {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
     let last = std::sync::atomic::AtomicU64::new(u64::MAX);
     move |done: u64, total: Option<u64>| {
         let Some(total) = total.filter(|t| *t > 0) else { return };
-        let percent = done * 100 / total;
-        if last.swap(percent, std::sync::atomic::Ordering::Relaxed) != percent {
-            let filled = (percent / 4) as usize;
-            eprint!(
-                "\r{label} [{}{}] {percent:>3}% {:.1}/{:.1} MB",
-                "#".repeat(filled),
-                " ".repeat(25 - filled),
-                done as f64 / 1e6,
-                total as f64 / 1e6
-            );
-            if done >= total {
-                eprintln!();
-            }
+        let (step, text) = progress_text(label, done, total, terminal);
+        if last.swap(step, std::sync::atomic::Ordering::Relaxed) != step {
+            eprint!("{text}");
             let _ = std::io::stderr().flush();
         }
+    }
+}
+
+/// What [`progress_bar`] prints for `done` of `total` bytes, and the step it belongs to (a
+/// step is printed once): per percent, redrawn in place with `\r`, on a terminal; per 10 %,
+/// one line each, elsewhere.
+fn progress_text(label: &str, done: u64, total: u64, terminal: bool) -> (u64, String) {
+    let percent = done.min(total) * 100 / total;
+    let (done_mb, total_mb) = (done as f64 / 1e6, total as f64 / 1e6);
+    if terminal {
+        let filled = (percent / 4) as usize;
+        let end = if done >= total { "\n" } else { "" };
+        let bar = format!("{}{}", "#".repeat(filled), " ".repeat(25 - filled));
+        (percent, format!("\r{label} [{bar}] {percent:>3}% {done_mb:.1}/{total_mb:.1} MB{end}"))
+    } else {
+        let step = percent / 10 * 10;
+        (step, format!("{label} {step:>3}% {done_mb:.1}/{total_mb:.1} MB\n"))
     }
 }
 
@@ -192,6 +202,8 @@ pub(crate) async fn deploy_default(
 ) -> eyre::Result<Deployment> {
     use aik_node::network::{DEFAULT_MODEL_URI, deploy, model_spec};
     let file = fetch_default_model().await?;
+    // Where `aik generate` and `aik bench` look for it too.
+    crate::model::cache_default_model(&file)?;
     let spec =
         model_spec(&file, "SmolLM2-135M-Instruct Q4_1", vec![DEFAULT_MODEL_URI.into()], committee)?;
     deploy(rpc_url, ws_url, owner, params, &spec).await.wrap_err("cannot deploy the kernel")
@@ -208,14 +220,47 @@ pub(crate) fn runtime() -> eyre::Result<tokio::runtime::Runtime> {
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal (and never with NO_COLOR), so logs in files stay plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy::primitives::I256;
+
+    #[test]
+    fn progress_draws_a_bar_on_a_terminal_and_lines_elsewhere() {
+        let steps = |terminal| {
+            let mut printed = Vec::new();
+            let mut last = u64::MAX;
+            for done in (0..=1000).step_by(7).chain([1000]) {
+                let (step, text) = progress_text("model", done, 1000, terminal);
+                if step != last {
+                    printed.push(text);
+                    last = step;
+                }
+            }
+            printed
+        };
+        let lines = steps(false);
+        assert_eq!(lines.len(), 11, "{lines:?}");
+        assert_eq!(lines[0], "model   0% 0.0/0.0 MB\n");
+        assert_eq!(lines[10], "model 100% 0.0/0.0 MB\n");
+        assert!(lines.iter().all(|l| !l.contains('\r') && l.ends_with('\n')));
+        let frames = steps(true);
+        assert_eq!(frames.len(), 101);
+        assert!(frames.iter().all(|f| f.starts_with('\r')));
+        assert!(
+            frames[100].ends_with("100% 0.0/0.0 MB\n") && frames[100].contains(&"#".repeat(25))
+        );
+    }
 
     #[test]
     fn formats_parse_into_the_kernel_encoding() {

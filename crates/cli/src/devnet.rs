@@ -33,7 +33,9 @@ pub(crate) struct DevnetArgs {
     /// EIP-155 chain id.
     #[arg(long, default_value_t = DEFAULT_CHAIN_ID)]
     chain_id: u64,
-    /// Keep blocks, receipts and state in this directory (redb); without it, state is in memory.
+    /// This chain's own state only (blocks, receipts, accounts; one redb file), kept across
+    /// restarts; without it, state is in memory. (`aik up --dir X` keeps its chain in X/chain,
+    /// beside the deployment file and worker databases.)
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Mine a block every SECS seconds instead of one block per transaction.

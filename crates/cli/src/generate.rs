@@ -59,10 +59,14 @@ pub(crate) fn model_path(flag: Option<PathBuf>) -> eyre::Result<PathBuf> {
     }
     let p = aik_infer::default_model_path()
         .ok_or_else(|| eyre!("cannot locate the model cache: set AIK_HOME or HOME"))?;
-    if !p.is_file() {
-        return Err(eyre!("no model at {}; run `aik model pull` or pass --model", p.display()));
+    if p.is_file() {
+        return Ok(p);
     }
-    Ok(p)
+    // `aik up` and workers keep the default model in the content store: use that copy.
+    match crate::model::stored_default_model() {
+        Some(stored) => crate::model::cache_default_model(&stored),
+        None => Err(eyre!("no model at {}; run `aik model pull` or pass --model", p.display())),
+    }
 }
 
 pub(crate) fn run(args: GenerateArgs) -> eyre::Result<()> {

@@ -420,20 +420,39 @@ pub(crate) fn pull() -> eyre::Result<PathBuf> {
             .wrap_err_with(|| format!("removing the bad copy {}", target.display()))?;
     }
     let stored = crate::chain::runtime()?.block_on(crate::chain::fetch_default_model())?;
-    let dir = target.parent().expect("the model path has a parent");
-    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-    // A link costs no space; the store never rewrites a file in place, so the link stays valid.
-    if std::fs::hard_link(&stored, &target).is_err() {
-        let partial = target.with_extension("partial");
-        std::fs::copy(&stored, &partial)
-            .wrap_err_with(|| format!("copying {} to {}", stored.display(), partial.display()))?;
-        std::fs::rename(&partial, &target)
-            .wrap_err_with(|| format!("moving the model to {}", target.display()))?;
-    }
+    let target = cache_default_model(&stored)?;
     let len = std::fs::metadata(&target)?.len();
     if len != DEFAULT_MODEL_LEN {
         return Err(eyre!("{} is {len} bytes, expected {DEFAULT_MODEL_LEN}", target.display()));
     }
     eprintln!("verified sha256 {DEFAULT_MODEL_SHA256}; cached at {}", target.display());
     Ok(target)
+}
+
+/// Makes the default model's copy in the content store (`stored`) available at the model cache
+/// path that `--model` defaults to, and returns that path: a hard link (no space; the store never
+/// rewrites a file in place, so the link stays valid), or a copy where links are impossible.
+pub(crate) fn cache_default_model(stored: &Path) -> eyre::Result<PathBuf> {
+    let target = aik_infer::default_model_path()
+        .ok_or_else(|| eyre!("cannot locate the model cache: set AIK_HOME or HOME"))?;
+    if target.is_file() {
+        return Ok(target);
+    }
+    let dir = target.parent().expect("the model path has a parent");
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    if std::fs::hard_link(stored, &target).is_err() {
+        let partial = target.with_extension("partial");
+        std::fs::copy(stored, &partial)
+            .wrap_err_with(|| format!("copying {} to {}", stored.display(), partial.display()))?;
+        std::fs::rename(&partial, &target)
+            .wrap_err_with(|| format!("moving the model to {}", target.display()))?;
+    }
+    Ok(target)
+}
+
+/// The default model's file in the content store, if it is there (`aik up` and `aik node run`
+/// keep it there).
+pub(crate) fn stored_default_model() -> Option<PathBuf> {
+    let id = ContentId::from_hex(DEFAULT_MODEL_SHA256).ok()?;
+    Some(aik_store::LocalStore::default_dir().join(id.to_string())).filter(|p| p.is_file())
 }

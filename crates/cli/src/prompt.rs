@@ -187,7 +187,7 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
             "output": text,
             "output_hex": output.as_ref().map(|o| format!("0x{}", alloy::hex::encode(o))),
             "output_sha256": format!("{}", hash).trim_start_matches("0x"),
-            "value": value.map(|v| format!("{v:?}")),
+            "value": value.as_ref().map(json_value),
             "failure": output.as_ref().and_then(|o| Failure::decode(o)).map(Failure::code),
             "miner": miner.to_string(),
             "status": format!("{status:?}").to_lowercase(),
@@ -216,6 +216,18 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An answer as typed JSON: text a string, bool `true`/`false`, a choice its index, integers
+/// decimal strings (256-bit values do not fit a JSON number exactly).
+fn json_value(value: &OutputValue) -> serde_json::Value {
+    match value {
+        OutputValue::Text(text) => text.clone().into(),
+        OutputValue::Bool(value) => (*value).into(),
+        OutputValue::Choice(index) => (*index).into(),
+        OutputValue::Uint(value) => value.to_string().into(),
+        OutputValue::Int(value) => value.to_string().into(),
+    }
 }
 
 fn kubo(api: &str) -> eyre::Result<aik_store::KuboRpc> {
@@ -294,4 +306,20 @@ async fn prompt_gas<P: Provider>(
         }
     }
     Ok(gas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{I256, U256};
+
+    #[test]
+    fn answers_are_typed_json() {
+        use serde_json::json;
+        assert_eq!(json_value(&OutputValue::Bool(true)), json!(true));
+        assert_eq!(json_value(&OutputValue::Text("hi".into())), json!("hi"));
+        assert_eq!(json_value(&OutputValue::Choice(2)), json!(2));
+        assert_eq!(json_value(&OutputValue::Uint(U256::MAX)), json!(U256::MAX.to_string()));
+        assert_eq!(json_value(&OutputValue::Int(I256::MINUS_ONE)), json!("-1"));
+    }
 }

@@ -44,6 +44,9 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
     // The deterministic engine gives the same bytes, wherever the prompt's data lives.
     assert_eq!(offchain["output_sha256"], onchain["output_sha256"]);
     assert_eq!(offchain["output"], onchain["output"]);
+    // `value` is typed JSON: a text answer is the string itself, never a debug rendering.
+    assert_eq!(onchain["value"], onchain["output"]);
+    assert!(onchain["value"].is_string(), "{onchain}");
 
     // The chain holds only references: without a store the context cannot be rebuilt.
     let id: U256 = offchain["prompt_id"].as_str().unwrap().parse().unwrap();

@@ -172,3 +172,29 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     b.assert_running();
     net.stop().await;
 }
+
+/// `aik up` keeps the default model in the content store; `aik generate` (and `aik bench`) then
+/// find it there and link it where the model cache keeps it.
+#[test]
+fn generate_finds_the_default_model_in_the_store() {
+    let real = aik_infer::default_model_path().expect("a home directory");
+    assert!(real.is_file(), "scripts/test pulls the default model before the tests");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let store = home.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let id = aik_store::ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256).unwrap();
+    if std::fs::hard_link(&real, store.join(id.to_string())).is_err() {
+        std::fs::copy(&real, store.join(id.to_string())).unwrap();
+    }
+    let cached = home.join("models").join(aik_infer::DEFAULT_MODEL_FILE);
+    assert!(!cached.exists());
+    let out = stdout_of(&aik(&home, &["generate", "--max-tokens", "2", "Hi"]));
+    assert!(!out.trim().is_empty(), "generated nothing");
+    assert!(cached.is_file(), "the model is now where the cache keeps it");
+    // Without it anywhere, the error says what to do.
+    let empty = dir.path().join("empty");
+    let failed = aik(&empty, &["generate", "--max-tokens", "2", "Hi"]);
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && error.contains("run `aik model pull`"), "{error}");
+}
