@@ -1,5 +1,7 @@
 //! `aik node run`: one worker against any RPC, configured by flags, environment variables
-//! (`AIK_*`) and a TOML file, in that order of precedence.
+//! (`AIK_*`) and a TOML file, in that order of precedence. `aik node pause|resume|update`:
+//! leave and rejoin the draw pools, and change the declared hardware, capacity and models,
+//! without unbonding.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -24,6 +26,41 @@ pub(crate) struct NodeArgs {
 enum NodeCommand {
     /// Run a worker: register and stake if needed, then serve assignments until Ctrl-C.
     Run(RunArgs),
+    /// Leave the draw pools without penalty (prompts already assigned still need answers).
+    Pause(AccountArgs),
+    /// Rejoin the draw pools after `pause`.
+    Resume(AccountArgs),
+    /// Change the declared hardware, capacity or models: pauses, updates, resumes (a worker
+    /// must have no prompt assigned; run it again once they are answered).
+    Update(UpdateArgs),
+}
+
+/// The worker account and its network.
+#[derive(Debug, Args)]
+struct AccountArgs {
+    #[command(flatten)]
+    network: crate::chain::NetworkArgs,
+    /// The worker's private key.
+    #[arg(long, env = "AIK_KEY")]
+    key: String,
+}
+
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    #[command(flatten)]
+    account: AccountArgs,
+    /// Declared machine (default: detected, see `aik node run --help`).
+    #[arg(long)]
+    gpu_model: Option<String>,
+    /// Memory available to models, MiB (default: detected).
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Prompts run at once (default: unchanged); each needs the minimum stake.
+    #[arg(long)]
+    capacity: Option<u16>,
+    /// Models to serve (repeat; default: unchanged).
+    #[arg(long = "model", value_name = "ID")]
+    models: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +96,16 @@ struct RunArgs {
     /// Content store directory (model files, prompt data; default: $AIK_HOME/store).
     #[arg(long, env = "AIK_STORE_DIR")]
     store_dir: Option<PathBuf>,
+    /// Declared machine (default: detected: `cpu: <model> (<cores> cores, <simd>)`, plus any
+    /// NVIDIA GPU).
+    #[arg(long)]
+    gpu_model: Option<String>,
+    /// Memory available to models, MiB (default: the machine's total).
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Prompts run at once; each needs the minimum stake (default 1).
+    #[arg(long)]
+    capacity: Option<u16>,
     /// Serve the content store read-only as an IPFS trustless gateway on ADDR (e.g.
     /// 0.0.0.0:8081), so other workers fetch model files from this one.
     #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
@@ -76,7 +123,14 @@ impl<T> Drop for AbortOnDrop<T> {
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
     init_logging();
-    let NodeCommand::Run(args) = args.command;
+    let args = match args.command {
+        NodeCommand::Run(args) => args,
+        NodeCommand::Pause(account) => return runtime()?.block_on(pause_or_resume(account, true)),
+        NodeCommand::Resume(account) => {
+            return runtime()?.block_on(pause_or_resume(account, false));
+        }
+        NodeCommand::Update(update_args) => return runtime()?.block_on(update(update_args)),
+    };
     runtime()?.block_on(async move {
         let file = match &args.config {
             Some(path) => NodeFileConfig::load(path)?,
@@ -103,8 +157,14 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         if let Some(stake) = args.stake.or(file.stake_eai) {
             config.stake = U256::from(stake) * U256::from(10u64).pow(U256::from(18));
         }
-        if let Some(capacity) = file.capacity {
+        if let Some(capacity) = args.capacity.or(file.capacity) {
             config.capacity = capacity;
+        }
+        if let Some(gpu_model) = args.gpu_model.clone().or_else(|| file.gpu_model.clone()) {
+            config.hardware.gpu_model = gpu_model;
+        }
+        if let Some(memory_mb) = args.memory_mb.or(file.memory_mb) {
+            config.hardware.memory_mb = memory_mb;
         }
         if let Some(ms) = args.poll_ms.or(file.poll_interval_ms) {
             config.poll_interval = Duration::from_millis(ms.max(10));
@@ -190,4 +250,70 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         println!("stopped");
         Ok(())
     })
+}
+
+/// The worker's client on the network `account` names.
+fn worker_client(
+    account: &AccountArgs,
+) -> eyre::Result<aik_kernel::KernelClient<alloy::providers::DynProvider>> {
+    let deployment = account.network.deployment()?;
+    let signer = parse_key(&account.key)?;
+    let from = signer.address();
+    let provider = aik_kernel::wallet_provider(&deployment.rpc_url, signer)?;
+    Ok(aik_kernel::KernelClient::new(provider, from, deployment.addresses()))
+}
+
+async fn pause_or_resume(account: AccountArgs, pause: bool) -> eyre::Result<()> {
+    let client = worker_client(&account)?;
+    if pause {
+        client.pause().await?;
+    } else {
+        client.resume().await?;
+    }
+    let info = client.worker(client.from()).await?;
+    println!("worker {} is {}", client.from(), format!("{:?}", info.status).to_lowercase());
+    Ok(())
+}
+
+async fn update(args: UpdateArgs) -> eyre::Result<()> {
+    use aik_kernel::WorkerStatus;
+    let client = worker_client(&args.account)?;
+    let info = client.worker(client.from()).await?;
+    let detected = aik_node::hardware::detect(&info.hardware.engine);
+    let hardware = aik_kernel::Hardware {
+        gpu_model: args.gpu_model.unwrap_or(detected.gpu_model),
+        memory_mb: args.memory_mb.unwrap_or(detected.memory_mb),
+        engine: info.hardware.engine.clone(),
+    };
+    let models = if args.models.is_empty() {
+        info.models.clone()
+    } else {
+        args.models.iter().map(|m| U256::from(*m)).collect()
+    };
+    let capacity = args.capacity.unwrap_or(info.capacity);
+    let was_active = info.status == WorkerStatus::Active;
+    if was_active {
+        client.pause().await.wrap_err("cannot pause before the update")?;
+    }
+    if let Err(error) = client.update_worker(&hardware, &models, capacity).await {
+        return Err(eyre!(error)).wrap_err(format!(
+            "worker {} is paused but not updated; run `aik node update` again (with prompts assigned, once they are answered) or `aik node resume`",
+            client.from()
+        ));
+    }
+    if was_active {
+        client.resume().await.wrap_err("updated, but cannot resume")?;
+    }
+    let info = client.worker(client.from()).await?;
+    let served: Vec<String> = info.models.iter().map(|m| format!("#{m}")).collect();
+    println!(
+        "worker {} is {}: {}, {} MiB, capacity {}, models {}",
+        client.from(),
+        format!("{:?}", info.status).to_lowercase(),
+        info.hardware.gpu_model,
+        info.hardware.memory_mb,
+        info.capacity,
+        served.join(", ")
+    );
+    Ok(())
 }

@@ -94,6 +94,11 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                 "stake_eai": eai_string(U256::from(info.stake)),
                 "busy": info.busy,
                 "capacity": info.capacity,
+                "hardware": {
+                    "gpu_model": info.hardware.gpu_model,
+                    "memory_mb": info.hardware.memory_mb,
+                    "engine": info.hardware.engine,
+                },
                 "prompts_mined": mined,
                 "block_rewards_eai": eai_string(rewards),
                 "eai_balance": eai_string(eai),
@@ -139,6 +144,18 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                 row["busy"].as_u64().unwrap_or_default(),
                 row["prompts_mined"].as_u64().unwrap_or_default(),
                 row["block_rewards_eai"].as_str().unwrap_or_default(),
+            );
+        }
+        println!();
+        for row in &rows {
+            let hardware = &row["hardware"];
+            println!(
+                "{}  {}, {} MiB, {}, capacity {}",
+                row["address"].as_str().unwrap_or_default(),
+                hardware["gpu_model"].as_str().unwrap_or_default(),
+                hardware["memory_mb"],
+                hardware["engine"].as_str().unwrap_or_default(),
+                row["capacity"],
             );
         }
         Ok(())

@@ -58,6 +58,8 @@ pub struct WorkerInfo {
     pub busy: u16,
     /// Models served.
     pub models: Vec<U256>,
+    /// Its declared machine.
+    pub hardware: Hardware,
 }
 
 /// The kernel seen from one account: every call is sent from `from` through `provider`, which
@@ -393,6 +395,7 @@ impl<P: Provider + Clone> KernelClient<P> {
             capacity: info.state.capacity,
             busy: info.state.busy,
             models: info.models,
+            hardware: Hardware::from_sol(info.hardware),
         })
     }
 

@@ -202,6 +202,10 @@ impl Hardware {
             engine: self.engine.clone(),
         }
     }
+
+    pub(crate) fn from_sol(hardware: GPUManagement::Hardware) -> Self {
+        Self { gpu_model: hardware.gpuModel, memory_mb: hardware.memoryMb, engine: hardware.engine }
+    }
 }
 
 /// A model to register.

@@ -17,6 +17,8 @@ use crate::{Error, Result};
 /// data_dir = ".aik/node"
 /// stake_eai = 1000
 /// capacity = 1
+/// gpu_model = "NVIDIA L4"
+/// memory_mb = 24000
 /// poll_interval_ms = 200
 /// models = [1, 2]
 /// store_dir = "~/.cache/aik/store"
@@ -42,6 +44,10 @@ pub struct NodeFileConfig {
     pub stake_eai: Option<u64>,
     /// Prompts run at once.
     pub capacity: Option<u16>,
+    /// Declared machine (default: detected).
+    pub gpu_model: Option<String>,
+    /// Memory available to models, MiB (default: detected).
+    pub memory_mb: Option<u64>,
     /// Poll interval in milliseconds.
     pub poll_interval_ms: Option<u64>,
     /// Registered models to serve (default: the deployment's model).

@@ -28,6 +28,7 @@ mod db;
 mod deployment;
 mod engine;
 mod error;
+pub mod hardware;
 mod model;
 pub mod network;
 mod step;

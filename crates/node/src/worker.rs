@@ -67,8 +67,8 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Defaults for a local network: 1,000 EAI stake, capacity 1, a CPU description with the
-    /// `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s; prompt data
+    /// Defaults for a local network: 1,000 EAI stake, capacity 1, this machine's hardware as
+    /// detected ([`crate::hardware::detect`]) with the `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s; prompt data
     /// held in storage is read from the default content store, else fetched from IPFS.
     pub fn new(rpc_url: String, signer: PrivateKeySigner, addresses: KernelAddresses) -> Self {
         Self {
@@ -79,11 +79,7 @@ impl WorkerConfig {
             models: vec![U256::from(1)],
             stake: U256::from(1_000u128 * 10u128.pow(18)),
             capacity: 1,
-            hardware: Hardware {
-                gpu_model: "cpu".into(),
-                memory_mb: 8192,
-                engine: aik_infer::LlamaGgufDriver::VERSION.into(),
-            },
+            hardware: crate::hardware::detect(aik_infer::LlamaGgufDriver::VERSION),
             start_block: 0,
             poll_interval: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),

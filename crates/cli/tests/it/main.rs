@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod model;
 mod node_restart;
+mod operator;
 mod prompt;
 mod store;
 mod support;

@@ -1,0 +1,79 @@
+//! `aik node pause|resume|update` and the hardware `aik status` shows: a worker changes what it
+//! declares without unbonding.
+
+use aik_kernel::{DeployParams, Hardware, KernelClient, WorkerStatus, wallet_provider};
+use aik_node::network::fund_workers;
+use alloy::primitives::U256;
+
+use crate::support::{Network, stdout_of};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_pauses_updates_and_resumes_from_the_command_line() {
+    let net = Network::start().await;
+    let accounts = net.devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let worker = &accounts[1];
+    let min_stake = DeployParams::dev(owner.address()).min_stake;
+    fund_workers(&net.deployment, &owner, &[worker.address], min_stake * U256::from(2))
+        .await
+        .unwrap();
+    let provider = wallet_provider(&net.deployment.rpc_url, worker.signer.clone()).unwrap();
+    let client = KernelClient::new(provider, worker.address, net.deployment.addresses());
+    // Registered as `aik node run` does: with the machine it detects.
+    let detected = aik_node::hardware::detect("llama-gguf/1");
+    let model = U256::from(net.deployment.model_id);
+    client.register_worker(&detected, &[model], 1, min_stake * U256::from(2)).await.unwrap();
+
+    let key = worker.private_key_hex();
+    let status = || async {
+        let json = stdout_of(&net.aik(&["status", "--json"]).await);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        json["workers"][0].clone()
+    };
+    let shown = status().await;
+    assert_eq!(shown["hardware"]["gpu_model"], detected.gpu_model.as_str());
+    assert_eq!(shown["hardware"]["memory_mb"], detected.memory_mb);
+    assert!(detected.gpu_model.starts_with("cpu: "), "{}", detected.gpu_model);
+
+    let paused = stdout_of(&net.aik(&["node", "pause", "--key", &key]).await);
+    assert_eq!(paused.trim(), format!("worker {} is paused", worker.address));
+    assert_eq!(client.worker(worker.address).await.unwrap().status, WorkerStatus::Paused);
+    let resumed = stdout_of(&net.aik(&["node", "resume", "--key", &key]).await);
+    assert_eq!(resumed.trim(), format!("worker {} is active", worker.address));
+
+    // Active: update pauses, changes the record, resumes; no unbonding, stake untouched.
+    let updated = stdout_of(
+        &net.aik(&[
+            "node",
+            "update",
+            "--key",
+            &key,
+            "--gpu-model",
+            "NVIDIA L4",
+            "--memory-mb",
+            "24000",
+            "--capacity",
+            "2",
+        ])
+        .await,
+    );
+    assert!(updated.contains("is active: NVIDIA L4, 24000 MiB, capacity 2"), "{updated}");
+    let info = client.worker(worker.address).await.unwrap();
+    assert_eq!(info.status, WorkerStatus::Active);
+    assert_eq!(info.capacity, 2);
+    assert_eq!(
+        info.hardware,
+        Hardware { gpu_model: "NVIDIA L4".into(), memory_mb: 24000, engine: "llama-gguf/1".into() }
+    );
+    assert_eq!(U256::from(info.stake), min_stake * U256::from(2));
+    assert_eq!(status().await["hardware"]["gpu_model"], "NVIDIA L4");
+
+    // A capacity the stake cannot back is refused by the kernel; the worker is left paused and
+    // told what to do.
+    let refused = net.aik(&["node", "update", "--key", &key, "--capacity", "3"]).await;
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains("is paused but not updated"), "{error}");
+    assert_eq!(client.worker(worker.address).await.unwrap().status, WorkerStatus::Paused);
+    net.stop().await;
+}
