@@ -44,6 +44,9 @@ enum StoreCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Index every stored file by its UnixFS id (files kept before ids were indexed, e.g. by
+    /// older versions or downloads by sha256); prints how many.
+    Index,
     /// Write the CAR v1 of a stored file's UnixFS DAG.
     Export {
         /// The file's id.
@@ -60,6 +63,12 @@ pub(crate) fn run(args: StoreArgs) -> eyre::Result<()> {
             StoreCommand::Add { file, json, ipfs_api } => add(file, json, ipfs_api).await,
             StoreCommand::Get { cid, out } => get(cid, out).await,
             StoreCommand::Export { cid, car } => export(cid, car).await,
+            StoreCommand::Index => {
+                let (store, _) = store().await?;
+                let indexed = store.index_all_unixfs().await?;
+                println!("indexed {indexed} files larger than one block by their UnixFS id");
+                Ok(())
+            }
         }
     })
 }

@@ -228,6 +228,30 @@ impl LocalStore {
         Ok(dag)
     }
 
+    /// Indexes the UnixFS root of every stored file larger than one block (files stored before
+    /// the index existed, or by a download by sha256); returns how many roots were recorded.
+    pub async fn index_all_unixfs(&self) -> Result<usize> {
+        let mut ids = Vec::new();
+        let mut entries =
+            tokio::fs::read_dir(&self.root).await.map_err(Error::io("list", &self.root))?;
+        while let Some(entry) = entries.next_entry().await.map_err(Error::io("list", &self.root))? {
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.parse::<ContentId>().ok())
+                && entry.path().is_file()
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        let mut indexed = 0;
+        for id in ids {
+            if self.index_unixfs(&id).await?.root.codec() == Codec::DagPb {
+                indexed += 1;
+            }
+        }
+        Ok(indexed)
+    }
+
     /// The stored content a CID names: a raw CID's own sha256 when stored, or the file a
     /// UnixFS root was indexed for.
     pub async fn resolve(&self, cid: &Cid) -> Result<Option<ContentId>> {

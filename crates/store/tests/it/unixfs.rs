@@ -100,6 +100,13 @@ async fn the_store_finds_a_file_by_its_unixfs_id_and_keeps_it_once() {
         .collect();
     assert_eq!(stored.len(), 2, "{stored:?}");
     assert!(stored.contains(&dag.sha256.to_string()) && stored.contains(&"unixfs".to_string()));
+    // Content stored by sha256 alone (as before the index existed) is found once indexed.
+    let old = file_of(dir.path(), 2 * CHUNK_SIZE + 11);
+    let old_dag = UnixFsFile::of_file(&old).unwrap();
+    store.put_file(&old).await.unwrap();
+    assert_eq!(store.resolve(&old_dag.root).await.unwrap(), None);
+    assert_eq!(store.index_all_unixfs().await.unwrap(), 2, "both multi-block files");
+    assert_eq!(store.resolve(&old_dag.root).await.unwrap(), Some(old_dag.sha256));
     // An id nobody indexed is not there; a tampered index entry is refused, not served.
     let other = UnixFsFile::of(&vec![1u8; 2 * CHUNK_SIZE]).root;
     assert_eq!(store.resolve(&other).await.unwrap(), None);
