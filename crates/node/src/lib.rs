@@ -39,6 +39,6 @@ pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
 pub use engine::{Answer, Engine, TokenCounter, canonical_failure};
 pub use error::{Error, Result};
-pub use model::{RegisteredModel, fetch_model, registered_model};
+pub use model::{DRIVERS, RegisteredModel, fetch_model, registered_model};
 pub use step::{Step, next_step};
 pub use worker::{Worker, WorkerConfig};

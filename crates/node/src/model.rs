@@ -11,6 +11,9 @@ use crate::{Error, Result};
 /// A model as the registry describes it.
 pub type RegisteredModel = ModelFileSystem::Model;
 
+/// The model drivers this node runs, by their registered ids.
+pub const DRIVERS: &[&str] = &[aik_infer::LlamaGgufDriver::VERSION];
+
 /// Reads model `model_id` from the ModelFileSystem at `registry`.
 pub async fn registered_model<P: Provider + Clone>(
     provider: &P,
@@ -35,6 +38,15 @@ pub async fn fetch_model(
 ) -> Result<PathBuf> {
     let id = ContentId::from_digest(model.fileSha256.0);
     let bad = |reason: String| Error::Model { model_id: model_id.saturating_to(), reason };
+    // The registered driver says how the file is run; a node without it must not register for
+    // the model (it would answer differently from those that have it), nor download it.
+    if !DRIVERS.contains(&model.driver.as_str()) {
+        return Err(bad(format!(
+            "it runs on driver {:?}, which this node does not have (it has {})",
+            model.driver,
+            DRIVERS.join(", ")
+        )));
+    }
     if !store.has(&id)
         && let Some(path) = local_copy.filter(|p| p.is_file())
     {

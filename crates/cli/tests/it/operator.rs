@@ -77,3 +77,36 @@ async fn a_worker_pauses_updates_and_resumes_from_the_command_line() {
     assert_eq!(client.worker(worker.address).await.unwrap().status, WorkerStatus::Paused);
     net.stop().await;
 }
+
+/// A model registered with a driver this node does not have is refused before anything is
+/// downloaded or registered, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_model_whose_driver_it_lacks() {
+    let net = Network::start().await;
+    let accounts = net.devnet.accounts().to_vec();
+    let owner = accounts[0].signer.clone();
+    let (file, _) = crate::support::tiny_model(net.dir.path(), 5);
+    let mut spec = aik_node::network::model_spec(
+        &file,
+        "future",
+        vec!["https://example.com/future.gguf".into()],
+        1,
+    )
+    .unwrap();
+    spec.driver = "gguf/9".into();
+    let provider = wallet_provider(&net.deployment.rpc_url, owner.clone()).unwrap();
+    // The deployment's timelock (zero delay, as `aik up`) schedules and executes it.
+    let registry = KernelClient::new(provider, owner.address(), net.deployment.addresses());
+    let model = registry.register_model(&spec).await.unwrap();
+    let key = accounts[1].private_key_hex();
+    let run = net.aik(&["node", "run", "--key", &key, "--model", &model.to_string()]).await;
+    assert!(!run.status.success());
+    let error = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        error.contains(
+            "runs on driver \"gguf/9\", which this node does not have (it has llama-gguf/1)"
+        ),
+        "{error}"
+    );
+    net.stop().await;
+}
