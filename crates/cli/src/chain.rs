@@ -13,7 +13,7 @@ use aik_kernel::OutputFormat;
 use aik_node::{Deployment, Engine};
 use aik_store::{FetchConfig, Fetcher, LocalStore};
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
-use eyre::{WrapErr, eyre};
+use eyre::{WrapErr, bail, eyre};
 
 /// The private key of dev account 0 of the `test … junk` mnemonic: the default requester on a
 /// local network (well known, never use it on a real chain).
@@ -25,26 +25,48 @@ pub(crate) fn deployment_path(dir: &Path) -> PathBuf {
     dir.join("deployment.json")
 }
 
-/// Reads the deployment written by `aik up`, with the RPC URL overridden by `--rpc`.
 /// Where a client command finds the network: the deployment file that `aik up` or `aik deploy`
-/// wrote, optionally reached through another RPC endpoint.
+/// wrote, or, without one, the chain's kernel directory through `--rpc` alone (the newest
+/// registered deployment, or `--kernel`'s).
 #[derive(Debug, clap::Args)]
 pub(crate) struct NetworkArgs {
-    /// JSON-RPC endpoint (default: the one in the deployment file).
+    /// JSON-RPC endpoint (default: the one in the deployment file). Without a deployment file,
+    /// the network is found through the chain's kernel directory.
     #[arg(long, env = "AIK_RPC")]
     rpc: Option<String>,
     /// State directory holding the deployment file written by `aik up` or `aik deploy`.
     #[arg(long, default_value = ".aik")]
     dir: PathBuf,
+    /// The kernel to use among those the chain's directory lists (default: the deployment
+    /// file's, else the newest registered).
+    #[arg(long, env = "AIK_KERNEL")]
+    kernel: Option<alloy::primitives::Address>,
 }
 
 impl NetworkArgs {
-    /// The deployment, with the `--rpc` override applied.
-    pub(crate) fn deployment(&self) -> eyre::Result<Deployment> {
-        load_deployment(&self.dir, self.rpc.as_deref())
+    /// The deployment: from the file (with the `--rpc` override) when it exists and names the
+    /// kernel asked for, else from the chain's directory.
+    pub(crate) async fn deployment(&self) -> eyre::Result<Deployment> {
+        let path = deployment_path(&self.dir);
+        if path.is_file() {
+            let deployment = load_deployment(&self.dir, self.rpc.as_deref())?;
+            if self.kernel.is_none_or(|k| k == deployment.kernel) {
+                return Ok(deployment);
+            }
+        }
+        let Some(rpc) = self.rpc.as_deref() else {
+            bail!(
+                "no network found: run `aik up` first, or pass --rpc URL (looked for {})",
+                path.display()
+            );
+        };
+        Deployment::from_chain(rpc, self.kernel)
+            .await
+            .wrap_err_with(|| format!("cannot find an AI Kernel through {rpc}"))
     }
 }
 
+/// Reads the deployment written by `aik up`, with the RPC URL overridden by `rpc`.
 pub(crate) fn load_deployment(dir: &Path, rpc: Option<&str>) -> eyre::Result<Deployment> {
     let path = deployment_path(dir);
     let mut deployment = Deployment::load(&path).wrap_err_with(|| {

@@ -42,7 +42,7 @@ pub(crate) fn run(args: DemoArgs) -> eyre::Result<()> {
         let known: Vec<_> = DEMOS.iter().map(|d| d.name).collect();
         bail!("unknown example {name:?}; the examples are: {}", known.join(", "));
     }
-    let deployment = args.network.deployment()?;
+    let deployment = crate::chain::runtime()?.block_on(args.network.deployment())?;
     let signer = parse_key(&args.key)?;
     let account = signer.address();
     let provider = wallet_provider(&deployment.rpc_url, signer)?;

@@ -143,7 +143,7 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     for uri in &args.uris {
         uri.parse::<aik_store::Uri>().wrap_err_with(|| format!("--uri {uri}"))?;
     }
-    let deployment = args.network.deployment()?;
+    let deployment = args.network.deployment().await?;
     let signer = parse_key(&args.key)?;
     check_model_file(&args.file).await?;
 
@@ -362,7 +362,7 @@ async fn registered_models(deployment: &Deployment) -> eyre::Result<Vec<ModelVie
 }
 
 async fn list(args: ListArgs) -> eyre::Result<()> {
-    let deployment = args.network.deployment()?;
+    let deployment = args.network.deployment().await?;
     let models = registered_models(&deployment).await?;
     if args.json {
         let all: Vec<_> = models.iter().map(ModelView::json).collect();

@@ -142,7 +142,13 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_else(|| args.dir.clone());
         let rpc = args.rpc.clone().or_else(|| file.rpc_url.clone());
-        let mut deployment = load_deployment(&dir, rpc.as_deref())?;
+        let mut deployment = match rpc.as_deref() {
+            // No deployment file: the chain's kernel directory names the network.
+            Some(rpc) if !crate::chain::deployment_path(&dir).is_file() => {
+                aik_node::Deployment::from_chain(rpc, None).await?
+            }
+            _ => load_deployment(&dir, rpc.as_deref())?,
+        };
         if let Some(ws) = args.ws.clone().or_else(|| file.ws_url.clone()) {
             deployment.ws_url = Some(ws);
         }
@@ -253,10 +259,10 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
 }
 
 /// The worker's client on the network `account` names.
-fn worker_client(
+async fn worker_client(
     account: &AccountArgs,
 ) -> eyre::Result<aik_kernel::KernelClient<alloy::providers::DynProvider>> {
-    let deployment = account.network.deployment()?;
+    let deployment = account.network.deployment().await?;
     let signer = parse_key(&account.key)?;
     let from = signer.address();
     let provider = aik_kernel::wallet_provider(&deployment.rpc_url, signer)?;
@@ -264,7 +270,7 @@ fn worker_client(
 }
 
 async fn pause_or_resume(account: AccountArgs, pause: bool) -> eyre::Result<()> {
-    let client = worker_client(&account)?;
+    let client = worker_client(&account).await?;
     if pause {
         client.pause().await?;
     } else {
@@ -277,7 +283,7 @@ async fn pause_or_resume(account: AccountArgs, pause: bool) -> eyre::Result<()> 
 
 async fn update(args: UpdateArgs) -> eyre::Result<()> {
     use aik_kernel::WorkerStatus;
-    let client = worker_client(&args.account)?;
+    let client = worker_client(&args.account).await?;
     let info = client.worker(client.from()).await?;
     let detected = aik_node::hardware::detect(&info.hardware.engine);
     let hardware = aik_kernel::Hardware {

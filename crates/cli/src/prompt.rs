@@ -65,7 +65,7 @@ pub(crate) fn run(args: PromptArgs) -> eyre::Result<()> {
 
 async fn prompt(args: PromptArgs) -> eyre::Result<()> {
     ensure!(!args.input.is_empty(), "the input is empty");
-    let deployment = args.network.deployment()?;
+    let deployment = args.network.deployment().await?;
     let signer = parse_key(&args.key)?;
     let requester = signer.address();
     let provider = wallet_provider(&deployment.rpc_url, signer)?;

@@ -46,7 +46,7 @@ pub(crate) struct TopicArgs {
 
 pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
     runtime()?.block_on(async move {
-        let deployment = args.network.deployment()?;
+        let deployment = args.network.deployment().await?;
         let provider = ProviderBuilder::new()
             .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
         let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
@@ -171,7 +171,7 @@ fn eai_string(wei: U256) -> String {
 
 pub(crate) fn run_topic(args: TopicArgs) -> eyre::Result<()> {
     runtime()?.block_on(async move {
-        let deployment = args.network.deployment()?;
+        let deployment = args.network.deployment().await?;
         let provider = ProviderBuilder::new()
             .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
         let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());

@@ -38,7 +38,7 @@ pub(crate) fn run(args: VerifyArgs) -> eyre::Result<()> {
 }
 
 async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
-    let deployment = args.network.deployment()?;
+    let deployment = args.network.deployment().await?;
     let provider = ProviderBuilder::new()
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
     let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());

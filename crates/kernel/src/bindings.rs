@@ -64,3 +64,10 @@ alloy::sol!(
     IAIKernelConsumer,
     "../../contracts/out/IAIKernelConsumer.json"
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    KernelDirectory,
+    "../../contracts/out/KernelDirectory.json"
+);

@@ -30,6 +30,7 @@ pub mod bindings;
 mod client;
 mod context;
 mod deploy;
+pub mod directory;
 mod error;
 pub mod gas;
 mod tx;

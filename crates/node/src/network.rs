@@ -58,6 +58,25 @@ pub async fn deploy(
     let direct = DeployParams { timelock_delay: None, ..params.clone() };
     let mut client = KernelClient::deploy(provider.clone(), &direct).await?;
     let model_id = client.register_model(model).await?;
+    // Findable from the RPC URL alone: registered while the deployer still owns the kernel.
+    let kernel = client.addresses().kernel;
+    match aik_kernel::directory::ensure_directory(&provider, owner.address()).await? {
+        Some(_) => {
+            aik_kernel::directory::register_deployment(
+                &provider,
+                owner.address(),
+                kernel,
+                model_id.saturating_to(),
+                deploy_block,
+                concat!("aik ", env!("CARGO_PKG_VERSION")),
+            )
+            .await?;
+        }
+        None => tracing::warn!(
+            "this chain has no deterministic deployer ({}): the deployment is not in the kernel directory; clients need its deployment file",
+            aik_kernel::directory::DETERMINISTIC_DEPLOYER
+        ),
+    }
     if let Some(delay) = params.timelock_delay {
         client.install_timelock(delay).await?;
     }

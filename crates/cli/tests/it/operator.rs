@@ -110,3 +110,44 @@ async fn a_node_refuses_a_model_whose_driver_it_lacks() {
     );
     net.stop().await;
 }
+
+/// A client with only the chain's RPC URL (no deployment file) finds the network through the
+/// kernel directory the deployment registered in; `--kernel` names one, and a wrong one is named
+/// in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_finds_the_network_by_its_rpc_url_alone() {
+    let net = Network::start().await;
+    let nowhere = net.dir.path().join("no-deployment-file");
+    let rpc = net.deployment.rpc_url.clone();
+    let dir = nowhere.to_str().unwrap();
+    let run = |args: Vec<String>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aik"));
+        command.args(&args).env("AIK_HOME", net.home()).env_remove("AIK_RPC");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let args = |extra: &[&str]| {
+        let mut all: Vec<String> = ["status", "--json", "--rpc", &rpc, "--dir", dir]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all
+    };
+    let found = stdout_of(&run(args(&[])).await.unwrap());
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(found["kernel"], net.deployment.kernel.to_string());
+    assert_eq!(found["model_id"], net.deployment.model_id);
+    let named =
+        stdout_of(&run(args(&["--kernel", &net.deployment.kernel.to_string()])).await.unwrap());
+    assert!(named.contains(&net.deployment.kernel.to_string()), "{named}");
+    let stranger = alloy::primitives::Address::repeat_byte(0x42).to_string();
+    let failed = run(args(&["--kernel", &stranger])).await.unwrap();
+    assert!(!failed.status.success());
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(error.contains(&format!("{} on {rpc} is not an AI Kernel", stranger)), "{error}");
+    // Without --rpc and without a file: what to do.
+    let lost = run(vec!["status".into(), "--dir".into(), dir.into()]).await.unwrap();
+    let error = String::from_utf8_lossy(&lost.stderr);
+    assert!(error.contains("run `aik up` first, or pass --rpc URL"), "{error}");
+    net.stop().await;
+}

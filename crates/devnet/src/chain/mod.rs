@@ -118,6 +118,16 @@ fn now_secs() -> u64 {
 /// Suggested priority fee (1 gwei), as geth and Hardhat suggest on an idle chain.
 pub(crate) const SUGGESTED_PRIORITY_FEE: u128 = 1_000_000_000;
 
+/// The deterministic deployment proxy (github.com/Arachnid/deterministic-deployment-proxy):
+/// called with `salt ‖ initcode`, it CREATE2s the contract and returns its 20-byte address.
+pub(crate) const DETERMINISTIC_DEPLOYER: Address =
+    alloy::primitives::address!("4e59b44847b379578588920ca78fbf26c0b4956c");
+
+/// Its runtime code.
+const DETERMINISTIC_DEPLOYER_CODE: [u8; 69] = alloy::primitives::hex!(
+    "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe03601600081602082378035828234f58015156039578182fd5b8082525050506014600cf3"
+);
+
 impl Chain {
     /// Opens the chain: loads it from `config.state_dir` when that holds one, otherwise creates
     /// the genesis block with the dev accounts funded.
@@ -179,6 +189,13 @@ impl Chain {
                 AccountInfo { balance: config.balance, ..Default::default() },
             );
         }
+        // The standard deterministic CREATE2 deployer, as on every public chain (and anvil), so
+        // contracts deployed through it get the same address here as anywhere.
+        let code = Bytecode::new_raw(Bytes::from_static(&DETERMINISTIC_DEPLOYER_CODE));
+        chain.state.insert_account_info(
+            DETERMINISTIC_DEPLOYER,
+            AccountInfo { code_hash: code.hash_slow(), code: Some(code), ..Default::default() },
+        );
         let genesis = chain.build_header(None, now_secs(), 0, &[], &[]);
         let hash = genesis.hash_slow();
         let block = Arc::new(MinedBlock { header: genesis, hash, txs: Vec::new() });

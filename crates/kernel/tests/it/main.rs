@@ -4,6 +4,7 @@
 mod attacks;
 mod callbacks;
 mod context;
+mod directory;
 mod draw;
 mod finalize_gas;
 mod fixture;
