@@ -45,19 +45,28 @@ struct AccountArgs {
     key: String,
 }
 
+/// What a worker declares about its machine and load.
+#[derive(Debug, Args)]
+struct MachineArgs {
+    /// Declared machine (default: detected, `cpu: <model> (<cores> cores, <simd>)` plus any
+    /// NVIDIA GPU).
+    #[arg(long)]
+    gpu_model: Option<String>,
+    /// Memory available to models, MiB (default: the machine's total).
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Prompts run at once; each needs the minimum stake (default: 1 when registering,
+    /// unchanged when updating).
+    #[arg(long)]
+    capacity: Option<u16>,
+}
+
 #[derive(Debug, Args)]
 struct UpdateArgs {
     #[command(flatten)]
     account: AccountArgs,
-    /// Declared machine (default: detected, see `aik node run --help`).
-    #[arg(long)]
-    gpu_model: Option<String>,
-    /// Memory available to models, MiB (default: detected).
-    #[arg(long)]
-    memory_mb: Option<u64>,
-    /// Prompts run at once (default: unchanged); each needs the minimum stake.
-    #[arg(long)]
-    capacity: Option<u16>,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Models to serve (repeat; default: unchanged).
     #[arg(long = "model", value_name = "ID")]
     models: Vec<u64>,
@@ -96,16 +105,8 @@ struct RunArgs {
     /// Content store directory (model files, prompt data; default: $AIK_HOME/store).
     #[arg(long, env = "AIK_STORE_DIR")]
     store_dir: Option<PathBuf>,
-    /// Declared machine (default: detected: `cpu: <model> (<cores> cores, <simd>)`, plus any
-    /// NVIDIA GPU).
-    #[arg(long)]
-    gpu_model: Option<String>,
-    /// Memory available to models, MiB (default: the machine's total).
-    #[arg(long)]
-    memory_mb: Option<u64>,
-    /// Prompts run at once; each needs the minimum stake (default 1).
-    #[arg(long)]
-    capacity: Option<u16>,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Serve the content store read-only as an IPFS trustless gateway on ADDR (e.g.
     /// 0.0.0.0:8081), so other workers fetch model files from this one.
     #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
@@ -163,13 +164,13 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         if let Some(stake) = args.stake.or(file.stake_eai) {
             config.stake = U256::from(stake) * U256::from(10u64).pow(U256::from(18));
         }
-        if let Some(capacity) = args.capacity.or(file.capacity) {
+        if let Some(capacity) = args.machine.capacity.or(file.capacity) {
             config.capacity = capacity;
         }
-        if let Some(gpu_model) = args.gpu_model.clone().or_else(|| file.gpu_model.clone()) {
+        if let Some(gpu_model) = args.machine.gpu_model.clone().or_else(|| file.gpu_model.clone()) {
             config.hardware.gpu_model = gpu_model;
         }
-        if let Some(memory_mb) = args.memory_mb.or(file.memory_mb) {
+        if let Some(memory_mb) = args.machine.memory_mb.or(file.memory_mb) {
             config.hardware.memory_mb = memory_mb;
         }
         if let Some(ms) = args.poll_ms.or(file.poll_interval_ms) {
@@ -287,8 +288,8 @@ async fn update(args: UpdateArgs) -> eyre::Result<()> {
     let info = client.worker(client.from()).await?;
     let detected = aik_node::hardware::detect(&info.hardware.engine);
     let hardware = aik_kernel::Hardware {
-        gpu_model: args.gpu_model.unwrap_or(detected.gpu_model),
-        memory_mb: args.memory_mb.unwrap_or(detected.memory_mb),
+        gpu_model: args.machine.gpu_model.unwrap_or(detected.gpu_model),
+        memory_mb: args.machine.memory_mb.unwrap_or(detected.memory_mb),
         engine: info.hardware.engine.clone(),
     };
     let models = if args.models.is_empty() {
@@ -296,7 +297,7 @@ async fn update(args: UpdateArgs) -> eyre::Result<()> {
     } else {
         args.models.iter().map(|m| U256::from(*m)).collect()
     };
-    let capacity = args.capacity.unwrap_or(info.capacity);
+    let capacity = args.machine.capacity.unwrap_or(info.capacity);
     let was_active = info.status == WorkerStatus::Active;
     if was_active {
         client.pause().await.wrap_err("cannot pause before the update")?;
