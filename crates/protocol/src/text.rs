@@ -57,15 +57,16 @@ fn key(value: I256) -> U256 {
 
 /// Whether some answer that starts with the digits `prefix` (not empty, no sign) has a
 /// magnitude in the range `reaches` accepts: `prefix` itself, or `prefix` followed by k more
-/// digits, which covers `[p·10ᵏ, p·10ᵏ + 10ᵏ − 1]`.
-fn digits_reach(prefix: &[u8], reaches: impl Fn(U256, U256) -> bool) -> bool {
+/// digits, which covers `[p·10ᵏ, p·10ᵏ + 10ᵏ − 1]`. No answer's magnitude exceeds `limit`, so
+/// the search stops there (constrained decoding asks this for every candidate token).
+fn digits_reach(prefix: &[u8], limit: U256, reaches: impl Fn(U256, U256) -> bool) -> bool {
     let Some(p) = magnitude(prefix) else { return false };
     if p.is_zero() {
         return reaches(p, p); // "0" cannot be extended
     }
     let mut scale = U256::from(1);
     loop {
-        let Some(low) = p.checked_mul(scale) else { return false };
+        let Some(low) = p.checked_mul(scale).filter(|low| *low <= limit) else { return false };
         let high = low.saturating_add(scale - U256::from(1));
         if reaches(low, high) {
             return true;
@@ -158,7 +159,7 @@ impl OutputFormat {
             Self::Bool => b"true".starts_with(text) || b"false".starts_with(text),
             Self::Choice(options) => options.iter().any(|o| o.as_bytes().starts_with(text)),
             Self::Uint { min, max } => {
-                text.is_empty() || digits_reach(text, |low, high| low <= *max && high >= *min)
+                text.is_empty() || digits_reach(text, *max, |low, high| low <= *max && high >= *min)
             }
             Self::Int { min, max } => {
                 let (min, max) = (key(*min), key(*max));
@@ -166,13 +167,16 @@ impl OutputFormat {
                     _ if text.is_empty() => true,
                     Some([]) => min < SIGN_BIT,
                     // −high..=−low, with magnitudes up to 2²⁵⁵.
-                    Some(digits) => digits_reach(digits, |low, high| {
-                        !low.is_zero()
-                            && low <= SIGN_BIT
-                            && SIGN_BIT - high.min(SIGN_BIT) <= max
-                            && SIGN_BIT - low >= min
-                    }),
-                    None => digits_reach(text, |low, high| {
+                    // Magnitudes of negatives reach |min|; of positives, max.
+                    Some(digits) => {
+                        digits_reach(digits, SIGN_BIT.saturating_sub(min), |low, high| {
+                            !low.is_zero()
+                                && low <= SIGN_BIT
+                                && SIGN_BIT - high.min(SIGN_BIT) <= max
+                                && SIGN_BIT - low >= min
+                        })
+                    }
+                    None => digits_reach(text, max.saturating_sub(SIGN_BIT), |low, high| {
                         low < SIGN_BIT
                             && SIGN_BIT + low <= max
                             && SIGN_BIT + high.min(SIGN_BIT - U256::from(1)) >= min
