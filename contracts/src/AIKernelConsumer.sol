@@ -28,6 +28,14 @@ interface ITopicSettings {
 /// returned. Anyone may cancel a prompt stuck in the queue past the kernel's queue timeout; a dapp may also offer
 /// {_cancelQueued} itself.
 ///
+/// Finality: each request chooses when its callback runs (`InferenceRequest.finality`). Immediate: at
+/// finalization, on the committee's answer. Optimistic: only once the answer can no longer be challenged (after
+/// the kernel's challenge window, when anyone calls the kernel's `deliver`, or at the end of a challenge, with the
+/// answer it leaves standing, the corrected one if it overturned the committee). A dapp whose callback moves value
+/// should choose Optimistic: a colluding committee majority can get a wrong answer finalized, and while a challenge
+/// then slashes it and corrects the record, it cannot undo what an Immediate callback already did. Immediate suits
+/// answers that are cheap to be wrong about (a chat reply, a name suggestion) and want no delay.
+///
 /// Do not put the dapp's own reentrancy lock on {_onInferenceResult}: anyone may call the kernel's `finalize`,
 /// including from inside a locked function of the dapp that sends them ETH, and the callback would then fail.
 /// Update state before any transfer in the callback instead.
@@ -86,11 +94,12 @@ abstract contract AIKernelConsumer is IAIKernelConsumer {
         (status,,) = kernel.getResult(promptId);
     }
 
-    /// @dev Whether the prompt is over: finalized (the callback ran, or failed), refunded or unavailable.
+    /// @dev Whether the prompt is over: finalized with no Optimistic callback still to come (the callback ran, or
+    /// failed), refunded or unavailable. A challenged prompt is not over until its challenge ends.
     function _promptEnded(uint256 promptId) internal view returns (bool) {
         PromptStatus status = _promptStatus(promptId);
-        return status == PromptStatus.Finalized || status == PromptStatus.Refunded
-            || status == PromptStatus.Unavailable;
+        if (status == PromptStatus.Finalized) return kernel.deliveryOpensAt(promptId) == 0;
+        return status == PromptStatus.Refunded || status == PromptStatus.Unavailable;
     }
 
     /// @dev What the kernel credited back to this contract for a closed prompt (see {IAIKernel-refundOf}).

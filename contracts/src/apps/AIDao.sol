@@ -10,6 +10,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -20,7 +21,8 @@ import {
 /// @notice The whitepaper's AI-powered DAO: instead of a token vote, every proposal is judged by the model
 /// (a Choice between "approve" and "reject") with the DAO's recent proposals and their outcomes as context,
 /// and the verdict is binding: an approved proposal's action (a call with value from the DAO's treasury) is
-/// executed in the callback, a rejected one never is.
+/// executed in the callback, a rejected one never is. Its prompts are Optimistic: the verdict spends the treasury,
+/// so it acts only on an answer past the kernel's challenge window (or corrected by a challenge).
 /// @dev History as context: the ids of the last {HISTORY_SIZE} judged proposals are kept in a ring buffer and
 /// their descriptions, verdicts and execution results are sent as the prompt's extra context (Onchain). Each
 /// proposal is asked in a topic of its own, so the context is exactly that history and nothing else: the
@@ -220,7 +222,10 @@ contract AIDao is AIKernelConsumer, ReentrancyGuardTransient {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                // It moves value on the answer: only an answer that can no longer be challenged (see
+                // AIKernelConsumer, Finality).
+                finality: Finality.Optimistic
             })
         );
         proposal.promptId = promptId;

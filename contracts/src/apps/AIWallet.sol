@@ -10,6 +10,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -30,6 +31,8 @@ import {
 /// If the prompt ends without a verdict (refunded, or finalized with a failed callback), {reclaim} returns the
 /// held amount, and the kernel fee when the kernel refunded it, to the sender's balance; a send whose prompt is
 /// stuck in the kernel's queue past its timeout can be cancelled with {cancel} first. Nothing is ever locked.
+/// Its prompts are Optimistic: the verdict moves coin, so it acts only on an answer past the kernel's challenge
+/// window (or corrected by a challenge), never on one a colluding committee could have made up.
 contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
     /// @notice Where a transfer is.
     enum TransferStatus {
@@ -208,7 +211,10 @@ contract AIWallet is AIKernelConsumer, ReentrancyGuardTransient {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                // It moves value on the answer: only an answer that can no longer be challenged (see
+                // AIKernelConsumer, Finality).
+                finality: Finality.Optimistic
             })
         );
         transfer.promptId = promptId;

@@ -11,6 +11,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -277,7 +278,8 @@ contract BtcPriceOracle is AIKernelConsumer, Ownable, ReentrancyGuardTransient {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                finality: Finality.Immediate
             })
         );
         _requests[promptId] = Request({

@@ -10,6 +10,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -202,7 +203,8 @@ contract ConversationalAgent is AIKernelConsumer, ReentrancyGuardTransient {
                 maxTokens: replyTokens,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: callbackGas()
+                callbackGasLimit: callbackGas(),
+                finality: Finality.Immediate
             })
         );
         Message storage record = _messages[promptId];

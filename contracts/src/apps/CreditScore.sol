@@ -10,6 +10,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -164,7 +165,8 @@ contract CreditScore is AIKernelConsumer, ReentrancyGuardTransient {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                finality: Finality.Immediate
             })
         );
         request.promptId = promptId;

@@ -8,6 +8,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -159,7 +160,8 @@ contract FantasyLeague is AIKernelConsumer, PayoutCredits {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                finality: Finality.Immediate
             })
         );
         matchup.promptId = promptId;

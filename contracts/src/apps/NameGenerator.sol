@@ -10,6 +10,7 @@ import {
     DataRef,
     FormatKind,
     IAIKernel,
+    Finality,
     InferenceRequest,
     OutputFormat,
     Sampling,
@@ -323,7 +324,8 @@ contract NameGenerator is AIKernelConsumer, PayoutCredits {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                finality: Finality.Immediate
             })
         );
         request.promptId = promptId;

@@ -44,7 +44,8 @@ contract HelloKernel is AIKernelConsumer {
                 maxTokens: MAX_TOKENS,
                 feePerToken: 0,
                 sampling: Sampling(SamplingMode.Greedy, 0, 0, 0),
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                finality: Finality.Immediate
             })
         );
     }

@@ -60,6 +60,17 @@ struct Sampling {
     uint64 seed;
 }
 
+/// @notice When the requester's callback runs. Immediate: at finalization, as soon as the committee agreed.
+/// Optimistic: only once the answer can no longer be challenged (see {IAIKernel-challenge}): after the challenge
+/// window, through {IAIKernel-deliver}, or at the end of a challenge with the answer it leaves standing (the corrected
+/// one when the challenge overturned the committee's). A contract that moves value on the answer should choose
+/// Optimistic: an Immediate callback acts on an answer a colluding committee majority may have made up, and a
+/// correction cannot undo what the callback did.
+enum Finality {
+    Immediate,
+    Optimistic
+}
+
 /// @notice Everything a prompt needs. The requester (msg.sender of {IAIKernel-infer}) owns the topic.
 /// @param modelId Model in the ModelFileSystem.
 /// @param topic The conversation, scoped to the requester: topic id = keccak256(abi.encode(requester, topic)).
@@ -71,6 +82,7 @@ struct Sampling {
 /// price. Under the fee-priority policy a higher bid is served first when workers are scarce.
 /// @param sampling Decoding rule.
 /// @param callbackGasLimit Gas given to the requester's `onInferenceResult`; zero means no callback.
+/// @param finality When the callback runs (see {Finality}).
 struct InferenceRequest {
     uint256 modelId;
     string topic;
@@ -81,6 +93,7 @@ struct InferenceRequest {
     uint128 feePerToken;
     Sampling sampling;
     uint32 callbackGasLimit;
+    Finality finality;
 }
 
 /// @notice Where a prompt is in its life.
@@ -88,6 +101,8 @@ struct InferenceRequest {
 /// {AIKernelConsumer-_failureCode}), Refunded (no quorum twice, or cancelled while queued: the whole fee back) and
 /// Unavailable (fewer than a quorum of the committee committed, e.g. its input was never published: nobody is
 /// penalized, the committers keep `unavailableShareBps` of the fee and the rest is refunded, see {IAIKernel-refundOf}).
+/// A challenged prompt (see {IAIKernel-challenge}) goes back to Queued and Committing, with attempt 2, while its
+/// challenge committee is drawn and works, and is Finalized again when the challenge ends.
 enum PromptStatus {
     None,
     Queued,
@@ -100,11 +115,37 @@ enum PromptStatus {
 /// @notice Why a committee member was penalized at finalization.
 /// @dev Absent: it never committed although a quorum did. Withheld: it committed but never revealed (punished like
 /// a wrong output, so committing a guess and hiding it when it loses costs as much as revealing it). Wrong: it
-/// revealed an output other than the quorum's.
+/// revealed an output other than the quorum's. Overturned: it was in the majority whose answer a challenge committee
+/// overturned (see {IAIKernel-challenge}).
 enum Penalty {
     Absent,
     Withheld,
-    Wrong
+    Wrong,
+    Overturned
+}
+
+/// @notice Where a challenge is. Pending: its committee is queued, drawn or at work. Upheld: its committee agreed with
+/// the answer (the bond paid the committee and the treasury). Overturned: its committee agreed on another answer, which
+/// replaced the first. Inconclusive: its committee reached no quorum (the answer stands; the bond, less the
+/// finalization's gas, went back). Cancelled: no committee could be drawn before the queue timeout (the bond went
+/// back).
+enum ChallengeStatus {
+    None,
+    Pending,
+    Upheld,
+    Overturned,
+    Inconclusive,
+    Cancelled
+}
+
+/// @notice A prompt's challenge as {IAIKernel-getChallenge} shows it.
+/// @param challenger Who paid the bond.
+/// @param status Where it is.
+/// @param bond The bond paid. (The disputed output hash is in the ChallengeOpened event.)
+struct ChallengeRecord {
+    address challenger;
+    ChallengeStatus status;
+    uint128 bond;
 }
 
 /// @notice Parameters of the deployment, changeable by the owner within the bounds below, which setParams enforces.
@@ -113,7 +154,9 @@ enum Penalty {
 /// 50 %; slashWrongBps at most 50 % and slashAbsentBps at most slashWrongBps; jail terms at most 30 days;
 /// initialReward at most 1,000 EAI; halvingInterval at least 1; maxInputBytes 1..64 KiB; maxTokens 1..32,768;
 /// maxCallbackGas at most 5,000,000; pumpOnFinalize at most 8; gasPrice at most 10,000 gwei; finalizeGas at most
-/// 2,000,000; treasury not zero. The fields fill four storage slots (a finalization reads them all; a submission
+/// 2,000,000; treasury not zero; challengeWindow at most 7 days; slashChallengedBps from slashWrongBps to 100 %;
+/// challengeRewardBps at most 100 %; challengeBond at most 1,000 ether, and not zero while challengeWindow is not;
+/// jailChallenged at most 30 days. The fields fill five storage slots (a finalization reads them all; a submission
 /// reads the first, third and fourth).
 /// @param commitWindow Time a committee has to commit, from its assignment.
 /// @param revealWindow Time to reveal, after the commit deadline.
@@ -137,6 +180,13 @@ enum Penalty {
 /// finalizing never costs a worker money.
 /// @param finalizeGas Gas a finalization is paid for, besides the callback's gas limit.
 /// @param treasury Receives the treasury share of fees.
+/// @param challengeWindow Time after a prompt's finalization during which anyone may challenge its answer (0: no
+/// challenges); an Optimistic callback waits for it.
+/// @param slashChallengedBps Stake slashed from each member of a majority whose answer a challenge overturned.
+/// @param challengeRewardBps Share of that slashed stake, after the honest minority got back what it lost, paid to the
+/// challenger; the challenge committee's agreeing members split the rest.
+/// @param challengeBond Native coin a challenge must pay (exactly).
+/// @param jailChallenged Jail term of each member of an overturned majority.
 struct KernelParams {
     uint32 commitWindow;
     uint32 revealWindow;
@@ -150,6 +200,9 @@ struct KernelParams {
     uint16 slashAbsentBps;
     uint64 jailWrong;
     uint64 jailAbsent;
+    uint32 challengeWindow;
+    uint16 slashChallengedBps;
+    uint16 challengeRewardBps;
     uint128 initialReward;
     uint64 halvingInterval;
     uint32 maxInputBytes;
@@ -157,6 +210,8 @@ struct KernelParams {
     uint32 maxCallbackGas;
     uint8 pumpOnFinalize;
     address treasury;
+    uint128 challengeBond;
+    uint64 jailChallenged;
 }
 
 /// @notice A prompt as {DecentralizedInference-getPrompt} shows it: the permanent record joined with the prompt's
@@ -185,6 +240,7 @@ struct PromptRecord {
     uint16 revealedMask;
     uint64 commitSequence;
     uint8 commitCount;
+    Finality finality;
 }
 
 /// @notice What a worker declares about its machine.
@@ -218,6 +274,8 @@ interface IAIKernelEvents {
     /// @param turnSnapshot Number of finalized turns of the topic the prompt's context includes.
     /// @param systemPromptRevision Revision of the topic's system prompt in force (0: none).
     /// @param window Turns of history the context includes.
+    /// @param corrections Corrections of the topic's turns the context applies: those made before the submission
+    /// (see ContextManager.correctionCount).
     event PromptData(
         uint256 indexed promptId,
         InferenceRequest request,
@@ -225,14 +283,15 @@ interface IAIKernelEvents {
         bytes32 extraHash,
         uint64 turnSnapshot,
         uint32 systemPromptRevision,
-        uint16 window
+        uint16 window,
+        uint32 corrections
     );
 
     /// @notice Fewer than k eligible workers were free; the prompt waits in the model's queue.
     event PromptQueued(uint256 indexed promptId, uint256 indexed modelId);
 
     /// @notice A committee was drawn for the prompt (on submission, from the queue, or on retry).
-    /// @param attempt 0 for the first committee, 1 for the retry.
+    /// @param attempt 0 for the first committee, 1 for the retry, 2 for a challenge's committee.
     event CommitteeAssigned(
         uint256 indexed promptId, address[] committee, uint8 attempt, uint64 commitDeadline, uint64 revealDeadline
     );
@@ -276,6 +335,32 @@ interface IAIKernelEvents {
 
     /// @notice The requester's callback ran. `success` false means it reverted or ran out of gas.
     event CallbackResult(uint256 indexed promptId, address indexed requester, bool success);
+
+    /// @notice Someone challenged a finalized prompt's answer; a challenge committee will recompute it (its
+    /// CommitteeAssigned event has attempt 2).
+    /// @param originalHash The output hash the challenge disputes.
+    event ChallengeOpened(uint256 indexed promptId, address indexed challenger, uint256 bond, bytes32 originalHash);
+
+    /// @notice A challenge ended.
+    /// @param outcome Upheld, Overturned, Inconclusive or Cancelled.
+    /// @param outputHash The prompt's output hash from now on (the corrected one when Overturned).
+    /// @param slashed Stake slashed from the overturned majority (EAI, zero unless Overturned).
+    /// @param challengerReward Of that stake, paid to the challenger.
+    event ChallengeResolved(
+        uint256 indexed promptId,
+        ChallengeStatus outcome,
+        bytes32 outputHash,
+        uint256 slashed,
+        uint256 challengerReward
+    );
+
+    /// @notice A member of an overturned committee's minority had revealed the answer the challenge committee agreed
+    /// on: the stake it lost for it was given back (as far as the majority's slashed stake covers it) and its jail for
+    /// it lifted.
+    event PenaltyReversed(uint256 indexed promptId, address indexed worker, uint256 restored);
+
+    /// @notice EAI from slashed stake was paid to an account (a challenger or a challenge committee member).
+    event StakeAwarded(uint256 indexed promptId, address indexed account, uint256 amount);
 
     /// @notice Native coin was credited to an account's claimable balance.
     event Credited(address indexed account, uint256 amount);
@@ -349,6 +434,17 @@ interface IAIKernelEvents {
     error DecentralizedInferenceInvalidParameter(string name);
     /// @notice The zero address was given where an account is needed.
     error DecentralizedInferenceZeroAddress();
+    /// @notice The prompt cannot be challenged any more: its challenge window (which ended at `deadline`; zero when
+    /// challenges are off) has passed.
+    error DecentralizedInferenceChallengeClosed(uint256 promptId, uint256 deadline);
+    /// @notice The prompt was challenged before; a prompt can be challenged once.
+    error DecentralizedInferenceAlreadyChallenged(uint256 promptId);
+    /// @notice A challenge must pay exactly the bond.
+    error DecentralizedInferenceWrongBond(uint256 paid, uint256 bond);
+    /// @notice The prompt has no callback waiting for delivery (not Optimistic, no callback, or delivered).
+    error DecentralizedInferenceNothingToDeliver(uint256 promptId);
+    /// @notice An Optimistic callback is delivered once the challenge window has passed.
+    error DecentralizedInferenceDeliveryTooEarly(uint256 promptId, uint256 opensAt);
 }
 
 /// @title IAIKernel
@@ -387,8 +483,40 @@ interface IAIKernel is IAIKernelEvents {
     function finalize(uint256 promptId, bytes calldata output) external;
 
     /// @notice Cancels a prompt still queued after the queue timeout and credits its fee back to the requester.
-    /// Anyone may call, so no prompt waits in a queue longer than the timeout whatever its requester does.
+    /// Anyone may call, so no prompt waits in a queue longer than the timeout whatever its requester does. A challenge
+    /// still waiting for its committee after the queue timeout is cancelled the same way: the bond goes back to the
+    /// challenger and the answer stands.
     function cancelQueued(uint256 promptId) external;
+
+    /// @notice Disputes a Finalized prompt's answer, within the challenge window after its finalization, paying exactly
+    /// the challenge bond. A fresh committee of 2k + 1 members (at most 15), none of them on the committee that
+    /// answered, is drawn by the same rules as any committee (it waits in the queue while too few such workers are
+    /// free) and recomputes the prompt from its recorded context; its commitments are bound to attempt 2, and
+    /// {finalize} closes it. If its quorum agrees on another answer, the answering committee's majority is slashed
+    /// `slashChallengedBps` and jailed `jailChallenged`, members of its minority that had revealed the new answer get
+    /// back what they lost for it, the challenger gets its bond back (less the finalization's gas) plus
+    /// `challengeRewardBps` of the rest of the slashed stake, the challenge committee's agreeing members split what
+    /// remains, and the new answer replaces the old as the prompt's result, its miner and its topic's turn (a correction
+    /// that prompts submitted afterwards see, see ContextManager). If it agrees with the answer, the bond, less the
+    /// finalization's gas, pays the agreeing members their share (minerShareBps + verifierShareBps) and the treasury the
+    /// rest. Without a quorum the answer stands and the bond, less the gas, goes back. A prompt can be challenged once.
+    function challenge(uint256 promptId) external payable;
+
+    /// @notice Runs an Optimistic prompt's callback once its challenge window has passed (anyone may call; the caller
+    /// is paid the callback's gas limit at the gas price of its finalization). `output` must hash to the prompt's output
+    /// hash. A challenged prompt's callback runs when its challenge ends instead. Each callback runs once.
+    function deliver(uint256 promptId, bytes calldata output) external;
+
+    /// @notice The first second {deliver} accepts the prompt's Optimistic callback; zero when none waits (not
+    /// Optimistic, no callback, delivered, or a challenge runs, which delivers it when it ends).
+    function deliveryOpensAt(uint256 promptId) external view returns (uint256);
+
+    /// @notice A prompt's challenge (status None when it has none).
+    function getChallenge(uint256 promptId) external view returns (ChallengeRecord memory);
+
+    /// @notice The end of a Finalized prompt's challenge window: zero when it can no longer be challenged (challenged
+    /// already, window passed, or challenges off), else the last second a challenge is accepted.
+    function challengeDeadline(uint256 promptId) external view returns (uint256);
 
     /// @notice The native coin credited back to the requester for a closed prompt: the whole fee when Refunded,
     /// the fee less the committers' share when Unavailable, zero otherwise.
@@ -406,7 +534,8 @@ interface IAIKernel is IAIKernelEvents {
         view
         returns (address models, address gpu, address context, address scheduler, address token);
 
-    /// @notice A prompt's status and, once finalized, its winning output hash and miner.
+    /// @notice A prompt's status and, once finalized, its winning output hash and miner (while a challenge runs: the
+    /// answer it disputes; after an overturning challenge: the corrected answer and the challenge committee's miner).
     /// @return status Where the prompt is.
     /// @return outputHash sha256 of the canonical output (zero until finalized).
     /// @return miner The miner (zero until finalized).

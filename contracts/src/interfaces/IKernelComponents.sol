@@ -51,8 +51,9 @@ interface IGPUManagement {
     /// @notice Draws a committee of `committeeSize` distinct workers for `modelId` from the pool as it stood at the end
     /// of block `anchor` (pool changes of later blocks wait in order), each worker's inclusion probability
     /// proportional to its free stake-backed capacity slots, and occupies one capacity slot of each. Workers in
-    /// `excluded` are left out when enough others remain. Returns an empty array when the pool at `anchor` has too few workers. Afterwards the
-    /// pool stays frozen at `nextAnchor` (the next prompt awaiting its draw; 0 when none). Only the scheduler.
+    /// `excluded` are left out when enough others remain, or always when `strict`. Returns an empty array when the pool
+    /// at `anchor` has too few workers (too few besides `excluded` when `strict`). Afterwards the pool stays frozen at
+    /// `nextAnchor` (the next prompt awaiting its draw; 0 when none). Only the scheduler.
     /// @return ready False when more logged pool changes up to `anchor` remained than one call applies (it applied
     /// some and drew nothing: call again).
     function drawCommittee(
@@ -61,7 +62,8 @@ interface IGPUManagement {
         bytes32 seed,
         uint64 anchor,
         uint64 nextAnchor,
-        address[] calldata excluded
+        address[] calldata excluded,
+        bool strict
     ) external returns (bool ready, address[] memory committee);
 
     /// @notice Freezes the pool at block `anchor`: changes made in later blocks wait until the prompts anchored up to
@@ -74,7 +76,20 @@ interface IGPUManagement {
 
     /// @notice Slashes `slashBps` of the worker's stake to the treasury and jails it for `jailFor` seconds.
     /// Only the kernel.
-    function penalize(address worker, uint16 slashBps, uint64 jailFor) external returns (uint256 slashed);
+    /// @return slashed The stake slashed.
+    /// @return jailedUntil The end of the worker's jail term now (zero when it is not jailed: it is unbonding or exited).
+    function penalize(address worker, uint16 slashBps, uint64 jailFor)
+        external
+        returns (uint256 slashed, uint64 jailedUntil);
+
+    /// @notice {penalize}, but the slashed stake goes to the kernel, which pays it out (a challenge's rewards).
+    /// Only the kernel.
+    function forfeit(address worker, uint16 slashBps, uint64 jailFor) external returns (uint256 slashed);
+
+    /// @notice Gives a worker back `amount` of stake, which the kernel transferred to this contract beforehand, and ends
+    /// its jail if the term is still the one that ended at `jailedUntil` and the stake backs its capacity (to an exited
+    /// worker the amount is sent). Only the kernel, when a challenge proves a penalized worker right.
+    function restore(address worker, uint256 amount, uint64 jailedUntil) external;
 }
 
 /// @title IRandomness
@@ -91,12 +106,21 @@ interface IRandomness {
 /// @title IContextManager
 /// @notice The part of the context manager the kernel uses.
 interface IContextManager {
-    /// @notice What a prompt submitted now would see: finalized turns, system prompt revision, window.
-    function snapshot(bytes32 topicId) external view returns (uint64 turns, uint32 systemPromptRevision, uint16 window);
+    /// @notice What a prompt submitted now would see: finalized turns, system prompt revision, window, and corrections
+    /// of turns made so far.
+    function snapshot(bytes32 topicId)
+        external
+        view
+        returns (uint64 turns, uint32 systemPromptRevision, uint16 window, uint32 corrections);
 
     /// @notice Appends a finalized prompt as the topic's next turn and advances the head hash. Only the kernel.
     function append(bytes32 topicId, address account, uint256 promptId, bytes32 inputHash, bytes32 outputHash)
         external;
+
+    /// @notice Records that a challenge replaced the answer of the topic's turn `promptId` with `outputHash`: prompts
+    /// submitted from now on see the new answer in their context; those submitted before keep the one they were
+    /// computed from. Only the kernel.
+    function correct(bytes32 topicId, uint256 promptId, bytes32 inputHash, bytes32 outputHash) external;
 }
 
 /// @title IPromptScheduler
@@ -130,8 +154,8 @@ interface IKernelAssignments {
     /// @notice Starts the commit phase of a queued prompt with `committee`. Only the scheduler.
     function onCommitteeAssigned(uint256 promptId, address[] calldata committee) external;
 
-    /// @notice The committee of the prompt's previous attempt while its retry waits for a draw (empty otherwise), so
-    /// the retry's committee can leave it out.
+    /// @notice The committee of the prompt's previous attempt while its retry or challenge waits for a draw (empty
+    /// otherwise), so the new committee can leave it out (a challenge's always does).
     function previousMembers(uint256 promptId) external view returns (address[] memory members);
 }
 

@@ -10,12 +10,15 @@ import {IContextManager} from "../interfaces/IKernelComponents.sol";
 /// @param window Turns of history a prompt's context includes; zero means {ContextManager-DEFAULT_WINDOW}.
 /// @param systemPromptRevision Number of system prompts set so far (0: none).
 /// @param turnCount Finalized prompts appended so far (kept in the owner's slot so that a snapshot reads one slot).
-/// @param head Hash chain over the turns: head' = keccak256(abi.encode(head, promptId, inputHash, outputHash)).
+/// @param corrections Turns whose answer a challenge replaced so far.
+/// @param head Hash chain over the turns and corrections: head' = keccak256(abi.encode(head, promptId, inputHash,
+/// outputHash)).
 struct Topic {
     address owner;
     uint16 window;
-    uint32 systemPromptRevision;
-    uint48 turnCount;
+    uint16 systemPromptRevision;
+    uint32 turnCount;
+    uint32 corrections;
     bytes32 head;
 }
 
@@ -26,7 +29,12 @@ struct Topic {
 /// @dev Turns are prompt ids packed four to a slot (64 bits each; ids are sequential, far below 2^64), so that
 /// three appends in four rewrite a non-zero slot (2,900 gas) instead of filling a fresh one (20,000).
 /// System prompts are kept by revision so that a prompt's context, fixed at submission by its snapshot
-/// (turn count, system prompt revision, window), can always be rebuilt exactly.
+/// (turn count, system prompt revision, window, corrections), can always be rebuilt exactly.
+/// Corrections: a challenge that overturns a turn's answer records the new answer as the topic's next correction
+/// (a TurnCorrected event). A prompt's context shows each turn with the answer of its latest correction among the
+/// first `corrections` of its snapshot, else the answer it was finalized with: prompts submitted after a correction see
+/// the corrected answer, those submitted before keep the one they were computed from, so re-running any prompt gives
+/// what its committee computed.
 contract ContextManager is IContextManager, Ownable {
     /// @notice Window of a topic that never set one.
     uint16 public constant DEFAULT_WINDOW = 8;
@@ -49,6 +57,11 @@ contract ContextManager is IContextManager, Ownable {
     event WindowSet(bytes32 indexed topicId, address indexed owner, string topic, uint16 window);
     /// @notice A finalized prompt became the topic's turn `index`; `head` is the new head hash.
     event TurnAppended(bytes32 indexed topicId, uint256 indexed promptId, uint256 index, bytes32 head);
+    /// @notice A challenge replaced the answer of the topic's turn `promptId` with `outputHash`, as the topic's
+    /// correction `index` (from 0); `head` is the new head hash.
+    event TurnCorrected(
+        bytes32 indexed topicId, uint256 indexed promptId, uint256 index, bytes32 outputHash, bytes32 head
+    );
 
     /// @notice The caller is not the kernel.
     error ContextManagerUnauthorized(address caller);
@@ -90,7 +103,8 @@ contract ContextManager is IContextManager, Ownable {
         bytes32 topicId = topicIdOf(msg.sender, topic);
         Topic storage state = _topics[topicId];
         state.owner = msg.sender;
-        uint32 revision = state.systemPromptRevision + 1;
+        // At most 65,535 revisions: the next reverts (checked arithmetic), which blocks nothing else.
+        uint16 revision = state.systemPromptRevision + 1;
         state.systemPromptRevision = revision;
         _systemPrompts[topicId][revision] = systemPrompt;
         emit SystemPromptSet(topicId, msg.sender, topic, revision, systemPrompt);
@@ -107,10 +121,14 @@ contract ContextManager is IContextManager, Ownable {
     }
 
     /// @inheritdoc IContextManager
-    function snapshot(bytes32 topicId) external view returns (uint64 turns, uint32 systemPromptRevision, uint16 window) {
+    function snapshot(bytes32 topicId)
+        external
+        view
+        returns (uint64 turns, uint32 systemPromptRevision, uint16 window, uint32 corrections)
+    {
         Topic storage state = _topics[topicId];
         window = state.window;
-        return (state.turnCount, state.systemPromptRevision, window == 0 ? DEFAULT_WINDOW : window);
+        return (state.turnCount, state.systemPromptRevision, window == 0 ? DEFAULT_WINDOW : window, state.corrections);
     }
 
     /// @inheritdoc IContextManager
@@ -124,9 +142,26 @@ contract ContextManager is IContextManager, Ownable {
         state.head = head;
         uint256 index = state.turnCount;
         // One more turn than prompts ever submitted is impossible; the cast checks it all the same.
-        state.turnCount = SafeCast.toUint48(index + 1);
+        state.turnCount = SafeCast.toUint32(index + 1);
         _turnWords[topicId][index >> 2] |= uint256(SafeCast.toUint64(promptId)) << (64 * (index & 3));
         emit TurnAppended(topicId, promptId, index, head);
+    }
+
+    /// @inheritdoc IContextManager
+    function correct(bytes32 topicId, uint256 promptId, bytes32 inputHash, bytes32 outputHash) external {
+        if (msg.sender != _kernel) revert ContextManagerUnauthorized(msg.sender);
+        Topic storage state = _topics[topicId];
+        bytes32 head = keccak256(abi.encode(state.head, promptId, inputHash, outputHash));
+        state.head = head;
+        uint256 index = state.corrections;
+        // One correction per prompt at most: fewer than 2^32 for any topic that holds fewer than 2^32 turns.
+        state.corrections = uint32(index + 1);
+        emit TurnCorrected(topicId, promptId, index, outputHash, head);
+    }
+
+    /// @notice Corrections of the topic's turns so far.
+    function correctionCount(bytes32 topicId) external view returns (uint256) {
+        return _topics[topicId].corrections;
     }
 
     /// @notice A topic's owner, window (default applied), system prompt revision, turn count and head.

@@ -2,8 +2,10 @@
 pragma solidity 0.8.37;
 
 import {
+    ChallengeStatus,
     DataKind,
     DataRef,
+    Finality,
     FormatKind,
     InferenceRequest,
     KernelParams,
@@ -25,7 +27,9 @@ import {
 } from "../interfaces/IKernelComponents.sol";
 import {Penalty} from "../interfaces/IAIKernel.sol";
 import {KernelExtension} from "./KernelExtension.sol";
-import {Counters, Emission, KernelStorage, Lane, PromptCore} from "./KernelStorage.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Challenge, Counters, Emission, KernelStorage, Lane, LaneHold, PromptCore} from "./KernelStorage.sol";
 
 /// @title DecentralizedInference
 /// @notice The kernel's front door and its Proof-of-Compute: prompts are paid for and recorded here, their
@@ -38,6 +42,8 @@ import {Counters, Emission, KernelStorage, Lane, PromptCore} from "./KernelStora
 /// the escrow of open prompts plus all claimable balances. The requester callback runs last, with exactly the
 /// requested gas, without copying its return data; its failure is recorded and changes nothing else.
 contract DecentralizedInference is KernelStorage, IKernelAssignments {
+    using SafeERC20 for IERC20;
+
     /// @dev The extension this contract's fallback delegates to (created by the constructor).
     address private immutable _extension;
 
@@ -64,8 +70,10 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
     }
 
     /// @notice Runs every function this contract does not define (see {KernelExtension}) in the extension, on
-    /// this contract's storage, and returns or reverts with what it returned.
-    fallback() external {
+    /// this contract's storage, and returns or reverts with what it returned. Payable so that {KernelExtension-challenge}
+    /// receives its bond: every other extension function is non-payable and rejects a value itself (as does the
+    /// extension for calldata that matches none of its functions, a plain transfer included).
+    fallback() external payable {
         address target = _extension;
         assembly ("memory-safe") {
             // Past the free memory pointer: this frame returns or reverts right after.
@@ -111,7 +119,7 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         if (msg.value < fee) revert DecentralizedInferenceFeeTooLow(msg.value, fee);
 
         bytes32 topicId = keccak256(abi.encode(msg.sender, request.topic));
-        (uint64 turns, uint32 systemPromptRevision, uint16 window) = _context.snapshot(topicId);
+        (uint64 turns, uint32 systemPromptRevision, uint16 window, uint32 corrections) = _context.snapshot(topicId);
 
         uint256 laneId;
         (promptId, laneId) = _open(fee);
@@ -138,11 +146,15 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
             commitCount: 0,
             maxTokens: request.maxTokens,
             callbackGasLimit: request.callbackGasLimit,
+            finality: request.finality,
             turnSnapshot: turns,
-            touched: true
+            next: 0,
+            owner: uint64(promptId),
+            hold: LaneHold.None,
+            dropped: false
         });
         emit PromptSubmitted(promptId, msg.sender, request.modelId, topicId, fee);
-        emit PromptData(promptId, request, inputHash, extraHash, turns, systemPromptRevision, window);
+        emit PromptData(promptId, request, inputHash, extraHash, turns, systemPromptRevision, window, corrections);
 
         _schedule(promptId, _prompts[promptId], terms, feePerToken, params.queueTimeout);
 
@@ -198,13 +210,12 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         uint256 opensAt = _finalizeOpensAt(lane, committeeSize);
         if (block.timestamp < opensAt) revert DecentralizedInferenceFinalizeTooEarly(promptId, opensAt);
 
-        address[] memory committee = new address[](committeeSize);
-        bytes32[] memory hashes = new bytes32[](committeeSize);
-        uint256 revealedMask = lane.revealedMask;
-        for (uint256 i = 0; i < committeeSize; ++i) {
-            committee[i] = _laneMembers[laneId][i];
-            if (revealedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
+        if (prompt.attempt == CHALLENGE_ATTEMPT) {
+            _finalizeChallenge(promptId, prompt, laneId, output);
+            return;
         }
+
+        (address[] memory committee, bytes32[] memory hashes) = _votes(laneId, committeeSize, lane.revealedMask);
         KernelParams memory params = _params;
         uint256 modelId = prompt.modelId;
         if (lane.commitCount < _quorum(committeeSize)) {
@@ -215,23 +226,9 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
             _scheduler.pump(modelId, params.pumpOnFinalize);
             return;
         }
+        uint256 revealedMask = lane.revealedMask;
         (bool agreed, bytes32 winner) = _tally(hashes, revealedMask, committeeSize);
-
-        // Penalties first: they only touch stakes, never this contract's accounting.
-        uint256 committedMask = lane.committedMask;
-        for (uint256 i = 0; i < committeeSize; ++i) {
-            uint256 bit = 1 << i;
-            if (committedMask & bit == 0) {
-                _gpu.penalize(committee[i], params.slashAbsentBps, params.jailAbsent);
-                emit WorkerPenalized(promptId, committee[i], Penalty.Absent);
-            } else if (revealedMask & bit == 0) {
-                _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
-                emit WorkerPenalized(promptId, committee[i], Penalty.Withheld);
-            } else if (agreed && hashes[i] != winner) {
-                _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
-                emit WorkerPenalized(promptId, committee[i], Penalty.Wrong);
-            }
-        }
+        _penalizeMembers(promptId, laneId, committee, hashes, lane.committedMask, revealedMask, agreed, winner, params);
         _gpu.release(modelId, committee);
 
         if (!agreed) {
@@ -259,14 +256,22 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         bytes32 topicId = lane.topicId;
         bytes32 inputHash = lane.inputHash;
         bool callsBack = callbackGasLimit != 0 && requester.code.length != 0;
-        if (callsBack && sha256(output) != winner) {
+        // An Optimistic callback waits for the challenge window ({KernelExtension-deliver}); its gas stays in escrow.
+        bool callsNow = callsBack && lane.finality == Finality.Immediate;
+        if (callsNow && sha256(output) != winner) {
             revert DecentralizedInferenceOutputMismatch(promptId, winner, sha256(output));
         }
-        _payGas(prompt, params, callsBack ? callbackGasLimit : 0);
-        _settle(promptId, prompt, lane, committee, hashes, winner, params);
+        _payGas(prompt, params, callsNow ? callbackGasLimit : 0);
+        uint256 reserve = 0;
+        if (callsBack && !callsNow) {
+            reserve = _gasCost(params.gasPrice, 0, callbackGasLimit);
+            if (reserve > prompt.fee) reserve = prompt.fee;
+            lane.hold = LaneHold.Delivery;
+        }
+        _settle(promptId, prompt, committee, hashes, winner, params, reserve);
         _context.append(topicId, requester, promptId, inputHash, winner);
         if (params.pumpOnFinalize != 0) _scheduler.pump(modelId, params.pumpOnFinalize);
-        if (callsBack) _callBack(promptId, requester, callbackGasLimit, output);
+        if (callsNow) _callBack(promptId, requester, callbackGasLimit, output);
     }
 
     // ------------------------------------------------------------------ scheduler
@@ -284,7 +289,13 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         PromptCore storage prompt = _prompts[promptId];
         if (prompt.status != PromptStatus.Queued || prompt.attempt == 0) return members;
         uint256 laneId = prompt.lane;
-        members = new address[](prompt.committeeSize);
+        uint256 size = prompt.committeeSize;
+        if (prompt.attempt == CHALLENGE_ATTEMPT) {
+            Challenge storage challenge_ = _challenges[promptId];
+            laneId = challenge_.originalLane;
+            size = challenge_.originalSize;
+        }
+        members = new address[](size);
         for (uint256 i = 0; i < members.length; ++i) {
             members[i] = _laneMembers[laneId][i];
         }
@@ -307,39 +318,16 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev Numbers a new prompt, escrows its fee and hands it a lane (a free one, else a new one), in one write
-    /// of the counters slot.
+    /// @dev Numbers a new prompt, escrows its fee and hands it a lane (see {_takeLane}), in one write of the counters
+    /// slot.
     function _open(uint256 fee) private returns (uint256 promptId, uint256 laneId) {
         Counters memory counters = _counters;
         promptId = counters.promptCount + 1;
         counters.promptCount = uint64(promptId);
-        // fee < 2^96; the sum of open fees stays below 2^128 (checked arithmetic would revert, never wrap).
-        counters.openEscrow += uint128(fee);
-        if (counters.freeLaneCount != 0) {
-            --counters.freeLaneCount;
-            laneId = _freeLanes[counters.freeLaneCount];
-        } else {
-            laneId = ++counters.laneCount;
-        }
+        // fee < 2^96; the escrow is coin the kernel holds, far below 2^96 (checked arithmetic would revert, never wrap).
+        counters.openEscrow += uint96(fee);
+        laneId = _takeLane(counters);
         _counters = counters;
-    }
-
-    /// @dev Hands the prompt to the scheduler, which anchors it for a draw in a later block or queues it; either way
-    /// it is Queued until its committee is drawn, and cancellable by anyone once the queue timeout passed.
-    function _schedule(
-        uint256 promptId,
-        PromptCore storage prompt,
-        ModelTerms memory terms,
-        uint256 feePerToken,
-        uint64 queueTimeout
-    ) private {
-        prompt.status = PromptStatus.Queued;
-        // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_QUEUE_TIMEOUT).
-        _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
-        bool anchored = _scheduler.schedule(
-            promptId, prompt.modelId, prompt.committeeSize, prompt.attempt, terms.policy, prompt.requester, feePerToken
-        );
-        if (!anchored) emit PromptQueued(promptId, prompt.modelId);
     }
 
     function _startCommit(uint256 promptId, PromptCore storage prompt, address[] memory committee) private {
@@ -420,7 +408,7 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         uint256 refunded = fee - kept;
         prompt.status = PromptStatus.Unavailable;
         _unavailableRefunds[promptId] = refunded;
-        _close(prompt, fee);
+        _close(prompt, fee, block.timestamp);
         for (uint256 i = 0; i < committee.length; ++i) {
             if (committedMask & (1 << i) != 0) _credit(committee[i], each);
         }
@@ -440,7 +428,7 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         if (paid == 0) return;
         // paid <= fee < 2^96.
         prompt.fee = uint96(fee - paid);
-        _counters.openEscrow -= uint128(paid);
+        _counters.openEscrow -= uint96(paid);
         _credit(msg.sender, paid);
     }
 
@@ -466,33 +454,26 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         }
     }
 
-    /// @dev Pays the fee out (credits), records the result and mints the block reward.
+    /// @dev Pays the fee, less `reserve` (an Optimistic callback's gas, which stays in escrow as the prompt's fee),
+    /// out (credits), records the result, mints the block reward and appends the lane to the closed list for the
+    /// challenge window.
     function _settle(
         uint256 promptId,
         PromptCore storage prompt,
-        Lane storage lane,
         address[] memory committee,
         bytes32[] memory hashes,
         bytes32 winner,
-        KernelParams memory params
+        KernelParams memory params,
+        uint256 reserve
     ) private {
         uint256 committeeSize = committee.length;
-        uint256 minerIndex = committeeSize;
-        uint256 sequence = lane.commitSequence;
-        uint256 commitCount = lane.commitCount;
-        uint256 revealedMask = lane.revealedMask;
-        for (uint256 order = 0; order < commitCount; ++order) {
-            uint256 index = (sequence >> (4 * order)) & 0xf;
-            if (hashes[index] == winner && revealedMask & (1 << index) != 0) {
-                minerIndex = index;
-                break;
-            }
-        }
+        uint256 revealedMask = _lanes[prompt.lane].revealedMask;
+        uint256 minerIndex = _minerIndex(_lanes[prompt.lane], hashes, winner);
         uint256 verifiers = 0;
         for (uint256 i = 0; i < committeeSize; ++i) {
             if (i != minerIndex && revealedMask & (1 << i) != 0 && hashes[i] == winner) ++verifiers;
         }
-        uint256 fee = prompt.fee;
+        uint256 fee = prompt.fee - reserve;
         uint256 minerPay = fee * params.minerShareBps / BPS;
         uint256 verifierPay = verifiers == 0 ? 0 : fee * params.verifierShareBps / BPS / verifiers;
         // Cannot underflow: minerShareBps + verifierShareBps <= BPS (checked in {_setParams}).
@@ -506,8 +487,10 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         // minerIndex < committeeSize <= 16.
         prompt.minerIndex = uint8(minerIndex);
         prompt.miner = miner;
+        // reserve <= fee < 2^96.
+        prompt.fee = uint96(reserve);
         _outputHashes[promptId] = winner;
-        _close(prompt, fee);
+        _close(prompt, fee, block.timestamp + params.challengeWindow);
         _credit(miner, minerPay);
         for (uint256 i = 0; i < committeeSize; ++i) {
             if (i != minerIndex && revealedMask & (1 << i) != 0 && hashes[i] == winner) {
@@ -531,19 +514,196 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
         if (reward != 0) _token.mint(miner, reward);
     }
 
-    /// @dev Calls the requester with exactly its gas limit. Too little gas left reverts the whole finalization
-    /// (so a finalizer cannot starve the callback on purpose); anything the callback does only fails the call.
-    function _callBack(uint256 promptId, address requester, uint256 gasLimit, bytes calldata output) private {
-        // EIP-150 forwards at most 63/64 of the gas left; require enough that the callee gets all of gasLimit.
-        uint256 needed = gasLimit + gasLimit / 63 + CALLBACK_RESERVE;
-        if (gasleft() < needed) revert DecentralizedInferenceInsufficientGas(gasleft(), needed);
-        bytes memory data = abi.encodeCall(IAIKernelConsumer.onInferenceResult, (promptId, output));
-        bool success;
-        assembly ("memory-safe") {
-            // No return data is copied, so a callee cannot make this frame pay for a huge return.
-            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
+    /// @dev A lane's committee and, per member, its revealed output hash (zero when it did not reveal).
+    function _votes(uint256 laneId, uint256 committeeSize, uint256 revealedMask)
+        private
+        view
+        returns (address[] memory committee, bytes32[] memory hashes)
+    {
+        committee = new address[](committeeSize);
+        hashes = new bytes32[](committeeSize);
+        for (uint256 i = 0; i < committeeSize; ++i) {
+            committee[i] = _laneMembers[laneId][i];
+            if (revealedMask & (1 << i) != 0) hashes[i] = _laneHashes[laneId][i];
         }
-        emit CallbackResult(promptId, requester, success);
+    }
+
+    /// @dev Penalizes a judged committee's absent, withholding and (when it agreed) wrong members. A wrong member's
+    /// loss is recorded for a challenge that may prove it right. Penalties only touch stakes, never this contract's
+    /// accounting.
+    function _penalizeMembers(
+        uint256 promptId,
+        uint256 laneId,
+        address[] memory committee,
+        bytes32[] memory hashes,
+        uint256 committedMask,
+        uint256 revealedMask,
+        bool agreed,
+        bytes32 winner,
+        KernelParams memory params
+    ) private {
+        for (uint256 i = 0; i < committee.length; ++i) {
+            uint256 bit = 1 << i;
+            if (committedMask & bit == 0) {
+                _gpu.penalize(committee[i], params.slashAbsentBps, params.jailAbsent);
+                emit WorkerPenalized(promptId, committee[i], Penalty.Absent);
+            } else if (revealedMask & bit == 0) {
+                _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
+                emit WorkerPenalized(promptId, committee[i], Penalty.Withheld);
+            } else if (agreed && hashes[i] != winner) {
+                (uint256 slashed, uint64 until) = _gpu.penalize(committee[i], params.slashWrongBps, params.jailWrong);
+                _laneSlashes[laneId][i] = slashed << 64 | until;
+                emit WorkerPenalized(promptId, committee[i], Penalty.Wrong);
+            }
+        }
+    }
+
+    /// @dev The index of the earliest committer of the winning output.
+    function _minerIndex(Lane storage lane, bytes32[] memory hashes, bytes32 winner) private view returns (uint256) {
+        uint256 sequence = lane.commitSequence;
+        uint256 commitCount = lane.commitCount;
+        uint256 revealedMask = lane.revealedMask;
+        for (uint256 order = 0; order < commitCount; ++order) {
+            uint256 index = (sequence >> (4 * order)) & 0xf;
+            if (hashes[index] == winner && revealedMask & (1 << index) != 0) return index;
+        }
+        return hashes.length;
+    }
+
+    /// @dev Closes a challenge once its committee is judged (see {IAIKernel-challenge}).
+    function _finalizeChallenge(uint256 promptId, PromptCore storage prompt, uint256 laneId, bytes calldata output)
+        private
+    {
+        Lane storage lane = _lanes[laneId];
+        uint256 size = prompt.committeeSize;
+        uint256 revealedMask = lane.revealedMask;
+        (address[] memory committee, bytes32[] memory hashes) = _votes(laneId, size, revealedMask);
+        KernelParams memory params = _params;
+        Challenge memory challenge_ = _challenges[promptId];
+        bytes32 original = _outputHashes[promptId];
+        ChallengeStatus outcome = ChallengeStatus.Inconclusive;
+        bytes32 winner;
+        if (lane.commitCount >= _quorum(size)) {
+            bool agreed;
+            (agreed, winner) = _tally(hashes, revealedMask, size);
+            _penalizeMembers(promptId, laneId, committee, hashes, lane.committedMask, revealedMask, agreed, winner, params);
+            if (agreed) outcome = winner == original ? ChallengeStatus.Upheld : ChallengeStatus.Overturned;
+        }
+        _gpu.release(prompt.modelId, committee);
+        bytes32 outputHash = outcome == ChallengeStatus.Overturned ? winner : original;
+        if (challenge_.delivery && sha256(output) != outputHash) {
+            revert DecentralizedInferenceOutputMismatch(promptId, outputHash, sha256(output));
+        }
+
+        // The bond pays this finalization's gas; the rest goes to the agreeing members and the treasury when the
+        // answer is upheld, back to the challenger otherwise.
+        _payGas(prompt, params, 0);
+        uint256 left = prompt.fee;
+        uint256 slashed;
+        uint256 reward;
+        if (outcome == ChallengeStatus.Upheld) {
+            uint256 agreeing = _agreeing(hashes, revealedMask, winner);
+            uint256 each = left * (params.minerShareBps + params.verifierShareBps) / BPS / agreeing;
+            for (uint256 i = 0; i < size; ++i) {
+                if (revealedMask & (1 << i) != 0 && hashes[i] == winner) _credit(committee[i], each);
+            }
+            _credit(params.treasury, left - each * agreeing);
+        } else {
+            _credit(challenge_.challenger, left);
+            if (outcome == ChallengeStatus.Overturned) {
+                (slashed, reward) = _overturn(promptId, prompt, laneId, challenge_, committee, hashes, original, winner, params);
+            }
+        }
+
+        Counters memory counters = _counters;
+        // What the challenge escrowed (less the gas already paid) and the callback gas held for the delivery.
+        counters.openEscrow -= uint96(left + challenge_.reserve);
+        _release(counters, challenge_.originalLane);
+        _append(counters, laneId, block.timestamp);
+        _counters = counters;
+        if (outcome != ChallengeStatus.Overturned) {
+            // The disputed answer stands: the prompt's record is its first committee's again.
+            prompt.lane = challenge_.originalLane;
+            prompt.committeeSize = challenge_.originalSize;
+        }
+        prompt.fee = 0;
+        prompt.status = PromptStatus.Finalized;
+        _challenges[promptId].status = outcome;
+        emit ChallengeResolved(promptId, outcome, outputHash, slashed, reward);
+        if (params.pumpOnFinalize != 0) _scheduler.pump(prompt.modelId, params.pumpOnFinalize);
+        if (challenge_.delivery) {
+            _credit(msg.sender, challenge_.reserve);
+            _callBack(promptId, prompt.requester, lane.callbackGasLimit, output);
+        }
+    }
+
+    /// @dev An overturning challenge: the disputed answer's majority forfeits `slashChallengedBps` of its stake; from
+    /// it, members of the first committee that had revealed the new answer get back what they lost for it, the
+    /// challenger gets `challengeRewardBps` of the rest and the challenge committee's agreeing members split what
+    /// remains (the division's dust to the treasury); the new answer becomes the result and its topic's correction.
+    function _overturn(
+        uint256 promptId,
+        PromptCore storage prompt,
+        uint256 laneId,
+        Challenge memory challenge_,
+        address[] memory committee,
+        bytes32[] memory hashes,
+        bytes32 original,
+        bytes32 winner,
+        KernelParams memory params
+    ) private returns (uint256 slashed, uint256 reward) {
+        uint256 first = challenge_.originalLane;
+        uint256 firstRevealed = _lanes[first].revealedMask;
+        for (uint256 i = 0; i < challenge_.originalSize; ++i) {
+            if (firstRevealed & (1 << i) == 0 || _laneHashes[first][i] != original) continue;
+            address member = _laneMembers[first][i];
+            slashed += _gpu.forfeit(member, params.slashChallengedBps, params.jailChallenged);
+            emit WorkerPenalized(promptId, member, Penalty.Overturned);
+        }
+        IERC20 token = IERC20(address(_token));
+        uint256 left = slashed;
+        for (uint256 i = 0; i < challenge_.originalSize; ++i) {
+            if (firstRevealed & (1 << i) == 0 || _laneHashes[first][i] != winner) continue;
+            address member = _laneMembers[first][i];
+            uint256 record = _laneSlashes[first][i];
+            uint256 back = record >> 64;
+            if (back > left) back = left;
+            left -= back;
+            if (back != 0) token.safeTransfer(address(_gpu), back);
+            _gpu.restore(member, back, uint64(record));
+            emit PenaltyReversed(promptId, member, back);
+        }
+        reward = left * params.challengeRewardBps / BPS;
+        left -= reward;
+        _award(promptId, token, challenge_.challenger, reward);
+        uint256 revealedMask = _lanes[laneId].revealedMask;
+        uint256 agreeing = _agreeing(hashes, revealedMask, winner);
+        uint256 each = left / agreeing;
+        for (uint256 i = 0; i < committee.length; ++i) {
+            if (revealedMask & (1 << i) != 0 && hashes[i] == winner) _award(promptId, token, committee[i], each);
+        }
+        uint256 dust = left - each * agreeing;
+        if (dust != 0) token.safeTransfer(params.treasury, dust);
+
+        uint256 minerIndex = _minerIndex(_lanes[laneId], hashes, winner);
+        // minerIndex < committee size <= 15.
+        prompt.minerIndex = uint8(minerIndex);
+        prompt.miner = committee[minerIndex];
+        _outputHashes[promptId] = winner;
+        _context.correct(_lanes[first].topicId, promptId, _lanes[first].inputHash, winner);
+    }
+
+    function _award(uint256 promptId, IERC20 token, address account, uint256 amount) private {
+        if (amount == 0) return;
+        token.safeTransfer(account, amount);
+        emit StakeAwarded(promptId, account, amount);
+    }
+
+    /// @dev Members that revealed `winner`.
+    function _agreeing(bytes32[] memory hashes, uint256 revealedMask, bytes32 winner) private pure returns (uint256 n) {
+        for (uint256 i = 0; i < hashes.length; ++i) {
+            if (revealedMask & (1 << i) != 0 && hashes[i] == winner) ++n;
+        }
     }
 
     function _memberIndex(uint256 promptId, uint256 laneId, uint256 committeeSize) private view returns (uint256) {

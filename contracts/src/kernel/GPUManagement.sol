@@ -166,6 +166,8 @@ contract GPUManagement is IGPUManagement, Ownable {
     event WorkerUnjailed(address indexed worker);
     /// @notice A worker's stake was slashed to the treasury.
     event WorkerSlashed(address indexed worker, uint256 amount, uint256 stakeLeft);
+    /// @notice The kernel gave a worker back stake it had lost for an answer a challenge proved right.
+    event StakeRestored(address indexed worker, uint256 amount, uint256 stake);
     /// @notice A pool change waits in the log until the prompts anchored before it are drawn.
     event PoolChangeLogged(address indexed worker, uint64 sequence);
 
@@ -403,13 +405,14 @@ contract GPUManagement is IGPUManagement, Ownable {
         bytes32 seed,
         uint64 anchor,
         uint64 nextAnchor,
-        address[] calldata excluded
+        address[] calldata excluded,
+        bool strict
     ) external onlyScheduler returns (bool ready, address[] memory committee) {
         _applyLog(anchor, MAX_APPLY_PER_CALL);
         // More changes up to the anchor than one call applies: the next call goes on (nothing is drawn yet).
         if (_logHead != _logTail && uint64(_log[_logHead] >> 200) <= anchor) return (false, committee);
         ready = true;
-        committee = _sample(modelId, committeeSize, seed, excluded);
+        committee = _sample(modelId, committeeSize, seed, excluded, strict);
         for (uint256 i = 0; i < committee.length; ++i) {
             _occupy(committee[i], modelId);
         }
@@ -434,7 +437,49 @@ contract GPUManagement is IGPUManagement, Ownable {
     }
 
     /// @inheritdoc IGPUManagement
-    function penalize(address worker_, uint16 slashBps, uint64 jailFor) external onlyKernel returns (uint256 slashed) {
+    function penalize(address worker_, uint16 slashBps, uint64 jailFor)
+        external
+        onlyKernel
+        returns (uint256 slashed, uint64 jailedUntil)
+    {
+        (slashed, jailedUntil) = _penalize(worker_, slashBps, jailFor);
+        if (slashed != 0) _stakeToken.safeTransfer(_treasury, slashed);
+    }
+
+    /// @inheritdoc IGPUManagement
+    function forfeit(address worker_, uint16 slashBps, uint64 jailFor) external onlyKernel returns (uint256 slashed) {
+        (slashed,) = _penalize(worker_, slashBps, jailFor);
+        if (slashed != 0) _stakeToken.safeTransfer(msg.sender, slashed);
+    }
+
+    /// @inheritdoc IGPUManagement
+    function restore(address worker_, uint256 amount, uint64 jailedUntil) external onlyKernel {
+        WorkerState storage worker = _workers[worker_];
+        WorkerStatus status = worker.status;
+        if (status == WorkerStatus.Exited || status == WorkerStatus.None) {
+            if (amount != 0) _stakeToken.safeTransfer(worker_, amount);
+            return;
+        }
+        // The stake token's supply is far below 2^128.
+        uint256 stake = worker.stake + amount;
+        worker.stake = uint128(stake);
+        emit StakeRestored(worker_, amount, stake);
+        if (
+            status != WorkerStatus.Jailed || worker.until != jailedUntil || worker.capacity == 0
+                || stake < _minStake * worker.capacity
+        ) return;
+        worker.status = WorkerStatus.Active;
+        worker.until = 0;
+        emit WorkerUnjailed(worker_);
+        _countFree(worker_, 0, 0);
+        _poolChange(worker_, SET_SLOTS, worker.capacity, 0);
+    }
+
+    /// @dev Slashes and jails (see {penalize}); the caller moves the slashed tokens.
+    function _penalize(address worker_, uint16 slashBps, uint64 jailFor)
+        private
+        returns (uint256 slashed, uint64 jailedUntil)
+    {
         WorkerState storage worker = _workers[worker_];
         uint256 seatsBefore = _seats(worker);
         uint256 stake = worker.stake;
@@ -450,6 +495,7 @@ contract GPUManagement is IGPUManagement, Ownable {
             if (status == WorkerStatus.Jailed && worker.until > until) until = worker.until;
             worker.status = WorkerStatus.Jailed;
             worker.until = until;
+            jailedUntil = until;
             emit WorkerJailed(worker_, until);
         } else if (status == WorkerStatus.Unbonding && worker.until < until) {
             // An unbonding worker cannot escape the jail term by withdrawing early.
@@ -461,7 +507,6 @@ contract GPUManagement is IGPUManagement, Ownable {
         }
         _countFree(worker_, seatsBefore, 0);
         if (status == WorkerStatus.Active) _poolChange(worker_, SET_SLOTS, 0, 0);
-        if (slashed != 0) _stakeToken.safeTransfer(_treasury, slashed);
     }
 
     // ------------------------------------------------------------------ views
@@ -510,7 +555,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         view
         returns (address[] memory committee)
     {
-        return _sample(modelId, committeeSize, seed, excluded);
+        return _sample(modelId, committeeSize, seed, excluded, false);
     }
 
     /// @notice The change log: entries waiting, and the block the pools are frozen at (0: not frozen).
@@ -835,7 +880,7 @@ contract GPUManagement is IGPUManagement, Ownable {
     // ------------------------------------------------------------------ internal: sampling
 
     /// @dev Systematic sampling over the model's pool without the workers in `holes`; see the contract's notes.
-    function _sample(uint256 modelId, uint256 committeeSize, bytes32 seed, address[] calldata excluded)
+    function _sample(uint256 modelId, uint256 committeeSize, bytes32 seed, address[] calldata excluded, bool strict)
         private
         view
         returns (address[] memory committee)
@@ -847,7 +892,7 @@ contract GPUManagement is IGPUManagement, Ownable {
         uint256[] memory holeWeight = new uint256[](committeeSize + excluded.length);
         uint256 holes;
         uint256 holeTotal;
-        if (excluded.length != 0 && pool.members >= committeeSize + excluded.length) {
+        if (excluded.length != 0 && (strict || pool.members >= committeeSize + excluded.length)) {
             for (uint256 i = 0; i < excluded.length; ++i) {
                 uint256 leafPlusOne = _leafOf[modelId][excluded[i]];
                 if (leafPlusOne == 0) continue;
@@ -856,6 +901,8 @@ contract GPUManagement is IGPUManagement, Ownable {
                 holes = _insertHole(holeStart, holeWeight, holes, start, weight);
                 holeTotal += weight;
             }
+            // Strict: too few workers with weight besides the excluded ones.
+            if (pool.members - holes < committeeSize) return committee;
         }
         committee = new address[](committeeSize);
         uint256[] memory cache = new uint256[](2 * pool.depth + 2);

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {KernelParams, PromptRecord, PromptStatus} from "../interfaces/IAIKernel.sol";
+import {ChallengeRecord, ChallengeStatus, KernelParams, PromptRecord, PromptStatus} from "../interfaces/IAIKernel.sol";
 import {
     IContextManager,
     IEAIMinter,
     IGPUManagement,
     IModelFileSystem,
-    IPromptScheduler
+    IPromptScheduler,
+    ModelTerms
 } from "../interfaces/IKernelComponents.sol";
-import {KernelStorage, Lane, PromptCore} from "./KernelStorage.sol";
+import {Challenge, Counters, KernelStorage, Lane, LaneHold, PromptCore} from "./KernelStorage.sol";
 
 /// @title KernelExtension
 /// @notice The kernel's functions off the path every prompt takes: views, fee estimates, parameters, cancelling a
@@ -51,7 +52,93 @@ contract KernelExtension is KernelStorage {
             revert DecentralizedInferenceQueueTimeoutNotReached(promptId, cancellableAt);
         }
         _scheduler.cancel(promptId, prompt.modelId, prompt.committeeSize);
-        _refund(promptId, prompt);
+        if (prompt.attempt == CHALLENGE_ATTEMPT) _cancelChallenge(promptId, prompt);
+        else _refund(promptId, prompt);
+    }
+
+    /// @notice See {IAIKernel-challenge}.
+    function challenge(uint256 promptId) external payable onlyDelegated nonReentrant {
+        PromptCore storage prompt = _existing(promptId);
+        if (prompt.status != PromptStatus.Finalized) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
+        if (prompt.attempt == CHALLENGE_ATTEMPT) revert DecentralizedInferenceAlreadyChallenged(promptId);
+        uint256 deadline = _challengeDeadline(promptId, prompt);
+        if (deadline == 0) revert DecentralizedInferenceChallengeClosed(promptId, _lanes[prompt.lane].commitDeadline);
+        KernelParams storage params = _params;
+        uint256 bond = params.challengeBond;
+        if (msg.value != bond) revert DecentralizedInferenceWrongBond(msg.value, bond);
+        // A retired model's prompts stay challengeable: the terms are read without the retirement check.
+        ModelTerms memory terms = _models.modelTerms(prompt.modelId);
+
+        uint256 firstLane = prompt.lane;
+        Lane storage first = _lanes[firstLane];
+        Counters memory counters = _counters;
+        // bond <= MAX_CHALLENGE_BOND < 2^96.
+        counters.openEscrow += uint96(bond);
+        uint256 laneId = _takeLane(counters);
+        _counters = counters;
+        // The challenge committee's lane holds its votes; the prompt's record stays in the first lane, held.
+        Lane storage lane = _lanes[laneId];
+        lane.revealDeadline = 0;
+        lane.committedMask = 0;
+        lane.revealedMask = 0;
+        lane.commitSequence = 0;
+        lane.commitCount = 0;
+        lane.maxTokens = first.maxTokens;
+        lane.callbackGasLimit = first.callbackGasLimit;
+        lane.finality = first.finality;
+        lane.turnSnapshot = first.turnSnapshot;
+        lane.next = 0;
+        lane.owner = uint64(promptId);
+        lane.hold = LaneHold.None;
+        lane.dropped = false;
+        // A challenge can only come within the window and a delivery only after it: a held lane awaits delivery.
+        bool delivery = first.hold == LaneHold.Delivery;
+        first.hold = LaneHold.Challenge;
+
+        uint8 size = 2 * prompt.committeeSize + 1;
+        if (size > MAX_CHALLENGE_COMMITTEE) size = MAX_CHALLENGE_COMMITTEE;
+        _challenges[promptId] = Challenge({
+            challenger: msg.sender,
+            // Lane ids are below 2^32.
+            originalLane: uint32(firstLane),
+            originalSize: prompt.committeeSize,
+            status: ChallengeStatus.Pending,
+            delivery: delivery,
+            bond: uint128(bond),
+            reserve: prompt.fee
+        });
+        prompt.fee = uint96(bond);
+        prompt.attempt = CHALLENGE_ATTEMPT;
+        prompt.committeeSize = size;
+        prompt.lane = uint32(laneId);
+        emit ChallengeOpened(promptId, msg.sender, bond, _outputHashes[promptId]);
+        _schedule(promptId, prompt, terms, bond / lane.maxTokens, params.queueTimeout);
+    }
+
+    /// @notice See {IAIKernel-deliver}.
+    function deliver(uint256 promptId, bytes calldata output) external onlyDelegated nonReentrant {
+        PromptCore storage prompt = _existing(promptId);
+        if (prompt.status != PromptStatus.Finalized) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
+        uint256 laneId = prompt.lane;
+        Lane storage lane = _lanes[laneId];
+        if (lane.owner != promptId || lane.hold != LaneHold.Delivery) {
+            revert DecentralizedInferenceNothingToDeliver(promptId);
+        }
+        uint256 opensAt = uint256(lane.commitDeadline) + 1;
+        if (block.timestamp < opensAt) revert DecentralizedInferenceDeliveryTooEarly(promptId, opensAt);
+        bytes32 outputHash = _outputHashes[promptId];
+        if (sha256(output) != outputHash) {
+            revert DecentralizedInferenceOutputMismatch(promptId, outputHash, sha256(output));
+        }
+        uint256 reserve = prompt.fee;
+        uint256 callbackGasLimit = lane.callbackGasLimit;
+        prompt.fee = 0;
+        Counters memory counters = _counters;
+        counters.openEscrow -= uint96(reserve);
+        _release(counters, laneId);
+        _counters = counters;
+        _credit(msg.sender, reserve);
+        _callBack(promptId, prompt.requester, callbackGasLimit, output);
     }
 
     /// @notice Withdraws the caller's claimable balance (fees earned, refunds) to `to`.
@@ -85,6 +172,29 @@ contract KernelExtension is KernelStorage {
         return _gasFee(_params, callbackGasLimit);
     }
 
+    /// @notice See {IAIKernel-deliveryOpensAt}.
+    function deliveryOpensAt(uint256 promptId) external view returns (uint256) {
+        PromptCore storage prompt = _prompts[promptId];
+        Lane storage lane = _lanes[prompt.lane];
+        if (prompt.status != PromptStatus.Finalized || lane.owner != promptId || lane.hold != LaneHold.Delivery) {
+            return 0;
+        }
+        return uint256(lane.commitDeadline) + 1;
+    }
+
+    /// @notice See {IAIKernel-getChallenge}.
+    function getChallenge(uint256 promptId) external view returns (ChallengeRecord memory record) {
+        Challenge storage challenge_ = _challenges[promptId];
+        record.challenger = challenge_.challenger;
+        record.status = challenge_.status;
+        record.bond = challenge_.bond;
+    }
+
+    /// @notice See {IAIKernel-challengeDeadline}.
+    function challengeDeadline(uint256 promptId) external view returns (uint256) {
+        return _challengeDeadline(promptId, _prompts[promptId]);
+    }
+
     /// @notice See {IAIKernel-refundOf}.
     function refundOf(uint256 promptId) external view returns (uint256) {
         PromptCore storage prompt = _prompts[promptId];
@@ -101,10 +211,9 @@ contract KernelExtension is KernelStorage {
     {
         PromptCore storage prompt = _prompts[promptId];
         status = prompt.status;
-        if (status == PromptStatus.Finalized) {
-            outputHash = _outputHashes[promptId];
-            miner = prompt.miner;
-        }
+        // Set at the first finalization; a challenge keeps it until it ends.
+        outputHash = _outputHashes[promptId];
+        if (outputHash != bytes32(0)) miner = prompt.miner;
     }
 
     /// @notice See {IAIKernel-getPrompt}.
@@ -130,6 +239,7 @@ contract KernelExtension is KernelStorage {
             record.revealedMask = lane.revealedMask;
             record.commitSequence = lane.commitSequence;
             record.commitCount = lane.commitCount;
+            record.finality = lane.finality;
         }
     }
 
@@ -171,6 +281,37 @@ contract KernelExtension is KernelStorage {
     /// @notice See {IAIKernel-currentBlockReward}.
     function currentBlockReward() external view returns (uint256) {
         return _blockReward();
+    }
+
+    /// @dev The end of a Finalized prompt's challenge window, zero when it cannot be challenged: challenged already,
+    /// challenges off, or its lane (whose closing time is the window's end) passed on to another prompt or past.
+    function _challengeDeadline(uint256 promptId, PromptCore storage prompt) private view returns (uint256) {
+        if (prompt.status != PromptStatus.Finalized || prompt.attempt == CHALLENGE_ATTEMPT) return 0;
+        if (_params.challengeWindow == 0) return 0;
+        Lane storage lane = _lanes[prompt.lane];
+        if (lane.owner != promptId) return 0;
+        uint256 deadline = lane.commitDeadline;
+        return block.timestamp > deadline ? 0 : deadline;
+    }
+
+    /// @dev A challenge no committee could be drawn for: the bond goes back, the answer and its record stand.
+    function _cancelChallenge(uint256 promptId, PromptCore storage prompt) private {
+        Challenge storage challenge_ = _challenges[promptId];
+        uint256 bond = prompt.fee;
+        uint256 first = challenge_.originalLane;
+        Counters memory counters = _counters;
+        counters.openEscrow -= uint96(bond);
+        _append(counters, prompt.lane, block.timestamp);
+        if (challenge_.delivery) _lanes[first].hold = LaneHold.Delivery;
+        else _release(counters, first);
+        _counters = counters;
+        prompt.status = PromptStatus.Finalized;
+        prompt.fee = uint96(challenge_.reserve);
+        prompt.lane = uint32(first);
+        prompt.committeeSize = challenge_.originalSize;
+        challenge_.status = ChallengeStatus.Cancelled;
+        _credit(challenge_.challenger, bond);
+        emit ChallengeResolved(promptId, ChallengeStatus.Cancelled, _outputHashes[promptId], 0, 0);
     }
 
     /// @notice The kernel's component contracts.

@@ -3,7 +3,8 @@ pragma solidity 0.8.37;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {IAIKernelEvents, KernelParams, PromptStatus} from "../interfaces/IAIKernel.sol";
+import {ChallengeStatus, Finality, IAIKernelEvents, KernelParams, PromptStatus} from "../interfaces/IAIKernel.sol";
+import {IAIKernelConsumer} from "../interfaces/IAIKernelConsumer.sol";
 import {
     IContextManager,
     IEAIMinter,
@@ -15,9 +16,14 @@ import {
 
 /// @notice What the kernel keeps of every prompt for good: two slots, written once at submission (and the miner
 /// at finalization, into the slot the fee keeps non-zero).
-/// @param lane The prompt's lane while it is open (Queued or Committing); zero once it is closed.
+/// @param lane The prompt's lane: while it is open, the one its committee works in (a challenge's committee works in a
+/// lane of its own); once it is closed, the lane that kept its committee's record, which is its own while the lane's
+/// `owner` is this prompt.
+/// @param attempt 0, 1 for the retry, 2 once challenged.
 /// @param minerIndex The miner's index in the final committee (set at finalization).
-/// @param fee The escrowed fee (bounded by 2^96 - 1 wei at submission).
+/// @param fee The escrowed fee (bounded by 2^96 - 1 wei at submission). While a challenge runs: its bond. Once
+/// Finalized: what the kernel still holds for the prompt (an Optimistic callback's gas until it is delivered); once
+/// Refunded: the refund.
 /// @param miner The miner (zero until finalized).
 struct PromptCore {
     address requester;
@@ -31,17 +37,31 @@ struct PromptCore {
     address miner;
 }
 
-/// @notice The state of an open prompt, in storage recycled from prompt to prompt: a lane is taken at
-/// submission and handed back when the prompt is finalized or refunded, so its slots are rewritten while
-/// non-zero (2,900 gas) instead of filled fresh (20,000) for every prompt. Committee members and their hashes
-/// live in per-lane maps beside it.
+/// @notice What holds a closed prompt's lane out of circulation. Delivery: an Optimistic callback waits to be
+/// delivered. Challenge: a challenge of the prompt runs (its committee's record is the evidence).
+enum LaneHold {
+    None,
+    Delivery,
+    Challenge
+}
+
+/// @notice The state of a prompt, in storage recycled from prompt to prompt: a lane is taken at submission and,
+/// once the prompt is closed, kept as the record of its committee (members, revealed hashes, masks) until its
+/// challenge window has passed, then reused, so its slots are rewritten while non-zero (2,900 gas) instead of filled
+/// fresh (20,000) for every prompt. Closed lanes wait in a FIFO list (threaded through `next`) in the order they
+/// closed; a submission takes the oldest if it has cooled. Committee members and their hashes live in per-lane maps
+/// beside it.
 /// The third slot holds everything commit, reveal and finalize check and update, so each reads it once.
 /// @param commitDeadline While Queued: the time from which the requester may cancel. While Committing: the
-/// last second to commit. Times are uint40 seconds (enough until the year 36,000).
+/// last second to commit. Once closed: the last second of its prompt's challenge window, after which the lane may
+/// be reused. Times are uint40 seconds (enough until the year 36,000).
 /// @param commitSequence Member indices in commit order, 4 bits each, first committer in the low bits.
-/// The slot of the votes never holds zero (maxTokens >= 1), nor does the last one (`touched`): rewriting a zero
-/// slot would cost 20,000 gas.
-/// @param touched Always true: keeps the slot of `turnSnapshot` non-zero for the first prompt of a topic.
+/// @param next The next lane in the list of closed lanes (0: none).
+/// @param owner The prompt the lane serves or keeps the record of (never zero once used, so the slot is never
+/// rewritten from zero; neither is the slot of the votes, as maxTokens >= 1).
+/// @param hold What keeps the closed lane out of circulation, if anything.
+/// @param dropped True once a submission found the lane held at the front of the list and took it out; releasing it
+/// appends it again.
 struct Lane {
     bytes32 topicId;
     bytes32 inputHash;
@@ -53,20 +73,45 @@ struct Lane {
     uint8 commitCount;
     uint32 maxTokens;
     uint32 callbackGasLimit;
+    Finality finality;
     uint64 turnSnapshot;
-    bool touched;
+    uint32 next;
+    uint64 owner;
+    LaneHold hold;
+    bool dropped;
+}
+
+/// @notice A prompt's challenge, two slots written when it opens.
+/// @param challenger Who paid the bond.
+/// @param originalLane The lane keeping the record of the committee whose answer is disputed.
+/// @param originalSize That committee's size.
+/// @param status Where the challenge is.
+/// @param delivery True when an Optimistic callback waits for the challenge's end.
+/// @param bond The bond paid.
+/// @param reserve The callback gas held for that delivery.
+struct Challenge {
+    address challenger;
+    uint32 originalLane;
+    uint8 originalSize;
+    ChallengeStatus status;
+    bool delivery;
+    uint128 bond;
+    uint128 reserve;
 }
 
 /// @notice Counters the kernel updates on every submission and closing, packed in one slot.
 /// @param promptCount Prompts submitted (the last prompt id).
 /// @param openEscrow Fees held for prompts not yet finalized or refunded.
+/// @param openEscrow Fees, bonds and callback gas held for prompts (less than the coin in existence, far below 2^96).
 /// @param laneCount Lanes ever created (lane ids are 1..=laneCount).
-/// @param freeLaneCount Lanes waiting for reuse in the free-lane stack.
+/// @param closedHead The oldest lane in the list of closed lanes (0: empty).
+/// @param closedTail The newest (0: empty).
 struct Counters {
     uint64 promptCount;
-    uint128 openEscrow;
+    uint96 openEscrow;
     uint32 laneCount;
-    uint32 freeLaneCount;
+    uint32 closedHead;
+    uint32 closedTail;
 }
 
 /// @notice Block rewards so far, in one slot.
@@ -123,6 +168,16 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
     /// longer output with the canonical failure answer "output too long" (aik-protocol), which every honest member
     /// computes alike, so an honest member never holds an output it cannot reveal.
     uint256 public constant MAX_OUTPUT_BYTES = 16_384;
+    /// @dev The attempt of a challenge's committee (0 and 1 are the prompt's own committees).
+    uint8 internal constant CHALLENGE_ATTEMPT = 2;
+    /// @dev Largest challenge committee (2k + 1 members up to this).
+    uint8 internal constant MAX_CHALLENGE_COMMITTEE = 15;
+    /// @dev Longest challenge window: a week.
+    uint64 internal constant MAX_CHALLENGE_WINDOW = 7 days;
+    /// @dev Largest challenge bond.
+    uint128 internal constant MAX_CHALLENGE_BOND = 1_000 ether;
+    /// @dev Held lanes a submission takes out of the front of the closed list at most before it makes a new lane.
+    uint256 internal constant MAX_LANE_SKIPS = 4;
     /// @dev One full reward in {Emission-rewardUnits}.
     uint256 internal constant REWARD_UNIT = 1e18;
     /// @notice EAI (in its smallest unit) a block reward may mint per wei of fee that left the requester for good
@@ -148,12 +203,14 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
     mapping(uint256 laneId => mapping(uint256 index => address)) internal _laneMembers;
     /// @dev A member's commitment until it reveals, then its revealed output hash.
     mapping(uint256 laneId => mapping(uint256 index => bytes32)) internal _laneHashes;
-    /// @dev Stack of lanes free for reuse: entries [0, freeLaneCount) are live; the rest are stale non-zero
-    /// values kept so that a push rewrites a non-zero slot.
-    mapping(uint256 index => uint256 laneId) internal _freeLanes;
     mapping(address account => uint256) internal _claimable;
     /// @dev What was refunded of an Unavailable prompt's fee (a Refunded prompt's refund is its whole fee).
     mapping(uint256 promptId => uint256) internal _unavailableRefunds;
+    mapping(uint256 promptId => Challenge) internal _challenges;
+    /// @dev Per lane and member, what a member penalized for a wrong output lost: the stake slashed (high bits) and
+    /// the end of the jail term it got (low 64 bits), so that a challenge that proves it right can give both back.
+    /// Written only when someone is penalized for a wrong output.
+    mapping(uint256 laneId => mapping(uint256 index => uint256)) internal _laneSlashes;
 
     /// @notice The owner changed the parameters.
     event ParamsUpdated(KernelParams params);
@@ -188,24 +245,94 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
         _token = token_;
     }
 
-    /// @dev Releases a closed prompt's escrow and lane. The lane's slots stay as they are (non-zero) until the
-    /// next prompt that takes it rewrites them; nothing reads a lane through a closed prompt.
-    function _close(PromptCore storage prompt, uint256 fee) internal {
-        uint256 laneId = prompt.lane;
-        prompt.lane = 0;
+    /// @dev Releases a closed prompt's escrow and appends its lane to the closed list, to be reused after `coolUntil`.
+    function _close(PromptCore storage prompt, uint256 fee, uint256 coolUntil) internal {
         Counters memory counters = _counters;
-        counters.openEscrow -= uint128(fee);
-        _freeLanes[counters.freeLaneCount] = laneId;
-        ++counters.freeLaneCount;
+        counters.openEscrow -= uint96(fee);
+        _append(counters, prompt.lane, coolUntil);
         _counters = counters;
+    }
+
+    /// @dev Appends a lane to the closed list. Its `next` is zero already: a lane leaves the list before it is reused,
+    /// and taking or re-appending it clears the field.
+    function _append(Counters memory counters, uint256 laneId, uint256 coolUntil) internal {
+        // Block times fit uint40 for the next 34,000 years; windows are bounded.
+        _lanes[laneId].commitDeadline = uint40(coolUntil);
+        uint256 tail = counters.closedTail;
+        if (tail == 0) counters.closedHead = uint32(laneId);
+        else _lanes[tail].next = uint32(laneId);
+        // Lane ids are at most laneCount < 2^32.
+        counters.closedTail = uint32(laneId);
+    }
+
+    /// @dev Ends a lane's hold; a lane that was taken out of the list while held goes back at its end.
+    function _release(Counters memory counters, uint256 laneId) internal {
+        Lane storage lane = _lanes[laneId];
+        lane.hold = LaneHold.None;
+        if (lane.dropped) {
+            lane.dropped = false;
+            lane.next = 0;
+            _append(counters, laneId, lane.commitDeadline);
+        }
+    }
+
+    /// @dev A lane for a new prompt or challenge: the oldest closed lane once its window has passed, else a new one.
+    /// Held lanes found at the front leave the list (their release appends them again), at most {MAX_LANE_SKIPS}.
+    /// The caller rewrites the lane's slots.
+    function _takeLane(Counters memory counters) internal returns (uint256) {
+        for (uint256 i = 0; i < MAX_LANE_SKIPS; ++i) {
+            uint256 head = counters.closedHead;
+            if (head == 0) break;
+            Lane storage lane = _lanes[head];
+            LaneHold hold = lane.hold;
+            if (hold == LaneHold.None && lane.commitDeadline >= block.timestamp) break;
+            counters.closedHead = lane.next;
+            if (counters.closedHead == 0) counters.closedTail = 0;
+            if (hold == LaneHold.None) return head;
+            lane.dropped = true;
+        }
+        return ++counters.laneCount;
     }
 
     function _refund(uint256 promptId, PromptCore storage prompt) internal {
         uint256 fee = prompt.fee;
         prompt.status = PromptStatus.Refunded;
-        _close(prompt, fee);
+        _close(prompt, fee, block.timestamp);
         _credit(prompt.requester, fee);
         emit PromptRefunded(promptId, prompt.requester, fee);
+    }
+
+    /// @dev Hands the prompt to the scheduler, which anchors it for a draw in a later block or queues it; either way
+    /// it is Queued until its committee is drawn, and cancellable by anyone once the queue timeout passed.
+    function _schedule(
+        uint256 promptId,
+        PromptCore storage prompt,
+        ModelTerms memory terms,
+        uint256 feePerToken,
+        uint64 queueTimeout
+    ) internal {
+        prompt.status = PromptStatus.Queued;
+        // block.timestamp + queueTimeout < 2^40 for the next 34,000 years (queueTimeout <= MAX_QUEUE_TIMEOUT).
+        _lanes[prompt.lane].commitDeadline = uint40(block.timestamp + queueTimeout);
+        bool anchored = _scheduler.schedule(
+            promptId, prompt.modelId, prompt.committeeSize, prompt.attempt, terms.policy, prompt.requester, feePerToken
+        );
+        if (!anchored) emit PromptQueued(promptId, prompt.modelId);
+    }
+
+    /// @dev Calls the requester with exactly its gas limit. Too little gas left reverts the whole finalization
+    /// (so a finalizer cannot starve the callback on purpose); anything the callback does only fails the call.
+    function _callBack(uint256 promptId, address requester, uint256 gasLimit, bytes calldata output) internal {
+        // EIP-150 forwards at most 63/64 of the gas left; require enough that the callee gets all of gasLimit.
+        uint256 needed = gasLimit + gasLimit / 63 + CALLBACK_RESERVE;
+        if (gasleft() < needed) revert DecentralizedInferenceInsufficientGas(gasleft(), needed);
+        bytes memory data = abi.encodeCall(IAIKernelConsumer.onInferenceResult, (promptId, output));
+        bool success;
+        assembly ("memory-safe") {
+            // No return data is copied, so a callee cannot make this frame pay for a huge return.
+            success := call(gasLimit, requester, 0, add(data, 0x20), mload(data), 0, 0)
+        }
+        emit CallbackResult(promptId, requester, success);
     }
 
     function _credit(address account, uint256 amount) internal {
@@ -275,6 +402,17 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
         if (params_.gasPrice > MAX_GAS_PRICE) revert DecentralizedInferenceInvalidParameter("gasPrice");
         if (params_.finalizeGas > MAX_FINALIZE_GAS) revert DecentralizedInferenceInvalidParameter("finalizeGas");
         if (params_.treasury == address(0)) revert DecentralizedInferenceZeroAddress();
+        if (params_.challengeWindow > MAX_CHALLENGE_WINDOW) {
+            revert DecentralizedInferenceInvalidParameter("challengeWindow");
+        }
+        if (params_.slashChallengedBps < params_.slashWrongBps || params_.slashChallengedBps > BPS) {
+            revert DecentralizedInferenceInvalidParameter("slashChallengedBps");
+        }
+        if (params_.challengeRewardBps > BPS) revert DecentralizedInferenceInvalidParameter("challengeRewardBps");
+        if (params_.challengeBond > MAX_CHALLENGE_BOND || (params_.challengeBond == 0 && params_.challengeWindow != 0)) {
+            revert DecentralizedInferenceInvalidParameter("challengeBond");
+        }
+        if (params_.jailChallenged > MAX_JAIL) revert DecentralizedInferenceInvalidParameter("jailChallenged");
         _params = params_;
         emit ParamsUpdated(params_);
     }

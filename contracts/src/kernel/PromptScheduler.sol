@@ -13,7 +13,8 @@ import {
 
 /// @notice A prompt waiting in a queue.
 /// @param committeeSize Workers it needs.
-/// @param attempt 0 for a first committee, 1 for a retry (changes the seed, and leaves out the first committee).
+/// @param attempt 0 for a first committee, 1 for a retry, 2 for a challenge (changes the seed, and leaves out the
+/// previous committee: a retry's when enough others remain, a challenge's always).
 /// @param queued True while it is in a queue and not cancelled.
 /// @param modelId The model whose queue holds it.
 struct QueuedPrompt {
@@ -28,7 +29,7 @@ struct QueuedPrompt {
 /// @param modelId Its model.
 /// @param anchor The block whose randomness draws its committee.
 /// @param committeeSize Workers it needs.
-/// @param attempt 0 or 1 (the retry).
+/// @param attempt 0, 1 (the retry) or 2 (a challenge).
 /// @param cancelled True once the kernel cancelled it (its draw skips it).
 struct DrawEntry {
     uint64 promptId;
@@ -201,8 +202,9 @@ contract PromptScheduler is IPromptScheduler, Ownable {
             bytes32 seed = keccak256(abi.encode(random, promptId, entry.attempt));
             address[] memory excluded;
             if (entry.attempt != 0) excluded = IKernelAssignments(_kernel).previousMembers(promptId);
+            // A challenge's committee never includes the committee whose answer it checks.
             (bool ready, address[] memory committee) = _gpu.drawCommittee(
-                entry.modelId, entry.committeeSize, seed, entry.anchor, _nextAnchor(head), excluded
+                entry.modelId, entry.committeeSize, seed, entry.anchor, _nextAnchor(head), excluded, entry.attempt >= 2
             );
             if (!ready) {
                 // The pools still had logged changes to apply up to the anchor; some were applied. The prompt
@@ -213,7 +215,8 @@ contract PromptScheduler is IPromptScheduler, Ownable {
                 break;
             }
             if (committee.length == 0) {
-                // The pool at the anchor was short (workers left in the anchor block): anchor again.
+                // The pool at the anchor was short (workers left in the anchor block, or too few besides a challenged
+                // committee): anchor again.
                 _anchor(promptId, entry.modelId, entry.committeeSize, entry.attempt, counts);
                 continue;
             }

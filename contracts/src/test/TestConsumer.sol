@@ -7,6 +7,8 @@ import {IAIKernel, InferenceRequest} from "../interfaces/IAIKernel.sol";
 /// @notice The parts of the kernel beyond IAIKernel that the test consumer pokes at.
 interface IKernelExtras {
     function claim(address to) external;
+
+    function deliver(uint256 promptId, bytes calldata output) external;
 }
 
 /// @title TestConsumer
@@ -35,6 +37,8 @@ contract TestConsumer is AIKernelConsumer {
     bool public reentryFinalizeFailed;
     /// @notice In Reenter mode: whether calling claim from the callback failed.
     bool public reentryClaimFailed;
+    /// @notice In Reenter mode: whether delivering the callback again from the callback failed.
+    bool public reentryDeliverFailed;
 
     /// @notice The test asked the callback to fail.
     error TestConsumerAsked();
@@ -108,6 +112,9 @@ contract TestConsumer is AIKernelConsumer {
             }
             try IKernelExtras(address(kernel)).claim(address(this)) {} catch {
                 reentryClaimFailed = true;
+            }
+            try IKernelExtras(address(kernel)).deliver(promptId, output) {} catch {
+                reentryDeliverFailed = true;
             }
         }
         ++callbacks;

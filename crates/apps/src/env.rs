@@ -133,7 +133,9 @@ impl DemoEnv {
         Ok(receipt)
     }
 
-    /// Waits until `prompt_id` is finalized, refunded or unavailable.
+    /// Waits until `prompt_id` is finalized, refunded or unavailable; an Optimistic prompt also
+    /// until its callback ran (delivering it once its challenge window has passed, or waiting for
+    /// the end of a challenge, whose answer it returns).
     pub async fn answer(&self, prompt_id: U256) -> Result<Answer> {
         let started = Instant::now();
         let mut last = PromptStatus::None;
@@ -148,6 +150,11 @@ impl DemoEnv {
                     let output =
                         winning_output(&self.provider, self.kernel.addresses().kernel, prompt_id)
                             .await?;
+                    if let Some(opens) = self.kernel.delivery_opens_at(prompt_id).await? {
+                        self.deliver(prompt_id, opens, &output, started).await?;
+                        // Delivered, or a challenge took over: look again.
+                        continue;
+                    }
                     self.say(format!("  prompt {prompt_id}: answered by miner {miner}"));
                     return Ok(Answer::Finalized(output));
                 }
@@ -158,6 +165,43 @@ impl DemoEnv {
                 return Err(Error::Timeout { prompt_id, seconds: self.timeout.as_secs() });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Runs an Optimistic prompt's callback once its challenge window has passed (anyone may;
+    /// this account is paid the callback's gas).
+    async fn deliver(
+        &self,
+        prompt_id: U256,
+        opens: u64,
+        output: &[u8],
+        started: Instant,
+    ) -> Result<()> {
+        self.say(format!(
+            "  prompt {prompt_id}: Optimistic, called back once its challenge window ends (block time {opens})"
+        ));
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if now >= opens {
+                match self.kernel.deliver(prompt_id, output).await {
+                    Ok(_) => {
+                        self.say(format!("  prompt {prompt_id}: delivered"));
+                        return Ok(());
+                    }
+                    // Delivered by someone else meanwhile, or a challenge took over.
+                    Err(_) if self.kernel.delivery_opens_at(prompt_id).await?.is_none() => {
+                        return Ok(());
+                    }
+                    // Block time trails the clock until a block is mined: try again.
+                    Err(_) => {}
+                }
+            }
+            if started.elapsed() > self.timeout {
+                return Err(Error::Timeout { prompt_id, seconds: self.timeout.as_secs() });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use aik_kernel::{
-    DataSource, Failure, KernelClient, OutputValue, PromptRequest, PromptStatus, SamplingSpec,
-    bindings::DecentralizedInference as DI, output_hash, output_text, wallet_provider,
+    DataSource, Failure, Finality, KernelClient, OutputValue, PromptRequest, PromptStatus,
+    SamplingSpec, bindings::DecentralizedInference as DI, output_hash, output_text,
+    wallet_provider,
 };
 use alloy::{
     primitives::{B256, U256},
@@ -103,6 +104,7 @@ async fn prompt(args: PromptArgs) -> eyre::Result<()> {
         fee_per_token: 0,
         sampling: SamplingSpec::Greedy,
         callback_gas_limit: 0,
+        finality: Finality::Immediate,
     };
     let started = Instant::now();
     let say = |what: String| {

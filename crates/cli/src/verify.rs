@@ -1,9 +1,13 @@
 //! `aik verify`: rebuild a finalized prompt's context from the chain, run the model locally and
-//! compare the output hash with the one the committee agreed on.
+//! compare the output hash with the one the committee agreed on; with `--challenge`, dispute a
+//! mismatch onchain (paying the kernel's bond) and follow the challenge to its end.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use aik_kernel::{KernelClient, PromptStatus, PromptStore, load_context_with, output_hash};
+use aik_kernel::{
+    ChallengeStatus, KernelClient, PromptStatus, PromptStore, load_context_with, output_hash,
+    wallet_provider,
+};
 use alloy::{
     primitives::{Address, U256},
     providers::ProviderBuilder,
@@ -11,7 +15,7 @@ use alloy::{
 use clap::Args;
 use eyre::{WrapErr, bail};
 
-use crate::chain::{NetworkArgs, init_logging, load_engine, runtime};
+use crate::chain::{DEV_KEY_0, NetworkArgs, init_logging, load_engine, parse_key, runtime};
 
 /// `aik verify`.
 #[derive(Debug, Args)]
@@ -24,6 +28,17 @@ pub(crate) struct VerifyArgs {
     /// Show the assembled context.
     #[arg(long)]
     show_context: bool,
+    /// On a mismatch, challenge the answer onchain (paying the kernel's challenge bond from
+    /// `--key`) and wait for the challenge committee's verdict; exit 0 only if it overturns the
+    /// answer.
+    #[arg(long)]
+    challenge: bool,
+    /// The challenger's private key (default: dev account 0).
+    #[arg(long, env = "AIK_KEY", default_value = DEV_KEY_0, hide_default_value = true)]
+    key: String,
+    /// Seconds to wait for the challenge's end.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
     /// The prompt to verify.
     prompt_id: U256,
 }
@@ -80,7 +95,12 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
             "context_messages": messages,
             "seconds": seconds,
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        if verified || !args.challenge {
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        } else {
+            // One object: the challenge adds its outcome.
+            return challenge(&args, &deployment, Some(json), actual).await;
+        }
     } else {
         if args.show_context {
             for m in answer.run.iter().flat_map(|(messages, _)| messages) {
@@ -99,5 +119,65 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
             engine.version()
         );
     }
-    Ok(verified)
+    if verified || !args.challenge {
+        return Ok(verified);
+    }
+    challenge(&args, &deployment, None, actual).await
+}
+
+/// Challenges the prompt and follows the challenge until it ends; true when it overturned the
+/// answer (to the one this run computed). With `--json`, `report` (the verification) is printed
+/// with the challenge's outcome added.
+async fn challenge(
+    args: &VerifyArgs,
+    deployment: &aik_node::Deployment,
+    report: Option<serde_json::Value>,
+    computed: alloy::primitives::B256,
+) -> eyre::Result<bool> {
+    let signer = parse_key(&args.key)?;
+    let challenger = signer.address();
+    let provider = wallet_provider(&deployment.rpc_url, signer)?;
+    let client = KernelClient::new(provider, challenger, deployment.addresses());
+    let Some(deadline) = client.challenge_deadline(args.prompt_id).await? else {
+        bail!(
+            "prompt {} can no longer be challenged (its challenge window has passed, it was challenged already, or challenges are off)",
+            args.prompt_id
+        );
+    };
+    let bond = U256::from(client.params().await?.challengeBond);
+    client.challenge(args.prompt_id, bond).await.wrap_err("challenge")?;
+    let say = |line: String| {
+        if !args.json {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "challenged prompt {} (bond {bond} wei, window until block time {deadline}); a committee of 2k + 1 other workers recomputes it",
+        args.prompt_id
+    ));
+    let started = Instant::now();
+    let outcome = loop {
+        let (_, status, _) = client.challenge_of(args.prompt_id).await?;
+        if status != ChallengeStatus::Pending {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(args.timeout) {
+            bail!("challenge of prompt {} still pending after {} s", args.prompt_id, args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (_, now_hash, miner) = client.result(args.prompt_id).await?;
+    let overturned = outcome == ChallengeStatus::Overturned && now_hash == computed;
+    if let Some(mut json) = report {
+        json["challenge"] = format!("{outcome:?}").into();
+        json["result_sha256"] = alloy::hex::encode(now_hash).into();
+        json["miner"] = miner.to_string().into();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!(
+            "challenge {outcome:?}: the result is now sha256 {}",
+            alloy::hex::encode(now_hash)
+        );
+    }
+    Ok(overturned)
 }

@@ -9,8 +9,8 @@ use alloy::{
 };
 
 use crate::{
-    DeployParams, Error, Hardware, KernelAddresses, ModelSpec, PromptRecord, PromptRequest,
-    PromptStatus, Result, SchedulingPolicy, WorkerStatus,
+    ChallengeStatus, DeployParams, Error, Hardware, KernelAddresses, ModelSpec, PromptRecord,
+    PromptRequest, PromptStatus, Result, SchedulingPolicy, WorkerStatus,
     bindings::{
         ContextManager::{self, ContextManagerInstance},
         DecentralizedInference::{self as DI, DecentralizedInferenceInstance, KernelParams},
@@ -268,6 +268,58 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// its requester).
     pub async fn cancel_queued(&self, prompt_id: U256) -> Result<TransactionReceipt> {
         send(self.kernel.cancelQueued(prompt_id).from(self.from), "cancelQueued").await
+    }
+
+    /// Challenges a finalized prompt's answer, paying `bond` (the kernel's `challengeBond`): a
+    /// committee of 2k + 1 other workers recomputes it, and a majority it proves wrong is slashed.
+    pub async fn challenge(&self, prompt_id: U256, bond: U256) -> Result<TransactionReceipt> {
+        send(self.kernel.challenge(prompt_id).value(bond).from(self.from), "challenge").await
+    }
+
+    /// Runs an Optimistic prompt's callback once its challenge window has passed (`output` must
+    /// hash to its output hash); the caller is paid the callback's gas.
+    pub async fn deliver(&self, prompt_id: U256, output: &[u8]) -> Result<TransactionReceipt> {
+        let call = self.kernel.deliver(prompt_id, output.to_vec().into()).from(self.from);
+        let estimate = call
+            .clone()
+            .block(alloy::eips::BlockId::pending())
+            .estimate_gas()
+            .await
+            .map_err(|e| Error::contract("deliver", e))?;
+        send(call.gas(estimate + FINALIZE_GAS_HEADROOM), "deliver").await
+    }
+
+    /// The first second `deliver` accepts a prompt's Optimistic callback; None when none waits.
+    pub async fn delivery_opens_at(&self, prompt_id: U256) -> Result<Option<u64>> {
+        let opens = self
+            .kernel
+            .deliveryOpensAt(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("deliveryOpensAt", e))?;
+        Ok((!opens.is_zero()).then(|| opens.to::<u64>()))
+    }
+
+    /// A prompt's challenge: who challenged, where it is, and the bond.
+    pub async fn challenge_of(&self, prompt_id: U256) -> Result<(Address, ChallengeStatus, U256)> {
+        let record = self
+            .kernel
+            .getChallenge(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("getChallenge", e))?;
+        Ok((record.challenger, ChallengeStatus::try_from(record.status)?, U256::from(record.bond)))
+    }
+
+    /// The last second a finalized prompt can be challenged; None when it no longer can.
+    pub async fn challenge_deadline(&self, prompt_id: U256) -> Result<Option<u64>> {
+        let deadline = self
+            .kernel
+            .challengeDeadline(prompt_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("challengeDeadline", e))?;
+        Ok((!deadline.is_zero()).then(|| deadline.to::<u64>()))
     }
 
     /// Withdraws this account's claimable native coin to `to`.

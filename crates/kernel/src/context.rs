@@ -3,7 +3,9 @@
 //!
 //! [`load_context`] reads everything the rule needs from the chain: the prompt's `PromptData`
 //! event (request, snapshot, window, system prompt revision), the topic's turn ids from the
-//! ContextManager, each turn's `PromptData` and the revealed bytes of its winning output.
+//! ContextManager, each turn's `PromptData` and the revealed bytes of its answer as the prompt
+//! sees it: the answer the turn was finalized with, or the one a challenge replaced it with if
+//! that correction is among the topic's first `corrections` (the prompt's snapshot).
 //! Input or extra context that a request references by sha256 (held in storage, not onchain)
 //! comes from a [`PromptStore`] through [`load_context_with`]: a local content store, then IPFS
 //! by the data's content id; either way the bytes must hash to what the kernel recorded.
@@ -137,7 +139,7 @@ async fn data_bytes(
 }
 
 /// The revealed bytes of a finalized prompt's winning output (the onchain reveal whose bytes hash
-/// to the result's output hash).
+/// to the result's output hash; after an overturning challenge, the corrected one).
 pub async fn winning_output<P: Provider + Clone>(
     provider: &P,
     kernel: Address,
@@ -148,6 +150,16 @@ pub async fn winning_output<P: Provider + Clone>(
         .call()
         .await
         .map_err(|e| Error::contract("getResult", e))?;
+    revealed_output(provider, kernel, prompt_id, result.outputHash).await
+}
+
+/// The bytes of a prompt's onchain reveal that hash to `output_hash`.
+async fn revealed_output<P: Provider>(
+    provider: &P,
+    kernel: Address,
+    prompt_id: U256,
+    output_hash: B256,
+) -> Result<Vec<u8>> {
     let filter = Filter::new()
         .address(kernel)
         .event_signature(DI::OutputRevealed::SIGNATURE_HASH)
@@ -155,8 +167,7 @@ pub async fn winning_output<P: Provider + Clone>(
         .from_block(0);
     for log in provider.get_logs(&filter).await? {
         let revealed = decode::<DI::OutputRevealed>(&log)?;
-        if revealed.outputHash == result.outputHash
-            && crate::output_hash(&revealed.output) == result.outputHash
+        if revealed.outputHash == output_hash && crate::output_hash(&revealed.output) == output_hash
         {
             return Ok(revealed.output.to_vec());
         }
@@ -164,10 +175,54 @@ pub async fn winning_output<P: Provider + Clone>(
     Err(Error::UnexpectedValue {
         what: "winning output",
         value: format!(
-            "no onchain reveal of prompt {prompt_id} carries the winning hash {}",
-            result.outputHash
+            "no onchain reveal of prompt {prompt_id} carries the winning hash {output_hash}"
         ),
     })
+}
+
+/// The output hash of turn `turn` as a prompt whose snapshot applies the topic's first
+/// `corrections` corrections sees it: the corrected answer if a challenge overturned the turn in
+/// one of those corrections, else the answer it was finalized with (a prompt can be corrected
+/// once, so there is at most one correction to look for).
+async fn turn_output_hash<P: Provider + Clone>(
+    provider: &P,
+    addresses: &KernelAddresses,
+    topic_id: B256,
+    turn: U256,
+    corrections: u32,
+) -> Result<B256> {
+    let kernel = DI::new(addresses.kernel, provider.clone());
+    let result =
+        kernel.getResult(turn).call().await.map_err(|e| Error::contract("getResult", e))?;
+    let challenge =
+        kernel.getChallenge(turn).call().await.map_err(|e| Error::contract("getChallenge", e))?;
+    if challenge.status != crate::ChallengeStatus::Overturned as u8 {
+        return Ok(result.outputHash);
+    }
+    let filter = Filter::new()
+        .address(addresses.context)
+        .event_signature(ContextManager::TurnCorrected::SIGNATURE_HASH)
+        .topic1(topic_id)
+        .topic2(B256::from(turn))
+        .from_block(0);
+    for log in provider.get_logs(&filter).await? {
+        let corrected = decode::<ContextManager::TurnCorrected>(&log)?;
+        if corrected.index < U256::from(corrections) {
+            return Ok(corrected.outputHash);
+        }
+    }
+    // Corrected after the prompt was submitted: it sees the answer the turn was finalized with.
+    let filter = Filter::new()
+        .address(addresses.kernel)
+        .event_signature(DI::ChallengeOpened::SIGNATURE_HASH)
+        .topic1(B256::from(turn))
+        .from_block(0);
+    let logs = provider.get_logs(&filter).await?;
+    let opened = logs.first().ok_or_else(|| Error::UnexpectedValue {
+        what: "ChallengeOpened event",
+        value: format!("none for the overturned prompt {turn}"),
+    })?;
+    Ok(decode::<DI::ChallengeOpened>(opened)?.originalHash)
 }
 
 /// Reads a prompt's context from the chain (see the module docs); prompt data held in storage
@@ -240,6 +295,8 @@ async fn load<P: Provider + Clone>(
     let mut history = Vec::with_capacity(ids.len());
     for id in ids {
         let turn = prompt_data(provider, addresses.kernel, id).await?;
+        let output_hash =
+            turn_output_hash(provider, addresses, topic_id, id, data.corrections).await?;
         history.push(Turn {
             prompt_id: id,
             input: data_bytes(&turn.request.input, turn.inputHash, "input", id, storage).await?,
@@ -249,7 +306,7 @@ async fn load<P: Provider + Clone>(
                 turn.request.format.kind,
                 &turn.request.format.options,
             )?,
-            output: winning_output(provider, addresses.kernel, id).await?,
+            output: revealed_output(provider, addresses.kernel, id, output_hash).await?,
         });
     }
     Ok(PromptContext {

@@ -55,7 +55,9 @@ impl DeployParams {
     /// 120 s to commit and 120 s to reveal; fee split 50% miner / 30% verifiers / 20% treasury;
     /// wrong outputs lose 10% of stake and sit out an hour, absent members 2% and ten minutes;
     /// an unavailable prompt (fewer than a quorum committed) keeps 20% of its fee for the
-    /// committers; block reward 10 EAI, halving every 100,000 fully rewarded prompts, and at most
+    /// committers; a finalized answer can be challenged for two minutes with a 0.01 ETH bond, and
+    /// a majority it proves wrong loses half its stake and sits out a week, half of that stake
+    /// (after the wronged minority is made whole) going to the challenger; block reward 10 EAI, halving every 100,000 fully rewarded prompts, and at most
     /// 1 EAI per gwei of treasury share (so a prompt needs 10 gwei in the treasury's share, a
     /// 50-gwei fee, for the full reward); 16 KiB onchain input.
     pub fn dev(owner: Address) -> Self {
@@ -89,6 +91,11 @@ impl DeployParams {
                 // prompts.
                 finalizeGas: 350_000,
                 treasury: owner,
+                challengeWindow: 120,
+                challengeBond: 10_000_000_000_000_000,
+                slashChallengedBps: 5_000,
+                challengeRewardBps: 5_000,
+                jailChallenged: 7 * 24 * 3600,
             },
             eai_per_wei: U256::from(1_000_000_000u64),
             randomness: Address::ZERO,

@@ -69,6 +69,12 @@ pub struct GasReport {
     /// Draw gas (one committee of k = 3, stake-weighted; the mean of 4 draws) by number of free
     /// workers.
     pub selection: BTreeMap<String, u64>,
+    /// A challenge of a k = 3 answer with 1,000 workers registered: `open` (the `challenge`
+    /// transaction), `draw` (its committee of seven), and its `finalize` when it overturns a
+    /// two-member majority (`finalize_overturned`: slashes both, gives the minority back its
+    /// loss, pays the challenger and the seven in EAI, corrects the topic) or upholds the answer
+    /// (`finalize_upheld`: pays the bond to the seven and the treasury).
+    pub challenge: BTreeMap<String, u64>,
 }
 
 /// Deploys a kernel on the chain at `rpc_url` and measures [`GasReport`]. `funder` pays for
@@ -107,16 +113,20 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
     let output = vec![b'z'; 64];
 
     // Warm-up prompt: the same committee and topic, so the measured one shows the steady state.
+    let window = u64::from(params.kernel.challengeWindow);
     lifecycle(requester, &workers, &request, &output).await?;
+    cool(&provider, window).await?;
     let (submit, draw, commits, reveals, finalize) =
         lifecycle(requester, &workers, &request, &output).await?;
 
     let mut storage_request = request.clone();
     storage_request.input = DataSource::Storage { digest: output_hash(&input), length: 200 };
+    cool(&provider, window).await?;
     let storage = requester.submit(&storage_request).await?;
     let submit_storage_input = storage.receipt.gas_used;
     // Finish it so that the committee is free again for what follows.
-    run_committee(&workers, storage.prompt_id, &output, requester).await?;
+    run_committee(&workers, storage.prompt_id, 0, &[output.as_slice(); 3], &output, requester)
+        .await?;
 
     let mut selection = BTreeMap::new();
     for target in SELECTION_WORKERS {
@@ -128,13 +138,47 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
         // random points.
         let mut total = 0;
         for _ in 0..SELECTION_DRAWS {
+            cool(&provider, window).await?;
             let submitted = requester.submit(&request).await?;
             // Free the committee again so each measurement sees exactly `target` free workers.
-            let (draw, ..) =
-                run_committee(&workers, submitted.prompt_id, &output, requester).await?;
+            let (draw, ..) = run_committee(
+                &workers,
+                submitted.prompt_id,
+                0,
+                &[output.as_slice(); 3],
+                &output,
+                requester,
+            )
+            .await?;
             total += draw;
         }
         selection.insert(target.to_string(), total / SELECTION_DRAWS);
+    }
+
+    // Challenges, with every worker registered: one that overturns a colluding majority, one that
+    // upholds an honest answer.
+    let mut challenge = BTreeMap::new();
+    let wrong = vec![b'y'; 64];
+    for (overturn, key) in [(true, "finalize_overturned"), (false, "finalize_upheld")] {
+        cool(&provider, window).await?;
+        let submitted = requester.submit(&request).await?;
+        let first: [&[u8]; 3] = if overturn { [&wrong, &wrong, &output] } else { [&output; 3] };
+        let answer = if overturn { &wrong } else { &output };
+        run_committee(&workers, submitted.prompt_id, 0, &first, answer, requester).await?;
+        let opened =
+            requester.challenge(submitted.prompt_id, U256::from(params.kernel.challengeBond));
+        challenge.insert("open".to_string(), opened.await?.gas_used);
+        let (draw, _, _, finalize) = run_committee(
+            &workers,
+            submitted.prompt_id,
+            2,
+            &[output.as_slice(); 7],
+            &output,
+            requester,
+        )
+        .await?;
+        challenge.insert("draw".to_string(), draw);
+        challenge.insert(key.to_string(), finalize);
     }
 
     let commit = commits.iter().copied().max().unwrap_or_default();
@@ -152,7 +196,19 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
             + reveals.iter().sum::<u64>()
             + finalize,
         selection,
+        challenge,
     })
+}
+
+/// Moves the chain's clock past a challenge window (`evm_increaseTime`, which dev chains and
+/// `hardhat node` serve) and mines a block: lanes of prompts finalized before are reused, as on a
+/// network whose traffic keeps them cooling in turn. A prompt that finds no lane past its window
+/// makes a new one, about 200,000 gas more once per lane (its slots filled for the first time).
+async fn cool(provider: &DynProvider, window: u64) -> Result<()> {
+    let _: serde_json::Value =
+        provider.raw_request("evm_increaseTime".into(), (window + 1,)).await?;
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await?;
+    Ok(())
 }
 
 /// The deterministic key of the `index`-th generated worker.
@@ -209,16 +265,19 @@ async fn lifecycle(
 ) -> Result<(u64, u64, Vec<u64>, Vec<u64>, u64)> {
     let submitted = requester.submit(request).await?;
     let (draw, commits, reveals, finalize) =
-        run_committee(workers, submitted.prompt_id, output, requester).await?;
+        run_committee(workers, submitted.prompt_id, 0, &[output; 3], output, requester).await?;
     Ok((submitted.receipt.gas_used, draw, commits, reveals, finalize))
 }
 
-/// Draws the prompt's committee (from `finalizer`, in the next block), then runs it; returns
-/// the gas of the draw, each commit, each reveal and finalize.
+/// Draws the prompt's committee for `attempt` (from `finalizer`, in the next block), then runs it,
+/// member i revealing `outputs[i]`, and finalizes with `answer`; returns the gas of the draw, each
+/// commit, each reveal and finalize.
 async fn run_committee(
     workers: &[KernelClient<DynProvider>],
     prompt_id: U256,
-    output: &[u8],
+    attempt: u8,
+    outputs: &[&[u8]],
+    answer: &[u8],
     finalizer: &KernelClient<DynProvider>,
 ) -> Result<(u64, Vec<u64>, Vec<u64>, u64)> {
     let draw = finalizer.draw(1).await?.gas_used;
@@ -232,16 +291,16 @@ async fn run_committee(
             })
         })
         .collect::<Result<_>>()?;
-    let hash = output_hash(output);
     let salt = |worker: Address| keccak256(worker);
     let mut commits = Vec::new();
-    for worker in &member_clients {
-        commits.push(worker.commit(prompt_id, 0, hash, salt(worker.from())).await?.gas_used);
+    for (worker, output) in member_clients.iter().zip(outputs) {
+        let hash = output_hash(output);
+        commits.push(worker.commit(prompt_id, attempt, hash, salt(worker.from())).await?.gas_used);
     }
     let mut reveals = Vec::new();
-    for worker in &member_clients {
+    for (worker, output) in member_clients.iter().zip(outputs) {
         reveals.push(worker.reveal(prompt_id, salt(worker.from()), output).await?.gas_used);
     }
-    let finalize = finalizer.finalize(prompt_id, output).await?.gas_used;
+    let finalize = finalizer.finalize(prompt_id, answer).await?.gas_used;
     Ok((draw, commits, reveals, finalize))
 }

@@ -39,9 +39,9 @@ mod types;
 /// The protocol rules (formats, encodings, failure answers, commitments, chat messages, context
 /// assembly) live in `aik-protocol`.
 pub use aik_protocol::{
-    Failure, MAX_OUTPUT_BYTES, MAX_STORAGE_BYTES, Message, OutputFormat, OutputValue,
-    PromptContext, Role, SamplingSpec, Turn, commitment, output_hash, output_text, quorum,
-    user_message,
+    CHALLENGE_ATTEMPT, Failure, MAX_OUTPUT_BYTES, MAX_STORAGE_BYTES, Message, OutputFormat,
+    OutputValue, PromptContext, Role, SamplingSpec, Turn, commitment, output_hash, output_text,
+    quorum, user_message,
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;
@@ -53,6 +53,6 @@ pub use context::{PromptStore, load_context, load_context_with, winning_output};
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel, install_timelock};
 pub use error::{Error, Result, decode_revert};
 pub use types::{
-    DataSource, Hardware, ModelSpec, Penalty, PromptRecord, PromptRequest, PromptStatus,
-    SchedulingPolicy, WorkerStatus,
+    ChallengeStatus, DataSource, Finality, Hardware, ModelSpec, Penalty, PromptRecord,
+    PromptRequest, PromptStatus, SchedulingPolicy, WorkerStatus,
 };

@@ -57,6 +57,37 @@ tagged_enum!(
         Withheld = 1,
         /// It revealed an output other than the quorum's.
         Wrong = 2,
+        /// It was in the majority whose answer a challenge overturned.
+        Overturned = 3,
+    }
+);
+
+tagged_enum!(
+    /// When a requester contract's callback runs.
+    Finality, "finality" {
+        /// At finalization, as soon as the committee agreed.
+        Immediate = 0,
+        /// Once the answer can no longer be challenged: after the challenge window (`deliver`),
+        /// or when a challenge ends, with the answer it leaves standing.
+        Optimistic = 1,
+    }
+);
+
+tagged_enum!(
+    /// Where a prompt's challenge is.
+    ChallengeStatus, "challenge status" {
+        /// Never challenged.
+        None = 0,
+        /// Its committee is queued, drawn or at work.
+        Pending = 1,
+        /// Its committee agreed with the answer.
+        Upheld = 2,
+        /// Its committee agreed on another answer, which replaced the first.
+        Overturned = 3,
+        /// Its committee reached no quorum; the answer stands.
+        Inconclusive = 4,
+        /// No committee could be drawn before the queue timeout.
+        Cancelled = 5,
     }
 );
 
@@ -139,6 +170,8 @@ pub struct PromptRequest {
     pub sampling: SamplingSpec,
     /// Gas for the requester's callback (zero: none).
     pub callback_gas_limit: u32,
+    /// When the callback runs.
+    pub finality: Finality,
 }
 
 impl PromptRequest {
@@ -155,6 +188,7 @@ impl PromptRequest {
             fee_per_token: 0,
             sampling: SamplingSpec::Greedy,
             callback_gas_limit: 0,
+            finality: Finality::Immediate,
         }
     }
 
@@ -179,6 +213,7 @@ impl PromptRequest {
             feePerToken: self.fee_per_token,
             sampling: DI::Sampling { mode, temperatureMilli: temperature, topPMilli: top_p, seed },
             callbackGasLimit: self.callback_gas_limit,
+            finality: self.finality as u8,
         }
     }
 }

@@ -7,8 +7,8 @@ use std::{
 };
 
 use aik_kernel::{
-    Hardware, KernelAddresses, KernelClient, PromptRecord, PromptStatus, WorkerStatus,
-    bindings::DecentralizedInference as DI, load_context, output_hash,
+    CHALLENGE_ATTEMPT, Hardware, KernelAddresses, KernelClient, PromptRecord, PromptStatus,
+    WorkerStatus, bindings::DecentralizedInference as DI, load_context, output_hash,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -536,6 +536,12 @@ impl Worker {
         }
         let output = match winner {
             Some(w) if w != mine => self.revealed_bytes(job.prompt_id, w).await?,
+            // A challenge without a quorum leaves the disputed answer standing, and a waiting
+            // Optimistic callback gets that answer's bytes.
+            None if job.attempt == CHALLENGE_ATTEMPT => {
+                let standing = self.client.result(job.prompt_id).await?.1;
+                self.revealed_bytes(job.prompt_id, standing).await?
+            }
             _ => job.output.clone(),
         };
         match self.client.finalize(job.prompt_id, &output).await {

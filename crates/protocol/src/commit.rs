@@ -3,9 +3,14 @@
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_sol_types::SolValue;
 
+/// The attempt of a challenge's committee, which recomputes a finalized prompt (0 is the first
+/// committee, 1 the retry's).
+pub const CHALLENGE_ATTEMPT: u8 = 2;
+
 /// `keccak256(abi.encode(promptId, attempt, worker, outputHash, salt))`, what the kernel checks a
 /// reveal against. Binding the worker's address makes a copied commitment useless to anyone
-/// else; binding the attempt makes a first committee's commitment useless to the retry's.
+/// else; binding the attempt makes a first committee's commitment useless to the retry's and a
+/// challenge committee's.
 pub fn commitment(
     prompt_id: U256,
     attempt: u8,

@@ -22,7 +22,7 @@ mod sampling;
 mod text;
 
 pub use chat::{Message, Role};
-pub use commit::commitment;
+pub use commit::{CHALLENGE_ATTEMPT, commitment};
 pub use context::{PromptContext, Turn, output_text, user_message};
 pub use error::{Error, Result};
 pub use failure::Failure;

@@ -223,6 +223,9 @@ impl Net {
         // finalization's gas (paid from every fee, and again by a retry) is the kernel tests'
         // subject (`lifecycle::test_gas_fee_*`) and is on in the end-to-end tests on `aik up`.
         params.kernel.gasPrice = 0;
+        // The wallet's and the DAO's Optimistic callbacks wait for the challenge window: two seconds
+        // here, so that the demos deliver them within the test.
+        params.kernel.challengeWindow = 2;
         let deployment = deploy(&devnet.http_url(), Some(devnet.ws_url()), &owner, &params, &spec)
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `aik` binary: real OS processes against a chain in the test process.
 
 mod bench;
+mod challenge;
 mod demo;
 mod model;
 mod node_restart;

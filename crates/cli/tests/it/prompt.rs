@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
-use aik_kernel::{ContentId, DeployParams, PromptStore, load_context, load_context_with};
-use aik_node::{Engine, NodeDb, Worker, WorkerConfig, network::fund_workers};
+use aik_kernel::{ContentId, PromptStore, load_context, load_context_with};
+use aik_node::Engine;
 use alloy::{primitives::U256, providers::ProviderBuilder};
-use tokio::sync::watch;
 
-use crate::support::{Network, stdout_of, tiny_model};
+use crate::support::{Network, Serving, serve_workers, stdout_of, stop_all, tiny_model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
@@ -84,46 +83,11 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
     net.stop().await;
 }
 
-type Serving = (watch::Sender<bool>, Vec<tokio::task::JoinHandle<aik_node::Result<()>>>);
-
 /// Three staked workers running `engine`, reading prompt data from `store_dir` only (no IPFS).
 async fn serve(net: &Network, engine: &Engine, store_dir: &std::path::Path) -> Serving {
     let accounts = net.devnet.accounts().to_vec();
-    let owner = accounts[0].signer.clone();
-    let stake = DeployParams::dev(owner.address()).min_stake;
-    let workers: Vec<_> = accounts[1..=3].iter().map(|a| a.address).collect();
-    fund_workers(&net.deployment, &owner, &workers, stake).await.unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = Vec::new();
-    for account in &accounts[1..=3] {
-        let mut config = WorkerConfig::new(
-            net.deployment.rpc_url.clone(),
-            account.signer.clone(),
-            net.deployment.addresses(),
-        );
-        config.ws_url = net.deployment.ws_url.clone();
-        config.models = vec![U256::from(net.deployment.model_id)];
-        config.stake = stake;
-        config.start_block = net.deployment.deploy_block;
-        config.store_dir = Some(store_dir.to_path_buf());
-        config.fetch = None;
-        let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
-        let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
-        worker.ensure_registered().await.unwrap();
-        let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
-    }
-    (stop, tasks)
-}
-
-async fn stop_all(
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<aik_node::Result<()>>>,
-) {
-    stop.send(true).unwrap();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
+    let workers: Vec<_> = accounts[1..=3].iter().map(|a| (a.clone(), engine.clone())).collect();
+    serve_workers(net, &workers, store_dir).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,17 @@ use std::{
     process::{Child, Command, Output, Stdio},
 };
 
+use std::sync::Arc;
+
 use aik_devnet::{DevAccount, Devnet, DevnetConfig};
 use aik_infer::fixture::{TinyLlamaSpec, tiny_llama_gguf};
 use aik_kernel::DeployParams;
 use aik_node::{
-    Deployment,
-    network::{deploy, model_spec},
+    Deployment, Engine, NodeDb, Worker, WorkerConfig,
+    network::{deploy, fund_workers, model_spec},
 };
+use alloy::primitives::U256;
+use tokio::sync::watch;
 
 /// A tiny generated model file: the same spec always gives the same bytes.
 pub(crate) fn tiny_model(dir: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
@@ -34,7 +38,13 @@ pub(crate) struct Network {
 
 impl Network {
     pub(crate) async fn start() -> Self {
-        let devnet = Devnet::spawn(DevnetConfig::test()).await.unwrap();
+        Self::with_accounts(DevnetConfig::test().accounts).await
+    }
+
+    /// [`Network::start`] with `accounts` funded dev accounts.
+    pub(crate) async fn with_accounts(accounts: usize) -> Self {
+        let devnet =
+            Devnet::spawn(DevnetConfig { accounts, ..DevnetConfig::test() }).await.unwrap();
         let owner = devnet.accounts()[0].signer.clone();
         let dir = tempfile::tempdir().unwrap();
         let (model, _) = tiny_model(dir.path(), 42);
@@ -76,6 +86,54 @@ impl Network {
 
     pub(crate) async fn stop(self) {
         self.devnet.shutdown().await.unwrap();
+    }
+}
+
+/// Worker tasks in this process and the switch that stops them.
+pub(crate) type Serving = (watch::Sender<bool>, Vec<tokio::task::JoinHandle<aik_node::Result<()>>>);
+
+/// Staked workers in this process, each account running its engine, reading prompt data from
+/// `store_dir` only (no IPFS).
+pub(crate) async fn serve_workers(
+    net: &Network,
+    workers: &[(DevAccount, Engine)],
+    store_dir: &Path,
+) -> Serving {
+    let owner = net.devnet.accounts()[0].signer.clone();
+    let stake = DeployParams::dev(owner.address()).min_stake;
+    let addresses: Vec<_> = workers.iter().map(|(a, _)| a.address).collect();
+    fund_workers(&net.deployment, &owner, &addresses, stake).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (account, engine) in workers {
+        let mut config = WorkerConfig::new(
+            net.deployment.rpc_url.clone(),
+            account.signer.clone(),
+            net.deployment.addresses(),
+        );
+        config.ws_url = net.deployment.ws_url.clone();
+        config.models = vec![U256::from(net.deployment.model_id)];
+        config.stake = stake;
+        config.start_block = net.deployment.deploy_block;
+        config.store_dir = Some(store_dir.to_path_buf());
+        config.fetch = None;
+        let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
+        let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
+        worker.ensure_registered().await.unwrap();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+    }
+    (stop, tasks)
+}
+
+/// Stops the workers of [`serve_workers`] and checks they ended without an error.
+pub(crate) async fn stop_all(
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<aik_node::Result<()>>>,
+) {
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap().unwrap();
     }
 }
 

@@ -329,7 +329,22 @@ async fn test_attack_the_extension_called_directly_changes_nothing() {
     let err = worker_direct.claim(worker.from()).call().await.unwrap_err();
     assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
     let err = worker_direct.cancelQueued(prompt_id).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
+    let bond = U256::from(env.params.kernel.challengeBond);
+    let err = worker_direct.challenge(prompt_id).value(bond).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
+    let err = worker_direct.deliver(prompt_id, b"world".to_vec().into()).call().await.unwrap_err();
     assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated));
+    // The kernel's fallback is payable for the challenge bond; every other extension function, and
+    // a plain transfer, still refuses a value.
+    let worker_kernel = DI::new(*kernel.address(), worker.kernel().provider().clone());
+    assert!(worker_kernel.claim(worker.from()).value(U256::from(1)).call().await.is_err());
+    assert!(worker_kernel.getParams().value(U256::from(1)).call().await.is_err());
+    let transfer = alloy::rpc::types::TransactionRequest::default()
+        .to(*kernel.address())
+        .value(U256::from(1))
+        .from(worker.from());
+    assert!(env.provider.call(transfer).await.is_err(), "a plain transfer is refused");
 
     // Its own storage is empty: no balances, no prompts, no parameters.
     assert_eq!(worker_direct.claimable(worker.from()).call().await.unwrap(), U256::ZERO);

@@ -37,6 +37,7 @@ enum Action {
     Draw,
     Pause { worker: usize },
     Resume { worker: usize },
+    Challenge { prompt: usize, requester: usize },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -55,6 +56,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::Draw),
         1 => (0..5usize).prop_map(|worker| Action::Pause { worker }),
         3 => (0..5usize).prop_map(|worker| Action::Resume { worker }),
+        1 => (0..3usize, 0..3usize)
+            .prop_map(|(prompt, requester)| Action::Challenge { prompt, requester }),
     ]
 }
 
@@ -167,6 +170,14 @@ async fn step(
         }
         Action::Resume { worker } => {
             let _ = env.workers[worker].resume().await;
+        }
+        Action::Challenge { prompt, requester } => {
+            // The `prompt`-th most recent prompt, finalized or not (the kernel refuses the rest).
+            // Five workers cannot seat a challenge committee of seven besides the answering three:
+            // challenges wait, hold their bond in escrow and are cancelled with it back.
+            let Some(id) = prompts.iter().rev().nth(prompt % prompts.len().max(1)) else { return };
+            let bond = U256::from(env.params.kernel.challengeBond);
+            let _ = env.requesters[requester].challenge(*id, bond).await;
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod attacks;
 mod callbacks;
+mod challenges;
 mod context;
 mod directory;
 mod draw;

@@ -47,6 +47,13 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
         ("pumpOnFinalize", |p| p.pumpOnFinalize = 9),
         ("gasPrice", |p| p.gasPrice = 10_000_000_000_001),
         ("finalizeGas", |p| p.finalizeGas = 2_000_001),
+        ("challengeWindow", |p| p.challengeWindow = 7 * DAY32 + 1),
+        ("slashChallengedBps", |p| p.slashChallengedBps = p.slashWrongBps - 1),
+        ("slashChallengedBps", |p| p.slashChallengedBps = 10_001),
+        ("challengeRewardBps", |p| p.challengeRewardBps = 10_001),
+        ("challengeBond", |p| p.challengeBond = 1_000 * EAI + 1),
+        ("challengeBond", |p| p.challengeBond = 0),
+        ("jailChallenged", |p| p.jailChallenged = 30 * DAY + 1),
     ];
     for (name, spoil) in cases {
         let mut params = good.clone();
@@ -81,6 +88,9 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
     (changed.maxCallbackGas, changed.pumpOnFinalize) = (5_000_000, 8);
     (changed.gasPrice, changed.finalizeGas) = (10_000_000_000_000, 2_000_000);
     changed.treasury = env.requesters[1].from();
+    (changed.challengeWindow, changed.slashChallengedBps, changed.challengeRewardBps) =
+        (7 * DAY32, 10_000, 10_000);
+    (changed.challengeBond, changed.jailChallenged) = (1_000 * EAI, 30 * DAY);
     let receipt = env.owner.set_params(changed.clone()).await.unwrap();
     assert_eq!(env.owner.params().await.unwrap(), changed);
     let event = receipt
@@ -90,6 +100,12 @@ async fn test_set_params_checks_every_bound_and_records_the_change() {
         .find_map(|log| log.log_decode::<DI::ParamsUpdated>().ok())
         .expect("a ParamsUpdated event");
     assert_eq!(event.inner.data.params, changed);
+
+    // Challenges off: no window, so no bond is needed.
+    let mut off = changed.clone();
+    (off.challengeWindow, off.challengeBond) = (0, 0);
+    env.owner.set_params(off.clone()).await.unwrap();
+    assert_eq!(env.owner.params().await.unwrap(), off);
 }
 
 #[tokio::test]

@@ -236,7 +236,7 @@ async fn test_kernel_only_and_owner_only_functions() {
     );
     let err = stranger
         .gpu()
-        .drawCommittee(env.model, U256::from(3), B256::ZERO, 1, 0, vec![])
+        .drawCommittee(env.model, U256::from(3), B256::ZERO, 1, 0, vec![], false)
         .from(who)
         .call()
         .await

@@ -249,7 +249,9 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
     assert_eq!(first_hash, aik_kernel::output_hash(b"1"));
     assert_eq!(first_miner, first_members[0], "members commit in committee order");
 
-    // The second prompt takes the lane the first one handed back and writes its own state there.
+    // Once the first prompt's challenge window has passed, the second prompt takes the lane the
+    // first one handed back and writes its own state there.
+    env.advance(u64::from(env.params.kernel.challengeWindow) + 1).await;
     let second = requester.submit(&env.request("two")).await.unwrap();
     env.draw().await;
     let record = env.owner.prompt(second.prompt_id).await.unwrap();
@@ -300,11 +302,12 @@ async fn test_a_closed_prompt_keeps_its_result_when_its_lane_serves_the_next_pro
         // The miner is the earliest committer of the winning output.
         (aik_kernel::PromptStatus::Finalized, aik_kernel::output_hash(b"2"), second_members[1])
     );
-    // The permanent record stays; the open state (lane fields and committee) reads as empty.
+    // The permanent record stays (nothing of the fee is held for it any more); the open state
+    // (lane fields and committee) reads as empty.
     let closed = env.owner.prompt(first.prompt_id).await.unwrap();
     assert_eq!(
         (closed.requester, closed.fee, closed.committee_size, closed.attempt),
-        (requester.from(), 100 * crate::fixture::PRICE, 3, 0)
+        (requester.from(), 0, 3, 0)
     );
     assert_eq!(
         (closed.topic_id, closed.input_hash, closed.max_tokens, closed.commit_deadline),
