@@ -434,8 +434,8 @@ interface IAIKernelEvents {
     error DecentralizedInferenceInvalidParameter(string name);
     /// @notice The zero address was given where an account is needed.
     error DecentralizedInferenceZeroAddress();
-    /// @notice The prompt cannot be challenged any more: its challenge window (which ended at `deadline`; zero when
-    /// challenges are off) has passed.
+    /// @notice The prompt cannot be challenged: its challenge window ended at `deadline` (its finalization when
+    /// challenges are off; zero once its lane serves another prompt).
     error DecentralizedInferenceChallengeClosed(uint256 promptId, uint256 deadline);
     /// @notice The prompt was challenged before; a prompt can be challenged once.
     error DecentralizedInferenceAlreadyChallenged(uint256 promptId);
@@ -494,7 +494,8 @@ interface IAIKernel is IAIKernelEvents {
     /// free) and recomputes the prompt from its recorded context; its commitments are bound to attempt 2, and
     /// {finalize} closes it. If its quorum agrees on another answer, the answering committee's majority is slashed
     /// `slashChallengedBps` and jailed `jailChallenged`, members of its minority that had revealed the new answer get
-    /// back what they lost for it, the challenger gets its bond back (less the finalization's gas) plus
+    /// back what they lost for it, the challenger gets its bond back (less the finalization's gas: twice
+    /// `finalizeGas` at `gasPrice`, paid to whoever finalizes) plus
     /// `challengeRewardBps` of the rest of the slashed stake, the challenge committee's agreeing members split what
     /// remains, and the new answer replaces the old as the prompt's result, its miner and its topic's turn (a correction
     /// that prompts submitted afterwards see, see ContextManager). If it agrees with the answer, the bond, less the

@@ -595,9 +595,10 @@ contract DecentralizedInference is KernelStorage, IKernelAssignments {
             revert DecentralizedInferenceOutputMismatch(promptId, outputHash, sha256(output));
         }
 
-        // The bond pays this finalization's gas; the rest goes to the agreeing members and the treasury when the
-        // answer is upheld, back to the challenger otherwise.
-        _payGas(prompt, params, 0);
+        // The bond pays this finalization's gas, twice finalizeGas (it judges up to 15 members and may slash,
+        // restore and pay a dozen accounts: about 600,000 gas when it overturns); the rest goes to the agreeing
+        // members and the treasury when the answer is upheld, back to the challenger otherwise.
+        _payGas(prompt, params, params.finalizeGas);
         uint256 left = prompt.fee;
         uint256 slashed;
         uint256 reward;

@@ -61,8 +61,10 @@ contract KernelExtension is KernelStorage {
         PromptCore storage prompt = _existing(promptId);
         if (prompt.status != PromptStatus.Finalized) revert DecentralizedInferenceWrongStatus(promptId, prompt.status);
         if (prompt.attempt == CHALLENGE_ATTEMPT) revert DecentralizedInferenceAlreadyChallenged(promptId);
-        uint256 deadline = _challengeDeadline(promptId, prompt);
-        if (deadline == 0) revert DecentralizedInferenceChallengeClosed(promptId, _lanes[prompt.lane].commitDeadline);
+        if (_challengeDeadline(promptId, prompt) == 0) {
+            Lane storage record = _lanes[prompt.lane];
+            revert DecentralizedInferenceChallengeClosed(promptId, record.owner == promptId ? record.commitDeadline : 0);
+        }
         KernelParams storage params = _params;
         uint256 bond = params.challengeBond;
         if (msg.value != bond) revert DecentralizedInferenceWrongBond(msg.value, bond);

@@ -7,14 +7,14 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub(crate) struct GasArgs {
     /// Print one JSON object (keys: submit_onchain_input, submit_storage_input, draw, commit,
-    /// reveal, finalize, lifecycle_k3, selection).
+    /// reveal, finalize, lifecycle_k3, selection, challenge).
     #[arg(long)]
     json: bool,
 }
 
 /// Deploys a kernel on an in-process dev chain, runs a prompt's life with k = 3 (its committee
-/// drawn in a separate transaction) and committee draws from 10, 100 and 1,000 workers, and
-/// prints the gas of each step.
+/// drawn in a separate transaction), committee draws from 10, 100 and 1,000 workers and two
+/// challenges (one overturning, one upheld), and prints the gas of each step.
 pub(crate) fn run(args: GasArgs) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
@@ -41,6 +41,9 @@ pub(crate) fn run(args: GasArgs) -> eyre::Result<()> {
     println!("  lifecycle_k3                     {:>9}", report.lifecycle_k3);
     for (workers, gas) in &report.selection {
         println!("  draw from {workers:>5} free workers    {gas:>9}");
+    }
+    for (step, gas) in &report.challenge {
+        println!("  challenge {step:<22} {gas:>9}");
     }
     Ok(())
 }

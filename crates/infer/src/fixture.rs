@@ -244,3 +244,26 @@ mod tests {
         }
     }
 }
+
+/// A driver that runs another and then changes every answer (appending `" (tampered)"`): a
+/// dishonest worker in tests, with the version of the driver it wraps so that it registers and
+/// is drawn like any other.
+#[derive(Debug)]
+pub struct Tampering<D>(pub std::sync::Arc<D>);
+
+impl<D: crate::ModelDriver> crate::ModelDriver for Tampering<D> {
+    fn version(&self) -> &'static str {
+        self.0.version()
+    }
+
+    fn load(_: &std::path::Path, _: crate::ExecOptions) -> Result<Self> {
+        Err(Error::InvalidRequest("the tampering driver wraps a loaded one".into()))
+    }
+
+    fn run(&self, request: &crate::Request) -> Result<crate::Output> {
+        let mut output = self.0.run(request)?;
+        output.bytes.extend_from_slice(b" (tampered)");
+        output.text.push_str(" (tampered)");
+        Ok(output)
+    }
+}

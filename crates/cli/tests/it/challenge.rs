@@ -1,45 +1,15 @@
-//! `aik verify --challenge`, end to end: two lying workers outvote an honest one, `aik verify`
-//! re-runs the prompt, finds the mismatch and challenges it, and seven honest workers (real
-//! nodes running the model) overturn the answer onchain.
+//! `aik verify --challenge`, end to end: two tampering workers outvote an honest one, `aik
+//! verify` re-runs the prompt, finds the mismatch and challenges it, and seven honest workers
+//! (real nodes running the model) overturn the answer onchain.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, fixture::Tampering};
 use aik_kernel::{ChallengeStatus, KernelClient, PromptStatus, WorkerStatus, output_hash};
 use aik_node::Engine;
 use alloy::{primitives::U256, providers::ProviderBuilder};
 
 use crate::support::{Network, serve_workers, stdout_of, stop_all, tiny_model};
-
-/// What the colluders answer, whatever they are asked.
-const LIE: &[u8] = b"forty-two";
-
-/// A colluder's driver: the same answer to every prompt, without running the model.
-struct Liar;
-
-impl ModelDriver for Liar {
-    fn version(&self) -> &'static str {
-        LlamaGgufDriver::VERSION
-    }
-
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("the liar loads no file".into()))
-    }
-
-    fn run(&self, _: &Request) -> aik_infer::Result<Output> {
-        Ok(Output {
-            text: String::from_utf8_lossy(LIE).into_owned(),
-            bytes: LIE.to_vec(),
-            tokens: Vec::new(),
-            prompt_tokens: Vec::new(),
-            logits_sha256: [0; 32],
-            step_sha256: Vec::new(),
-            stop: StopReason::Complete,
-            prefill_time: Duration::ZERO,
-            decode_time: Duration::ZERO,
-        })
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_challenge_overturns_a_colluding_majority() {
@@ -48,12 +18,9 @@ async fn verify_challenge_overturns_a_colluding_majority() {
     let (model, _) = tiny_model(net.dir.path(), 42);
     let store_dir = net.home().join("store");
     aik_store::LocalStore::open(&store_dir).await.unwrap().put_file(&model).await.unwrap();
-    let honest =
-        Engine::llama(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
-    let counter: Arc<aik_node::TokenCounter> = Arc::new(|messages: &[aik_kernel::Message]| {
-        Ok(messages.iter().map(|m| m.content.len() / 4 + 4).sum())
-    });
-    let liar = Engine::new(Arc::new(Liar), counter, 8192);
+    let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
+    let honest = Engine::llama(Arc::clone(&driver));
+    let liar = honest.with_driver(Arc::new(Tampering(driver)));
     let accounts = net.devnet.accounts().to_vec();
 
     // Only three workers at first, so they are the committee: two liars and one honest node.
@@ -77,7 +44,8 @@ async fn verify_challenge_overturns_a_colluding_majority() {
     );
     let asked: serde_json::Value = serde_json::from_str(&asked).unwrap();
     assert_eq!(asked["status"], "finalized", "{asked}");
-    assert_eq!(asked["output"], "forty-two", "the colluders won: {asked}");
+    let lie = asked["output"].as_str().unwrap().to_string();
+    assert!(lie.ends_with(" (tampered)"), "the colluders won: {asked}");
     let id = asked["prompt_id"].as_str().unwrap().to_string();
 
     // Seven honest nodes join: the only workers a challenge committee may have.
@@ -95,7 +63,7 @@ async fn verify_challenge_overturns_a_colluding_majority() {
     let id: U256 = id.parse().unwrap();
     let (status, hash, _) = kernel.result(id).await.unwrap();
     assert_eq!(status, PromptStatus::Finalized);
-    assert_ne!(hash, output_hash(LIE));
+    assert_ne!(hash, output_hash(lie.as_bytes()));
     assert_eq!(kernel.challenge_of(id).await.unwrap().1, ChallengeStatus::Overturned);
     let stake = aik_kernel::DeployParams::dev(accounts[0].address).min_stake.to::<u128>();
     for colluder in &accounts[1..=2] {

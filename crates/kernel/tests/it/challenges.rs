@@ -267,6 +267,15 @@ async fn test_challenge_reverts_name_what_was_wrong() {
 
     // Unavailable: nobody committed.
     let silent = env.requesters[0].submit(&env.request("Anyone?")).await.unwrap().prompt_id;
+    // It took the lane that kept the first prompt's record (deadline 0: the record is gone), so
+    // another prompt's committee can never stand in for the first one's.
+    assert_revert(
+        challenger.challenge(id, bond).await,
+        Errors::DecentralizedInferenceChallengeClosed(DI::DecentralizedInferenceChallengeClosed {
+            promptId: id,
+            deadline: U256::ZERO,
+        }),
+    );
     env.committee(silent).await;
     env.advance(u64::from(env.params.kernel.commitWindow) + 1).await;
     env.owner.finalize(silent, b"").await.unwrap();
@@ -431,10 +440,16 @@ async fn test_an_optimistic_callback_runs_once_after_the_window() {
 }
 
 /// A challenged Optimistic prompt is called back when the challenge ends, with the corrected
-/// answer, and never again.
+/// answer, and never again; the challenge's finalizer is paid twice `finalizeGas` from the bond
+/// and the callback's gas from what the prompt held for it.
 #[tokio::test]
 async fn test_an_optimistic_callback_gets_the_corrected_answer() {
-    let env = ten_workers().await;
+    let env = Env::with(Options {
+        workers: 10,
+        tweak: |p| p.kernel.gasPrice = 1_000_000_000,
+        ..Options::default()
+    })
+    .await;
     let consumer = env.deploy_consumer().await;
     let mut request = env.request("Capital of France?");
     request.callback_gas_limit = 200_000;
@@ -452,9 +467,16 @@ async fn test_an_optimistic_callback_gets_the_corrected_answer() {
             computed: output_hash(WRONG),
         }),
     );
-    env.owner.finalize(id, RIGHT).await.unwrap();
+    let finalizer = &env.requesters[0];
+    finalizer.finalize(id, RIGHT).await.unwrap();
     assert_eq!(consumer.callbacks().call().await.unwrap(), U256::from(1));
     assert_eq!(consumer.lastOutput().call().await.unwrap().to_vec(), RIGHT);
+    let gas_price = U256::from(env.params.kernel.gasPrice);
+    let challenge_gas = gas_price * U256::from(2 * env.params.kernel.finalizeGas);
+    let callback_gas = gas_price * U256::from(200_000u64);
+    assert_eq!(claimable(&env, finalizer.from()).await, challenge_gas + callback_gas);
+    assert_eq!(claimable(&env, env.requesters[1].from()).await, bond(&env) - challenge_gas);
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
     env.advance(u64::from(env.params.kernel.challengeWindow) + 1).await;
     assert_revert(
         env.requesters[1].deliver(id, RIGHT).await,

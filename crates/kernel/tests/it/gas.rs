@@ -3,7 +3,9 @@
 use aik_devnet::{Devnet, DevnetConfig};
 
 /// The bound on a prompt's whole life with k = 3 and capacity-1 workers, the separate
-/// committee draw included: measured about 838,000 to 847,300 with the finalizer's gas pay. Every
+/// committee draw included: measured about 840,000 to 848,100 with the finalizer's gas pay (about
+/// 2,500 more than before challenges: a fifth parameter slot, the `corrections` snapshot, the
+/// closed-lane list; the lane of a prompt finalized a challenge window ago is reused). Every
 /// member's weight leaves the draw pool at the draw and comes back at finalize, which rewrites
 /// one tree slot per level each time; the spread is the draw writing the committee into its
 /// reused lane (a member in the slot the previous prompt's member held costs 100 gas, another

@@ -7,7 +7,7 @@ use std::{
 };
 
 use aik_devnet::{Devnet, DevnetConfig};
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request};
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, fixture::Tampering};
 use aik_kernel::{
     DataSource, DeployParams, KernelClient, OutputFormat, OutputValue, PromptRequest, PromptStatus,
     WorkerStatus, bindings::DecentralizedInference as DI, load_context, output_hash,
@@ -35,25 +35,6 @@ pub(crate) fn llama() -> Arc<LlamaGgufDriver> {
             Arc::new(LlamaGgufDriver::load(&path, ExecOptions::default()).unwrap())
         })
         .clone()
-}
-
-/// A driver that runs the real model and then changes the answer: a dishonest worker.
-pub(crate) struct Tampering(Arc<LlamaGgufDriver>);
-
-impl ModelDriver for Tampering {
-    fn version(&self) -> &'static str {
-        LlamaGgufDriver::VERSION
-    }
-
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
-    }
-
-    fn run(&self, request: &Request) -> aik_infer::Result<Output> {
-        let mut output = self.0.run(request)?;
-        output.bytes.extend_from_slice(b" (tampered)");
-        Ok(output)
-    }
 }
 
 pub(crate) struct Network {
