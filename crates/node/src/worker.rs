@@ -1,7 +1,7 @@
 //! The worker loop: follow assignments, run prompts, commit, reveal, finalize, claim.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -106,6 +106,11 @@ pub struct Worker {
     computing: Mutex<HashMap<(U256, u8), Computation>>,
     /// Woken by the kernel-event listener and by finished computations.
     wake: Arc<Notify>,
+    /// Optimistic callbacks of prompts this worker sat on that wait for their challenge window,
+    /// by prompt: the first block time `deliver` accepts them. Kept in memory: every member of the
+    /// committee delivers (the first one is paid the callback's gas), so a restarted worker
+    /// leaves its deliveries to the others.
+    deliveries: Mutex<BTreeMap<U256, u64>>,
 }
 
 /// The salt of a commitment: secret (derived from the worker's key) and unique per prompt and
@@ -163,6 +168,7 @@ impl Worker {
             fetcher,
             computing: Mutex::default(),
             wake: Arc::new(Notify::new()),
+            deliveries: Mutex::default(),
         })
     }
 
@@ -289,6 +295,41 @@ impl Worker {
                 }
             }
         }
+        self.deliver_callbacks().await
+    }
+
+    /// Delivers the Optimistic callbacks whose challenge window has passed (`deliver`, paid the
+    /// callback's gas). One delivered by someone else, or taken over by a challenge (which calls
+    /// back when it ends), is dropped.
+    async fn deliver_callbacks(&self) -> Result<()> {
+        let now = self.chain_now().await?;
+        let due: Vec<U256> = self
+            .deliveries
+            .lock()
+            .map_err(|_| Error::Task {
+                prompt_id: String::new(),
+                reason: "the delivery table was poisoned".into(),
+            })?
+            .iter()
+            .filter(|(_, opens)| **opens <= now)
+            .map(|(prompt, _)| *prompt)
+            .collect();
+        for prompt_id in due {
+            let output =
+                aik_kernel::winning_output(&self.provider, self.config.addresses.kernel, prompt_id)
+                    .await?;
+            let done = match self.client.deliver(prompt_id, &output).await {
+                Ok(_) => {
+                    tracing::info!(worker = %self.address, prompt = %prompt_id, "delivered the Optimistic callback");
+                    true
+                }
+                // Block time trails the clock until a block is mined: the next tick tries again.
+                Err(_) => self.client.delivery_opens_at(prompt_id).await?.is_none(),
+            };
+            if done && let Ok(mut deliveries) = self.deliveries.lock() {
+                deliveries.remove(&prompt_id);
+            }
+        }
         Ok(())
     }
 
@@ -364,6 +405,12 @@ impl Worker {
             let bit = 1u16 << job.member;
             match next_step(&job, &record, now) {
                 Step::Done => {
+                    if record.status == PromptStatus::Finalized
+                        && let Some(opens) = self.client.delivery_opens_at(job.prompt_id).await?
+                        && let Ok(mut deliveries) = self.deliveries.lock()
+                    {
+                        deliveries.insert(job.prompt_id, opens);
+                    }
                     job.stage = Stage::Done;
                     self.db.put(&job)?;
                     return Ok(());

@@ -77,3 +77,75 @@ async fn verify_challenge_overturns_a_colluding_majority() {
     stop_all(stop_first, first_tasks).await;
     net.stop().await;
 }
+
+alloy::sol!(
+    #[sol(rpc)]
+    TestConsumer,
+    "../../contracts/out/TestConsumer.json"
+);
+
+/// An Optimistic callback waits for the challenge window, then the committee's own nodes deliver
+/// it (paid its gas), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_deliver_an_optimistic_callback_once_its_window_passed() {
+    use alloy::{providers::Provider, sol_types::SolValue};
+
+    let net = Network::start().await;
+    let (model, _) = tiny_model(net.dir.path(), 42);
+    let store_dir = net.home().join("store");
+    let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
+    let honest = Engine::llama(driver);
+    let accounts = net.devnet.accounts().to_vec();
+    let workers: Vec<_> = accounts[1..=3].iter().map(|a| (a.clone(), honest.clone())).collect();
+    let (stop, tasks) = serve_workers(&net, &workers, &store_dir).await;
+
+    let asker = &accounts[4];
+    let provider =
+        aik_kernel::wallet_provider(&net.deployment.rpc_url, asker.signer.clone()).unwrap();
+    let consumer = TestConsumer::deploy(provider.clone(), net.deployment.kernel).await.unwrap();
+    let client = KernelClient::new(provider.clone(), asker.address, net.deployment.addresses());
+    let mut request = aik_kernel::PromptRequest::text(
+        net.deployment.model_id,
+        "optimistic",
+        b"What is two plus two?".to_vec(),
+    );
+    (request.max_tokens, request.callback_gas_limit) = (6, 200_000);
+    request.finality = aik_kernel::Finality::Optimistic;
+    let fee = client.estimate_fee(request.model_id, 6, 200_000).await.unwrap();
+    let sol = TestConsumer::InferenceRequest::abi_decode(&request.to_sol().abi_encode()).unwrap();
+    consumer.ask(sol).value(fee).send().await.unwrap().get_receipt().await.unwrap();
+    let id = client.kernel().counts().call().await.unwrap().submitted;
+
+    let started = std::time::Instant::now();
+    while client.result(id).await.unwrap().0 != PromptStatus::Finalized {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the committee finalizes");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(consumer.callbacks().call().await.unwrap(), U256::ZERO, "not before the window");
+    let opens = client.delivery_opens_at(id).await.unwrap().expect("a delivery waits");
+
+    // Past the window (the dev chain's clock moves on request).
+    let head = provider.get_block_by_number(Default::default()).await.unwrap().unwrap();
+    let ahead = opens.saturating_sub(head.header.timestamp) + 1;
+    let _: serde_json::Value =
+        provider.raw_request("evm_increaseTime".into(), (ahead,)).await.unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let started = std::time::Instant::now();
+    while consumer.callbacks().call().await.unwrap() == U256::ZERO {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the nodes deliver");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let output = aik_kernel::winning_output(&provider, net.deployment.kernel, id).await.unwrap();
+    assert_eq!(consumer.lastOutput().call().await.unwrap().to_vec(), output);
+    assert_eq!(client.delivery_opens_at(id).await.unwrap(), None);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(consumer.callbacks().call().await.unwrap(), U256::from(1), "delivered once");
+    let mut paid = U256::ZERO;
+    for worker in &accounts[1..=3] {
+        paid += client.claimable(worker.address).await.unwrap();
+    }
+    assert!(paid > U256::ZERO, "the delivering node was paid the callback's gas");
+
+    stop_all(stop, tasks).await;
+    net.stop().await;
+}

@@ -234,6 +234,18 @@ async fn test_kernel_only_and_owner_only_functions() {
         err.as_decoded_interface_error::<Errors>(),
         Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
     );
+    // A stranger can neither take a worker's stake as a challenge would nor give stake back.
+    let worker = env.workers[0].from();
+    let err = stranger.gpu().forfeit(worker, 10_000, 10).from(who).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<Errors>(),
+        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
+    );
+    let err = stranger.gpu().restore(worker, U256::from(1), 0).from(who).call().await.unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<Errors>(),
+        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
+    );
     let err = stranger
         .gpu()
         .drawCommittee(env.model, U256::from(3), B256::ZERO, 1, 0, vec![], false)
