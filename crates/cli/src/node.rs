@@ -111,6 +111,14 @@ struct RunArgs {
     /// 0.0.0.0:8081), so other workers fetch model files from this one.
     #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
     serve_store: Option<std::net::SocketAddr>,
+    /// Police the network: re-run every finalized prompt of a served model this worker did not
+    /// sit on while it can be challenged, and challenge an answer this worker's run disagrees
+    /// with (the kernel's bond comes back when the challenge overturns it). Off by default.
+    #[arg(long)]
+    challenge: bool,
+    /// With --challenge: the least expected reward, in whole EAI, worth a challenge.
+    #[arg(long, value_name = "EAI")]
+    challenge_min_reward: Option<u64>,
 }
 
 /// Stops a background task when dropped.
@@ -182,6 +190,10 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| dir.join("node"));
         let db = NodeDb::open(&data_dir.join(format!("{}.redb", signer.address())))?;
+        config.challenge = args.challenge || file.challenge.unwrap_or(false);
+        if let Some(eai) = args.challenge_min_reward.or(file.challenge_min_reward_eai) {
+            config.challenge_min_reward = U256::from(eai) * U256::from(10u64).pow(U256::from(18));
+        }
         let mut models = args.models.clone();
         if models.is_empty() {
             models = file.models.clone().unwrap_or_else(|| vec![deployment.model_id]);

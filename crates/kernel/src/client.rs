@@ -368,11 +368,12 @@ impl<P: Provider + Clone> KernelClient<P> {
         stake: U256,
     ) -> Result<TransactionReceipt> {
         self.approve_stake(stake).await?;
-        send(
-            self.gpu.register(hardware.to_sol(), models.to_vec(), capacity, stake).from(self.from),
-            "register",
-        )
-        .await
+        let call =
+            self.gpu.register(hardware.to_sol(), models.to_vec(), capacity, stake).from(self.from);
+        // A prompt anchored between the estimate and the block freezes the pools, and the
+        // registration then logs its pool change instead of applying it: more gas.
+        let estimate = call.estimate_gas().await.map_err(|e| Error::contract("register", e))?;
+        send(call.gas(estimate + SUBMIT_GAS_HEADROOM), "register").await
     }
 
     /// Lets GPUManagement take `amount` EAI from this account.
@@ -507,6 +508,29 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// Anchors up to `max` queued prompts of `model_id` for a draw, while workers are free.
     pub async fn pump(&self, model_id: U256, max: u64) -> Result<TransactionReceipt> {
         send(self.scheduler.pump(model_id, U256::from(max)).from(self.from), "pump").await
+    }
+
+    /// How many queued prompts of `model_id` a `pump` sent now would anchor (at most `max`):
+    /// zero when the queue is empty or too few workers are free for its first prompt.
+    pub async fn pumpable(&self, model_id: U256, max: u64) -> Result<u64> {
+        if self
+            .scheduler
+            .queueLength(model_id)
+            .call()
+            .await
+            .map_err(|e| Error::contract("queueLength", e))?
+            .is_zero()
+        {
+            return Ok(0);
+        }
+        let anchored = self
+            .scheduler
+            .pump(model_id, U256::from(max))
+            .from(self.from)
+            .call()
+            .await
+            .map_err(|e| Error::contract("pump", e))?;
+        Ok(anchored.to::<u64>())
     }
 
     /// Draws the committees of up to `max` anchored prompts whose anchor block has passed,

@@ -26,6 +26,8 @@ use crate::{Error, Result};
 /// ipfs_api = "http://127.0.0.1:5001"
 /// filecoin_retrieval = ["https://provider.example"]
 /// serve_store = "0.0.0.0:8081"
+/// challenge = true
+/// challenge_min_reward_eai = 10
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +65,10 @@ pub struct NodeFileConfig {
     pub filecoin_retrieval: Option<Vec<String>>,
     /// Serve the content store read-only as an IPFS trustless gateway on this address.
     pub serve_store: Option<std::net::SocketAddr>,
+    /// Re-run other committees' answers and challenge the wrong ones (default: off).
+    pub challenge: Option<bool>,
+    /// Least expected challenger reward, in whole EAI, worth a challenge (default: 0).
+    pub challenge_min_reward_eai: Option<u64>,
 }
 
 impl NodeFileConfig {
@@ -91,5 +97,10 @@ mod tests {
         assert_eq!(config.capacity, None);
         let err = NodeFileConfig::parse("rpc = 1").unwrap_err();
         assert!(err.to_string().contains("unknown field `rpc`"), "{err}");
+        let policing =
+            NodeFileConfig::parse("challenge = true\nchallenge_min_reward_eai = 10\n").unwrap();
+        assert_eq!((policing.challenge, policing.challenge_min_reward_eai), (Some(true), Some(10)));
+        let err = NodeFileConfig::parse("challenge = \"yes\"").unwrap_err();
+        assert!(err.to_string().contains("challenge"), "{err}");
     }
 }

@@ -64,6 +64,15 @@ pub struct WorkerConfig {
     /// Where to download prompt data missing from the store (IPFS by content id); `None` reads
     /// the store only.
     pub fetch: Option<aik_store::FetchConfig>,
+    /// Police the network: re-run every finalized prompt of a served model that this worker did
+    /// not sit on while its challenge window is open, and challenge an answer its own run
+    /// disagrees with (paying the kernel's bond, which comes back when the challenge overturns the
+    /// answer) when the challenger's expected reward is at least `challenge_min_reward`.
+    pub challenge: bool,
+    /// Least expected challenger reward, in EAI-wei, worth a challenge (see `challenge`): the
+    /// kernel's `challengeRewardBps` of `slashChallengedBps` of the stakes that revealed the
+    /// disputed answer.
+    pub challenge_min_reward: U256,
 }
 
 impl WorkerConfig {
@@ -86,6 +95,8 @@ impl WorkerConfig {
             claim_interval: Duration::from_secs(10),
             store_dir: Some(aik_store::LocalStore::default_dir()),
             fetch: Some(aik_store::FetchConfig::default()),
+            challenge: false,
+            challenge_min_reward: U256::ZERO,
         }
     }
 }
@@ -111,6 +122,8 @@ pub struct Worker {
     /// committee delivers (the first one is paid the callback's gas), so a restarted worker
     /// leaves its deliveries to the others.
     deliveries: Mutex<BTreeMap<U256, u64>>,
+    /// With `config.challenge`: the next block whose `PromptFinalized` events it looks at.
+    watched_from: Mutex<Option<u64>>,
 }
 
 /// The salt of a commitment: secret (derived from the worker's key) and unique per prompt and
@@ -169,6 +182,7 @@ impl Worker {
             computing: Mutex::default(),
             wake: Arc::new(Notify::new()),
             deliveries: Mutex::default(),
+            watched_from: Mutex::default(),
         })
     }
 
@@ -295,7 +309,101 @@ impl Worker {
                 }
             }
         }
-        self.deliver_callbacks().await
+        self.deliver_callbacks().await?;
+        if self.config.challenge {
+            self.police().await?;
+        }
+        Ok(())
+    }
+
+    /// Re-runs the prompts finalized since the last look (see [`WorkerConfig::challenge`]) and
+    /// challenges the answers this worker's run disagrees with.
+    async fn police(&self) -> Result<()> {
+        let head = self.provider.get_block_number().await?;
+        let from = self
+            .watched_from
+            .lock()
+            .map_err(|_| Error::Task { prompt_id: String::new(), reason: "poisoned".into() })?
+            .unwrap_or(self.config.start_block);
+        if from > head {
+            return Ok(());
+        }
+        let filter = Filter::new()
+            .address(self.config.addresses.kernel)
+            .event_signature(DI::PromptFinalized::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(head);
+        for log in self.provider.get_logs(&filter).await? {
+            let Ok(event) = DI::PromptFinalized::decode_log_data(log.data()) else { continue };
+            match self.police_prompt(event.promptId).await {
+                Err(error) if error.is_transient() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(worker = %self.address, prompt = %event.promptId, %error, "could not re-run a finalized prompt: not challenging it");
+                }
+                Ok(()) => {}
+            }
+        }
+        if let Ok(mut watched) = self.watched_from.lock() {
+            *watched = Some(head + 1);
+        }
+        Ok(())
+    }
+
+    async fn police_prompt(&self, prompt_id: U256) -> Result<()> {
+        if self.client.challenge_deadline(prompt_id).await?.is_none()
+            || self.db.get(prompt_id, 0)?.is_some()
+            || self.db.get(prompt_id, 1)?.is_some()
+        {
+            return Ok(());
+        }
+        let record = self.client.prompt(prompt_id).await?;
+        if !self.engines.iter().any(|(model, _)| *model == U256::from(record.model_id)) {
+            return Ok(());
+        }
+        let answer = self.compute(prompt_id).await?;
+        let (_, disputed, _) = self.client.result(prompt_id).await?;
+        if output_hash(&answer.bytes) == disputed {
+            return Ok(());
+        }
+        let reward = self.expected_reward(prompt_id, disputed).await?;
+        if reward < self.config.challenge_min_reward {
+            tracing::info!(worker = %self.address, prompt = %prompt_id, %reward, "disagrees, but the expected reward is below the minimum: not challenging");
+            return Ok(());
+        }
+        let bond = U256::from(self.client.params().await?.challengeBond);
+        match self.client.challenge(prompt_id, bond).await {
+            Ok(_) => {
+                tracing::warn!(worker = %self.address, prompt = %prompt_id, %reward, "its answer differs from this worker's run: challenged");
+                Ok(())
+            }
+            // Someone challenged first, or the window closed meanwhile.
+            Err(_) if self.client.challenge_deadline(prompt_id).await?.is_none() => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// What a challenger of `prompt_id` expects to be paid if the challenge overturns the answer
+    /// `disputed`: `challengeRewardBps` of `slashChallengedBps` of the stakes of the members that
+    /// revealed it (before the wronged minority is made whole), in EAI-wei.
+    async fn expected_reward(&self, prompt_id: U256, disputed: B256) -> Result<U256> {
+        let params = self.client.params().await?;
+        let filter = Filter::new()
+            .address(self.config.addresses.kernel)
+            .event_signature(DI::OutputRevealed::SIGNATURE_HASH)
+            .topic1(B256::from(prompt_id))
+            .from_block(self.config.start_block);
+        let mut stakes = U256::ZERO;
+        for log in self.provider.get_logs(&filter).await? {
+            if let Ok(event) = DI::OutputRevealed::decode_log_data(log.data())
+                && event.outputHash == disputed
+            {
+                stakes += U256::from(self.client.worker(event.worker).await?.stake);
+            }
+        }
+        let bps = U256::from(10_000u64);
+        Ok(stakes * U256::from(params.slashChallengedBps) / bps
+            * U256::from(params.challengeRewardBps)
+            / bps)
     }
 
     /// Delivers the Optimistic callbacks whose challenge window has passed (`deliver`, paid the
@@ -348,6 +456,15 @@ impl Worker {
     /// the draw is a function of the anchor block's randomness and the pool at that block, so
     /// who sends it changes nothing; when two workers race, the second draws nothing.
     async fn draw_committees(&self) -> Result<()> {
+        // Prompts (and challenges) queued while too few workers were free move on only when a
+        // finalization or a draw pumps the queue; on a quiet network, or once new workers joined,
+        // a free worker pumps it itself, when that would anchor something.
+        for (model, _) in &self.engines {
+            if self.client.pumpable(*model, 1).await? != 0 {
+                self.client.pump(*model, 1).await?;
+                tracing::debug!(worker = %self.address, %model, "anchored a queued prompt");
+            }
+        }
         let (_, drawable) = self.client.pending_draws().await?;
         if drawable != 0 {
             self.client.draw(DRAWS_PER_TX).await?;

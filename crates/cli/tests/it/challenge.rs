@@ -11,8 +11,18 @@ use alloy::{primitives::U256, providers::ProviderBuilder};
 
 use crate::support::{Network, serve_workers, stdout_of, stop_all, tiny_model};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_challenge_overturns_a_colluding_majority() {
+/// A network where two tampering nodes outvoted an honest one on a prompt (returned with the
+/// committee's serving handle), and an honest engine for the workers that join.
+struct Colluded {
+    net: Network,
+    honest: Engine,
+    store_dir: std::path::PathBuf,
+    first: crate::support::Serving,
+    prompt_id: U256,
+    lie: String,
+}
+
+async fn colluded() -> Colluded {
     // The owner (requester and challenger) and ten workers.
     let net = Network::with_accounts(12).await;
     let (model, _) = tiny_model(net.dir.path(), 42);
@@ -29,7 +39,7 @@ async fn verify_challenge_overturns_a_colluding_majority() {
         (accounts[2].clone(), liar),
         (accounts[3].clone(), honest.clone()),
     ];
-    let (stop_first, first_tasks) = serve_workers(&net, &first, &store_dir).await;
+    let first = serve_workers(&net, &first, &store_dir, |_| {}).await;
     let asked = stdout_of(
         &net.aik(&[
             "prompt",
@@ -46,36 +56,79 @@ async fn verify_challenge_overturns_a_colluding_majority() {
     assert_eq!(asked["status"], "finalized", "{asked}");
     let lie = asked["output"].as_str().unwrap().to_string();
     assert!(lie.ends_with(" (tampered)"), "the colluders won: {asked}");
-    let id = asked["prompt_id"].as_str().unwrap().to_string();
+    let prompt_id = asked["prompt_id"].as_str().unwrap().parse().unwrap();
+    Colluded { net, honest, store_dir, first, prompt_id, lie }
+}
 
-    // Seven honest nodes join: the only workers a challenge committee may have.
-    let more: Vec<_> = accounts[4..=10].iter().map(|a| (a.clone(), honest.clone())).collect();
-    let (stop_more, more_tasks) = serve_workers(&net, &more, &store_dir).await;
+impl Colluded {
+    /// Seven honest nodes join (the only workers a challenge committee may have), configured by
+    /// `tweak`.
+    async fn honest_join(&self, tweak: fn(&mut aik_node::WorkerConfig)) -> crate::support::Serving {
+        let accounts = self.net.devnet.accounts().to_vec();
+        let more: Vec<_> =
+            accounts[4..=10].iter().map(|a| (a.clone(), self.honest.clone())).collect();
+        serve_workers(&self.net, &more, &self.store_dir, tweak).await
+    }
 
-    let verified = net.aik(&["verify", "--challenge", "--json", "--timeout", "300", &id]).await;
+    /// Checks the overturn onchain: a new answer, colluders at half stake and jailed, the
+    /// minority whole and active; returns the challenger.
+    async fn assert_overturned(&self) -> alloy::primitives::Address {
+        let accounts = self.net.devnet.accounts().to_vec();
+        let provider =
+            ProviderBuilder::new().connect_http(self.net.deployment.rpc_url.parse().unwrap());
+        let kernel =
+            KernelClient::new(provider, accounts[0].address, self.net.deployment.addresses());
+        let id = self.prompt_id;
+        let started = std::time::Instant::now();
+        while kernel.challenge_of(id).await.unwrap().1 != ChallengeStatus::Overturned {
+            assert!(started.elapsed() < std::time::Duration::from_secs(120), "no overturn");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (status, hash, _) = kernel.result(id).await.unwrap();
+        assert_eq!(status, PromptStatus::Finalized);
+        assert_ne!(hash, output_hash(self.lie.as_bytes()));
+        let stake = aik_kernel::DeployParams::dev(accounts[0].address).min_stake.to::<u128>();
+        for colluder in &accounts[1..=2] {
+            let info = kernel.worker(colluder.address).await.unwrap();
+            assert_eq!((info.stake, info.status), (stake / 2, WorkerStatus::Jailed), "colluder");
+        }
+        let minority = kernel.worker(accounts[3].address).await.unwrap();
+        assert_eq!((minority.stake, minority.status), (stake, WorkerStatus::Active), "made whole");
+        kernel.challenge_of(id).await.unwrap().0
+    }
+
+    async fn stop(self, more: crate::support::Serving) {
+        stop_all(more.0, more.1).await;
+        stop_all(self.first.0, self.first.1).await;
+        self.net.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_challenge_overturns_a_colluding_majority() {
+    let colluded = colluded().await;
+    let more = colluded.honest_join(|_| {}).await;
+    let id = colluded.prompt_id.to_string();
+    let verified =
+        colluded.net.aik(&["verify", "--challenge", "--json", "--timeout", "300", &id]).await;
     let report: serde_json::Value = serde_json::from_str(&stdout_of(&verified)).unwrap();
     assert_eq!(report["verified"], false, "{report}");
     assert_eq!(report["challenge"], "Overturned", "{report}");
     assert_eq!(report["result_sha256"], report["actual_sha256"], "what the verifier computed");
+    let challenger = colluded.assert_overturned().await;
+    assert_eq!(challenger, colluded.net.devnet.accounts()[0].address, "the verifier's key");
+    colluded.stop(more).await;
+}
 
-    let provider = ProviderBuilder::new().connect_http(net.deployment.rpc_url.parse().unwrap());
-    let kernel = KernelClient::new(provider, accounts[0].address, net.deployment.addresses());
-    let id: U256 = id.parse().unwrap();
-    let (status, hash, _) = kernel.result(id).await.unwrap();
-    assert_eq!(status, PromptStatus::Finalized);
-    assert_ne!(hash, output_hash(lie.as_bytes()));
-    assert_eq!(kernel.challenge_of(id).await.unwrap().1, ChallengeStatus::Overturned);
-    let stake = aik_kernel::DeployParams::dev(accounts[0].address).min_stake.to::<u128>();
-    for colluder in &accounts[1..=2] {
-        let info = kernel.worker(colluder.address).await.unwrap();
-        assert_eq!((info.stake, info.status), (stake / 2, WorkerStatus::Jailed), "colluder");
-    }
-    let minority = kernel.worker(accounts[3].address).await.unwrap();
-    assert_eq!((minority.stake, minority.status), (stake, WorkerStatus::Active), "made whole");
-
-    stop_all(stop_more, more_tasks).await;
-    stop_all(stop_first, first_tasks).await;
-    net.stop().await;
+/// Honest nodes that police the network challenge the colluders' answer on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policing_workers_challenge_a_wrong_answer_on_their_own() {
+    let colluded = colluded().await;
+    let more = colluded.honest_join(|config| config.challenge = true).await;
+    let challenger = colluded.assert_overturned().await;
+    let joined: Vec<_> = colluded.net.devnet.accounts()[4..=10].iter().map(|a| a.address).collect();
+    assert!(joined.contains(&challenger), "a policing node challenged: {challenger}");
+    colluded.stop(more).await;
 }
 
 alloy::sol!(
@@ -97,7 +150,7 @@ async fn workers_deliver_an_optimistic_callback_once_its_window_passed() {
     let honest = Engine::llama(driver);
     let accounts = net.devnet.accounts().to_vec();
     let workers: Vec<_> = accounts[1..=3].iter().map(|a| (a.clone(), honest.clone())).collect();
-    let (stop, tasks) = serve_workers(&net, &workers, &store_dir).await;
+    let (stop, tasks) = serve_workers(&net, &workers, &store_dir, |_| {}).await;
 
     let asker = &accounts[4];
     let provider =

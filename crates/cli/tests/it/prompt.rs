@@ -87,7 +87,7 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
 async fn serve(net: &Network, engine: &Engine, store_dir: &std::path::Path) -> Serving {
     let accounts = net.devnet.accounts().to_vec();
     let workers: Vec<_> = accounts[1..=3].iter().map(|a| (a.clone(), engine.clone())).collect();
-    serve_workers(net, &workers, store_dir).await
+    serve_workers(net, &workers, store_dir, |_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

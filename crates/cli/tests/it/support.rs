@@ -93,18 +93,20 @@ impl Network {
 pub(crate) type Serving = (watch::Sender<bool>, Vec<tokio::task::JoinHandle<aik_node::Result<()>>>);
 
 /// Staked workers in this process, each account running its engine, reading prompt data from
-/// `store_dir` only (no IPFS).
+/// `store_dir` only (no IPFS), their configuration changed by `tweak`.
 pub(crate) async fn serve_workers(
     net: &Network,
     workers: &[(DevAccount, Engine)],
     store_dir: &Path,
+    tweak: fn(&mut WorkerConfig),
 ) -> Serving {
     let owner = net.devnet.accounts()[0].signer.clone();
     let stake = DeployParams::dev(owner.address()).min_stake;
     let addresses: Vec<_> = workers.iter().map(|(a, _)| a.address).collect();
     fund_workers(&net.deployment, &owner, &addresses, stake).await.unwrap();
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = Vec::new();
+    // Every worker registers before any starts: a network the tests can reason about.
+    let mut registered = Vec::new();
     for (account, engine) in workers {
         let mut config = WorkerConfig::new(
             net.deployment.rpc_url.clone(),
@@ -117,12 +119,19 @@ pub(crate) async fn serve_workers(
         config.start_block = net.deployment.deploy_block;
         config.store_dir = Some(store_dir.to_path_buf());
         config.fetch = None;
+        tweak(&mut config);
         let db = NodeDb::open(&net.dir.path().join(format!("{}.redb", account.address))).unwrap();
         let worker = Arc::new(Worker::new(config, engine.clone(), db).unwrap());
         worker.ensure_registered().await.unwrap();
-        let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
+        registered.push(worker);
     }
+    let tasks = registered
+        .into_iter()
+        .map(|worker| {
+            let stopped = stopped.clone();
+            tokio::spawn(async move { worker.run(stopped).await })
+        })
+        .collect();
     (stop, tasks)
 }
 
