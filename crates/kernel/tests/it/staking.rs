@@ -282,6 +282,20 @@ async fn test_kernel_only_and_owner_only_functions() {
             CM::ContextManagerUnauthorized { caller: who }
         ))
     );
+    // Nobody but the kernel (at a challenge's end) corrects a turn.
+    let err = stranger
+        .context()
+        .correct(B256::ZERO, U256::from(1), B256::ZERO, B256::ZERO)
+        .from(who)
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_decoded_interface_error::<CM::ContextManagerErrors>(),
+        Some(CM::ContextManagerErrors::ContextManagerUnauthorized(
+            CM::ContextManagerUnauthorized { caller: who }
+        ))
+    );
     let err = stranger
         .scheduler()
         .schedule(U256::from(1), env.model, 3, 0, 0, who, U256::from(1))
