@@ -146,11 +146,12 @@ pub async fn ensure_current(deployment: &Deployment) -> Result<()> {
     let kernel =
         aik_kernel::bindings::DecentralizedInference::new(deployment.kernel, provider.clone());
     let scheduler = aik_kernel::bindings::PromptScheduler::new(deployment.scheduler, provider);
-    // Views this protocol added last: refunds of unavailable prompts, committee draws, and the
-    // fee's finalization gas.
+    // Views this protocol added last: refunds of unavailable prompts, committee draws, the fee's
+    // finalization gas, and challenges (with them requests gained their finality).
     let probe = async {
         kernel.refundOf(alloy::primitives::U256::ZERO).call().await?;
         kernel.gasFee(0).call().await?;
+        kernel.challengeDeadline(alloy::primitives::U256::ZERO).call().await?;
         scheduler.pendingDraws().call().await.map(|_| ())
     };
     match probe.await {
