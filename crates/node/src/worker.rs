@@ -410,6 +410,10 @@ impl Worker {
     /// callback's gas). One delivered by someone else, or taken over by a challenge (which calls
     /// back when it ends), is dropped.
     async fn deliver_callbacks(&self) -> Result<()> {
+        // Nothing waiting (the usual case): no RPC on the worker's loop.
+        if self.deliveries.lock().is_ok_and(|deliveries| deliveries.is_empty()) {
+            return Ok(());
+        }
         let now = self.chain_now().await?;
         let due: Vec<U256> = self
             .deliveries

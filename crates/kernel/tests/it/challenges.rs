@@ -425,6 +425,22 @@ async fn test_an_optimistic_callback_runs_once_after_the_window() {
             DI::DecentralizedInferenceNothingToDeliver { promptId: id },
         ),
     );
+    // A requester whose callback reverts cannot have it delivered again: the delivery stands.
+    consumer.setMode(1).send().await.unwrap().get_receipt().await.unwrap();
+    let reverting = ask_through(&env, &consumer, &request, fee).await;
+    answer(&env, reverting, &[]).await;
+    env.advance(u64::from(env.params.kernel.challengeWindow) + 1).await;
+    deliverer.deliver(reverting, RIGHT).await.unwrap();
+    let results = env.events::<DI::CallbackResult>(reverting).await;
+    assert_eq!(results.len(), 1);
+    assert!(!results[0].success, "the callback reverted");
+    assert_revert(
+        deliverer.deliver(reverting, RIGHT).await,
+        Errors::DecentralizedInferenceNothingToDeliver(
+            DI::DecentralizedInferenceNothingToDeliver { promptId: reverting },
+        ),
+    );
+    assert_eq!(env.owner.kernel().openEscrow().call().await.unwrap(), U256::ZERO);
     // An Immediate prompt has nothing to deliver either.
     request.finality = Finality::Immediate;
     let immediate = ask_through(&env, &consumer, &request, fee).await;

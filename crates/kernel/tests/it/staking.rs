@@ -224,28 +224,18 @@ async fn test_kernel_only_and_owner_only_functions() {
     let env = Env::new().await;
     let stranger = &env.requesters[0];
     let who = stranger.from();
+    let gpu_refused =
+        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }));
     let err = stranger.gpu().release(U256::from(1), vec![who]).from(who).call().await.unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     let err = stranger.gpu().penalize(who, 100, 10).from(who).call().await.unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     // A stranger can neither take a worker's stake as a challenge would nor give stake back.
     let worker = env.workers[0].from();
     let err = stranger.gpu().forfeit(worker, 10_000, 10).from(who).call().await.unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     let err = stranger.gpu().restore(worker, U256::from(1), 0).from(who).call().await.unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     let err = stranger
         .gpu()
         .drawCommittee(env.model, U256::from(3), B256::ZERO, 1, 0, vec![], false)
@@ -253,15 +243,9 @@ async fn test_kernel_only_and_owner_only_functions() {
         .call()
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     let err = stranger.gpu().freeze(1).from(who).call().await.unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<Errors>(),
-        Some(Errors::GPUManagementUnauthorized(GPU::GPUManagementUnauthorized { caller: who }))
-    );
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), gpu_refused);
     let err = stranger.gpu().setKernel(who, who).from(who).call().await.unwrap_err();
     assert!(format!("{err}").contains("revert") || err.as_revert_data().is_some());
     let err = env.owner.gpu().setKernel(who, who).from(env.owner.from()).call().await.unwrap_err();
@@ -269,6 +253,9 @@ async fn test_kernel_only_and_owner_only_functions() {
         err.as_decoded_interface_error::<Errors>(),
         Some(Errors::GPUManagementKernelAlreadySet(GPU::GPUManagementKernelAlreadySet {}))
     );
+    let context_refused = Some(CM::ContextManagerErrors::ContextManagerUnauthorized(
+        CM::ContextManagerUnauthorized { caller: who },
+    ));
     let err = stranger
         .context()
         .append(B256::ZERO, who, U256::from(1), B256::ZERO, B256::ZERO)
@@ -276,12 +263,7 @@ async fn test_kernel_only_and_owner_only_functions() {
         .call()
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<CM::ContextManagerErrors>(),
-        Some(CM::ContextManagerErrors::ContextManagerUnauthorized(
-            CM::ContextManagerUnauthorized { caller: who }
-        ))
-    );
+    assert_eq!(err.as_decoded_interface_error::<CM::ContextManagerErrors>(), context_refused);
     // Nobody but the kernel (at a challenge's end) corrects a turn.
     let err = stranger
         .context()
@@ -290,12 +272,7 @@ async fn test_kernel_only_and_owner_only_functions() {
         .call()
         .await
         .unwrap_err();
-    assert_eq!(
-        err.as_decoded_interface_error::<CM::ContextManagerErrors>(),
-        Some(CM::ContextManagerErrors::ContextManagerUnauthorized(
-            CM::ContextManagerUnauthorized { caller: who }
-        ))
-    );
+    assert_eq!(err.as_decoded_interface_error::<CM::ContextManagerErrors>(), context_refused);
     let err = stranger
         .scheduler()
         .schedule(U256::from(1), env.model, 3, 0, 0, who, U256::from(1))
