@@ -1,4 +1,7 @@
-//! `aik demo`: runs one of the whitepaper's example dapps against a running network.
+//! `aik demo`: runs one of the whitepaper's example dapps against a running network, or the
+//! challenge demo (`aik demo challenge`), where colluding workers' wrong answer is overturned.
+
+mod challenge;
 
 use std::time::Duration;
 
@@ -9,6 +12,11 @@ use clap::Args;
 use eyre::{WrapErr, bail};
 
 use crate::chain::{DEV_KEY_0, NetworkArgs, parse_key, runtime};
+
+/// The challenge demo's name.
+const CHALLENGE: &str = "challenge";
+/// What `aik demo --list` says of it.
+const CHALLENGE_SUMMARY: &str = "colluding workers get a wrong answer finalized; a challenge overturns it, slashes them and pays the challenger (brings its own workers)";
 
 /// `aik demo`.
 #[derive(Debug, Args)]
@@ -30,20 +38,29 @@ pub(crate) struct DemoArgs {
 }
 
 pub(crate) fn run(args: DemoArgs) -> eyre::Result<()> {
+    let listed = DEMOS.iter().map(|d| (d.name, d.summary)).chain([(CHALLENGE, CHALLENGE_SUMMARY)]);
     if args.list {
-        let width = DEMOS.iter().map(|d| d.name.len()).max().unwrap_or(0);
-        for demo in DEMOS {
-            println!("{:width$}  {}", demo.name, demo.summary);
+        let width = listed.clone().map(|(name, _)| name.len()).max().unwrap_or(0);
+        for (name, summary) in listed {
+            println!("{name:width$}  {summary}");
         }
         return Ok(());
     }
     let Some(name) = args.name.as_deref() else { bail!("name an example (see `aik demo --list`)") };
-    if !DEMOS.iter().any(|d| d.name == name) {
-        let known: Vec<_> = DEMOS.iter().map(|d| d.name).collect();
+    if !listed.clone().any(|(known, _)| known == name) {
+        let known: Vec<_> = listed.map(|(name, _)| name).collect();
         bail!("unknown example {name:?}; the examples are: {}", known.join(", "));
     }
     let deployment = crate::chain::runtime()?.block_on(args.network.deployment())?;
     let signer = parse_key(&args.key)?;
+    if name == CHALLENGE {
+        println!("Running the challenge demo on {} as {}", deployment.rpc_url, signer.address());
+        return runtime()?.block_on(challenge::run(
+            deployment,
+            signer,
+            Duration::from_secs(args.timeout),
+        ));
+    }
     let account = signer.address();
     let provider = wallet_provider(&deployment.rpc_url, signer)?;
     let env =

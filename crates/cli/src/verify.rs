@@ -8,8 +8,9 @@ use aik_kernel::{
     ChallengeStatus, KernelClient, PromptStatus, PromptStore, load_context_with, output_hash,
     wallet_provider,
 };
+use aik_node::{Answer, Deployment, Engine};
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::ProviderBuilder,
 };
 use clap::Args;
@@ -52,29 +53,50 @@ pub(crate) fn run(args: VerifyArgs) -> eyre::Result<()> {
     Ok(())
 }
 
-async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
-    let deployment = args.network.deployment().await?;
+/// A finalized prompt re-run on this machine.
+pub(crate) struct Rerun {
+    /// The engine that ran it (the prompt's own model).
+    pub(crate) engine: Engine,
+    /// What it computed: the output, or the canonical failure answer.
+    pub(crate) answer: Answer,
+    /// The output hash the committee agreed on.
+    pub(crate) expected: B256,
+    /// The output hash of `answer`.
+    pub(crate) actual: B256,
+    /// Seconds the run took.
+    pub(crate) seconds: f64,
+}
+
+/// Rebuilds finalized prompt `prompt_id`'s context from the chain and runs it with its model
+/// (fetched through the store if missing), by the same rule a worker answers by.
+pub(crate) async fn rerun(deployment: &Deployment, prompt_id: U256) -> eyre::Result<Rerun> {
     let provider = ProviderBuilder::new()
         .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
     let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
-    let (status, expected, _) = client.result(args.prompt_id).await?;
+    let (status, expected, _) = client.result(prompt_id).await?;
     match status {
         PromptStatus::Finalized => {}
-        PromptStatus::None => bail!("prompt {} does not exist on this kernel", args.prompt_id),
-        _ => bail!("prompt {} is {status:?}, not finalized: nothing to verify", args.prompt_id),
+        PromptStatus::None => bail!("prompt {prompt_id} does not exist on this kernel"),
+        _ => bail!("prompt {prompt_id} is {status:?}, not finalized: nothing to verify"),
     }
     // Input held in storage (`aik prompt --offchain`) comes from the content store or IPFS.
     let (store, fetcher) = crate::chain::store().await?;
     let storage = PromptStore::new(store, Some(fetcher));
     let context =
-        load_context_with(&provider, &deployment.addresses(), args.prompt_id, &storage).await?;
+        load_context_with(&provider, &deployment.addresses(), prompt_id, &storage).await?;
     // The prompt's own model, which need not be the deployment's default.
-    let (engine, _) = load_engine(&deployment, context.model_id).await?;
+    let (engine, _) = load_engine(deployment, context.model_id).await?;
     let started = Instant::now();
-    // The same rule a worker answers by: the output, or the canonical failure answer.
     let answer = engine.answer_blocking(context).await?;
     let seconds = started.elapsed().as_secs_f64();
     let actual = output_hash(&answer.bytes);
+    Ok(Rerun { engine, answer, expected, actual, seconds })
+}
+
+async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
+    let deployment = args.network.deployment().await?;
+    let Rerun { engine, answer, expected, actual, seconds } =
+        rerun(&deployment, args.prompt_id).await?;
     let (messages, tokens, text) = match (&answer.run, &answer.failure) {
         (Some((messages, output)), _) => (messages.len(), output.tokens.len(), output.text.clone()),
         (None, Some((failure, reason))) => (0, 0, format!("({failure}: {reason})")),
@@ -130,9 +152,9 @@ async fn verify(args: VerifyArgs) -> eyre::Result<bool> {
 /// with the challenge's outcome added.
 async fn challenge(
     args: &VerifyArgs,
-    deployment: &aik_node::Deployment,
+    deployment: &Deployment,
     report: Option<serde_json::Value>,
-    computed: alloy::primitives::B256,
+    computed: B256,
 ) -> eyre::Result<bool> {
     let signer = parse_key(&args.key)?;
     let challenger = signer.address();
@@ -155,17 +177,8 @@ async fn challenge(
         "challenged prompt {} (bond {bond} wei, window until block time {deadline}); a committee of 2k + 1 other workers recomputes it",
         args.prompt_id
     ));
-    let started = Instant::now();
-    let outcome = loop {
-        let (_, status, _) = client.challenge_of(args.prompt_id).await?;
-        if status != ChallengeStatus::Pending {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(args.timeout) {
-            bail!("challenge of prompt {} still pending after {} s", args.prompt_id, args.timeout);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let outcome =
+        follow_challenge(&client, args.prompt_id, Duration::from_secs(args.timeout)).await?;
     let (_, now_hash, miner) = client.result(args.prompt_id).await?;
     let overturned = outcome == ChallengeStatus::Overturned && now_hash == computed;
     if let Some(mut json) = report {
@@ -180,4 +193,23 @@ async fn challenge(
         );
     }
     Ok(overturned)
+}
+
+/// Waits until the challenge of `prompt_id` is no longer pending and returns its outcome.
+pub(crate) async fn follow_challenge<P: alloy::providers::Provider + Clone>(
+    client: &KernelClient<P>,
+    prompt_id: U256,
+    timeout: Duration,
+) -> eyre::Result<ChallengeStatus> {
+    let started = Instant::now();
+    loop {
+        let (_, status, _) = client.challenge_of(prompt_id).await?;
+        if status != ChallengeStatus::Pending {
+            return Ok(status);
+        }
+        if started.elapsed() > timeout {
+            bail!("challenge of prompt {prompt_id} still pending after {} s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

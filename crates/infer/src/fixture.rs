@@ -246,12 +246,12 @@ mod tests {
 }
 
 /// A driver that runs another and then changes every answer (appending `" (tampered)"`): a
-/// dishonest worker in tests, with the version of the driver it wraps so that it registers and
-/// is drawn like any other.
+/// dishonest worker in tests and in `aik demo challenge`, with the version of the driver it
+/// wraps so that it registers and is drawn like any other.
 #[derive(Debug)]
-pub struct Tampering<D>(pub std::sync::Arc<D>);
+pub struct Tampering<D: ?Sized>(pub std::sync::Arc<D>);
 
-impl<D: crate::ModelDriver> crate::ModelDriver for Tampering<D> {
+impl<D: crate::ModelDriver + ?Sized> crate::ModelDriver for Tampering<D> {
     fn version(&self) -> &'static str {
         self.0.version()
     }

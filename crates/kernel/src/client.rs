@@ -539,6 +539,30 @@ impl<P: Provider + Clone> KernelClient<P> {
         send(self.scheduler.draw(U256::from(max)).from(self.from), "draw").await
     }
 
+    /// Applies up to `max` logged changes to the draw pools that no pending draw still has to
+    /// ignore (a registration, pause or penalty reaches the pools this way; draws do it too).
+    pub async fn apply_pool_changes(&self, max: u64) -> Result<TransactionReceipt> {
+        send(self.gpu.applyPoolChanges(U256::from(max)).from(self.from), "applyPoolChanges").await
+    }
+
+    /// The draw pool of `model_id`: its total weight (free seats) and its members.
+    pub async fn pool(&self, model_id: U256) -> Result<(u64, u64)> {
+        let pool =
+            self.gpu.poolOf(model_id).call().await.map_err(|e| Error::contract("poolOf", e))?;
+        Ok((pool.total.saturating_to(), pool.members.saturating_to()))
+    }
+
+    /// `worker`'s weight (free seats) in the draw pool of `model_id` (0: not drawn).
+    pub async fn pool_weight(&self, model_id: U256, worker: Address) -> Result<u64> {
+        let weight = self
+            .gpu
+            .poolWeight(model_id, worker)
+            .call()
+            .await
+            .map_err(|e| Error::contract("poolWeight", e))?;
+        Ok(weight.saturating_to())
+    }
+
     /// Prompts awaiting their committee draw, and how many of them can be drawn now.
     pub async fn pending_draws(&self) -> Result<(u64, u64)> {
         // Against the pending block: a draw sent now lands in it, after the anchor (a dev chain
@@ -705,6 +729,19 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// Sends `amount` EAI to `to`.
     pub async fn transfer_eai(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
         send(self.token.transfer(to, amount).from(self.from), "transfer").await
+    }
+
+    /// Sends `amount` wei of the chain's coin to `to` (gas money for a new account).
+    pub async fn send_eth(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
+        let provider = self.kernel.provider();
+        let request =
+            alloy::rpc::types::TransactionRequest::default().from(self.from).to(to).value(amount);
+        let pending = provider.send_transaction(request).await.map_err(|e| Error::Rejected {
+            action: "send ETH",
+            reason: e.to_string(),
+            revert_data: None,
+        })?;
+        crate::tx::receipt(provider, *pending.tx_hash(), "send ETH").await
     }
 }
 

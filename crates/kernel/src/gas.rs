@@ -34,9 +34,8 @@
 use std::collections::BTreeMap;
 
 use alloy::{
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, U256, keccak256},
     providers::{DynProvider, Provider},
-    rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
 };
 use serde::Serialize;
@@ -106,7 +105,7 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
     let stake = params.min_stake;
     let mut workers = Vec::new();
     for index in 0..3 {
-        workers.push(add_worker(&owner, &provider, rpc_url, model, stake, index).await?);
+        workers.push(add_worker(&owner, rpc_url, model, stake, index).await?);
     }
 
     let requester = &owner;
@@ -135,7 +134,7 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
     for target in SELECTION_WORKERS {
         while workers.len() < target {
             let index = workers.len();
-            workers.push(add_worker(&owner, &provider, rpc_url, model, stake, index).await?);
+            workers.push(add_worker(&owner, rpc_url, model, stake, index).await?);
         }
         // The mean of a few draws: which tree slots a draw reads and rewrites depends on its
         // random points.
@@ -225,7 +224,6 @@ fn worker_key(index: usize) -> Result<PrivateKeySigner> {
 
 async fn add_worker(
     owner: &KernelClient<DynProvider>,
-    provider: &DynProvider,
     rpc_url: &str,
     model: U256,
     stake: U256,
@@ -233,12 +231,7 @@ async fn add_worker(
 ) -> Result<KernelClient<DynProvider>> {
     let signer = worker_key(index)?;
     let address = signer.address();
-    let funding = TransactionRequest::default()
-        .to(address)
-        .value(U256::from(10u128.pow(18)))
-        .from(owner.from());
-    let pending = provider.send_transaction(funding).await?;
-    wait(provider, *pending.tx_hash()).await?;
+    owner.send_eth(address, U256::from(10u128.pow(18))).await?;
     // One EAI beyond the stake stays in the wallet, as with any worker that has earned a reward:
     // otherwise the miner's reward would fill a fresh balance slot whenever the random draw makes a
     // worker miner for the first time, and the figures would depend on the draw.
@@ -247,16 +240,6 @@ async fn add_worker(
     let hardware = Hardware { gpu_model: "bench".into(), memory_mb: 1024, engine: "bench".into() };
     worker.register_worker(&hardware, &[model], 1, stake).await?;
     Ok(worker)
-}
-
-async fn wait(provider: &DynProvider, tx: B256) -> Result<TransactionReceipt> {
-    for _ in 0..6_000 {
-        if let Some(receipt) = provider.get_transaction_receipt(tx).await? {
-            return Ok(receipt);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Err(Error::ReceiptTimeout { action: "fund worker", tx, seconds: 120 })
 }
 
 /// One prompt's life; returns the gas of submit, draw, each commit, each reveal and finalize.

@@ -28,7 +28,15 @@ where
 {
     let pending = call.send().await.map_err(|e| Error::contract(action, e))?;
     let tx = *pending.tx_hash();
-    let provider = pending.provider().clone();
+    receipt(pending.provider(), tx, action).await
+}
+
+/// Waits for the receipt of transaction `tx` (sent for `action`) and fails if it reverted.
+pub(crate) async fn receipt<P: Provider>(
+    provider: &P,
+    tx: alloy::primitives::B256,
+    action: &'static str,
+) -> Result<TransactionReceipt> {
     let started = Instant::now();
     loop {
         if let Some(receipt) = provider.get_transaction_receipt(tx).await? {

@@ -57,6 +57,12 @@ impl Engine {
         Self { driver, ..self.clone() }
     }
 
+    /// The driver (to wrap it, e.g. in a test's dishonest one, and put it back with
+    /// [`Engine::with_driver`]).
+    pub fn driver(&self) -> Arc<dyn ModelDriver + Send + Sync> {
+        Arc::clone(&self.driver)
+    }
+
     /// The driver's version string.
     pub fn version(&self) -> &'static str {
         self.driver.version()

@@ -98,7 +98,11 @@ pub async fn deploy(
     })
 }
 
-/// Tops each worker's EAI balance up to `stake` from `owner`, so it can register.
+/// Gas money [`fund_workers`] sends a worker account that holds none.
+const WORKER_GAS_MONEY: u128 = 10u128.pow(18);
+
+/// Tops each unregistered worker's EAI balance up to `stake` from `owner`, so it can register,
+/// and sends 1 ETH for gas to a worker account that holds none (a freshly made key).
 pub async fn fund_workers(
     deployment: &Deployment,
     owner: &PrivateKeySigner,
@@ -106,11 +110,14 @@ pub async fn fund_workers(
     stake: U256,
 ) -> Result<()> {
     let provider = wallet_provider(&deployment.rpc_url, owner.clone())?;
-    let client = KernelClient::new(provider, owner.address(), deployment.addresses());
+    let client = KernelClient::new(provider.clone(), owner.address(), deployment.addresses());
     for worker in workers {
         let info = client.worker(*worker).await?;
         if info.status != aik_kernel::WorkerStatus::None {
             continue;
+        }
+        if provider.get_balance(*worker).await?.is_zero() {
+            client.send_eth(*worker, U256::from(WORKER_GAS_MONEY)).await?;
         }
         let balance = client.eai_balance(*worker).await?;
         if balance < stake {
@@ -166,6 +173,17 @@ pub async fn ensure_current(deployment: &Deployment) -> Result<()> {
     }
 }
 
+/// One worker for [`LocalWorkers::start_with`].
+#[derive(Clone, Debug)]
+pub struct LocalWorker {
+    /// Its account.
+    pub signer: PrivateKeySigner,
+    /// The model it runs (a clone shares the loaded model).
+    pub engine: Engine,
+    /// Prompts it takes at once; its stake is this many seats' worth.
+    pub capacity: u16,
+}
+
 /// Workers running in this process, each a tokio task over its own database.
 #[derive(Debug)]
 pub struct LocalWorkers {
@@ -176,9 +194,8 @@ pub struct LocalWorkers {
 
 impl LocalWorkers {
     /// Funds (from `owner`), registers and starts one worker per signer, serving the
-    /// deployment's model through the engine of the same index, with databases
-    /// `<dir>/<address>.redb` (reopened on a restart, so unfinished jobs resume). Returns once
-    /// every worker is registered.
+    /// deployment's model through the engine of the same index with capacity 1 and `stake`
+    /// (see [`LocalWorkers::start_with`]).
     pub async fn start(
         deployment: &Deployment,
         owner: &PrivateKeySigner,
@@ -194,24 +211,49 @@ impl LocalWorkers {
                 engines.len()
             )));
         }
-        let addresses: Vec<_> = signers.iter().map(PrivateKeySigner::address).collect();
-        fund_workers(deployment, owner, &addresses, stake).await?;
+        let workers: Vec<_> = signers
+            .iter()
+            .zip(engines)
+            .map(|(signer, engine)| LocalWorker {
+                signer: signer.clone(),
+                engine: engine.clone(),
+                capacity: 1,
+            })
+            .collect();
+        Self::start_with(deployment, owner, &workers, stake, dir).await
+    }
+
+    /// Funds (from `owner`: EAI, and gas money for an account without any), registers and
+    /// starts `workers`, each staking `seat_stake` per unit of its capacity and serving the
+    /// deployment's model, with databases `<dir>/<address>.redb` (reopened on a restart, so
+    /// unfinished jobs resume). Returns once every worker is registered.
+    pub async fn start_with(
+        deployment: &Deployment,
+        owner: &PrivateKeySigner,
+        workers: &[LocalWorker],
+        seat_stake: U256,
+        dir: &Path,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        let addresses: Vec<_> = workers.iter().map(|w| w.signer.address()).collect();
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        for (signer, engine) in signers.iter().zip(engines) {
+        for local in workers {
+            let stake = seat_stake * U256::from(local.capacity);
+            fund_workers(deployment, owner, &[local.signer.address()], stake).await?;
             let mut config = WorkerConfig::new(
                 deployment.rpc_url.clone(),
-                signer.clone(),
+                local.signer.clone(),
                 deployment.addresses(),
             );
             config.ws_url = deployment.ws_url.clone();
             config.models = vec![U256::from(deployment.model_id)];
             config.stake = stake;
+            config.capacity = local.capacity;
             config.start_block = deployment.deploy_block;
-            let db = NodeDb::open(&dir.join(format!("{}.redb", signer.address())))?;
-            let worker = Arc::new(Worker::new(config, engine.clone(), db)?);
+            let db = NodeDb::open(&dir.join(format!("{}.redb", local.signer.address())))?;
+            let worker = Arc::new(Worker::new(config, local.engine.clone(), db)?);
             worker.ensure_registered().await?;
             let stopped = stopped.clone();
             tasks.push(tokio::spawn(async move { worker.run(stopped).await }));

@@ -1,13 +1,17 @@
-//! `aik demo`: the list, an unknown name, a run whose effect checks out, and a run whose
-//! answer the contract could not act on (exit status non-zero).
+//! `aik demo`: the list, an unknown name, a run whose effect checks out, a run whose answer
+//! the contract could not act on (exit status non-zero), and the challenge demo on `aik up`.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
 use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request};
-use aik_kernel::DeployParams;
+use aik_kernel::{ChallengeStatus, DeployParams, KernelClient};
 use aik_node::{Engine, network::LocalWorkers};
+use alloy::{
+    primitives::{Address, U256},
+    providers::ProviderBuilder,
+};
 
-use crate::support::{Network, stdout_of};
+use crate::support::{AikProcess, Network, home_with_default_model, stdout_of};
 
 /// Runs the real driver, then replaces the answer with abi.encode(7): canonical bytes no Bool
 /// decoder accepts.
@@ -56,7 +60,10 @@ async fn demo_lists_runs_and_fails_when_the_effect_is_missing() {
     let net = Network::start().await;
     let list = stdout_of(&net.aik(&["demo", "--list"]).await);
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["hello", "fantasy", "agent", "wallet", "oracle", "dao", "credit", "ens"]);
+    assert_eq!(
+        names,
+        ["hello", "fantasy", "agent", "wallet", "oracle", "dao", "credit", "ens", "challenge"]
+    );
 
     let unknown = net.aik(&["demo", "nope"]).await;
     assert!(!unknown.status.success());
@@ -87,4 +94,45 @@ async fn demo_lists_runs_and_fails_when_the_effect_is_missing() {
     );
     workers.stop().await.unwrap();
     net.stop().await;
+}
+
+/// `aik demo challenge` against a plain `aik up` (three SmolLM2 workers): the colluders it
+/// brings get a wrong answer finalized and its challenge overturns it, every check holding; the
+/// demo's workers then leave, and the network answers the next prompt as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenge_demo_overturns_colluders_on_aik_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home_with_default_model(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let state = dir.path().join("net");
+    let mut up = AikProcess::up(&state, &home, port);
+    let aik = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aik"));
+        command.args(args).arg("--dir").arg(&state).env("AIK_HOME", &home).env("NO_COLOR", "1");
+        command.env_remove("AIK_RPC").env_remove("AIK_KEY");
+        command
+    };
+    let mut demo = aik(&["demo", "challenge", "--timeout", "300"]);
+    let out =
+        stdout_of(&tokio::task::spawn_blocking(move || demo.output().unwrap()).await.unwrap());
+    let verdicts: Vec<&str> =
+        out.lines().filter(|line| line.starts_with("ok ") || line.starts_with("FAIL")).collect();
+    assert_eq!(verdicts.len(), 5, "{out}");
+    assert!(verdicts.iter().all(|line| line.starts_with("ok ")), "{out}");
+    assert!(out.contains("the challenge committee's verdict: Overturned"), "{out}");
+
+    // The chain agrees, and the draw holds aik up's three workers again: the outvoted one is out
+    // of jail, the demo's have unstaked.
+    let rpc = format!("http://127.0.0.1:{port}");
+    let provider = ProviderBuilder::new().connect_http(rpc.parse().unwrap());
+    let deployment = aik_node::Deployment::load(&state.join("deployment.json")).unwrap();
+    let kernel = KernelClient::new(provider, Address::ZERO, deployment.addresses());
+    assert_eq!(kernel.challenge_of(U256::from(1)).await.unwrap().1, ChallengeStatus::Overturned);
+    assert_eq!(kernel.pool(U256::from(deployment.model_id)).await.unwrap(), (3, 3));
+    let mut prompt = aik(&["prompt", "--json", "--max-tokens", "4", "--timeout", "120", "Hi"]);
+    let asked =
+        stdout_of(&tokio::task::spawn_blocking(move || prompt.output().unwrap()).await.unwrap());
+    let asked: serde_json::Value = serde_json::from_str(&asked).unwrap();
+    assert_eq!(asked["status"], "finalized", "{asked}");
+    up.assert_running();
 }

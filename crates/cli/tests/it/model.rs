@@ -3,7 +3,7 @@
 use aik_store::ContentId;
 use sha2::{Digest, Sha256};
 
-use crate::support::{Network, NodeProcess, stdout_of, tiny_model};
+use crate::support::{AikProcess, Network, stdout_of, tiny_model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
@@ -118,7 +118,7 @@ async fn an_added_model_is_served_by_aik_node_run_and_answers_prompts_that_verif
     let state = net.dir.path().join("state");
     let home = net.home();
     let mut nodes: Vec<_> = (1..=2)
-        .map(|i| NodeProcess::start(&state, &accounts[i], i, &["--model", "2"], Some(&home)))
+        .map(|i| AikProcess::node(&state, &accounts[i], i, &["--model", "2"], Some(&home)))
         .collect();
 
     let unknown =

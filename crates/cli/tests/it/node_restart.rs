@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::NodeProcess;
+use crate::support::AikProcess;
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
 use aik_kernel::{
@@ -109,7 +109,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     }
 
     let started = Instant::now();
-    let mut node = NodeProcess::start(dir.path(), process_account, 1, &[], None);
+    let mut node = AikProcess::node(dir.path(), process_account, 1, &[], None);
     let target = process_account.address;
     let stake_before = wait_for("the node process registered", Duration::from_secs(120), || {
         node.assert_running();
@@ -147,7 +147,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     assert_eq!(requester.prompt(id).await.unwrap().status, PromptStatus::Committing);
 
     // Restarted over the same database; then the other two members start serving.
-    let mut node = NodeProcess::start(dir.path(), process_account, 2, &[], None);
+    let mut node = AikProcess::node(dir.path(), process_account, 2, &[], None);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = local
         .iter()

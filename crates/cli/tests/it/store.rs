@@ -111,7 +111,7 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     use aik_node::network::fund_workers;
     use alloy::primitives::U256;
 
-    use crate::support::{Network, NodeProcess, tiny_model};
+    use crate::support::{AikProcess, Network, tiny_model};
 
     let net = Network::start().await;
     let (file, bytes) = tiny_model(net.dir.path(), 11);
@@ -129,7 +129,7 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let state = net.dir.path().join("state");
     let serving = format!("127.0.0.1:{port}");
-    let mut a = NodeProcess::start(
+    let mut a = AikProcess::node(
         &state,
         &accounts[1],
         0,
@@ -153,7 +153,7 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
         assert!(started.elapsed() < Duration::from_secs(60), "worker A never registered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut b = NodeProcess::start(
+    let mut b = AikProcess::node(
         &state,
         &accounts[2],
         1,
@@ -177,16 +177,8 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
 /// find it there and link it where the model cache keeps it.
 #[test]
 fn generate_finds_the_default_model_in_the_store() {
-    let real = aik_infer::default_model_path().expect("a home directory");
-    assert!(real.is_file(), "scripts/test pulls the default model before the tests");
     let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let store = home.join("store");
-    std::fs::create_dir_all(&store).unwrap();
-    let id = aik_store::ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256).unwrap();
-    if std::fs::hard_link(&real, store.join(id.to_string())).is_err() {
-        std::fs::copy(&real, store.join(id.to_string())).unwrap();
-    }
+    let home = crate::support::home_with_default_model(dir.path());
     let cached = home.join("models").join(aik_infer::DEFAULT_MODEL_FILE);
     assert!(!cached.exists());
     let out = stdout_of(&aik(&home, &["generate", "--max-tokens", "2", "Hi"]));

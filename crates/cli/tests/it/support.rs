@@ -28,6 +28,21 @@ pub(crate) fn tiny_model(dir: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
+/// An `aik` home under `dir` whose content store holds the default model (SmolLM2, linked from
+/// the model cache, where `scripts/test` pulls it before the tests).
+pub(crate) fn home_with_default_model(dir: &Path) -> PathBuf {
+    let real = aik_infer::default_model_path().expect("a home directory");
+    assert!(real.is_file(), "scripts/test pulls the default model before the tests");
+    let home = dir.join("home");
+    let store = home.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let id = aik_store::ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256).unwrap();
+    if std::fs::hard_link(&real, store.join(id.to_string())).is_err() {
+        std::fs::copy(&real, store.join(id.to_string())).unwrap();
+    }
+    home
+}
+
 /// A dev chain with the kernel deployed (a tiny model as its default) and `aik`'s state
 /// directory and home in a temporary directory.
 pub(crate) struct Network {
@@ -157,25 +172,23 @@ pub(crate) fn stdout_of(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-/// An `aik node run` process, killed with SIGKILL and reaped when dropped, so no path out of a
-/// test (panics included) leaves it running.
-pub(crate) struct NodeProcess {
+/// An `aik` process (`aik node run`, `aik up`), killed with SIGKILL and reaped when dropped, so
+/// no path out of a test (panics included) leaves it running.
+pub(crate) struct AikProcess {
     child: Child,
     log: PathBuf,
 }
 
-impl NodeProcess {
+impl AikProcess {
     /// Starts `aik node run ARGS` for `account` on the deployment in `dir`, with its database
     /// in `dir/node`, its log in `dir/node-<n>.log` and, when given, `home` as `AIK_HOME`.
-    pub(crate) fn start(
+    pub(crate) fn node(
         dir: &Path,
         account: &DevAccount,
         n: usize,
         args: &[&str],
         home: Option<&Path>,
     ) -> Self {
-        let log = dir.join(format!("node-{n}.log"));
-        let stderr = File::create(&log).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
         command
             .args(["node", "run", "--poll-ms", "100", "--dir"])
@@ -184,17 +197,40 @@ impl NodeProcess {
             .arg(dir.join("node"))
             .args(args)
             .env("AIK_KEY", account.private_key_hex())
-            .env("RUST_LOG", "aik_node=debug,warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
+            .env("RUST_LOG", "aik_node=debug,warn");
         if let Some(home) = home {
             command.env("AIK_HOME", home);
         }
+        Self::spawn(command, dir.join(format!("node-{n}.log")))
+    }
+
+    /// Starts `aik up --dir DIR --port PORT` with `home` as `AIK_HOME` (its output in
+    /// `DIR.log`) and waits until it says the network is up.
+    pub(crate) fn up(dir: &Path, home: &Path, port: u16) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
+        command.arg("up").arg("--dir").arg(dir).args(["--port", &port.to_string()]);
+        command.env("AIK_HOME", home);
+        let mut up = Self::spawn(command, dir.with_extension("log"));
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(&up.log).unwrap_or_default().contains("AI Kernel is up") {
+            up.assert_running();
+            assert!(started.elapsed().as_secs() < 300, "aik up did not come up in 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        up
+    }
+
+    /// Spawns `command` with stdout and stderr in `log`, no colours and no stdin.
+    fn spawn(mut command: Command, log: PathBuf) -> Self {
+        let output = File::create(&log).unwrap();
+        command
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes the
-        // kernel SIGKILL the node if the test process dies without running its destructors (a
-        // watchdog's SIGKILL), so no orphan keeps running or holding inherited file locks.
+        // kernel SIGKILL the process if the test process dies without running its destructors
+        // (a watchdog's SIGKILL), so no orphan keeps running or holding inherited file locks.
         unsafe {
             command.pre_exec(|| {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
@@ -218,12 +254,12 @@ impl NodeProcess {
     pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("aik node run exited with {status}:\n{log}");
+            panic!("aik exited with {status}:\n{log}");
         }
     }
 }
 
-impl Drop for NodeProcess {
+impl Drop for AikProcess {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
