@@ -3,8 +3,9 @@
 //! test checks stakes, EAI and claimable coin to the wei. Attacks tried here: a colluding
 //! majority keeps its answer when a challenge committee could include it, a challenge after the
 //! window or a second one, a wrong bond, a challenge of a refunded, unavailable or open prompt,
-//! a delivery before the window, twice, with the wrong bytes or from inside the callback, and a
-//! later turn re-run against a context a correction changed after it was computed.
+//! a delivery before the window, twice, with the wrong bytes or from inside the callback, a
+//! later turn re-run against a context a correction changed after it was computed, and colluders
+//! unstaking before the challenge ends.
 
 use aik_kernel::{
     ChallengeStatus, Finality, Penalty, PromptStatus, WorkerStatus,
@@ -155,6 +156,48 @@ async fn test_a_challenge_overturns_a_colluding_majority_to_the_wei() {
             DI::DecentralizedInferenceAlreadyChallenged { promptId: id },
         ),
     );
+}
+
+/// The colluders see the challenge coming and unstake at once: unbonding keeps their stake where
+/// the overturn finds it, the jail term outlasts the unbonding, and they leave with half.
+#[tokio::test]
+async fn test_attack_colluders_that_unstake_at_once_are_still_slashed() {
+    type GpuErrors = aik_kernel::bindings::GPUManagement::GPUManagementErrors;
+    let env = ten_workers().await;
+    let id = env.requesters[0].submit(&env.request("Capital of France?")).await.unwrap().prompt_id;
+    let first = answer(&env, id, &[0, 1]).await;
+    let colluders = [env.worker(first[0]), env.worker(first[1])];
+    for colluder in colluders {
+        colluder.request_unstake().await.unwrap();
+    }
+    let unbonded_at = env.now().await + env.params.unbonding_period;
+    env.requesters[1].challenge(id, bond(&env)).await.unwrap();
+    let members = env.committee(id).await;
+    assert!(members.iter().all(|m| !first.contains(m)));
+    env.commit_reveal(id, &[Some(RIGHT); 7]).await;
+    // Their stake is locked until the unbonding ends, however the challenge goes.
+    let unbonding = env.owner.worker(first[0]).await.unwrap().until;
+    let refused = colluders[0].withdraw().await.expect_err("withdrawing while unbonding");
+    assert!(
+        matches!(
+            refused.decode_revert::<GpuErrors>(),
+            Some(GpuErrors::GPUManagementUnbondingNotOver(e)) if e.until == unbonding
+        ),
+        "{refused}"
+    );
+    env.owner.finalize(id, RIGHT).await.unwrap();
+    assert_eq!(env.owner.challenge_of(id).await.unwrap().1, ChallengeStatus::Overturned);
+    let jailed_until = env.now().await + env.params.kernel.jailChallenged;
+    for colluder in &first[..2] {
+        let info = env.owner.worker(*colluder).await.unwrap();
+        assert_eq!(info.stake, STAKE / 2, "slashed while unbonding");
+        assert_eq!(info.status, WorkerStatus::Unbonding);
+        assert_eq!(info.until, jailed_until.max(unbonded_at), "the jail term holds the stake");
+    }
+    env.advance(jailed_until.max(unbonded_at) - env.now().await + 1).await;
+    let before = eai(&env, first[0]).await;
+    colluders[0].withdraw().await.unwrap();
+    assert_eq!(eai(&env, first[0]).await - before, U256::from(STAKE / 2), "half is all they keep");
 }
 
 #[tokio::test]
