@@ -135,4 +135,8 @@ async fn challenge_demo_overturns_colluders_on_aik_up() {
     let asked: serde_json::Value = serde_json::from_str(&asked).unwrap();
     assert_eq!(asked["status"], "finalized", "{asked}");
     up.assert_running();
+    // Written to a file, the log has no colour codes (and no progress bar redraws).
+    let log = up.log();
+    assert!(log.contains(" INFO "), "the workers log at info level: {log}");
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "terminal codes in a file: {log}");
 }

@@ -197,22 +197,25 @@ impl AikProcess {
             .arg(dir.join("node"))
             .args(args)
             .env("AIK_KEY", account.private_key_hex())
-            .env("RUST_LOG", "aik_node=debug,warn");
+            .env("RUST_LOG", "aik_node=debug,warn")
+            .env("NO_COLOR", "1");
         if let Some(home) = home {
             command.env("AIK_HOME", home);
         }
         Self::spawn(command, dir.join(format!("node-{n}.log")))
     }
 
-    /// Starts `aik up --dir DIR --port PORT` with `home` as `AIK_HOME` (its output in
-    /// `DIR.log`) and waits until it says the network is up.
+    /// Starts `aik up --dir DIR --port PORT` with `home` as `AIK_HOME`, its workers logging at
+    /// info level, and waits until it says the network is up. Its output goes to the file
+    /// [`AikProcess::log`] (not a terminal, and no `NO_COLOR`: `aik` must leave colours out by
+    /// itself).
     pub(crate) fn up(dir: &Path, home: &Path, port: u16) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
         command.arg("up").arg("--dir").arg(dir).args(["--port", &port.to_string()]);
-        command.env("AIK_HOME", home);
+        command.env("AIK_HOME", home).env("RUST_LOG", "aik_node=info,warn").env_remove("NO_COLOR");
         let mut up = Self::spawn(command, dir.with_extension("log"));
         let started = std::time::Instant::now();
-        while !std::fs::read_to_string(&up.log).unwrap_or_default().contains("AI Kernel is up") {
+        while !up.log().contains("AI Kernel is up") {
             up.assert_running();
             assert!(started.elapsed().as_secs() < 300, "aik up did not come up in 300 s");
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -220,14 +223,15 @@ impl AikProcess {
         up
     }
 
-    /// Spawns `command` with stdout and stderr in `log`, no colours and no stdin.
+    /// What the process wrote so far (stdout and stderr).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Spawns `command` with stdout and stderr in `log` and no stdin.
     fn spawn(mut command: Command, log: PathBuf) -> Self {
         let output = File::create(&log).unwrap();
-        command
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output);
+        command.stdin(Stdio::null()).stdout(output.try_clone().unwrap()).stderr(output);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes the
         // kernel SIGKILL the process if the test process dies without running its destructors
         // (a watchdog's SIGKILL), so no orphan keeps running or holding inherited file locks.
@@ -253,8 +257,7 @@ impl AikProcess {
     /// Fails the test with the node's log if the process has exited.
     pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("aik exited with {status}:\n{log}");
+            panic!("aik exited with {status}:\n{}", self.log());
         }
     }
 }
