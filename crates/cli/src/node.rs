@@ -111,6 +111,10 @@ struct RunArgs {
     /// 0.0.0.0:8081), so other workers fetch model files from this one.
     #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
     serve_store: Option<std::net::SocketAddr>,
+    /// Serve the network's dashboard (prompts, topics, workers, emission, live) on ADDR (e.g.
+    /// 127.0.0.1:8550).
+    #[arg(long, env = "AIK_DASHBOARD", value_name = "ADDR")]
+    dashboard: Option<std::net::SocketAddr>,
     /// Police the network: re-run every finalized prompt of a served model this worker did not
     /// sit on while it can be challenged, and challenge an answer this worker's run disagrees
     /// with (the kernel's bond comes back when the challenge overturns it). Off by default.
@@ -245,6 +249,17 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                     .await
                     .wrap_err_with(|| format!("cannot serve the content store on {address}"))?;
                 println!("content store served at http://{bound}/ipfs/");
+                Some(AbortOnDrop(task))
+            }
+            None => None,
+        };
+        let _dashboard = match args.dashboard {
+            Some(address) => {
+                let (bound, task) =
+                    aik_node::dashboard::serve(deployment.clone(), address)
+                        .await
+                        .wrap_err_with(|| format!("cannot serve the dashboard on {address}"))?;
+                println!("Dashboard  http://{bound}/");
                 Some(AbortOnDrop(task))
             }
             None => None,

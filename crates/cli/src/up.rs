@@ -25,6 +25,10 @@ pub(crate) struct UpArgs {
     /// JSON-RPC port (HTTP and WebSocket).
     #[arg(long, default_value_t = 8545)]
     port: u16,
+    /// Port of the dashboard (a page showing prompts, topics, workers and emission, updated
+    /// live), on the same host as the JSON-RPC server.
+    #[arg(long, default_value_t = 8550)]
+    dashboard_port: u16,
     /// Worker nodes to run in this process (committee size is min(3, N)).
     #[arg(long, default_value_t = 3)]
     workers: usize,
@@ -98,9 +102,17 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     .await
     .wrap_err("cannot start the workers")?;
 
+    let (dashboard, dashboard_task) = aik_node::dashboard::serve(
+        deployment.clone(),
+        std::net::SocketAddr::new(args.host, args.dashboard_port),
+    )
+    .await
+    .wrap_err("cannot start the dashboard (another port: --dashboard-port)")?;
+
     println!("AI Kernel is up ({:.1} s)", started.elapsed().as_secs_f64());
     println!();
     println!("RPC           {} (WebSocket {})", devnet.http_url(), devnet.ws_url());
+    println!("Dashboard     http://{dashboard}/");
     println!("Chain id      {}", deployment.chain_id);
     println!("Kernel        {}", deployment.kernel);
     println!("EAI token     {}", deployment.token);
@@ -132,6 +144,7 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     println!("Ctrl-C stops the network; `aik up` again resumes it.");
 
     tokio::signal::ctrl_c().await.wrap_err("cannot wait for Ctrl-C")?;
+    dashboard_task.abort();
     eprintln!("Stopping workers");
     if let Err(error) = workers.stop().await {
         eprintln!("a worker stopped with an error: {error}");

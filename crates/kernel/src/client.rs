@@ -726,6 +726,20 @@ impl<P: Provider + Clone> KernelClient<P> {
         self.token.balanceOf(account).call().await.map_err(|e| Error::contract("balanceOf", e))
     }
 
+    /// EAI in existence (the initial supply plus every block reward minted).
+    pub async fn eai_supply(&self) -> Result<U256> {
+        self.token.totalSupply().call().await.map_err(|e| Error::contract("totalSupply", e))
+    }
+
+    /// The block reward the next finalized prompt's miner may earn, in EAI-wei.
+    pub async fn current_block_reward(&self) -> Result<U256> {
+        self.kernel
+            .currentBlockReward()
+            .call()
+            .await
+            .map_err(|e| Error::contract("currentBlockReward", e))
+    }
+
     /// Sends `amount` EAI to `to`.
     pub async fn transfer_eai(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
         send(self.token.transfer(to, amount).from(self.from), "transfer").await

@@ -24,6 +24,7 @@
 //! It is not a chain, a model or a store: those are `aik-devnet`, `aik-infer` and `aik-store`.
 
 mod config;
+pub mod dashboard;
 mod db;
 mod deployment;
 mod engine;

@@ -103,9 +103,10 @@ async fn demo_lists_runs_and_fails_when_the_effect_is_missing() {
 async fn challenge_demo_overturns_colluders_on_aik_up() {
     let dir = tempfile::tempdir().unwrap();
     let home = home_with_default_model(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free();
     let state = dir.path().join("net");
-    let mut up = AikProcess::up(&state, &home, port);
+    let mut up = AikProcess::up(&state, &home, port, free());
     let aik = |args: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aik"));
         command.args(args).arg("--dir").arg(&state).env("AIK_HOME", &home).env("NO_COLOR", "1");

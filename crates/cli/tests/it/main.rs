@@ -2,6 +2,7 @@
 
 mod bench;
 mod challenge;
+mod dashboard;
 mod demo;
 mod model;
 mod node_restart;

@@ -205,13 +205,14 @@ impl AikProcess {
         Self::spawn(command, dir.join(format!("node-{n}.log")))
     }
 
-    /// Starts `aik up --dir DIR --port PORT` with `home` as `AIK_HOME`, its workers logging at
+    /// Starts `aik up --dir DIR --port PORT --dashboard-port DASHBOARD` with `home` as `AIK_HOME`, its workers logging at
     /// info level, and waits until it says the network is up. Its output goes to the file
     /// [`AikProcess::log`] (not a terminal, and no `NO_COLOR`: `aik` must leave colours out by
     /// itself).
-    pub(crate) fn up(dir: &Path, home: &Path, port: u16) -> Self {
+    pub(crate) fn up(dir: &Path, home: &Path, port: u16, dashboard: u16) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
         command.arg("up").arg("--dir").arg(dir).args(["--port", &port.to_string()]);
+        command.args(["--dashboard-port", &dashboard.to_string()]);
         command.env("AIK_HOME", home).env("RUST_LOG", "aik_node=info,warn").env_remove("NO_COLOR");
         let mut up = Self::spawn(command, dir.with_extension("log"));
         let started = std::time::Instant::now();
