@@ -4,7 +4,7 @@
 use aik_kernel::{
     KernelClient, PromptStatus,
     bindings::{DecentralizedInference as DI, GPUManagement},
-    output_text, user_message,
+    format_eai, output_text, user_message,
 };
 use alloy::{
     primitives::{Address, B256, U256},
@@ -91,7 +91,7 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                 "address": worker.to_string(),
                 "status": format!("{:?}", info.status).to_lowercase(),
                 "until": info.until,
-                "stake_eai": eai_string(U256::from(info.stake)),
+                "stake_eai": format_eai(U256::from(info.stake)),
                 "busy": info.busy,
                 "capacity": info.capacity,
                 "hardware": {
@@ -100,8 +100,8 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
                     "engine": info.hardware.engine,
                 },
                 "prompts_mined": mined,
-                "block_rewards_eai": eai_string(rewards),
-                "eai_balance": eai_string(eai),
+                "block_rewards_eai": format_eai(rewards),
+                "eai_balance": format_eai(eai),
                 "claimable_wei": claimable.to_string(),
             }));
         }
@@ -160,13 +160,6 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
         }
         Ok(())
     })
-}
-
-fn eai_string(wei: U256) -> String {
-    let unit = U256::from(10u64).pow(U256::from(18));
-    let whole = wei / unit;
-    let frac = (wei % unit) / U256::from(10u64).pow(U256::from(14));
-    format!("{whole}.{frac:04}")
 }
 
 pub(crate) fn run_topic(args: TopicArgs) -> eyre::Result<()> {

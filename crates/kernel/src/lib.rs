@@ -54,5 +54,5 @@ pub use deploy::{DeployParams, KernelAddresses, deploy_kernel, install_timelock}
 pub use error::{Error, Result, decode_revert};
 pub use types::{
     ChallengeStatus, DataSource, Finality, Hardware, ModelSpec, Penalty, PromptRecord,
-    PromptRequest, PromptStatus, SchedulingPolicy, WorkerStatus,
+    PromptRequest, PromptStatus, SchedulingPolicy, WorkerStatus, format_eai,
 };

@@ -349,3 +349,11 @@ impl TryFrom<DI::PromptRecord> for PromptRecord {
         })
     }
 }
+
+/// `wei` of EAI (18 decimals) as a decimal amount with four decimals, as `aik` shows stakes and
+/// rewards: `1000.0000`.
+pub fn format_eai(wei: U256) -> String {
+    let unit = U256::from(10u64).pow(U256::from(18));
+    let fraction = (wei % unit) / U256::from(10u64).pow(U256::from(14));
+    format!("{}.{fraction:04}", wei / unit)
+}

@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, net::SocketAddr};
 use aik_kernel::{
     KernelClient, PromptStatus,
     bindings::{DecentralizedInference as DI, GPUManagement},
-    output_hash,
+    format_eai, output_hash,
 };
 use alloy::{
     primitives::{Address, B256, U256},
@@ -97,13 +97,6 @@ async fn events<E: SolEvent>(
         .into_iter()
         .filter_map(|log| E::decode_log_data(log.data()).ok().map(|event| (event, log)))
         .collect())
-}
-
-/// `wei` as EAI with four decimals.
-fn eai(wei: U256) -> String {
-    let unit = U256::from(10u64).pow(U256::from(18));
-    let fraction = (wei % unit) / U256::from(10u64).pow(U256::from(14));
-    format!("{}.{fraction:04}", wei / unit)
 }
 
 /// The network as the page shows it.
@@ -209,7 +202,7 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
             "address": worker.to_string(),
             "status": format!("{:?}", info.status).to_lowercase(),
             "until": info.until,
-            "stake_eai": eai(U256::from(info.stake)),
+            "stake_eai": format_eai(U256::from(info.stake)),
             "capacity": info.capacity,
             "busy": info.busy,
             "hardware": {
@@ -218,7 +211,7 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
                 "engine": info.hardware.engine,
             },
             "prompts_mined": mined.len(),
-            "block_rewards_eai": eai(rewards),
+            "block_rewards_eai": format_eai(rewards),
         }));
     }
     let supply = client.eai_supply().await?;
@@ -232,9 +225,9 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
         "kernel": deployment.kernel.to_string(),
         "model_id": deployment.model_id,
         "emission": {
-            "total_supply_eai": eai(supply),
-            "block_reward_eai": eai(reward),
-            "emitted_eai": eai(emitted),
+            "total_supply_eai": format_eai(supply),
+            "block_reward_eai": format_eai(reward),
+            "emitted_eai": format_eai(emitted),
             "prompts_finalized": finalized.len(),
         },
         "prompts": prompts,

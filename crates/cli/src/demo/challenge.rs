@@ -19,7 +19,7 @@ use std::{
 
 use aik_infer::fixture::Tampering;
 use aik_kernel::{
-    ChallengeStatus, KernelClient, PromptRequest, PromptStatus, WorkerStatus, bindings,
+    ChallengeStatus, KernelClient, PromptRequest, PromptStatus, WorkerStatus, bindings, format_eai,
     wallet_provider,
 };
 use aik_node::{
@@ -137,9 +137,9 @@ impl Plan {
         ensure!(
             held >= needed,
             "the demo stakes {} EAI for its workers; {} holds {}: run it with the deployment owner's key (dev account 0 on `aik up`)",
-            eai(needed),
+            format_eai(needed),
             kernel.from(),
-            eai(held)
+            format_eai(held)
         );
         Ok(plan)
     }
@@ -165,7 +165,7 @@ impl Plan {
             self.colluders,
             self.colluder_seats,
             self.honest,
-            eai(self.stake_needed())
+            format_eai(self.stake_needed())
         );
     }
 }
@@ -279,7 +279,7 @@ impl Demo {
             self.say(format!(
                 "honest member {member} was outvoted: {:?}, stake {} EAI",
                 info.status,
-                eai(U256::from(info.stake))
+                format_eai(U256::from(info.stake))
             ));
             outvoted.push((*member, info.stake));
         }
@@ -453,7 +453,7 @@ impl Report {
                 self.outcome == ChallengeStatus::Overturned && self.colluders_ok,
                 format!(
                     "colluders slashed and jailed: {} EAI of stake forfeited",
-                    eai(U256::from(self.slashed))
+                    format_eai(U256::from(self.slashed))
                 ),
             ),
             (
@@ -462,8 +462,8 @@ impl Report {
                     && self.refund == self.expected_refund,
                 format!(
                     "challenger paid: {} EAI reward (expected {}), {} wei of its bond claimable (expected {})",
-                    eai(U256::from(self.reward)),
-                    eai(U256::from(self.expected_reward)),
+                    format_eai(U256::from(self.reward)),
+                    format_eai(U256::from(self.expected_reward)),
                     self.refund,
                     self.expected_refund
                 ),
@@ -472,7 +472,7 @@ impl Report {
                 self.minority_ok,
                 format!(
                     "outvoted honest member made whole: {} EAI restored, out of jail",
-                    eai(U256::from(self.restored))
+                    format_eai(U256::from(self.restored))
                 ),
             ),
             (self.result_ok, "result and miner: the model's answer and an honest worker".into()),
@@ -490,15 +490,4 @@ impl Report {
             println!("{}  {line}", if ok { "ok  " } else { "FAIL" });
         }
     }
-}
-
-/// `wei` as a decimal amount of EAI.
-fn eai(wei: U256) -> String {
-    let unit = U256::from(10u128.pow(18));
-    let fraction = (wei % unit).to::<u128>();
-    if fraction == 0 {
-        return (wei / unit).to_string();
-    }
-    let digits = format!("{fraction:018}");
-    format!("{}.{}", wei / unit, digits.trim_end_matches('0'))
 }
