@@ -113,12 +113,16 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
     let revealed = events::<DI::OutputRevealed>(provider, kernel, from).await?;
     let finalized = events::<DI::PromptFinalized>(provider, kernel, from).await?;
 
-    let input_of: BTreeMap<U256, String> = data
+    // The request as submitted: its topic's name and (onchain) input.
+    let request_of: BTreeMap<U256, (String, String)> = data
         .iter()
-        .map(|(e, _)| (e.promptId, String::from_utf8_lossy(&e.request.input.data).into_owned()))
+        .map(|(e, _)| {
+            let input = String::from_utf8_lossy(&e.request.input.data).into_owned();
+            (e.promptId, (e.request.topic.clone(), input))
+        })
         .collect();
     let mut prompts = Vec::new();
-    let mut topics: BTreeMap<B256, (Address, Vec<Value>)> = BTreeMap::new();
+    let mut topics: BTreeMap<B256, (Address, String, Vec<Value>)> = BTreeMap::new();
     for (event, log) in submitted.iter().rev().take(RECENT_PROMPTS) {
         let id = event.promptId;
         let record = client.prompt(id).await?;
@@ -143,10 +147,11 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
             })
             .flatten();
         let (challenger, challenge, _) = client.challenge_of(id).await?;
-        let input = input_of.get(&id).cloned().unwrap_or_default();
+        let (topic, input) = request_of.get(&id).cloned().unwrap_or_default();
         let prompt = json!({
             "id": id.to_string(),
             "requester": event.requester.to_string(),
+            "topic": topic.clone(),
             "topic_id": event.topicId.to_string(),
             "model_id": event.modelId.to_string(),
             "status": format!("{status:?}").to_lowercase(),
@@ -168,21 +173,26 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
             "challenger": (challenger != Address::ZERO).then(|| challenger.to_string()),
             "fee_wei": event.fee.to_string(),
         });
-        topics.entry(event.topicId).or_insert_with(|| (event.requester, Vec::new())).1.push(
-            json!({
-                "prompt_id": id.to_string(),
-                "input": prompt["input"],
-                "output": prompt["output"],
-                "status": prompt["status"],
-            }),
-        );
+        let entry =
+            topics.entry(event.topicId).or_insert_with(|| (event.requester, topic, Vec::new()));
+        entry.2.push(json!({
+            "prompt_id": id.to_string(),
+            "input": prompt["input"],
+            "output": prompt["output"],
+            "status": prompt["status"],
+        }));
         prompts.push(prompt);
     }
     let topics: Vec<Value> = topics
         .into_iter()
-        .map(|(id, (requester, mut turns))| {
+        .map(|(id, (requester, name, mut turns))| {
             turns.reverse();
-            json!({ "topic_id": id.to_string(), "requester": requester.to_string(), "turns": turns })
+            json!({
+                "topic_id": id.to_string(),
+                "topic": name,
+                "requester": requester.to_string(),
+                "turns": turns,
+            })
         })
         .collect();
 

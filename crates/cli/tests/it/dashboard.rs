@@ -76,9 +76,16 @@ async fn the_dashboard_shows_prompts_live_in_a_real_browser() {
             assert!(text.contains(value), "the page shows {field} {value:?}:\n{text}");
         }
     }
-    for expected in
-        ["#1", "#2", "Name a colour.", "Name a fruit.", "finalized", "committed 3/3", "EAI supply"]
-    {
+    for expected in [
+        "#1",
+        "#2",
+        "Name a colour.",
+        "Name a fruit.",
+        "finalized",
+        "committed 3/3",
+        "EAI supply",
+        "\"dash\"",
+    ] {
         assert!(text.contains(expected), "the page shows {expected:?}:\n{text}");
     }
     let accounts = aik_devnet::derive_dev_accounts(aik_devnet::DEV_MNEMONIC, 4).unwrap();

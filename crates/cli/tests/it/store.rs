@@ -157,7 +157,16 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
         &state,
         &accounts[2],
         1,
-        &["--model", "2", "--stake", &stake, "--config", config.to_str().unwrap()],
+        &[
+            "--model",
+            "2",
+            "--stake",
+            &stake,
+            "--config",
+            config.to_str().unwrap(),
+            "--dashboard",
+            "127.0.0.1:0",
+        ],
         Some(&home_b),
     );
     while !serves(workers[1]).await {
@@ -168,6 +177,24 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     // B holds the file now, fetched from A (it had no other source: the URI names IPFS only).
     let stored = home_b.join("store").join(dag.sha256.to_string());
     assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    // B's dashboard (`--dashboard`, port 0: the bound address is printed) lists both workers.
+    let log = b.log();
+    let dashboard = log
+        .lines()
+        .find_map(|line| line.strip_prefix("Dashboard  http://"))
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no Dashboard line:\n{log}"));
+    let state = crate::support::http_get(dashboard, "/api/state");
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let listed: Vec<&str> = state["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["address"].as_str().unwrap())
+        .collect();
+    for worker in workers {
+        assert!(listed.contains(&worker.to_string().as_str()), "{worker} in {listed:?}");
+    }
     a.assert_running();
     b.assert_running();
     net.stop().await;

@@ -272,3 +272,15 @@ impl Drop for AikProcess {
         }
     }
 }
+
+/// The body of `GET PATH` from the HTTP server at `address` (HOST:PORT), which must answer 200.
+pub(crate) fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    body.to_string()
+}
