@@ -9,6 +9,7 @@ mod chain;
 mod demo;
 mod deploy;
 mod devnet;
+mod eval;
 mod gas;
 mod generate;
 mod model;
@@ -37,6 +38,8 @@ enum Command {
     Model(model::ModelArgs),
     /// Benchmarks (`aik bench infer`).
     Bench(bench::BenchArgs),
+    /// Model quality: `aik eval perplexity` on a text file, as llama.cpp computes it.
+    Eval(eval::EvalArgs),
     /// Run the embedded Ethereum dev chain (JSON-RPC over HTTP and WebSocket).
     Devnet(devnet::DevnetArgs),
     /// Start a whole network in this process: dev chain, kernel, SmolLM2 and N staked workers.
@@ -71,6 +74,7 @@ fn main() -> eyre::Result<()> {
             Command::Generate(args) => generate::run(args),
             Command::Model(args) => model::run(args),
             Command::Bench(args) => bench::run(args),
+            Command::Eval(args) => eval::run(args),
             Command::Devnet(args) => devnet::run(args),
             Command::Up(args) => up::run(args),
             Command::Prompt(args) => prompt::run(args),

@@ -78,6 +78,8 @@ pub struct LlamaGgufDriver {
     tokenizer: Tokenizer,
     template: ChatTemplate,
     options: ExecOptions,
+    /// `tokenizer.ggml.add_bos_token`: raw text starts with BOS.
+    add_bos: bool,
 }
 
 impl LlamaGgufDriver {
@@ -96,7 +98,13 @@ impl LlamaGgufDriver {
                 model.config().vocab
             )));
         }
-        Ok(Self { model, tokenizer, template, options })
+        // llama.cpp's default for a GPT-2 BPE vocabulary, the only kind this driver loads, is no
+        // BOS; the file's own key wins.
+        let add_bos = gguf
+            .metadata("tokenizer.ggml.add_bos_token")
+            .and_then(crate::MetadataValue::as_bool)
+            .unwrap_or(false);
+        Ok(Self { model, tokenizer, template, options, add_bos })
     }
 
     /// The loaded model.
@@ -107,6 +115,12 @@ impl LlamaGgufDriver {
     /// The model's tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Whether plain text (no chat template) starts with the BOS token, as the model's
+    /// metadata says (`tokenizer.ggml.add_bos_token`).
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
     }
 
     /// Execution options (threads, backend); they never change results.

@@ -43,6 +43,7 @@
 mod chat;
 mod driver;
 mod error;
+mod eval;
 pub mod fixture;
 pub mod gguf;
 mod kernels;
@@ -60,6 +61,7 @@ pub use aik_protocol::{Message, OutputFormat, OutputValue, Role, SamplingSpec};
 pub use chat::{ChatTemplate, RenderedPrompt};
 pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};
+pub use eval::{Perplexity, perplexity};
 pub use gguf::{
     GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, StringArray, TensorInfo, ValueType,
 };

@@ -4,6 +4,7 @@ mod bench;
 mod challenge;
 mod dashboard;
 mod demo;
+mod eval;
 mod model;
 mod node_restart;
 mod operator;

@@ -9,4 +9,5 @@ mod gguf;
 mod gguf_alloc;
 mod gguf_fuzz;
 mod llamacpp;
+mod perplexity;
 mod tokenizer;
