@@ -70,7 +70,7 @@ pub trait ModelDriver {
     fn run(&self, request: &Request) -> Result<Output>;
 }
 
-/// `llama-gguf/1`: Llama-architecture GGUF models with Q4_0/Q4_1/Q8_0 matrices, the canonical
+/// `llama-gguf/1`: Llama-architecture GGUF models with F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q8_0 matrices, the canonical
 /// numerics of this crate, byte-level BPE and the model's own chat template.
 #[derive(Debug)]
 pub struct LlamaGgufDriver {

@@ -141,10 +141,14 @@ fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
     match ty {
         GgmlType::Q4_0 => quantize_q4_0(x),
         GgmlType::Q4_1 => quantize_q4_1(x),
+        GgmlType::Q5_0 => crate::quant::quantize_q5_0(x),
         GgmlType::Q8_0 => quantize_q8_0(x),
         GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         GgmlType::F16 => {
             x.iter().flat_map(|v| crate::quant::f32_to_f16(*v).to_le_bytes()).collect()
+        }
+        GgmlType::BF16 => {
+            x.iter().flat_map(|v| crate::quant::f32_to_bf16(*v).to_le_bytes()).collect()
         }
     }
 }

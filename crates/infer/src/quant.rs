@@ -95,6 +95,43 @@ pub fn dequantize_q4_1(block: &[u8], out: &mut [f32]) {
     }
 }
 
+/// The 32 five-bit values (0..=31) of one Q5_0 block (22 bytes: `d`, `qh`, `qs`), in order:
+/// element `j < 16` is the low nibble of `qs[j]`, element `j + 16` its high nibble, and bit `j`
+/// of `qh` is element `j`'s fifth bit.
+pub fn q5_0_values(block: &[u8]) -> [u8; QK] {
+    let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+    let mut out = [0u8; QK];
+    for j in 0..16 {
+        let q = block[6 + j];
+        let high = |bit: usize| (((qh >> bit) & 1) as u8) << 4;
+        out[j] = (q & 0x0f) | high(j);
+        out[j + 16] = (q >> 4) | high(j + 16);
+    }
+    out
+}
+
+/// Dequantizes one Q5_0 block (22 bytes) into 32 values: `(q − 16)·d`.
+pub fn dequantize_q5_0(block: &[u8], out: &mut [f32]) {
+    let d = le_f16(block, 0);
+    for (o, q) in out.iter_mut().zip(q5_0_values(block)) {
+        *o = (i32::from(q) - 16) as f32 * d;
+    }
+}
+
+/// A bfloat16 widened to f32 (exact).
+pub fn bf16_to_f32(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// f32 to bfloat16, rounding to nearest even (ggml's `GGML_FP32_TO_BF16`; NaN stays a quiet NaN).
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let u = x.to_bits();
+    if x.is_nan() {
+        return ((u >> 16) | 64) as u16;
+    }
+    ((u + (0x7fff + ((u >> 16) & 1))) >> 16) as u16
+}
+
 /// Dequantizes one Q8_0 block (34 bytes) into 32 values.
 pub fn dequantize_q8_0(block: &[u8], out: &mut [f32]) {
     let d = le_f16(block, 0);
@@ -117,9 +154,19 @@ pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
                 *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
             }
         }
+        GgmlType::BF16 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = bf16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+            }
+        }
         GgmlType::Q4_0 => {
             for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(18)) {
                 dequantize_q4_0(b, o);
+            }
+        }
+        GgmlType::Q5_0 => {
+            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(22)) {
+                dequantize_q5_0(b, o);
             }
         }
         GgmlType::Q4_1 => {
@@ -162,6 +209,36 @@ pub fn quantize_q4_1(x: &[f32]) -> Vec<u8> {
         for j in 0..16 {
             out.push(q(b[j]) | (q(b[j + 16]) << 4));
         }
+    }
+    out
+}
+
+/// ggml's reference Q5_0 quantizer (`quantize_row_q5_0_ref`), for building fixtures.
+pub fn quantize_q5_0(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / QK * 22);
+    for b in x.chunks_exact(QK) {
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &v in b {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let d = max / -16.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        // (int8_t)(v·id + 16.5) truncates toward zero; the sum is positive here.
+        let q = |v: f32| ((v * id + 16.5) as i8 as u8).min(31);
+        let mut qh = 0u32;
+        let mut qs = [0u8; 16];
+        for j in 0..16 {
+            let (q0, q1) = (q(b[j]), q(b[j + 16]));
+            qs[j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+            qh |= u32::from(q0 >> 4) << j;
+            qh |= u32::from(q1 >> 4) << (j + 16);
+        }
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        out.extend_from_slice(&qh.to_le_bytes());
+        out.extend_from_slice(&qs);
     }
     out
 }
@@ -245,6 +322,43 @@ pub fn quantize_activations(x: &[f32], out: &mut [Q8Act]) {
 mod tests {
     #![allow(clippy::excessive_precision)]
     use super::*;
+
+    #[test]
+    fn bf16_round_trips_and_rounds_to_nearest_even() {
+        for bits in 0u16..=u16::MAX {
+            let f = bf16_to_f32(bits);
+            if f.is_nan() {
+                assert!(bf16_to_f32(f32_to_bf16(f)).is_nan());
+            } else {
+                assert_eq!(f32_to_bf16(f), bits, "bits {bits:#06x}");
+            }
+        }
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even 1.
+        assert_eq!(f32_to_bf16(1.0 + 2f32.powi(-8)), f32_to_bf16(1.0));
+        assert_eq!(f32_to_bf16(1.0 + 3.0 * 2f32.powi(-8)), f32_to_bf16(1.0 + 2f32.powi(-6)));
+    }
+
+    #[test]
+    fn q5_0_keeps_every_value_within_half_a_step() {
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 31.5) / 7.0).collect();
+        let blocks = quantize_q5_0(&x);
+        assert_eq!(blocks.len(), 2 * 22);
+        let mut y = vec![0f32; 64];
+        dequantize_row(crate::GgmlType::Q5_0, &blocks, &mut y);
+        for (b, (xs, ys)) in x.chunks(32).zip(y.chunks(32)).enumerate() {
+            let d = f16_to_f32(u16::from_le_bytes([blocks[22 * b], blocks[22 * b + 1]])).abs();
+            // The range is −16·d..=15·d (d signed so that the block's extreme is −16·d): a value
+            // beyond 15·d on the other side clips to it, anything else is within half a step,
+            // plus what storing d as f16 (2^-11 relative, over up to 16 steps) moves it.
+            for (v, w) in xs.iter().zip(ys) {
+                let steps = if v.abs() <= 15.0 * d { 0.5 } else { 1.0 };
+                let bound = steps * d + 16.0 * d / 1024.0;
+                assert!((v - w).abs() <= bound, "{v} vs {w} (d {d})");
+            }
+        }
+        // The block's extreme value is exactly −16·d: it uses the fifth bit.
+        assert!(q5_0_values(&blocks[..22]).contains(&0));
+    }
 
     #[test]
     fn f16_round_trips_every_finite_value() {

@@ -47,10 +47,15 @@ pub enum GgmlType {
     F32,
     /// IEEE binary16.
     F16,
+    /// bfloat16: the top 16 bits of an IEEE binary32.
+    BF16,
     /// 32-element blocks: f16 scale `d`, 16 bytes of nibbles; value = (q − 8)·d.
     Q4_0,
     /// 32-element blocks: f16 scale `d`, f16 minimum `m`, 16 bytes of nibbles; value = q·d + m.
     Q4_1,
+    /// 32-element blocks: f16 scale `d`, 32 fifth bits (u32 LE), 16 bytes of nibbles; value =
+    /// (q − 16)·d.
+    Q5_0,
     /// 32-element blocks: f16 scale `d`, 32 signed bytes; value = q·d.
     Q8_0,
 }
@@ -63,7 +68,9 @@ impl GgmlType {
             Self::F16 => 1,
             Self::Q4_0 => 2,
             Self::Q4_1 => 3,
+            Self::Q5_0 => 6,
             Self::Q8_0 => 8,
+            Self::BF16 => 30,
         }
     }
 
@@ -74,7 +81,9 @@ impl GgmlType {
             1 => Self::F16,
             2 => Self::Q4_0,
             3 => Self::Q4_1,
+            6 => Self::Q5_0,
             8 => Self::Q8_0,
+            30 => Self::BF16,
             _ => return None,
         })
     }
@@ -82,8 +91,8 @@ impl GgmlType {
     /// Elements per block (1 for plain floats).
     pub fn block_elements(self) -> u64 {
         match self {
-            Self::F32 | Self::F16 => 1,
-            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => 32,
+            Self::F32 | Self::F16 | Self::BF16 => 1,
+            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q8_0 => 32,
         }
     }
 
@@ -91,9 +100,10 @@ impl GgmlType {
     pub fn block_bytes(self) -> u64 {
         match self {
             Self::F32 => 4,
-            Self::F16 => 2,
+            Self::F16 | Self::BF16 => 2,
             Self::Q4_0 => 18,
             Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
             Self::Q8_0 => 34,
         }
     }
@@ -1273,7 +1283,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
                 e = Error::gguf(
                     field("type"),
                     type_at,
-                    format!("unknown ggml type {type_id}; supported: F32, F16, Q4_0, Q4_1, Q8_0"),
+                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0"),
                 );
             }
             e
@@ -1628,6 +1638,9 @@ mod tests {
         let mut w = GgufWriter::new();
         w.tensor_raw("k", &[256], 14, vec![0; 210]).unwrap();
         let e = Gguf::read(w.to_bytes().unwrap()).unwrap_err().to_string();
-        assert!(e.contains("Q6_K") && e.contains("supported: F32, F16, Q4_0, Q4_1, Q8_0"), "{e}");
+        assert!(
+            e.contains("Q6_K") && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0"),
+            "{e}"
+        );
     }
 }

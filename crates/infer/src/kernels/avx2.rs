@@ -39,7 +39,10 @@ pub(super) unsafe fn group_dot(ty: GgmlType, data: &[u8], x: &[Q8Act], out: &mut
             GgmlType::Q4_1 => group_dot_q4::<true>(data.as_ptr(), x),
             GgmlType::Q4_0 => group_dot_q4::<false>(data.as_ptr(), x),
             GgmlType::Q8_0 => group_dot_q8_0(data.as_ptr(), x),
-            GgmlType::F32 | GgmlType::F16 => unreachable!("QMatrix holds only quantized types"),
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+                unreachable!("float matrices run the scalar kernel")
+            }
+            GgmlType::Q5_0 => unreachable!("Q5_0 matrices are held as Q8_0"),
         }
     };
     // SAFETY: `out` is 8 floats.

@@ -10,4 +10,5 @@ mod gguf_alloc;
 mod gguf_fuzz;
 mod llamacpp;
 mod perplexity;
+mod quant_types;
 mod tokenizer;
