@@ -7,7 +7,10 @@
 //! weights are the free workers' capacity slots whenever no draw is pending, worker load
 //! matches the open committees, no committee repeats a worker, no honest worker has lost stake,
 //! no more EAI was minted than the fees' treasury shares back, and every prompt past its bound
-//! (reveal deadline, or queue timeout) can be closed by anyone.
+//! (reveal deadline, or queue timeout) can be closed by anyone. A second run (30 sequences) uses
+//! one-member committees and a liar that always answers wrong and holds 6 of the 14 seats, so
+//! that wrong answers get finalized and verifiers' challenges run to their end, overturned and
+//! upheld, under the same invariants.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,7 +59,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::Draw),
         1 => (0..5usize).prop_map(|worker| Action::Pause { worker }),
         3 => (0..5usize).prop_map(|worker| Action::Resume { worker }),
-        1 => (0..3usize, 0..3usize)
+        3 => (0..3usize, 0..3usize)
             .prop_map(|(prompt, requester)| Action::Challenge { prompt, requester }),
     ]
 }
@@ -82,6 +85,7 @@ async fn step(
     outputs: &mut BTreeMap<(U256, Address), Vec<u8>>,
     finalizations: &mut usize,
     action: &Action,
+    steady_liar: bool,
 ) {
     // Actions may be invalid at the time (wrong phase, not a member…): the chain rejects them,
     // and the invariants must hold either way.
@@ -101,8 +105,9 @@ async fn step(
             let Some(id) = pick(env, prompts, prompt).await else { return };
             let members = env.committee(id).await;
             let Some(worker) = members.get(member % members.len().max(1)) else { return };
-            // Honest members act on their own (see `honest_step`); only the liar is random.
-            if *worker != liar(env) {
+            // Honest members act on their own (see `honest_step`); only the liar is random, unless
+            // it is a steady one.
+            if steady_liar || *worker != liar(env) {
                 return;
             }
             let output: &[u8] = if honest { b"ok" } else { b"bad" };
@@ -122,7 +127,10 @@ async fn step(
         }
         Action::Finalize { prompt } => {
             let Some(id) = pick(env, prompts, prompt).await else { return };
-            if env.owner.finalize(id, b"ok").await.is_ok() {
+            // With one-member committees the liar's answer may be the one that won.
+            let finalized = env.owner.finalize(id, b"ok").await.is_ok()
+                || env.owner.finalize(id, b"bad").await.is_ok();
+            if finalized {
                 *finalizations += 1;
                 // A retry draws a new committee: earlier commitments are void.
                 outputs.retain(|(p, _), _| *p != id);
@@ -134,7 +142,7 @@ async fn step(
             while left > 0 {
                 let chunk = left.min(100);
                 env.advance(chunk).await;
-                honest_step(env, prompts, outputs).await;
+                honest_step(env, prompts, outputs, steady_liar).await;
                 left -= chunk;
             }
         }
@@ -173,11 +181,24 @@ async fn step(
         }
         Action::Challenge { prompt, requester } => {
             // The `prompt`-th most recent prompt, finalized or not (the kernel refuses the rest).
-            // Five workers cannot seat a challenge committee of seven besides the answering three:
-            // challenges wait, hold their bond in escrow and are cancelled with it back.
-            let Some(id) = prompts.iter().rev().nth(prompt % prompts.len().max(1)) else { return };
+            // With committees of three, five workers cannot seat a challenge committee of seven
+            // besides the answering three: challenges wait, hold their bond in escrow and are
+            // cancelled with it back. With committees of one, the other four seat the challenge
+            // committee of three, which overturns the liar's wrong answers and upholds the rest.
+            // A verifier challenges a wrong answer it can still dispute first, as `aik verify
+            // --challenge` would; otherwise anything.
+            let mut target = prompts.iter().rev().nth(prompt % prompts.len().max(1)).copied();
+            for id in prompts.iter().rev() {
+                let (status, hash, _) = env.owner.result(*id).await.unwrap();
+                let open = env.owner.challenge_deadline(*id).await.unwrap().is_some();
+                if status == PromptStatus::Finalized && open && hash != output_hash(b"ok") {
+                    target = Some(*id);
+                    break;
+                }
+            }
+            let Some(id) = target else { return };
             let bond = U256::from(env.params.kernel.challengeBond);
-            let _ = env.requesters[requester].challenge(*id, bond).await;
+            let _ = env.requesters[requester].challenge(id, bond).await;
         }
     }
 }
@@ -189,13 +210,18 @@ fn liar(env: &Env) -> Address {
 }
 
 /// What honest nodes do on their own: commit the right output as soon as they sit on a committee,
-/// reveal as soon as reveals open.
+/// reveal as soon as reveals open. With `steady_liar`, the liar does the same with a wrong
+/// output (otherwise it acts only through the random actions).
 async fn honest_step(
     env: &Env,
     prompts: &[U256],
     outputs: &mut BTreeMap<(U256, Address), Vec<u8>>,
+    steady_liar: bool,
 ) {
-    let liar = liar(env);
+    let liar = if steady_liar { Address::ZERO } else { liar(env) };
+    let output = |member: &Address| -> &'static [u8] {
+        if steady_liar && *member == self::liar(env) { b"bad" } else { b"ok" }
+    };
     let now = env.now().await;
     for id in prompts {
         let record = env.owner.prompt(*id).await.unwrap();
@@ -210,10 +236,10 @@ async fn honest_step(
                 continue;
             }
             if record.committed_mask & bit == 0 && now <= record.commit_deadline {
-                let hash = output_hash(b"ok");
+                let hash = output_hash(output(member));
                 let worker = env.worker(*member);
                 worker.commit(*id, record.attempt, hash, salt(*member)).await.unwrap();
-                outputs.insert((*id, *member), b"ok".to_vec());
+                outputs.insert((*id, *member), output(member).to_vec());
             }
         }
         let record = env.owner.prompt(*id).await.unwrap();
@@ -222,7 +248,7 @@ async fn honest_step(
             let bit = 1u16 << index;
             let pending = record.committed_mask & bit != 0 && record.revealed_mask & bit == 0;
             if *member != liar && pending && reveal_open && now <= record.reveal_deadline {
-                env.worker(*member).reveal(*id, salt(*member), b"ok").await.unwrap();
+                env.worker(*member).reveal(*id, salt(*member), output(member)).await.unwrap();
             }
         }
     }
@@ -344,7 +370,12 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
         let closable = match record.status {
             PromptStatus::Committing if now > record.reveal_deadline => {
                 let kernel = env.requesters[0].kernel();
-                kernel.finalize(*id, b"ok".to_vec().into()).call().await.map(|_| ())
+                let honest = kernel.finalize(*id, b"ok".to_vec().into()).call().await;
+                match honest {
+                    Ok(_) => Ok(()),
+                    // The liar's answer won a one-member committee: it closes with its bytes.
+                    Err(_) => kernel.finalize(*id, b"bad".to_vec().into()).call().await.map(|_| ()),
+                }
             }
             PromptStatus::Queued if now >= record.commit_deadline => {
                 env.requesters[0].kernel().cancelQueued(*id).call().await.map(|_| ())
@@ -356,21 +387,40 @@ async fn check_invariants(env: &Env, prompts: &[U256]) -> Result<(), TestCaseErr
     Ok(())
 }
 
-#[test]
-fn test_fuzz_invariants_hold_over_random_action_sequences() {
+/// What a fuzz run did: sequences that finalized a prompt, actions, and challenges that ended
+/// overturned and upheld.
+struct Coverage {
+    exercised: usize,
+    steps: usize,
+    overturned: usize,
+    upheld: usize,
+}
+
+/// Runs `cases` random sequences of 60 to 80 actions on five workers (capacity 2, the last one
+/// a liar, random or steady: see [`honest_step`]) and three requesters, with committees of
+/// `committee_size`, checking the invariants after every step.
+fn fuzz(committee_size: u8, steady_liar: bool, cases: u32, seed: u8) -> Coverage {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let config =
-        Config { cases: 145, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
+        Config { cases, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
     let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]));
-    let exercised = std::sync::atomic::AtomicUsize::new(0);
-    let steps = std::sync::atomic::AtomicUsize::new(0);
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]));
+    let (exercised, steps) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let (overturned, upheld) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let result = runner.run(&proptest::collection::vec(action(), 60..80), |actions| {
         runtime.block_on(async {
+            // A steady liar takes more seats (6 of 14), so that its wrong answers come often.
             let env = Env::with(Options {
                 workers: 5,
                 requesters: 3,
-                capacity: |_| 2,
+                committee_size,
+                capacity: if steady_liar { |i| if i == 4 { 6 } else { 2 } } else { |_| 2 },
+                stake: if steady_liar {
+                    |i| if i == 4 { 6 * crate::fixture::STAKE } else { crate::fixture::STAKE }
+                } else {
+                    |_| crate::fixture::STAKE
+                },
                 ..Options::default()
             })
             .await;
@@ -378,25 +428,56 @@ fn test_fuzz_invariants_hold_over_random_action_sequences() {
             let mut outputs = BTreeMap::new();
             let mut finalizations = 0;
             for action in &actions {
-                step(&env, &mut prompts, &mut outputs, &mut finalizations, action).await;
-                honest_step(&env, &prompts, &mut outputs).await;
+                step(&env, &mut prompts, &mut outputs, &mut finalizations, action, steady_liar)
+                    .await;
+                honest_step(&env, &prompts, &mut outputs, steady_liar).await;
                 check_invariants(&env, &prompts).await?;
             }
             if finalizations > 0 {
-                exercised.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                exercised.fetch_add(1, Relaxed);
             }
-            steps.fetch_add(actions.len(), std::sync::atomic::Ordering::Relaxed);
+            for id in &prompts {
+                match env.owner.challenge_of(*id).await.unwrap().1 {
+                    aik_kernel::ChallengeStatus::Overturned => overturned.fetch_add(1, Relaxed),
+                    aik_kernel::ChallengeStatus::Upheld => upheld.fetch_add(1, Relaxed),
+                    _ => 0,
+                };
+            }
+            steps.fetch_add(actions.len(), Relaxed);
             Ok(())
         })
     });
     if let Err(failure) = result {
         panic!("{failure}");
     }
+    Coverage {
+        exercised: exercised.into_inner(),
+        steps: steps.into_inner(),
+        overturned: overturned.into_inner(),
+        upheld: upheld.into_inner(),
+    }
+}
+
+#[test]
+fn test_fuzz_invariants_hold_over_random_action_sequences() {
+    let run = fuzz(3, false, 145, 42);
     // The sequences must exercise the protocol, not only fail: in most of them prompts get
     // finalized (with a result, a retry or a refund). Pauses can starve a few of workers.
-    let exercised = exercised.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(exercised >= 100, "only {exercised} of 145 sequences finalized a prompt");
-    let steps = steps.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(steps >= 10_000, "{steps} actions");
-    eprintln!("{steps} random actions, invariants checked after each");
+    assert!(run.exercised >= 100, "only {} of 145 sequences finalized a prompt", run.exercised);
+    assert!(run.steps >= 10_000, "{} actions", run.steps);
+    eprintln!("{} random actions, invariants checked after each", run.steps);
+}
+
+/// One-member committees and a liar that always answers wrong, so that its answers get finalized
+/// and challenges run to their end: EAI and coin stay conserved, and no honest worker loses
+/// stake, through overturned and upheld challenges alike.
+#[test]
+fn test_fuzz_invariants_hold_through_challenges_that_overturn_and_uphold() {
+    let run = fuzz(1, true, 30, 7);
+    eprintln!(
+        "{} random actions: {} challenges overturned, {} upheld",
+        run.steps, run.overturned, run.upheld
+    );
+    assert!(run.exercised >= 20, "only {} of 30 sequences finalized a prompt", run.exercised);
+    assert!(run.overturned >= 1 && run.upheld >= 1, "challenges must run to both ends");
 }
