@@ -15,7 +15,7 @@ use crate::chain::{deploy_default, deployment_path, init_logging, load_engine, r
 pub(crate) struct UpArgs {
     /// The whole network's state: the dev chain's blocks and accounts (in DIR/chain), the
     /// deployment file client commands read (DIR/deployment.json) and the workers' databases
-    /// (DIR/node); `aik up` again on the same DIR resumes. Model files live in the content
+    /// (DIR/workers); `aik up` again on the same DIR resumes. Model files live in the content
     /// store ($AIK_HOME/store), not here.
     #[arg(long, default_value = ".aik")]
     dir: PathBuf,
