@@ -2,9 +2,7 @@
 //! conversation so far).
 
 use aik_kernel::{
-    KernelClient, PromptStatus,
-    bindings::{DecentralizedInference as DI, GPUManagement},
-    format_eai, output_text, user_message,
+    KernelClient, PromptStatus, bindings::DecentralizedInference as DI, output_text, user_message,
 };
 use alloy::{
     primitives::{Address, B256, U256},
@@ -50,17 +48,6 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
         let provider = ProviderBuilder::new()
             .connect_http(deployment.rpc_url.parse().wrap_err("invalid rpc url")?);
         let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
-        let filter = Filter::new()
-            .address(deployment.gpu)
-            .event_signature(GPUManagement::WorkerRegistered::SIGNATURE_HASH)
-            .from_block(deployment.deploy_block);
-        let mut workers: Vec<Address> = provider
-            .get_logs(&filter)
-            .await?
-            .iter()
-            .filter_map(|l| l.topics().get(1).map(|t| Address::from_word(*t)))
-            .collect();
-        workers.dedup();
         let model = U256::from(deployment.model_id);
         let queued = client
             .scheduler()
@@ -79,32 +66,7 @@ pub(crate) fn run_status(args: StatusArgs) -> eyre::Result<()> {
             .iter()
             .filter_map(|l| DI::PromptFinalized::decode_log_data(l.data()).ok())
             .collect();
-        let mut rows = Vec::new();
-        for worker in &workers {
-            let info = client.worker(*worker).await?;
-            let mined = finalized.iter().filter(|f| f.miner == *worker).count();
-            let rewards: U256 =
-                finalized.iter().filter(|f| f.miner == *worker).map(|f| f.blockReward).sum();
-            let eai = client.eai_balance(*worker).await?;
-            let claimable = client.claimable(*worker).await?;
-            rows.push(serde_json::json!({
-                "address": worker.to_string(),
-                "status": format!("{:?}", info.status).to_lowercase(),
-                "until": info.until,
-                "stake_eai": format_eai(U256::from(info.stake)),
-                "busy": info.busy,
-                "capacity": info.capacity,
-                "hardware": {
-                    "gpu_model": info.hardware.gpu_model,
-                    "memory_mb": info.hardware.memory_mb,
-                    "engine": info.hardware.engine,
-                },
-                "prompts_mined": mined,
-                "block_rewards_eai": format_eai(rewards),
-                "eai_balance": format_eai(eai),
-                "claimable_wei": claimable.to_string(),
-            }));
-        }
+        let rows = aik_node::dashboard::worker_rows(&deployment, &provider.clone().erased()).await?;
         if args.json {
             let json = serde_json::json!({
                 "rpc_url": deployment.rpc_url,

@@ -213,18 +213,24 @@ pub fn quantize_q4_1(x: &[f32]) -> Vec<u8> {
     out
 }
 
+/// The value of largest magnitude, with its sign (the first one on ties), as ggml's symmetric
+/// quantizers pick it.
+fn signed_extreme(block: &[f32]) -> f32 {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in block {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    max
+}
+
 /// ggml's reference Q5_0 quantizer (`quantize_row_q5_0_ref`), for building fixtures.
 pub fn quantize_q5_0(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / QK * 22);
     for b in x.chunks_exact(QK) {
-        let (mut amax, mut max) = (0f32, 0f32);
-        for &v in b {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        let d = max / -16.0;
+        let d = signed_extreme(b) / -16.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         // (int8_t)(v·id + 16.5) truncates toward zero; the sum is positive here.
         let q = |v: f32| ((v * id + 16.5) as i8 as u8).min(31);
@@ -247,14 +253,7 @@ pub fn quantize_q5_0(x: &[f32]) -> Vec<u8> {
 pub fn quantize_q4_0(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / QK * 18);
     for b in x.chunks_exact(QK) {
-        let (mut amax, mut max) = (0f32, 0f32);
-        for &v in b {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        let d = max / -8.0;
+        let d = signed_extreme(b) / -8.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
         let q = |v: f32| ((v * id + 8.5) as u8).min(15);

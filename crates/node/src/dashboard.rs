@@ -196,34 +196,7 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
         })
         .collect();
 
-    let mut addresses: Vec<Address> =
-        events::<GPUManagement::WorkerRegistered>(provider, deployment.gpu, from)
-            .await?
-            .iter()
-            .map(|(e, _)| e.worker)
-            .collect();
-    addresses.dedup();
-    let mut workers = Vec::new();
-    for worker in addresses {
-        let info = client.worker(worker).await?;
-        let mined: Vec<_> = finalized.iter().filter(|(e, _)| e.miner == worker).collect();
-        let rewards: U256 = mined.iter().map(|(e, _)| e.blockReward).sum();
-        workers.push(json!({
-            "address": worker.to_string(),
-            "status": format!("{:?}", info.status).to_lowercase(),
-            "until": info.until,
-            "stake_eai": format_eai(U256::from(info.stake)),
-            "capacity": info.capacity,
-            "busy": info.busy,
-            "hardware": {
-                "gpu_model": info.hardware.gpu_model,
-                "memory_mb": info.hardware.memory_mb,
-                "engine": info.hardware.engine,
-            },
-            "prompts_mined": mined.len(),
-            "block_rewards_eai": format_eai(rewards),
-        }));
-    }
+    let workers = rows_of_workers(deployment, provider, &finalized).await?;
     let supply = client.eai_supply().await?;
     let reward = client.current_block_reward().await?;
     let emitted: U256 = finalized.iter().map(|(e, _)| e.blockReward).sum();
@@ -244,4 +217,53 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
         "topics": topics,
         "workers": workers,
     }))
+}
+
+/// Every worker that ever registered, as the dashboard and `aik status --json` show it: status,
+/// jail or unbonding end, stake, capacity, load, hardware, prompts mined and their block rewards,
+/// EAI balance and claimable coin.
+pub async fn worker_rows(deployment: &Deployment, provider: &DynProvider) -> Result<Vec<Value>> {
+    let from = deployment.deploy_block;
+    let finalized = events::<DI::PromptFinalized>(provider, deployment.kernel, from).await?;
+    rows_of_workers(deployment, provider, &finalized).await
+}
+
+async fn rows_of_workers(
+    deployment: &Deployment,
+    provider: &DynProvider,
+    finalized: &[(DI::PromptFinalized, Log)],
+) -> Result<Vec<Value>> {
+    let client = KernelClient::new(provider.clone(), Address::ZERO, deployment.addresses());
+    let registered = events::<GPUManagement::WorkerRegistered>(
+        provider,
+        deployment.gpu,
+        deployment.deploy_block,
+    )
+    .await?;
+    let mut addresses: Vec<Address> = registered.iter().map(|(e, _)| e.worker).collect();
+    addresses.dedup();
+    let mut rows = Vec::new();
+    for worker in addresses {
+        let info = client.worker(worker).await?;
+        let mined: Vec<_> = finalized.iter().filter(|(e, _)| e.miner == worker).collect();
+        let rewards: U256 = mined.iter().map(|(e, _)| e.blockReward).sum();
+        rows.push(json!({
+            "address": worker.to_string(),
+            "status": format!("{:?}", info.status).to_lowercase(),
+            "until": info.until,
+            "stake_eai": format_eai(U256::from(info.stake)),
+            "capacity": info.capacity,
+            "busy": info.busy,
+            "hardware": {
+                "gpu_model": info.hardware.gpu_model,
+                "memory_mb": info.hardware.memory_mb,
+                "engine": info.hardware.engine,
+            },
+            "prompts_mined": mined.len(),
+            "block_rewards_eai": format_eai(rewards),
+            "eai_balance": format_eai(client.eai_balance(worker).await?),
+            "claimable_wei": client.claimable(worker).await?.to_string(),
+        }));
+    }
+    Ok(rows)
 }
