@@ -64,7 +64,7 @@ pub(crate) async fn run(
     let (engine, _) = load_engine(&deployment, U256::from(deployment.model_id)).await?;
     let dir = std::env::temp_dir().join(format!("aik-demo-challenge-{}", std::process::id()));
     let demo = Demo { deployment, owner, kernel, plan, engine, dir, started: Instant::now() };
-    let mut workers = Vec::new();
+    let mut workers = Joined::default();
     let outcome = demo.play(&mut workers, timeout).await;
     // Whatever happened, the demo's workers leave the draw before this process ends.
     let left = demo.leave(workers).await;
@@ -170,6 +170,14 @@ impl Plan {
     }
 }
 
+/// The workers the demo brought: every key from before it tried to register it (so that a
+/// worker registered by a start that failed half-way still leaves), and the running handles.
+#[derive(Default)]
+struct Joined {
+    keys: Vec<PrivateKeySigner>,
+    handles: Vec<LocalWorkers>,
+}
+
 /// The demo's state while it plays.
 struct Demo {
     deployment: Deployment,
@@ -186,15 +194,15 @@ impl Demo {
         println!("[{:>6.1} s] {line}", self.started.elapsed().as_secs_f64());
     }
 
-    /// Starts `workers` in this process (pushing their handle and keys to `started`, so that
-    /// they leave at the end even if this fails) and waits until the draw sees each of them.
+    /// Starts `workers` in this process (recording them in `joined` first, so that they leave
+    /// at the end even if this fails) and waits until the draw sees each of them.
     async fn join(
         &self,
         workers: Vec<LocalWorker>,
-        started: &mut Vec<(LocalWorkers, Vec<PrivateKeySigner>)>,
+        joined: &mut Joined,
     ) -> eyre::Result<Vec<Address>> {
-        let keys: Vec<_> = workers.iter().map(|w| w.signer.clone()).collect();
-        let addresses: Vec<_> = keys.iter().map(PrivateKeySigner::address).collect();
+        joined.keys.extend(workers.iter().map(|w| w.signer.clone()));
+        let addresses: Vec<_> = workers.iter().map(|w| w.signer.address()).collect();
         let handle = LocalWorkers::start_with(
             &self.deployment,
             &self.owner,
@@ -204,7 +212,7 @@ impl Demo {
         )
         .await
         .wrap_err("cannot start the demo's workers")?;
-        started.push((handle, keys));
+        joined.handles.push(handle);
         self.kernel.apply_pool_changes(64).await?;
         for (worker, local) in addresses.iter().zip(&workers) {
             let weight = self.kernel.pool_weight(self.plan.model_id, *worker).await?;
@@ -217,11 +225,7 @@ impl Demo {
         Ok(addresses)
     }
 
-    async fn play(
-        &self,
-        started: &mut Vec<(LocalWorkers, Vec<PrivateKeySigner>)>,
-        timeout: Duration,
-    ) -> eyre::Result<Report> {
+    async fn play(&self, joined: &mut Joined, timeout: Duration) -> eyre::Result<Report> {
         let plan = &self.plan;
         let liar = self.engine.with_driver(Arc::new(Tampering(self.engine.driver())));
         let colluders: Vec<_> = (0..plan.colluders)
@@ -231,7 +235,7 @@ impl Demo {
                 capacity: plan.colluder_seats,
             })
             .collect();
-        let colluders = self.join(colluders, started).await?;
+        let colluders = self.join(colluders, joined).await?;
         self.say(format!(
             "{} colluders staked and running (their answers get \" (tampered)\" appended)",
             colluders.len()
@@ -292,7 +296,7 @@ impl Demo {
                     capacity: 1,
                 })
                 .collect();
-            self.join(honest_workers, started).await?;
+            self.join(honest_workers, joined).await?;
             self.say(format!(
                 "{} honest workers joined, so that a challenge committee can form",
                 plan.honest
@@ -402,24 +406,21 @@ impl Demo {
         Ok(corrected.into_iter().map(|event| event.outputHash).collect())
     }
 
-    /// Unstakes every worker the demo started and stops them.
-    async fn leave(&self, started: Vec<(LocalWorkers, Vec<PrivateKeySigner>)>) -> eyre::Result<()> {
+    /// Unstakes every worker the demo registered and stops them.
+    async fn leave(&self, joined: Joined) -> eyre::Result<()> {
         let mut first = Ok(());
-        for (handle, keys) in started {
-            for key in keys {
-                let address = key.address();
-                let worker =
-                    self.kernel.connect(wallet_provider(&self.deployment.rpc_url, key)?, address);
-                let status = worker.worker(address).await?.status;
-                if matches!(
-                    status,
-                    WorkerStatus::Active | WorkerStatus::Jailed | WorkerStatus::Paused
-                ) && let Err(error) = worker.request_unstake().await
-                {
-                    first =
-                        first.and(Err(error).wrap_err(format!("worker {address} cannot unstake")));
-                }
+        for key in joined.keys {
+            let address = key.address();
+            let worker =
+                self.kernel.connect(wallet_provider(&self.deployment.rpc_url, key)?, address);
+            let status = worker.worker(address).await?.status;
+            if matches!(status, WorkerStatus::Active | WorkerStatus::Jailed | WorkerStatus::Paused)
+                && let Err(error) = worker.request_unstake().await
+            {
+                first = first.and(Err(error).wrap_err(format!("worker {address} cannot unstake")));
             }
+        }
+        for handle in joined.handles {
             if let Err(error) = handle.stop().await {
                 first = first.and(Err(error).wrap_err("a demo worker stopped with an error"));
             }
