@@ -18,3 +18,14 @@ pub(crate) fn real_model() -> Option<PathBuf> {
     eprintln!("skipping: real model not found at {}", path.display());
     None
 }
+
+/// The index of the largest logit, the lowest on ties (greedy decoding's choice).
+pub(crate) fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

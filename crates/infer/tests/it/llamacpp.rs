@@ -10,7 +10,7 @@
 //! changes from f16 to f32, and [`NEAR_TIE`] is chosen above that drift. After a divergence the
 //! contexts differ, so the rest of that continuation is not compared.
 
-use crate::common::real_model;
+use crate::common::{argmax, real_model};
 use aik_infer::{
     ChatTemplate, DEFAULT_MODEL_SHA256, ExecOptions, Gguf, LlamaModel, Logits, Message, Role,
     Session, Tokenizer,
@@ -98,16 +98,6 @@ fn prompt_tokens_match_llamacpp() {
         }
     }
     assert_eq!(forged, 1, "the reference has one prompt with special-token text in user content");
-}
-
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 #[test]

@@ -14,6 +14,8 @@ use aik_infer::{
 use serde_json::Value;
 use sha2::Digest;
 
+use crate::common::argmax;
+
 /// Largest difference of one logit between the engines. llama.cpp multiplies float matrices by
 /// float activations and quantized ones by Q8_0/Q8_1 activations with its own rounding; we
 /// multiply every matrix by our canonical 8-bit activations. On these models (logits up to about
@@ -92,14 +94,4 @@ fn every_weight_type_matches_llama_cpp() {
         eprintln!("{name}: {compared} greedy tokens equal before llama.cpp's first near-tie");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
