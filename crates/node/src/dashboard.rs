@@ -109,7 +109,6 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
     let submitted = events::<DI::PromptSubmitted>(provider, kernel, from).await?;
     let data = events::<DI::PromptData>(provider, kernel, from).await?;
     let assigned = events::<DI::CommitteeAssigned>(provider, kernel, from).await?;
-    let committed = events::<DI::OutputCommitted>(provider, kernel, from).await?;
     let revealed = events::<DI::OutputRevealed>(provider, kernel, from).await?;
     let finalized = events::<DI::PromptFinalized>(provider, kernel, from).await?;
 
@@ -127,17 +126,17 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
         let id = event.promptId;
         let record = client.prompt(id).await?;
         let (status, hash, miner) = client.result(id).await?;
-        let committee: Vec<String> = assigned
-            .iter()
-            .rfind(|(e, _)| e.promptId == id)
+        // The committee the record stands on, whose commits and reveals its masks count: the
+        // latest one of the record's size (a retry replaces the first; a challenge's 2k + 1
+        // replaces it only if it overturned the answer, else the record is the first's again).
+        let size = usize::from(record.committee_size);
+        let latest = assigned.iter().rfind(|(e, _)| e.promptId == id && e.committee.len() == size);
+        let committee: Vec<String> = latest
             .map(|(e, _)| e.committee.iter().map(ToString::to_string).collect())
             .unwrap_or_default();
-        let assigned_at =
-            assigned.iter().rfind(|(e, _)| e.promptId == id).and_then(|(_, log)| log.block_number);
+        let assigned_at = latest.and_then(|(_, log)| log.block_number);
         let finalized_at =
             finalized.iter().find(|(e, _)| e.promptId == id).and_then(|(_, log)| log.block_number);
-        let commits = committed.iter().filter(|(e, _)| e.promptId == id).count();
-        let reveals = revealed.iter().filter(|(e, _)| e.promptId == id).count();
         let output = (status == PromptStatus::Finalized)
             .then(|| {
                 revealed
@@ -157,8 +156,8 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
             "status": format!("{status:?}").to_lowercase(),
             "attempt": record.attempt,
             "committee": committee,
-            "committed": commits,
-            "revealed": reveals,
+            "committed": record.committed_mask.count_ones(),
+            "revealed": record.revealed_mask.count_ones(),
             "committee_size": record.committee_size,
             "timeline": {
                 "submitted": log.block_number,

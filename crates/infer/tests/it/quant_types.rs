@@ -33,12 +33,7 @@ fn ty(name: &str) -> GgmlType {
 fn every_weight_type_matches_llama_cpp() {
     let reference: Value =
         serde_json::from_str(include_str!("../data/llamacpp_tiny.json")).unwrap();
-    let prompt: Vec<u32> = reference["prompt"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let prompt: Vec<u32> = numbers(&reference["prompt"]).map(|v| v as u32).collect();
     let models = reference["models"].as_object().unwrap();
     assert_eq!(models.len(), 7, "every loadable type");
     let dir = std::env::temp_dir().join(format!("aik-quant-types-{}", std::process::id()));
@@ -54,12 +49,7 @@ fn every_weight_type_matches_llama_cpp() {
         let model = LlamaModel::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
         let mut session = Session::new(&model, ExecOptions::default(), 64);
         let logits = session.forward(&prompt, Logits::Last).unwrap();
-        let theirs: Vec<f32> = expected["prompt_logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let theirs: Vec<f32> = numbers(&expected["prompt_logits"]).map(|v| v as f32).collect();
         assert_eq!(logits.len(), theirs.len(), "{name}: vocabulary");
         let worst = logits.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let mean = logits.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).sum::<f32>()
@@ -68,18 +58,8 @@ fn every_weight_type_matches_llama_cpp() {
         assert!(worst <= LOGIT_TOLERANCE, "{name}: logits differ by {worst}");
         assert!(mean <= MEAN_TOLERANCE, "{name}: logits differ by {mean} on average");
 
-        let greedy: Vec<u32> = expected["greedy"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        let margins: Vec<f32> = expected["margins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let greedy: Vec<u32> = numbers(&expected["greedy"]).map(|v| v as u32).collect();
+        let margins: Vec<f32> = numbers(&expected["margins"]).map(|v| v as f32).collect();
         let mut last = logits;
         let mut compared = 0;
         for (step, (&want, &margin)) in greedy.iter().zip(&margins).enumerate() {
@@ -94,4 +74,9 @@ fn every_weight_type_matches_llama_cpp() {
         eprintln!("{name}: {compared} greedy tokens equal before llama.cpp's first near-tie");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JSON array of numbers, as f64.
+fn numbers(array: &Value) -> impl Iterator<Item = f64> + '_ {
+    array.as_array().expect("an array").iter().map(|v| v.as_f64().expect("a number"))
 }
