@@ -109,6 +109,7 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
     let submitted = events::<DI::PromptSubmitted>(provider, kernel, from).await?;
     let data = events::<DI::PromptData>(provider, kernel, from).await?;
     let assigned = events::<DI::CommitteeAssigned>(provider, kernel, from).await?;
+    let committed = events::<DI::OutputCommitted>(provider, kernel, from).await?;
     let revealed = events::<DI::OutputRevealed>(provider, kernel, from).await?;
     let finalized = events::<DI::PromptFinalized>(provider, kernel, from).await?;
 
@@ -126,15 +127,27 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
         let id = event.promptId;
         let record = client.prompt(id).await?;
         let (status, hash, miner) = client.result(id).await?;
-        // The committee the record stands on, whose commits and reveals its masks count: the
-        // latest one of the record's size (a retry replaces the first; a challenge's 2k + 1
-        // replaces it only if it overturned the answer, else the record is the first's again).
+        // The committee the record stands on: the latest one of the record's size (a retry
+        // replaces the first; a challenge's 2k + 1 replaces it only if it overturned the answer,
+        // else the record is the first's again). Its commits and reveals are its members' since
+        // it was assigned (the record's masks are cleared once its lane closes).
         let size = usize::from(record.committee_size);
         let latest = assigned.iter().rfind(|(e, _)| e.promptId == id && e.committee.len() == size);
-        let committee: Vec<String> = latest
-            .map(|(e, _)| e.committee.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
+        let members: &[Address] = latest.map_or(&[], |(e, _)| &e.committee);
+        let committee: Vec<String> = members.iter().map(ToString::to_string).collect();
         let assigned_at = latest.and_then(|(_, log)| log.block_number);
+        let counts = |logs: &[(Address, &Log)]| {
+            logs.iter()
+                .filter(|(worker, log)| members.contains(worker) && log.block_number >= assigned_at)
+                .count()
+        };
+        let commits: Vec<_> = committed
+            .iter()
+            .filter(|(e, _)| e.promptId == id)
+            .map(|(e, l)| (e.worker, l))
+            .collect();
+        let reveals: Vec<_> =
+            revealed.iter().filter(|(e, _)| e.promptId == id).map(|(e, l)| (e.worker, l)).collect();
         let finalized_at =
             finalized.iter().find(|(e, _)| e.promptId == id).and_then(|(_, log)| log.block_number);
         let output = (status == PromptStatus::Finalized)
@@ -156,8 +169,8 @@ pub async fn snapshot(deployment: &Deployment, provider: &DynProvider) -> Result
             "status": format!("{status:?}").to_lowercase(),
             "attempt": record.attempt,
             "committee": committee,
-            "committed": record.committed_mask.count_ones(),
-            "revealed": record.revealed_mask.count_ones(),
+            "committed": counts(&commits),
+            "revealed": counts(&reveals),
             "committee_size": record.committee_size,
             "timeline": {
                 "submitted": log.block_number,
