@@ -16,7 +16,7 @@ use std::{
 use crate::{Cid, Codec, Error, Result, UnixFsFile, cid::read_varint, unixfs::put_varint};
 
 /// The CAR v1 header naming `root`.
-fn header(root: &[u8; 36]) -> Vec<u8> {
+pub(crate) fn header(root: &[u8; 36]) -> Vec<u8> {
     let mut cbor = vec![0xa2]; // map of 2
     cbor.push(0x65); // text(5)
     cbor.extend_from_slice(b"roots");
@@ -229,6 +229,8 @@ pub struct CarFileReader {
     leaves: HashMap<Cid, (u64, u64)>,
     written: u64,
     blocks: u64,
+    /// Blocks verified since the last [`take_verified`](Self::take_verified), when kept.
+    verified: Option<Vec<(Cid, Vec<u8>)>>,
 }
 
 impl CarFileReader {
@@ -243,7 +245,42 @@ impl CarFileReader {
             leaves: HashMap::new(),
             written: 0,
             blocks: 0,
+            verified: None,
         }
+    }
+
+    /// A reader that hands every block it verified to [`take_verified`](Self::take_verified)
+    /// as well (to keep them for a resume).
+    pub fn keeping_blocks(mut self) -> Self {
+        self.verified = Some(Vec::new());
+        self
+    }
+
+    /// The blocks verified since the last call, in order (none unless
+    /// [`keeping_blocks`](Self::keeping_blocks)).
+    pub fn take_verified(&mut self) -> Vec<(Cid, Vec<u8>)> {
+        self.verified.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The block the file needs next (after writing out what earlier blocks already give), or
+    /// `None` once the file is complete: how a transfer block by block walks the DAG, passing
+    /// each block to [`take_block`](Self::take_block) instead of a CAR to
+    /// [`feed`](Self::feed).
+    pub fn next_wanted(&mut self, out: &mut Vec<Piece>) -> Option<Cid> {
+        self.settle(out);
+        self.wanted.last().copied()
+    }
+
+    /// Takes one block that came on its own (not inside a CAR): it must be the one
+    /// [`next_wanted`](Self::next_wanted) named and hash to its id.
+    pub fn take_block(
+        &mut self,
+        cid: Cid,
+        block: &[u8],
+        out: &mut Vec<Piece>,
+    ) -> std::result::Result<(), String> {
+        self.header_read = true;
+        self.verify_block(cid, block, out)
     }
 
     /// File bytes written so far.
@@ -332,8 +369,17 @@ impl CarFileReader {
     }
 
     fn block(&mut self, section: &[u8], out: &mut Vec<Piece>) -> std::result::Result<(), String> {
-        self.settle(out);
         let (cid, block) = split_cid(section)?;
+        self.verify_block(cid, block, out)
+    }
+
+    fn verify_block(
+        &mut self,
+        cid: Cid,
+        block: &[u8],
+        out: &mut Vec<Piece>,
+    ) -> std::result::Result<(), String> {
+        self.settle(out);
         let Some(&next) = self.wanted.last() else {
             return Err(format!("extra block {cid} after the whole file"));
         };
@@ -357,6 +403,9 @@ impl CarFileReader {
                 self.wanted.extend(links.iter().rev());
                 self.nodes.insert(cid, links);
             }
+        }
+        if let Some(verified) = &mut self.verified {
+            verified.push((cid, block.to_vec()));
         }
         Ok(())
     }

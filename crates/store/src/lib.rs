@@ -35,6 +35,7 @@ mod fetch;
 pub mod gateway;
 mod local;
 mod merkle;
+mod partial;
 mod progress;
 pub mod unixfs;
 mod uri;

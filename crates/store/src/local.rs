@@ -21,7 +21,9 @@ use tracing::debug;
 
 use crate::{
     ChunkHasher, ChunkManifest, Cid, Codec, ContentHasher, ContentId, Error, Hash32, Progress,
-    Result, UnixFsFile, merkle::chunk_count,
+    Result, UnixFsFile,
+    merkle::chunk_count,
+    partial::{PARTIAL_DIR, PartialDag},
 };
 
 /// Prefix of temp files; final names are CIDs (`b…`), so the two can never collide.
@@ -268,6 +270,24 @@ impl LocalStore {
         Ok(self.has(&id).then_some(id))
     }
 
+    /// Every UnixFS root the store's index records (files it may hold by that id).
+    pub async fn unixfs_roots(&self) -> Result<Vec<Cid>> {
+        let dir = self.root.join(UNIXFS_INDEX);
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", &dir)(e)),
+        };
+        let mut roots = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(Error::io("list", &dir))? {
+            if let Some(cid) = entry.file_name().to_str().and_then(|n| n.parse::<Cid>().ok()) {
+                roots.push(cid);
+            }
+        }
+        roots.sort();
+        Ok(roots)
+    }
+
     /// The DAG and the path of the stored file whose UnixFS id is `cid`, rebuilt from the file
     /// and checked against `cid`; `Ok(None)` when the store does not hold it.
     pub async fn unixfs(&self, cid: &Cid) -> Result<Option<(UnixFsFile, PathBuf)>> {
@@ -418,22 +438,35 @@ impl LocalStore {
         tokio::fs::rename(&temp, &entry).await.map_err(Error::io("rename", &entry))
     }
 
-    /// Deletes temp files older than `age` left by killed processes. Younger ones may belong to
-    /// a transfer still running in another process, so they are kept.
+    /// The resume state of a download of the UnixFS file `root` (see [`crate::partial`]);
+    /// `Ok(None)` while another transfer of the same file holds it.
+    pub(crate) fn partial(&self, root: Cid) -> Result<Option<PartialDag>> {
+        PartialDag::open(&self.root, root)
+    }
+
+    /// Deletes temp files, and the resume state of downloads, older than `age` left by killed
+    /// processes or abandoned transfers. Younger ones may belong to a transfer still running
+    /// in another process, so they are kept.
     pub async fn remove_stale_temp_files(&self, age: Duration) -> Result<usize> {
         let mut removed = 0;
-        let mut entries =
-            tokio::fs::read_dir(&self.root).await.map_err(Error::io("list", &self.root))?;
-        while let Some(entry) = entries.next_entry().await.map_err(Error::io("list", &self.root))? {
-            if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                continue;
-            }
-            let modified = entry.metadata().await.and_then(|m| m.modified()).ok();
-            let old = modified
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .is_some_and(|d| d >= age);
-            if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
-                removed += 1;
+        let partial = self.root.join(PARTIAL_DIR);
+        for (dir, prefix) in [(&self.root, TEMP_PREFIX), (&partial, "")] {
+            let mut entries = match tokio::fs::read_dir(dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("list", dir)(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(Error::io("list", dir))? {
+                if !entry.file_name().to_string_lossy().starts_with(prefix) {
+                    continue;
+                }
+                let modified = entry.metadata().await.and_then(|m| m.modified()).ok();
+                let old = modified
+                    .and_then(|m| SystemTime::now().duration_since(m).ok())
+                    .is_some_and(|d| d >= age);
+                if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
@@ -512,6 +545,11 @@ impl Incoming<'_> {
     /// Where the bytes come from, as given to [`LocalStore::stage`].
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The store this transfer goes into (for the resume state of a DAG download).
+    pub(crate) const fn store(&self) -> &LocalStore {
+        &self.store
     }
 
     /// Replaces the source name (a backend knows the exact URL it requested).

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use reqwest::{
     Url,
+    header::ACCEPT,
     multipart::{Form, Part},
 };
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use crate::{
     Cid, Codec, Error, Incoming, Result, Uri,
     fetch::{
-        CAR_MEDIA_TYPE, Fetch, is_car, join_url, send_ok, snippet, stream_body, stream_car,
+        CAR_MEDIA_TYPE, Fetch, RAW_MEDIA_TYPE, fetch_dag, join_url, read_block, send_ok, snippet,
         stream_response,
     },
 };
@@ -60,13 +61,14 @@ impl Fetch for IpfsGateway {
         url.query_pairs_mut().append_pair("format", "car");
         sink.set_source(format!("{uri} via {url}"));
         let accept = format!("{CAR_MEDIA_TYPE}; version=1; order=dfs; dups=y");
-        let request = self.client.get(url.clone()).header(reqwest::header::ACCEPT, accept);
-        let response = send_ok(request, url.as_str()).await?;
-        if is_car(&response) {
-            stream_car(response, url.as_str(), root, sink).await
-        } else {
-            stream_body(response, url.as_str(), sink).await
-        }
+        let whole = || send_ok(self.client.get(url.clone()).header(ACCEPT, accept), url.as_str());
+        let block = |cid: Cid| async move {
+            let mut url = join_url(&self.base, &["ipfs", &cid.to_string()]);
+            url.query_pairs_mut().append_pair("format", "raw");
+            let request = self.client.get(url.clone()).header(ACCEPT, RAW_MEDIA_TYPE);
+            read_block(send_ok(request, url.as_str()).await?, url.as_str()).await
+        };
+        fetch_dag(url.as_str(), root, sink, false, whole, block).await
     }
 }
 
@@ -167,11 +169,20 @@ impl Fetch for KuboRpc {
             return Err(Error::UnsupportedUri { backend: "IPFS RPC", uri: uri.to_string() });
         };
         if let Some(root) = dag_root(cid, path) {
-            let mut url = join_url(&self.api, &["api", "v0", "dag", "export"]);
+            let mut url = self.endpoint("dag/export");
             url.query_pairs_mut().append_pair("arg", cid);
             sink.set_source(format!("{uri} via {url}"));
-            let response = send_ok(self.client.post(url.clone()), url.as_str()).await?;
-            return stream_car(response, url.as_str(), root, sink).await;
+            let whole = || send_ok(self.client.post(url.clone()), url.as_str());
+            let block = |cid: Cid| async move {
+                let mut url = self.endpoint("block/get");
+                url.query_pairs_mut().append_pair("arg", &cid.to_string());
+                read_block(
+                    send_ok(self.client.post(url.clone()), url.as_str()).await?,
+                    url.as_str(),
+                )
+                .await
+            };
+            return fetch_dag(url.as_str(), root, sink, true, whole, block).await;
         }
         let mut url = self.endpoint("cat");
         let arg = if path.is_empty() { cid.clone() } else { format!("{cid}/{path}") };

@@ -305,6 +305,8 @@ pub(crate) async fn stream_body(
 
 /// The media type of a CAR response (trustless gateways, Kubo's `dag export`).
 pub(crate) const CAR_MEDIA_TYPE: &str = "application/vnd.ipld.car";
+/// The media type of one block (trustless gateways, `?format=raw`).
+pub(crate) const RAW_MEDIA_TYPE: &str = "application/vnd.ipld.raw";
 
 /// Whether a response is a CAR, by its `Content-Type`.
 pub(crate) fn is_car(response: &reqwest::Response) -> bool {
@@ -315,28 +317,118 @@ pub(crate) fn is_car(response: &reqwest::Response) -> bool {
         .is_some_and(|value| value.starts_with(CAR_MEDIA_TYPE))
 }
 
-/// Streams the CAR of UnixFS file `root` from a response into `sink`, verifying every block
-/// as it arrives ([`CarFileReader`](crate::CarFileReader)); the sink checks the whole file
-/// against its sha256 at the end as for any download.
-pub(crate) async fn stream_car(
-    mut response: reqwest::Response,
+/// Fetches the whole UnixFS file `root` for `sink`, every block verified against its id.
+///
+/// A first attempt asks `whole` for the file's CAR in one response (a source that answers with
+/// plain bytes instead is read as such unless `car_only`); every block verified on the way is
+/// kept in the store's resume state ([`PartialDag`](crate::partial::PartialDag)). When that state
+/// already holds blocks (an earlier attempt from any source failed, or the process was killed),
+/// the DAG is walked instead and only the blocks missing are asked of `block`, one by one: no
+/// verified block is fetched twice.
+pub(crate) async fn fetch_dag<W, B>(
     url: &str,
     root: crate::Cid,
     sink: &mut Incoming<'_>,
-) -> Result<()> {
+    car_only: bool,
+    whole: impl FnOnce() -> W,
+    block: impl Fn(crate::Cid) -> B,
+) -> Result<()>
+where
+    W: Future<Output = Result<reqwest::Response>>,
+    B: Future<Output = Result<Vec<u8>>>,
+{
     let refused = |reason: String| Error::Car { source_uri: url.to_string(), reason };
     if sink.dag().is_some_and(|dag| dag != root) {
         return Err(refused(format!("the transfer is for {root}, not the file staged")));
     }
-    let mut reader = crate::CarFileReader::new(root);
+    let mut partial = sink.store().partial(root)?;
+    let held = partial.as_ref().map_or(0, crate::partial::PartialDag::len);
+    if held == 0 {
+        let response = whole().await?;
+        if !car_only && !is_car(&response) {
+            return stream_body(response, url, sink).await;
+        }
+        stream_car(response, url, root, sink, partial.as_mut()).await?;
+    } else {
+        let partial = partial.as_mut().expect("blocks are held");
+        info!(%root, held, "resuming: blocks verified earlier are not fetched again");
+        let mut reader = crate::CarFileReader::new(root);
+        let mut pieces = Vec::new();
+        let mut fetched = 0usize;
+        while let Some(cid) = reader.next_wanted(&mut pieces) {
+            write_pieces(&mut pieces, sink).await?;
+            let bytes = match partial.get(&cid)? {
+                Some(bytes) => bytes,
+                None => {
+                    fetched += 1;
+                    block(cid).await?
+                }
+            };
+            reader.take_block(cid, &bytes, &mut pieces).map_err(refused)?;
+            partial.append(&cid, &bytes)?;
+        }
+        reader.finish(&mut pieces).map_err(refused)?;
+        write_pieces(&mut pieces, sink).await?;
+        info!(%root, held, fetched, "resumed");
+    }
+    if let Some(partial) = partial {
+        partial.complete()?;
+    }
+    Ok(())
+}
+
+/// Reads one block (at most [`MAX_BLOCK`](crate::MAX_BLOCK) bytes) from a successful
+/// response.
+pub(crate) async fn read_block(mut response: reqwest::Response, url: &str) -> Result<Vec<u8>> {
+    let too_large = |size: u64| Error::Car {
+        source_uri: url.to_string(),
+        reason: format!("a block of {size} bytes is larger than the {} allowed", crate::MAX_BLOCK),
+    };
+    if let Some(length) = response.content_length().filter(|&l| l > crate::MAX_BLOCK as u64) {
+        return Err(too_large(length));
+    }
+    let mut block = Vec::new();
+    while let Some(bytes) =
+        response.chunk().await.map_err(|cause| Error::Request { uri: url.to_string(), cause })?
+    {
+        block.extend_from_slice(&bytes);
+        if block.len() > crate::MAX_BLOCK {
+            return Err(too_large(block.len() as u64));
+        }
+    }
+    Ok(block)
+}
+
+/// Streams the CAR of UnixFS file `root` from a response into `sink`, verifying every block
+/// as it arrives ([`CarFileReader`](crate::CarFileReader)) and keeping each in `partial`; the
+/// sink checks the whole file against its sha256 at the end as for any download.
+async fn stream_car(
+    mut response: reqwest::Response,
+    url: &str,
+    root: crate::Cid,
+    sink: &mut Incoming<'_>,
+    mut partial: Option<&mut crate::partial::PartialDag>,
+) -> Result<()> {
+    let refused = |reason: String| Error::Car { source_uri: url.to_string(), reason };
+    let mut reader = crate::CarFileReader::new(root).keeping_blocks();
     let mut pieces = Vec::new();
     loop {
         let chunk = response
             .chunk()
             .await
-            .map_err(|cause| refused(format!("the transfer failed: {}", error_chain(&cause))))?;
-        let Some(bytes) = chunk else { break };
-        reader.feed(&bytes, &mut pieces).map_err(refused)?;
+            .map_err(|cause| refused(format!("the transfer failed: {}", error_chain(&cause))));
+        let fed = match chunk {
+            Ok(Some(bytes)) => reader.feed(&bytes, &mut pieces).map_err(refused),
+            Ok(None) => break,
+            Err(error) => Err(error),
+        };
+        // What was verified before a failure is kept for the next attempt.
+        for (cid, block) in reader.take_verified() {
+            if let Some(partial) = partial.as_deref_mut() {
+                partial.append(&cid, &block)?;
+            }
+        }
+        fed?;
         write_pieces(&mut pieces, sink).await?;
     }
     reader.finish(&mut pieces).map_err(refused)?;

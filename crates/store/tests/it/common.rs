@@ -129,6 +129,9 @@ pub(crate) enum Route {
     Truncated { body: Vec<u8>, sent: usize },
     /// 200 with these bytes as `application/vnd.ipld.car` (a trustless gateway's answer).
     Car(Vec<u8>),
+    /// Announces a CAR of the full length, sends the first `sent` bytes, then holds the
+    /// connection open without a word (a peer that stalls mid-transfer).
+    StalledCar { body: Vec<u8>, sent: usize },
 }
 
 /// A plain HTTP/1.1 server on 127.0.0.1 written against raw TCP, so it can misbehave on purpose
@@ -178,6 +181,16 @@ impl RawHttpServer {
                         }
                         Some(Route::Truncated { body, sent }) => {
                             (header(200, "OK", body.len()), &body[..*sent])
+                        }
+                        Some(Route::StalledCar { body, sent }) => {
+                            let head = header(200, "OK", body.len()).replace(
+                                "Connection",
+                                "Content-Type: application/vnd.ipld.car; version=1\r\nConnection",
+                            );
+                            let _ = socket.write_all(head.as_bytes()).await;
+                            let _ = socket.write_all(&body[..*sent]).await;
+                            std::future::pending::<()>().await;
+                            return;
                         }
                         None => (header(404, "Not Found", 9), b"not found"),
                     };

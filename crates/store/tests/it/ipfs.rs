@@ -9,7 +9,9 @@ use aik_store::{
 };
 use reqwest::{Method, Url};
 
-use crate::common::{Daemon, free_port, js_dir, js_servers_available, temp_files, test_bytes};
+use crate::common::{
+    Daemon, RawHttpServer, Route, free_port, js_dir, js_servers_available, temp_files, test_bytes,
+};
 
 /// CIDs js-ipfs printed for `ipfs add --cid-version 1 --raw-leaves` of "" and "hello world";
 /// the test below also recomputes them live.
@@ -120,6 +122,40 @@ async fn js_ipfs_rpc_and_gateway() {
         assert_eq!(result.unwrap_or_else(|e| panic!("{name}: {e}")), id);
     }
     assert_eq!(std::fs::read(dir.path().join("g").join(id.to_string())).unwrap(), large);
+
+    // A download cut off after the root and two leaves resumes from js-ipfs block by block
+    // (`block/get` through the RPC API, `?format=raw` through its gateway).
+    let dag = aik_store::UnixFsFile::of(&large);
+    let mut car = Vec::new();
+    aik_store::write_car(&dag, &path, &mut car).unwrap();
+    let cut = 60 + 3 * (aik_store::unixfs::CHUNK_SIZE + 40);
+    let car_path: &'static str = Box::leak(format!("/ipfs/{root}?format=car").into());
+    let server = RawHttpServer::start(vec![(car_path, Route::Car(car[..cut].to_vec()))]).await;
+    for (name, resume) in [("rpc", Some(ipfs.api.clone())), ("gateway", None)] {
+        let store = LocalStore::open(dir.path().join(format!("resume-{name}"))).await.unwrap();
+        let cut_off =
+            FetchConfig { ipfs_gateway: server.base.parse().unwrap(), ..Default::default() };
+        let error = Fetcher::new(&cut_off)
+            .unwrap()
+            .fetch_into(&store, &uri, &Expected::id(id), &NoProgress)
+            .await;
+        let message = error.unwrap_err().to_string();
+        assert!(message.contains("ends inside a section"), "{name}: {message}");
+        let partial = store.root().join("partial").join(format!("{root}.car"));
+        assert!(partial.exists(), "{name}");
+        let config = FetchConfig {
+            ipfs_gateway: ipfs.gateway.clone(),
+            ipfs_rpc: resume,
+            ..Default::default()
+        };
+        let fetched = Fetcher::new(&config)
+            .unwrap()
+            .fetch_into(&store, &uri, &Expected::id(id), &NoProgress)
+            .await;
+        assert_eq!(fetched.unwrap_or_else(|e| panic!("{name}: {e}")), id);
+        assert_eq!(store.get(&id).await.unwrap(), large, "{name}");
+        assert!(!partial.exists(), "{name}");
+    }
 
     // Through the dispatcher: the RPC API when configured, else the gateway.
     for rpc_api in [Some(ipfs.api.clone()), None] {

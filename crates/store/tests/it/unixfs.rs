@@ -301,3 +301,169 @@ async fn filecoin_uris_go_through_the_retrieval_endpoints_in_order() {
     }
     server.abort();
 }
+
+/// Our trustless gateway over `store`, recording the path and query of every request.
+async fn logged_gateway(
+    store: aik_store::LocalStore,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{extract::Request, middleware::Next};
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    let app = aik_store::gateway::router(store).layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(request.uri().to_string());
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, log, task)
+}
+
+/// A download cut off (a truncated CAR, a peer that stalls and a process killed meanwhile, a
+/// peer lying about one block) resumes from what it verified: the next attempt, from another
+/// source and another store handle, asks only for the blocks still missing, one by one.
+#[tokio::test]
+async fn a_cut_off_download_resumes_without_fetching_verified_blocks_again() {
+    use aik_store::{Error, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::common::{RawHttpServer, Route, temp_files};
+
+    let dir = tempfile::tempdir().unwrap();
+    let provider = LocalStore::open(dir.path().join("provider")).await.unwrap();
+    let dag = provider.add_unixfs(file_of(dir.path(), 5 * CHUNK_SIZE + 9)).await.unwrap();
+    let bytes = provider.get(&dag.sha256).await.unwrap();
+    let path = provider.path_of(&dag.sha256).await.unwrap().unwrap();
+    let mut car = Vec::new();
+    write_car(&dag, &path, &mut car).unwrap();
+    // Root, then six distinct leaves: where each section of the CAR ends.
+    let order = dag.blocks();
+    assert_eq!(order.len(), 7);
+    let header_len = car.len() - order.iter().map(|cid| section_len(&dag, cid)).sum::<usize>();
+    let ends: Vec<usize> = order
+        .iter()
+        .scan(header_len, |at, cid| {
+            *at += section_len(&dag, cid);
+            Some(*at)
+        })
+        .collect();
+    let car_path: &'static str = Box::leak(format!("/ipfs/{}?format=car", dag.root).into());
+    let uri: Uri = format!("ipfs://{}", dag.root).parse().unwrap();
+    let expected = Expected::id(dag.sha256);
+    let client_dir = dir.path().join("client");
+    let partial = client_dir.join("partial").join(format!("{}.car", dag.root));
+    let fetcher = |base: &str| {
+        Fetcher::new(&FetchConfig { ipfs_gateway: base.parse().unwrap(), ..Default::default() })
+            .unwrap()
+    };
+
+    // 1. A CAR that ends after the root and two leaves (and a few bytes of the third).
+    let cut =
+        RawHttpServer::start(vec![(car_path, Route::Car(car[..ends[2] + 100].to_vec()))]).await;
+    let store = LocalStore::open(&client_dir).await.unwrap();
+    let error = fetcher(&cut.base).fetch_into(&store, &uri, &expected, &NoProgress).await;
+    let error = error.unwrap_err();
+    assert!(matches!(error, Error::Car { .. }), "{error}");
+    assert!(!store.has(&dag.sha256) && temp_files(store.root()).is_empty());
+    assert!(partial.exists(), "what was verified is kept for the next attempt");
+    drop(store);
+
+    // 2. A peer that sends the next leaf and then stalls; the process is killed meanwhile (the
+    // transfer's task dropped mid-read, no cleanup code runs).
+    let stall = RawHttpServer::start(vec![(
+        car_path,
+        Route::StalledCar { body: car.clone(), sent: ends[3] + 10 },
+    )])
+    .await;
+    // The stalling peer is asked for the whole CAR only by a fresh download; this store already
+    // holds blocks, so it is a second client that starts over and gets killed.
+    let second_dir = dir.path().join("second");
+    let second_partial = second_dir.join("partial").join(format!("{}.car", dag.root));
+    let task = {
+        let (uri, expected, fetcher) = (uri.clone(), expected.clone(), fetcher(&stall.base));
+        let second_dir = second_dir.clone();
+        tokio::spawn(async move {
+            let store = LocalStore::open(&second_dir).await.unwrap();
+            fetcher.fetch_into(&store, &uri, &expected, &NoProgress).await
+        })
+    };
+    let held = section_len(&dag, &order[0]) + 3 * section_len(&dag, &order[1]);
+    for _ in 0..200 {
+        if std::fs::metadata(&second_partial).is_ok_and(|m| m.len() as usize >= held) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    // 3. A peer that serves the next leaf right and the one after it wrong.
+    let (third, fourth) = (order[3], order[4]);
+    let raw = |cid: aik_store::Cid| -> &'static str {
+        Box::leak(format!("/ipfs/{cid}?format=raw").into())
+    };
+    let block = |cid: &aik_store::Cid| {
+        let (offset, len) = dag.leaves[cid];
+        bytes[offset as usize..offset as usize + len].to_vec()
+    };
+    let mut wrong = block(&fourth);
+    wrong[0] ^= 1;
+    let liar = RawHttpServer::start(vec![
+        (raw(third), Route::Ok(block(&third))),
+        (raw(fourth), Route::Ok(wrong)),
+    ])
+    .await;
+    let store = LocalStore::open(&client_dir).await.unwrap();
+    let error = fetcher(&liar.base).fetch_into(&store, &uri, &expected, &NoProgress).await;
+    let message = error.unwrap_err().to_string();
+    assert!(message.contains(&format!("block {fourth} does not hash to its id")), "{message}");
+    assert_eq!(liar.requests.load(std::sync::atomic::Ordering::SeqCst), 2, "no CAR asked for");
+    assert!(!store.has(&dag.sha256) && temp_files(store.root()).is_empty());
+    drop(store);
+
+    // 4. An honest gateway, after a "restart" (a new store handle): only the three leaves never
+    // verified are asked for, each once, as single blocks.
+    let (base, log, server) = logged_gateway(provider.clone()).await;
+    let store = LocalStore::open(&client_dir).await.unwrap();
+    let id = fetcher(&base).fetch_into(&store, &uri, &expected, &NoProgress).await.unwrap();
+    assert_eq!(id, dag.sha256);
+    assert_eq!(store.get(&id).await.unwrap(), bytes);
+    let wanted: Vec<String> =
+        order[4..].iter().map(|cid| format!("/ipfs/{cid}?format=raw")).collect();
+    assert_eq!(*log.lock().unwrap(), wanted);
+    assert!(!partial.exists(), "the resume state goes once the file is complete");
+
+    // The killed second client resumes too, from the root and the three leaves it had.
+    log.lock().unwrap().clear();
+    let store = LocalStore::open(&second_dir).await.unwrap();
+    assert_eq!(
+        fetcher(&base).fetch_into(&store, &uri, &expected, &NoProgress).await.unwrap(),
+        dag.sha256
+    );
+    let wanted: Vec<String> =
+        order[4..].iter().map(|cid| format!("/ipfs/{cid}?format=raw")).collect();
+    assert_eq!(*log.lock().unwrap(), wanted);
+    assert!(!second_partial.exists());
+    server.abort();
+}
+
+/// The bytes a block's CAR section takes: length prefix, CID, block.
+fn section_len(dag: &UnixFsFile, cid: &aik_store::Cid) -> usize {
+    let block = dag.nodes.get(cid).map_or_else(|| dag.leaves[cid].1, |node| node.bytes.len());
+    let len = 36 + block;
+    let prefix = if len < 1 << 7 {
+        1
+    } else if len < 1 << 14 {
+        2
+    } else {
+        3
+    };
+    prefix + len
+}
