@@ -130,7 +130,7 @@ pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     Ok((store, Fetcher::new(&fetch_config()?)?))
 }
 
-/// [`FetchConfig`] with the IPFS endpoints from the environment.
+/// [`FetchConfig`] with the IPFS, Filecoin and Arweave endpoints from the environment.
 pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
     let mut config = FetchConfig::default();
     let url = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
@@ -145,6 +145,9 @@ pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
         config.ipfs_gateway = gateway;
     }
     config.ipfs_rpc = url("AIK_IPFS_API")?;
+    if let Some(gateway) = url("AIK_ARWEAVE_GATEWAY")? {
+        config.arweave_gateway = gateway;
+    }
     if let Ok(list) = std::env::var("AIK_FILECOIN_RETRIEVAL") {
         config.filecoin_retrieval = list
             .split(',')

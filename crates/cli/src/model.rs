@@ -68,6 +68,11 @@ pub(crate) struct AddArgs {
     /// `ipfs add --cid-version 1` prints for it; `aik store add` shows it).
     #[arg(long = "uri")]
     uris: Vec<String>,
+    /// Also upload the file to Arweave as a transaction signed by this wallet (a JWK file)
+    /// through AIK_ARWEAVE_GATEWAY (default https://arweave.net), and register its ar:// URI
+    /// after the others.
+    #[arg(long, value_name = "JWK")]
+    arweave_wallet: Option<PathBuf>,
     /// Price per output token, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
     price: u128,
@@ -139,7 +144,8 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
         "--committee must be 1..=16 workers, got {}",
         args.committee
     );
-    ensure!(args.uris.len() <= 8, "the registry keeps at most 8 URIs, got {}", args.uris.len());
+    let uri_count = args.uris.len() + usize::from(args.arweave_wallet.is_some());
+    ensure!(uri_count <= 8, "the registry keeps at most 8 URIs, got {uri_count}");
     for uri in &args.uris {
         uri.parse::<aik_store::Uri>().wrap_err_with(|| format!("--uri {uri}"))?;
     }
@@ -165,6 +171,9 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     );
     spec.uris =
         if args.uris.is_empty() { vec![format!("ipfs://{}", dag.root)] } else { args.uris.clone() };
+    if let Some(wallet) = &args.arweave_wallet {
+        spec.uris.push(crate::storage::upload_to_arweave(&args.file, wallet).await?);
+    }
 
     let provider = wallet_provider(&deployment.rpc_url, signer.clone())?;
     let registry = ModelFileSystem::new(deployment.models, provider.clone());

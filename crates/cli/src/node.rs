@@ -218,6 +218,13 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             fetch.ipfs_rpc =
                 Some(api.parse().wrap_err_with(|| format!("ipfs_api {api} is not a URL"))?);
         }
+        if std::env::var_os("AIK_ARWEAVE_GATEWAY").is_none()
+            && let Some(gateway) = &file.arweave_gateway
+        {
+            fetch.arweave_gateway = gateway
+                .parse()
+                .wrap_err_with(|| format!("arweave_gateway {gateway} is not a URL"))?;
+        }
         if fetch.filecoin_retrieval.is_empty()
             && let Some(endpoints) = &file.filecoin_retrieval
         {

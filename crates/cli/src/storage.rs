@@ -6,14 +6,17 @@
 //! store, else from the configured IPFS gateway or Kubo RPC API as a CAR checked block by block
 //! against the id (`AIK_IPFS_GATEWAY`, `AIK_IPFS_API`).
 //! `export --car` writes a CAR v1 that `ipfs dag import` (and any IPFS tool) reads.
+//! `add --arweave-wallet JWK` also uploads the file to Arweave as a signed transaction.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aik_store::{Cid, write_car};
 use clap::{Args, Subcommand};
 use eyre::{WrapErr, bail, eyre};
 
-use crate::chain::{progress_bar, runtime, store};
+use aik_store::http_client;
+
+use crate::chain::{fetch_config, progress_bar, runtime, store};
 
 /// `aik store …`.
 #[derive(Debug, Args)]
@@ -35,6 +38,10 @@ enum StoreCommand {
         /// give it the same id.
         #[arg(long, value_name = "URL")]
         ipfs_api: Option<aik_store::Url>,
+        /// Also upload it to Arweave as a transaction signed by this wallet (a JWK file), through
+        /// AIK_ARWEAVE_GATEWAY (default https://arweave.net); prints its ar:// URI.
+        #[arg(long, value_name = "JWK")]
+        arweave_wallet: Option<PathBuf>,
     },
     /// Write the file an id names (UnixFS or raw) to a path.
     Get {
@@ -60,7 +67,9 @@ enum StoreCommand {
 pub(crate) fn run(args: StoreArgs) -> eyre::Result<()> {
     runtime()?.block_on(async {
         match args.command {
-            StoreCommand::Add { file, json, ipfs_api } => add(file, json, ipfs_api).await,
+            StoreCommand::Add { file, json, ipfs_api, arweave_wallet } => {
+                add(file, json, ipfs_api, arweave_wallet).await
+            }
             StoreCommand::Get { cid, out } => get(cid, out).await,
             StoreCommand::Export { cid, car } => export(cid, car).await,
             StoreCommand::Index => {
@@ -73,7 +82,26 @@ pub(crate) fn run(args: StoreArgs) -> eyre::Result<()> {
     })
 }
 
-async fn add(file: PathBuf, json: bool, ipfs_api: Option<aik_store::Url>) -> eyre::Result<()> {
+/// Uploads `file` to the configured Arweave gateway as a transaction signed by the JWK wallet at
+/// `wallet`; returns its `ar://` URI.
+pub(crate) async fn upload_to_arweave(file: &Path, wallet: &Path) -> eyre::Result<String> {
+    let config = fetch_config()?;
+    let wallet = aik_store::ArweaveWallet::load(wallet)?;
+    let gateway = config.arweave_gateway.clone();
+    let uploader = aik_store::ArweaveUploader::with_client(gateway.clone(), http_client(&config)?);
+    let tags = [("App-Name", "AI Kernel"), ("App-Version", env!("CARGO_PKG_VERSION"))];
+    let tx = uploader.upload_file(&wallet, file, &tags).await.wrap_err_with(|| {
+        format!("cannot upload {} to Arweave through {gateway}", file.display())
+    })?;
+    Ok(format!("ar://{tx}"))
+}
+
+async fn add(
+    file: PathBuf,
+    json: bool,
+    ipfs_api: Option<aik_store::Url>,
+    arweave_wallet: Option<PathBuf>,
+) -> eyre::Result<()> {
     let (store, _) = store().await?;
     let dag = store
         .add_unixfs(&file)
@@ -88,17 +116,27 @@ async fn add(file: PathBuf, json: bool, ipfs_api: Option<aik_store::Url>) -> eyr
             bail!("{api} named {} {pinned}, not its UnixFS id {}", file.display(), dag.root);
         }
     }
+    let arweave = match arweave_wallet {
+        Some(wallet) => Some(upload_to_arweave(&file, &wallet).await?),
+        None => None,
+    };
     if json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "cid": dag.root.to_string(),
             "sha256": dag.sha256.to_hex(),
             "size": dag.size,
         });
+        if let Some(uri) = &arweave {
+            report["arweave"] = uri.clone().into();
+        }
         println!("{report}");
     } else {
         println!("cid     {}", dag.root);
         println!("sha256  {}", dag.sha256.to_hex());
         println!("size    {}", dag.size);
+        if let Some(uri) = &arweave {
+            println!("arweave {uri}");
+        }
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::{Error, Result};
 /// ipfs_gateway = "https://ipfs.io"
 /// ipfs_api = "http://127.0.0.1:5001"
 /// filecoin_retrieval = ["https://provider.example"]
+/// arweave_gateway = "https://arweave.net"
 /// serve_store = "0.0.0.0:8081"
 /// challenge = true
 /// challenge_min_reward_eai = 10
@@ -63,6 +64,8 @@ pub struct NodeFileConfig {
     pub ipfs_api: Option<String>,
     /// Filecoin retrieval endpoints (trustless HTTP) for `fil://` model URIs, in order.
     pub filecoin_retrieval: Option<Vec<String>>,
+    /// The Arweave gateway `ar://` model URIs are read from (default: `https://arweave.net`).
+    pub arweave_gateway: Option<String>,
     /// Serve the content store read-only as an IPFS trustless gateway on this address.
     pub serve_store: Option<std::net::SocketAddr>,
     /// Re-run other committees' answers and challenge the wrong ones (default: off).

@@ -153,6 +153,16 @@ pub enum Error {
         message: String,
     },
 
+    /// An Arweave upload could not be made: a bad wallet, or a node's answer this crate cannot
+    /// use.
+    #[error("Arweave {uri}: {message}")]
+    Arweave {
+        /// The node, or the wallet file.
+        uri: String,
+        /// What was wrong.
+        message: String,
+    },
+
     /// `pip download` failed or could not be started.
     #[error("`{command}` failed: {message}")]
     Pip {

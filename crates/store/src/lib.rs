@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arweave;
 mod car;
 mod cid;
 mod error;
@@ -40,6 +41,7 @@ mod progress;
 pub mod unixfs;
 mod uri;
 
+pub use arweave::{ArweaveUploader, ArweaveWallet};
 pub use car::{CarFileReader, MAX_BLOCK, Piece, write_car};
 pub use cid::{Cid, Codec, ContentHasher, ContentId};
 pub use error::{Error, Result};

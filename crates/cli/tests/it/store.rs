@@ -217,3 +217,72 @@ fn generate_finds_the_default_model_in_the_store() {
     let error = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success() && error.contains("run `aik model pull`"), "{error}");
 }
+
+/// `aik store add --arweave-wallet` uploads the file to Arweave (arlocal, through
+/// `AIK_ARWEAVE_GATEWAY`) as a transaction the real `arweave` client verifies, and prints its
+/// `ar://` URI beside the IPFS ids; a wallet file that is not one is named in the error.
+#[test]
+fn a_file_added_with_an_arweave_wallet_is_uploaded_to_arweave() {
+    use crate::support::AikProcess;
+
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/tests/js");
+    if !js.join("node_modules").join("arlocal").is_dir() {
+        assert!(std::env::var("CI").is_err(), "crates/store/tests/js is not installed (npm ci)");
+        eprintln!("skipped: crates/store/tests/js/node_modules missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut arlocal = Command::new("node");
+    arlocal
+        .arg(js.join("node_modules/arlocal/bin/index.js"))
+        .args([&port.to_string(), "--hidelogs", "--dbpath", "arlocal-db"])
+        .current_dir(dir.path());
+    let mut server = AikProcess::spawn(arlocal, dir.path().join("arlocal.log"));
+    let address = format!("127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&address).is_err() {
+        server.assert_running();
+        assert!(started.elapsed().as_secs() < 60, "arlocal did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let node = |args: &[&str]| {
+        let output = Command::new("node").arg(js.join("arweave.mjs")).args(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let wallet = dir.path().join("wallet.json");
+    node(&["wallet", &port.to_string(), wallet.to_str().unwrap()]);
+    let file = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..CHUNK_SIZE + 50_000).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+
+    let add = |wallet: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_aik"))
+            .args(["store", "add", file.to_str().unwrap(), "--json", "--arweave-wallet"])
+            .arg(wallet)
+            .env("AIK_HOME", &home)
+            .env("AIK_ARWEAVE_GATEWAY", format!("http://{address}"))
+            .output()
+            .unwrap()
+    };
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&add(&wallet))).unwrap();
+    assert_eq!(report["cid"], UnixFsFile::of(&bytes).root.to_string());
+    let uri = report["arweave"].as_str().unwrap();
+    let tx = uri.strip_prefix("ar://").unwrap();
+    assert_eq!(tx.len(), 43, "{uri}");
+    crate::support::http_get(&address, "/mine");
+    let check: serde_json::Value =
+        serde_json::from_str(&node(&["check", &port.to_string(), tx, file.to_str().unwrap()]))
+            .unwrap();
+    assert_eq!(check["verified"], true, "{check}");
+    assert_eq!(check["data_root"], check["expected_data_root"]);
+
+    let not_a_wallet = dir.path().join("key.txt");
+    std::fs::write(&not_a_wallet, "0x1234").unwrap();
+    let failed = add(&not_a_wallet);
+    assert!(!failed.status.success());
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(error.contains("key.txt") && error.contains("not an Arweave wallet"), "{error}");
+}

@@ -229,8 +229,9 @@ impl AikProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Spawns `command` with stdout and stderr in `log` and no stdin.
-    fn spawn(mut command: Command, log: PathBuf) -> Self {
+    /// Spawns `command` (any program: `aik`, or a server a test needs) with stdout and stderr
+    /// in `log` and no stdin.
+    pub(crate) fn spawn(mut command: Command, log: PathBuf) -> Self {
         let output = File::create(&log).unwrap();
         command.stdin(Stdio::null()).stdout(output.try_clone().unwrap()).stderr(output);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes the
