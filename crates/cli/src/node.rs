@@ -25,7 +25,7 @@ pub(crate) struct NodeArgs {
 #[derive(Debug, Subcommand)]
 enum NodeCommand {
     /// Run a worker: register and stake if needed, then serve assignments until Ctrl-C.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Leave the draw pools without penalty (prompts already assigned still need answers).
     Pause(AccountArgs),
     /// Rejoin the draw pools after `pause`.
@@ -111,6 +111,16 @@ struct RunArgs {
     /// 0.0.0.0:8081), so other workers fetch model files from this one.
     #[arg(long, env = "AIK_SERVE_STORE", value_name = "ADDR")]
     serve_store: Option<std::net::SocketAddr>,
+    /// Publish URL onchain (in this worker's registry entry) as the gateway other workers reach
+    /// this store at, e.g. http://203.0.113.7:8081 for --serve-store 0.0.0.0:8081 ("" withdraws
+    /// it).
+    #[arg(long, env = "AIK_ANNOUNCE_STORE", value_name = "URL")]
+    announce_store: Option<String>,
+    /// Which store gateways other workers published onchain to fetch model files from, after
+    /// the model's own URIs: public (default: not on loopback, private or link-local
+    /// addresses), any (a network on one machine or LAN), off.
+    #[arg(long, env = "AIK_PEER_GATEWAYS", value_name = "MODE")]
+    peer_gateways: Option<PeerGateways>,
     /// Serve the network's dashboard (prompts, topics, workers, emission, live) on ADDR (e.g.
     /// 127.0.0.1:8550).
     #[arg(long, env = "AIK_DASHBOARD", value_name = "ADDR")]
@@ -123,6 +133,57 @@ struct RunArgs {
     /// With --challenge: the least expected reward, in whole EAI, worth a challenge.
     #[arg(long, value_name = "EAI")]
     challenge_min_reward: Option<u64>,
+}
+
+/// Which store gateways published onchain a node fetches from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PeerGateways {
+    /// Only those at public addresses.
+    Public,
+    /// All of them.
+    Any,
+    /// None.
+    Off,
+}
+
+impl std::str::FromStr for PeerGateways {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(text, true)
+            .map_err(|_| format!("peer_gateways is public, any or off, not {text:?}"))
+    }
+}
+
+/// The store gateways other workers published onchain that `mode` admits, in the order they
+/// were first published, leaving out `me`'s own.
+async fn peer_gateways(
+    deployment: &aik_node::Deployment,
+    signer: alloy::signers::local::PrivateKeySigner,
+    mode: PeerGateways,
+) -> eyre::Result<Vec<aik_store::Url>> {
+    if mode == PeerGateways::Off {
+        return Ok(Vec::new());
+    }
+    let me = signer.address();
+    let provider = aik_kernel::wallet_provider(&deployment.rpc_url, signer)?;
+    let client = aik_kernel::KernelClient::new(provider, me, deployment.addresses());
+    let mut peers = Vec::new();
+    for (worker, url) in client.store_gateways(deployment.deploy_block).await? {
+        let Ok(parsed) = url.parse::<aik_store::Url>() else {
+            tracing::warn!(%worker, %url, "a published store gateway is not a URL, skipped");
+            continue;
+        };
+        if worker == me {
+            continue;
+        }
+        if mode == PeerGateways::Public && !aik_store::is_public_host(&parsed) {
+            tracing::info!(%worker, %url, "a store gateway on a non-public address, skipped (--peer-gateways any uses it)");
+            continue;
+        }
+        peers.push(parsed);
+    }
+    Ok(peers)
 }
 
 /// Stops a background task when dropped.
@@ -233,6 +294,16 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 .map(|u| u.parse().wrap_err_with(|| format!("filecoin_retrieval {u} is not a URL")))
                 .collect::<eyre::Result<_>>()?;
         }
+        let mode = match args.peer_gateways {
+            Some(mode) => mode,
+            None => match &file.peer_gateways {
+                Some(text) => text.parse().map_err(|e: String| eyre::eyre!(e))?,
+                None => PeerGateways::Public,
+            },
+        };
+        fetch.peer_gateways = peer_gateways(&deployment, signer.clone(), mode)
+            .await
+            .wrap_err("cannot read the store gateways workers published")?;
         let store_dir = args
             .store_dir
             .clone()
@@ -273,6 +344,9 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         };
         let worker = Arc::new(Worker::with_engines(config, engines, db)?);
         worker.ensure_registered().await.wrap_err("cannot register the worker")?;
+        if let Some(url) = args.announce_store.clone().or_else(|| file.announce_store.clone()) {
+            announce_store(&deployment, signer.clone(), &url).await?;
+        }
         let served: Vec<_> = models.iter().map(|m| format!("#{m}")).collect();
         println!(
             "worker {} serving model {} on {}",
@@ -291,6 +365,29 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         println!("stopped");
         Ok(())
     })
+}
+
+/// Publishes `url` as this worker's store gateway, unless the chain already says so.
+async fn announce_store(
+    deployment: &aik_node::Deployment,
+    signer: alloy::signers::local::PrivateKeySigner,
+    url: &str,
+) -> eyre::Result<()> {
+    let from = signer.address();
+    let provider = aik_kernel::wallet_provider(&deployment.rpc_url, signer)?;
+    let client = aik_kernel::KernelClient::new(provider, from, deployment.addresses());
+    if client.store_gateway(from).await? != url {
+        client
+            .set_store_gateway(url)
+            .await
+            .wrap_err_with(|| format!("cannot publish {url:?} as this worker's store gateway"))?;
+    }
+    if url.is_empty() {
+        println!("store gateway withdrawn onchain");
+    } else {
+        println!("store gateway published onchain: {url}");
+    }
+    Ok(())
 }
 
 /// The worker's client on the network `account` names.

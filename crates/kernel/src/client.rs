@@ -452,6 +452,44 @@ impl<P: Provider + Clone> KernelClient<P> {
         })
     }
 
+    /// Publishes the URL of the trustless gateway this worker serves its content store on (empty:
+    /// withdraws it).
+    pub async fn set_store_gateway(&self, url: &str) -> Result<TransactionReceipt> {
+        send(self.gpu.setStoreGateway(url.to_string()).from(self.from), "setStoreGateway").await
+    }
+
+    /// The store gateway URL `worker` published (empty when none).
+    pub async fn store_gateway(&self, worker: Address) -> Result<String> {
+        self.gpu.storeGateway(worker).call().await.map_err(|e| Error::contract("storeGateway", e))
+    }
+
+    /// The store gateways workers published since block `from_block`, as `(worker, url)` in the
+    /// order each worker first published one: only current, non-empty URLs of workers that still
+    /// hold stake.
+    pub async fn store_gateways(&self, from_block: u64) -> Result<Vec<(Address, String)>> {
+        let logs = self
+            .gpu
+            .StoreGatewaySet_filter()
+            .from_block(from_block)
+            .query()
+            .await
+            .map_err(|e| Error::contract("StoreGatewaySet logs", e))?;
+        let mut workers: Vec<Address> = Vec::new();
+        for (event, _) in logs {
+            if !workers.contains(&event.worker) {
+                workers.push(event.worker);
+            }
+        }
+        let mut gateways = Vec::new();
+        for worker in workers {
+            let url = self.store_gateway(worker).await?;
+            if !url.is_empty() && self.worker(worker).await?.stake > 0 {
+                gateways.push((worker, url));
+            }
+        }
+        Ok(gateways)
+    }
+
     /// Commits to `output_hash` with `salt` for the prompt's `attempt` (the commitment binds
     /// the attempt and this account's address).
     pub async fn commit(

@@ -27,6 +27,8 @@ use crate::{Error, Result};
 /// filecoin_retrieval = ["https://provider.example"]
 /// arweave_gateway = "https://arweave.net"
 /// serve_store = "0.0.0.0:8081"
+/// announce_store = "http://203.0.113.7:8081"
+/// peer_gateways = "public"
 /// challenge = true
 /// challenge_min_reward_eai = 10
 /// ```
@@ -68,6 +70,10 @@ pub struct NodeFileConfig {
     pub arweave_gateway: Option<String>,
     /// Serve the content store read-only as an IPFS trustless gateway on this address.
     pub serve_store: Option<std::net::SocketAddr>,
+    /// Publish this URL onchain as the gateway other workers reach this store at.
+    pub announce_store: Option<String>,
+    /// Store gateways published onchain to fetch from: `public` (default), `any` or `off`.
+    pub peer_gateways: Option<String>,
     /// Re-run other committees' answers and challenge the wrong ones (default: off).
     pub challenge: Option<bool>,
     /// Least expected challenger reward, in whole EAI, worth a challenge (default: 0).
@@ -103,6 +109,13 @@ mod tests {
         let policing =
             NodeFileConfig::parse("challenge = true\nchallenge_min_reward_eai = 10\n").unwrap();
         assert_eq!((policing.challenge, policing.challenge_min_reward_eai), (Some(true), Some(10)));
+        let sources = NodeFileConfig::parse(
+            "arweave_gateway = \"http://127.0.0.1:1984\"\nannounce_store = \"http://203.0.113.7:8081\"\npeer_gateways = \"any\"\n",
+        )
+        .unwrap();
+        assert_eq!(sources.arweave_gateway.as_deref(), Some("http://127.0.0.1:1984"));
+        assert_eq!(sources.announce_store.as_deref(), Some("http://203.0.113.7:8081"));
+        assert_eq!(sources.peer_gateways.as_deref(), Some("any"));
         let err = NodeFileConfig::parse("challenge = \"yes\"").unwrap_err();
         assert!(err.to_string().contains("challenge"), "{err}");
     }

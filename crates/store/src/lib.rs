@@ -47,7 +47,7 @@ pub use cid::{Cid, Codec, ContentHasher, ContentId};
 pub use error::{Error, Result};
 pub use fetch::{
     ArweaveGateway, Fetch, FetchConfig, Fetcher, HttpFetch, IpfsGateway, KuboRpc, PypiWheel,
-    http_client,
+    http_client, is_public_host,
 };
 pub use local::{ChunkCheck, Expected, Incoming, LocalStore};
 pub use merkle::{

@@ -100,9 +100,13 @@ fn a_file_added_is_got_back_and_exported_by_its_unixfs_id() {
 }
 
 /// A model registered only by its UnixFS id (`aik model add`'s default URI) reaches a second
-/// worker from the first one's store: worker A serves its store (`--serve-store`), worker B has
-/// an empty store and A as its IPFS gateway (`ipfs_gateway` in its TOML file), fetches the file
-/// as a CAR checked block by block, loads it and registers for the model.
+/// worker from the first one's store, found through the chain: worker A serves its store
+/// (`--serve-store`) and publishes its address onchain (`--announce-store`); worker B has an empty
+/// store, a dead IPFS gateway and `peer_gateways = "any"` in its TOML file, so it reads the
+/// published gateways, is refused by a staked liar's gateway (published first, it serves a
+/// wrong CAR), then fetches the file from A as a CAR checked block by block, loads it and
+/// registers. A worker left at the default (`public`) skips gateways on loopback addresses and
+/// cannot load the model at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_fetches_a_model_from_another_workers_store() {
     use std::time::{Duration, Instant};
@@ -124,21 +128,72 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     let owner = accounts[0].signer.clone();
     let min_stake = DeployParams::dev(owner.address()).min_stake;
     let workers = [accounts[1].address, accounts[2].address];
-    fund_workers(&net.deployment, &owner, &workers, min_stake).await.unwrap();
+    let liar = accounts[3].signer.clone();
+    let all = [workers[0], workers[1], liar.address(), accounts[4].address];
+    fund_workers(&net.deployment, &owner, &all, min_stake).await.unwrap();
     let stake = (min_stake / U256::from(10u128.pow(18))).to_string();
+
+    // The liar: staked, serving model 2 on paper, publishing a gateway that answers every
+    // request with a CAR that is not the file's.
+    let lies = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lies_at = lies.local_addr().unwrap();
+    let lied = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::spawn({
+        let lied = lied.clone();
+        move || {
+            for stream in lies.incoming() {
+                use std::io::{Read, Write};
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                lied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: 6\r\nConnection: close\r\n\r\n\x05hello",
+                );
+            }
+        }
+    });
+    let liar_client = KernelClient::new(
+        wallet_provider(&net.deployment.rpc_url, liar.clone()).unwrap(),
+        liar.address(),
+        net.deployment.addresses(),
+    );
+    let hardware = aik_kernel::Hardware {
+        gpu_model: "cpu".into(),
+        memory_mb: 64_000,
+        engine: "aik-infer/llama-gguf/1".into(),
+    };
+    liar_client.register_worker(&hardware, &[U256::from(2)], 1, min_stake).await.unwrap();
+    liar_client.set_store_gateway(&format!("http://{lies_at}")).await.unwrap();
+
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let state = net.dir.path().join("state");
     let serving = format!("127.0.0.1:{port}");
+    let announce = format!("http://{serving}");
     let mut a = AikProcess::node(
         &state,
         &accounts[1],
         0,
-        &["--model", "2", "--stake", &stake, "--serve-store", &serving],
+        &[
+            "--model",
+            "2",
+            "--stake",
+            &stake,
+            "--serve-store",
+            &serving,
+            "--announce-store",
+            &announce,
+        ],
         Some(&net.home()),
     );
     let home_b = net.dir.path().join("home-b");
     let config = net.dir.path().join("b.toml");
-    std::fs::write(&config, format!("ipfs_gateway = \"http://{serving}\"\n")).unwrap();
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    std::fs::write(&config, format!("ipfs_gateway = \"{dead}\"\npeer_gateways = \"any\"\n"))
+        .unwrap();
     let provider = wallet_provider(&net.deployment.rpc_url, owner.clone()).unwrap();
     let client = KernelClient::new(provider, owner.address(), net.deployment.addresses());
     let serves = |address| {
@@ -148,11 +203,17 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
         }
     };
     let started = Instant::now();
-    while !serves(workers[0]).await {
+    while !serves(workers[0]).await || client.store_gateway(workers[0]).await.unwrap() != announce {
         a.assert_running();
         assert!(started.elapsed() < Duration::from_secs(60), "worker A never registered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(a.log().contains(&format!("store gateway published onchain: {announce}")));
+    let listed = client.store_gateways(net.deployment.deploy_block).await.unwrap();
+    assert_eq!(
+        listed,
+        [(liar.address(), format!("http://{lies_at}")), (workers[0], announce.clone())]
+    );
     let mut b = AikProcess::node(
         &state,
         &accounts[2],
@@ -174,9 +235,31 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
         assert!(started.elapsed() < Duration::from_secs(90), "worker B never registered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // B holds the file now, fetched from A (it had no other source: the URI names IPFS only).
+    // B holds the file now, fetched from A (its IPFS gateway is dead; the liar was asked first
+    // and refused).
     let stored = home_b.join("store").join(dag.sha256.to_string());
     assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    assert!(lied.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the liar's gateway was tried");
+    assert!(b.log().contains("peer gateway failed"), "{}", b.log());
+
+    // A worker at the default policy skips gateways on loopback addresses: nothing to load from.
+    let home_d = net.dir.path().join("home-d");
+    let config_d = net.dir.path().join("d.toml");
+    std::fs::write(&config_d, format!("ipfs_gateway = \"{dead}\"\n")).unwrap();
+    let d = AikProcess::node(
+        &state,
+        &accounts[4],
+        2,
+        &["--model", "2", "--stake", &stake, "--config", config_d.to_str().unwrap()],
+        Some(&home_d),
+    );
+    let exited = Instant::now();
+    while !d.log().contains("cannot load model #2") {
+        assert!(exited.elapsed() < Duration::from_secs(60), "D did not give up:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!home_d.join("store").join(dag.sha256.to_string()).exists());
+    assert!(!serves(accounts[4].address).await, "D never registered");
     // B's dashboard (`--dashboard`, port 0: the bound address is printed) lists both workers.
     let log = b.log();
     let dashboard = log

@@ -334,3 +334,66 @@ async fn test_kernel_only_and_owner_only_functions() {
             .contains("ZeroAddress")
     );
 }
+
+/// Store gateways: a registered worker publishes, replaces and withdraws its URL (events and
+/// the view agree); an outsider cannot publish; a URL that is too long, not http(s), or carries
+/// spaces, control or non-ASCII bytes is refused at the offending byte; the list a fetcher reads
+/// keeps the order workers first published in and drops withdrawn URLs and workers that left.
+#[tokio::test]
+async fn test_attack_store_gateways_are_published_by_workers_only_and_kept_plain() {
+    let env = Env::with(Options { requesters: 1, ..Options::default() }).await;
+    let (a, b) = (&env.workers[0], &env.workers[1]);
+    let outsider = &env.requesters[0];
+    let invalid = |at: u64| {
+        Errors::GPUManagementInvalidGateway(GPU::GPUManagementInvalidGateway { at: U256::from(at) })
+    };
+    assert_revert(
+        outsider.set_store_gateway("http://evil.example").await,
+        Errors::GPUManagementNotRegistered(GPU::GPUManagementNotRegistered {
+            worker: outsider.from(),
+        }),
+    );
+    let long = format!("https://{}", "a".repeat(193));
+    assert_eq!(long.len(), 201);
+    assert_revert(a.set_store_gateway(&long).await, invalid(201));
+    a.set_store_gateway(&long[..200]).await.unwrap();
+    for (url, at) in [
+        ("ftp://x.example", 0),
+        ("file:///etc/passwd", 0),
+        ("http://", 0),
+        ("javascript:alert(1)", 0),
+        ("http://a.example/ b", 17),
+        ("http://a.example\r\nX: y", 16),
+        ("https://caf\u{e9}.example", 11),
+    ] {
+        assert_revert(b.set_store_gateway(url).await, invalid(at));
+    }
+    b.set_store_gateway("http://127.0.0.1:8081").await.unwrap();
+    a.set_store_gateway("https://store-a.example").await.unwrap();
+    assert_eq!(a.store_gateway(a.from()).await.unwrap(), "https://store-a.example");
+    let logs = env.owner.gpu().StoreGatewaySet_filter().from_block(0).query().await.unwrap();
+    let urls: Vec<_> = logs.iter().map(|(e, _)| (e.worker, e.url.as_str())).collect();
+    assert_eq!(
+        urls,
+        [
+            (a.from(), &long[..200]),
+            (b.from(), "http://127.0.0.1:8081"),
+            (a.from(), "https://store-a.example")
+        ]
+    );
+    let listed = env.owner.store_gateways(0).await.unwrap();
+    assert_eq!(
+        listed,
+        [
+            (a.from(), "https://store-a.example".to_string()),
+            (b.from(), "http://127.0.0.1:8081".to_string())
+        ]
+    );
+
+    // Withdrawn, or gone with its stake: no longer listed.
+    a.set_store_gateway("").await.unwrap();
+    b.request_unstake().await.unwrap();
+    env.advance(7 * 24 * 3600).await;
+    b.withdraw().await.unwrap();
+    assert!(env.owner.store_gateways(0).await.unwrap().is_empty());
+}

