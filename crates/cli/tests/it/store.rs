@@ -303,10 +303,14 @@ fn generate_finds_the_default_model_in_the_store() {
 
 /// `aik store add --arweave-wallet` uploads the file to Arweave (arlocal, through
 /// `AIK_ARWEAVE_GATEWAY`) as a transaction the real `arweave` client verifies, and prints its
-/// `ar://` URI beside the IPFS ids; a wallet file that is not one is named in the error.
-#[test]
-fn a_file_added_with_an_arweave_wallet_is_uploaded_to_arweave() {
-    use crate::support::AikProcess;
+/// `ar://` URI beside the IPFS ids; `aik model add --arweave-wallet` registers the model with its
+/// `ar://` URI after the IPFS one, and that URI yields the file. A wallet file that is not one is
+/// named in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_models_added_with_an_arweave_wallet_are_uploaded_to_arweave() {
+    use aik_store::{ContentId, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::support::{AikProcess, Network, tiny_model};
 
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/tests/js");
     if !js.join("node_modules").join("arlocal").is_dir() {
@@ -314,16 +318,17 @@ fn a_file_added_with_an_arweave_wallet_is_uploaded_to_arweave() {
         eprintln!("skipped: crates/store/tests/js/node_modules missing");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
+    let net = Network::start().await;
+    let dir = net.dir.path();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut arlocal = Command::new("node");
     arlocal
         .arg(js.join("node_modules/arlocal/bin/index.js"))
         .args([&port.to_string(), "--hidelogs", "--dbpath", "arlocal-db"])
-        .current_dir(dir.path());
-    let mut server = AikProcess::spawn(arlocal, dir.path().join("arlocal.log"));
+        .current_dir(dir);
+    let mut server = AikProcess::spawn(arlocal, dir.join("arlocal.log"));
     let address = format!("127.0.0.1:{port}");
+    let gateway = format!("http://{address}");
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(&address).is_err() {
         server.assert_running();
@@ -335,18 +340,19 @@ fn a_file_added_with_an_arweave_wallet_is_uploaded_to_arweave() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
-    let wallet = dir.path().join("wallet.json");
+    let wallet = dir.join("wallet.json");
     node(&["wallet", &port.to_string(), wallet.to_str().unwrap()]);
-    let file = dir.path().join("data.bin");
+    let file = dir.join("data.bin");
     let bytes: Vec<u8> = (0..CHUNK_SIZE + 50_000).map(|i| (i * 13 % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
+    let env = [("AIK_ARWEAVE_GATEWAY", gateway.as_str())];
 
     let add = |wallet: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_aik"))
             .args(["store", "add", file.to_str().unwrap(), "--json", "--arweave-wallet"])
             .arg(wallet)
-            .env("AIK_HOME", &home)
-            .env("AIK_ARWEAVE_GATEWAY", format!("http://{address}"))
+            .env("AIK_HOME", net.home())
+            .envs(env)
             .output()
             .unwrap()
     };
@@ -362,10 +368,42 @@ fn a_file_added_with_an_arweave_wallet_is_uploaded_to_arweave() {
     assert_eq!(check["verified"], true, "{check}");
     assert_eq!(check["data_root"], check["expected_data_root"]);
 
-    let not_a_wallet = dir.path().join("key.txt");
+    let not_a_wallet = dir.join("key.txt");
     std::fs::write(&not_a_wallet, "0x1234").unwrap();
     let failed = add(&not_a_wallet);
     assert!(!failed.status.success());
     let error = String::from_utf8_lossy(&failed.stderr);
     assert!(error.contains("key.txt") && error.contains("not an Arweave wallet"), "{error}");
+
+    // A model: registered under its IPFS id and its Arweave transaction.
+    let (model, model_bytes) = tiny_model(dir, 12);
+    let wallet_arg = wallet.to_str().unwrap();
+    let args = [
+        "model",
+        "add",
+        "--name",
+        "woven",
+        model.to_str().unwrap(),
+        "--arweave-wallet",
+        wallet_arg,
+    ];
+    let added = stdout_of(&net.aik_with(&args, &env).await);
+    assert!(added.starts_with("registered model #2"), "{added}");
+    let listed = stdout_of(&net.aik(&["model", "list", "--json"]).await);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let entry = listed.as_array().unwrap().iter().find(|m| m["id"] == 2).unwrap();
+    let uris: Vec<&str> =
+        entry["uris"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert_eq!(uris.len(), 2, "{uris:?}");
+    assert_eq!(uris[0], format!("ipfs://{}", UnixFsFile::of(&model_bytes).root));
+    assert!(uris[1].starts_with("ar://"), "{uris:?}");
+    crate::support::http_get(&address, "/mine");
+    let config = FetchConfig { arweave_gateway: gateway.parse().unwrap(), ..Default::default() };
+    let store = LocalStore::open(dir.join("fetched")).await.unwrap();
+    let id = ContentId::of(&model_bytes);
+    let uri: Uri = uris[1].parse().unwrap();
+    let fetcher = Fetcher::new(&config).unwrap();
+    let fetched = fetcher.fetch_into(&store, &uri, &Expected::id(id), &NoProgress).await;
+    assert_eq!(fetched.unwrap(), id);
+    net.stop().await;
 }

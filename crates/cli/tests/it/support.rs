@@ -88,6 +88,11 @@ impl Network {
 
     /// Runs `aik ARGS --dir STATE` to completion on a blocking thread (the chain keeps serving).
     pub(crate) async fn aik(&self, args: &[&str]) -> Output {
+        self.aik_with(args, &[]).await
+    }
+
+    /// [`Network::aik`] with more environment variables.
+    pub(crate) async fn aik_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aik"));
         command
             .args(args)
@@ -95,7 +100,8 @@ impl Network {
             .arg(self.dir.path().join("state"))
             .env("AIK_HOME", self.home())
             .env_remove("AIK_RPC")
-            .env_remove("AIK_KEY");
+            .env_remove("AIK_KEY")
+            .envs(env.iter().copied());
         tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
     }
 
