@@ -407,3 +407,131 @@ async fn files_and_models_added_with_an_arweave_wallet_are_uploaded_to_arweave()
     assert_eq!(fetched.unwrap(), id);
     net.stop().await;
 }
+
+/// A tiny HTTP server on a thread: `routes` maps a request path to a body sent as
+/// `content_type`; any other path is a 404. With `stall_after`, a body is cut there and the
+/// connection held open (a peer that stops sending). Returns its address and the paths asked.
+fn serve_paths(
+    routes: Vec<(String, Vec<u8>)>,
+    content_type: &'static str,
+    stall_after: Option<usize>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let (routes, log) = (routes.clone(), log.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    log.lock().unwrap().push(path.clone());
+                    let Some((_, body)) = routes.iter().find(|(p, _)| *p == path) else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
+                        );
+                        continue;
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    match stall_after {
+                        Some(sent) => {
+                            let _ = stream.write_all(&body[..sent]);
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        }
+                        None => {
+                            let _ = stream.write_all(body);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (address, asked)
+}
+
+/// `aik store get` killed (SIGKILL) in the middle of a download resumes when run again: the
+/// second run gets only single blocks from a gateway that serves nothing else, and only the
+/// blocks the first run had not verified.
+#[test]
+fn a_killed_download_resumes_where_it_stopped() {
+    use crate::support::AikProcess;
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // Six leaves under one root, each different.
+    let bytes: Vec<u8> = (0..5 * CHUNK_SIZE + 123)
+        .map(|i| ((i * 7919) % 251) as u8 ^ (i / CHUNK_SIZE) as u8)
+        .collect();
+    let source = dir.path().join("source.bin");
+    std::fs::write(&source, &bytes).unwrap();
+    let dag = UnixFsFile::of(&bytes);
+    let mut car = Vec::new();
+    aik_store::write_car(&dag, &source, &mut car).unwrap();
+    let order = dag.blocks();
+    assert_eq!(order.len(), 7);
+    let car_path = format!("/ipfs/{}?format=car", dag.root);
+    // Root and about three leaves, then silence.
+    let (stalling, _) = serve_paths(
+        vec![(car_path.clone(), car.clone())],
+        "application/vnd.ipld.car; version=1",
+        Some(60 + 400 + 3 * (CHUNK_SIZE + 40) + 1000),
+    );
+    let out = dir.path().join("out.bin");
+    let get = |gateway: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
+        command
+            .args(["store", "get", &dag.root.to_string(), "--out", out.to_str().unwrap()])
+            .env("AIK_HOME", &home)
+            .env("AIK_IPFS_GATEWAY", format!("http://{gateway}"))
+            .env("NO_COLOR", "1");
+        command
+    };
+    let mut first = AikProcess::spawn(get(&stalling), dir.path().join("first.log"));
+    let partial = home.join("store").join("partial").join(format!("{}.car", dag.root));
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map_or(0, |m| m.len() as usize) < 3 * CHUNK_SIZE {
+        first.assert_running();
+        assert!(started.elapsed().as_secs() < 60, "no resume state:\n{}", first.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.kill();
+    assert!(!out.exists());
+
+    // The second run: a gateway that has only single blocks.
+    let block = |cid: &aik_store::Cid| {
+        let (offset, len) = dag.leaves[cid];
+        bytes[offset as usize..offset as usize + len].to_vec()
+    };
+    let raw: Vec<(String, Vec<u8>)> =
+        order[1..].iter().map(|cid| (format!("/ipfs/{cid}?format=raw"), block(cid))).collect();
+    let (blocks_only, asked) = serve_paths(raw, "application/vnd.ipld.raw", None);
+    let mut second = AikProcess::spawn(get(&blocks_only), dir.path().join("second.log"));
+    let started = std::time::Instant::now();
+    while !out.exists() || std::fs::metadata(&out).unwrap().len() < bytes.len() as u64 {
+        assert!(started.elapsed().as_secs() < 60, "no output:\n{}", second.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    second.kill();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let asked = asked.lock().unwrap().clone();
+    assert!(!asked.is_empty() && asked.len() <= 3, "only the blocks never verified: {asked:?}");
+    let missing: Vec<String> =
+        order[7 - asked.len()..].iter().map(|cid| format!("/ipfs/{cid}?format=raw")).collect();
+    assert_eq!(asked, missing);
+    assert!(!partial.exists(), "the resume state goes once the file is complete");
+}
