@@ -487,7 +487,7 @@ fn a_killed_download_resumes_where_it_stopped() {
     let car_path = format!("/ipfs/{}?format=car", dag.root);
     // Root and about three leaves, then silence.
     let (stalling, _) = serve_paths(
-        vec![(car_path.clone(), car.clone())],
+        vec![(car_path, car)],
         "application/vnd.ipld.car; version=1",
         Some(60 + 400 + 3 * (CHUNK_SIZE + 40) + 1000),
     );
