@@ -3,7 +3,8 @@
 
 The semantic reference for the weight types (tests/it/quant_types.rs): for each model written by
 `cargo run -p aik-infer --example tiny_models -- DIR` (the default tiny spec with every matrix and
-the tied embedding of one type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0), llama.cpp evaluates a
+the tied embedding of one type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0; and two F32 models with
+RoPE scaling: Llama 3.1's rope_freqs.weight divisors, and linear scaling by 4), llama.cpp evaluates a
 fixed prompt of token ids and records the logits at its last position, then decodes greedily
 (argmax, lowest id on ties) for STEPS tokens, recording each step's top1 - top2 margin so that a
 divergence can be judged against a near-tie in llama.cpp's own numbers.
@@ -24,7 +25,7 @@ import numpy as np
 
 PROMPT = [1, 5, 9, 13, 17, 21, 25, 29, 33, 37]
 STEPS = 16
-TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q8_0"]
+MODELS = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q8_0", "rope-llama3", "rope-linear"]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "infer" / "tests" / "data" / "llamacpp_tiny.json"
 
@@ -56,7 +57,7 @@ def main():
         "generator": "scripts/reference/llamacpp_tiny.py",
         "llama_cpp_python": llama_cpp.__version__,
         "prompt": PROMPT,
-        "models": {ty: run(directory / f"tiny-{ty}.gguf") for ty in TYPES},
+        "models": {name: run(directory / f"tiny-{name}.gguf") for name in MODELS},
     }
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     for ty, model in result["models"].items():

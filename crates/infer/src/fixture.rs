@@ -32,6 +32,62 @@ pub struct TinyLlamaSpec {
     pub tied: bool,
     /// Seed of the weight generator.
     pub seed: u64,
+    /// How RoPE frequencies are scaled.
+    pub rope_scaling: RopeScaling,
+}
+
+/// RoPE scaling of a tiny model, written as the GGUF files of real models carry it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RopeScaling {
+    /// None.
+    None,
+    /// `llama.rope.scaling.type = linear` with this factor.
+    Linear(f32),
+    /// Llama 3.1's scaling (`rope_scaling.rope_type = llama3` in the HF config), written as
+    /// llama.cpp's converter writes it: the `rope_freqs.weight` tensor of per-pair divisors.
+    Llama3 {
+        /// `factor`.
+        factor: f32,
+        /// `low_freq_factor`.
+        low_freq_factor: f32,
+        /// `high_freq_factor`.
+        high_freq_factor: f32,
+        /// `original_max_position_embeddings`.
+        original_context: f32,
+    },
+}
+
+impl RopeScaling {
+    /// Llama 3.1's divisors for the pairs of `rope_dims` dimensions at `base`, computed as
+    /// llama.cpp's `convert_hf_to_gguf.py` does (in f64, stored as f32).
+    pub fn llama3_factors(&self, rope_dims: usize, base: f32) -> Option<Vec<f32>> {
+        let Self::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } = *self
+        else {
+            return None;
+        };
+        let (factor, low, high, original) = (
+            f64::from(factor),
+            f64::from(low_freq_factor),
+            f64::from(high_freq_factor),
+            f64::from(original_context),
+        );
+        let (low_wavelen, high_wavelen) = (original / low, original / high);
+        let factors = (0..rope_dims / 2)
+            .map(|i| {
+                let freq = 1.0 / f64::from(base).powf(2.0 * i as f64 / rope_dims as f64);
+                let wavelen = 2.0 * std::f64::consts::PI / freq;
+                if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    factor as f32
+                } else {
+                    let smooth = (original / wavelen - low) / (high - low);
+                    (1.0 / ((1.0 - smooth) / factor + smooth)) as f32
+                }
+            })
+            .collect();
+        Some(factors)
+    }
 }
 
 impl Default for TinyLlamaSpec {
@@ -49,8 +105,55 @@ impl Default for TinyLlamaSpec {
             embedding_type: GgmlType::Q8_0,
             tied: true,
             seed: 42,
+            rope_scaling: RopeScaling::None,
         }
     }
+}
+
+/// The tiny models checked against llama.cpp (`examples/tiny_models.rs` writes them,
+/// `scripts/reference/llamacpp_tiny.py` runs them, `tests/it/quant_types.rs` compares): one per
+/// weight type (every matrix and the tied embedding of that type), and Llama 3- and linear-
+/// RoPE-scaled models, by name.
+pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
+    let mut models: Vec<(String, TinyLlamaSpec)> = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ]
+    .into_iter()
+    .map(|ty| {
+        let spec =
+            TinyLlamaSpec { matrix_type: ty, embedding_type: ty, ..TinyLlamaSpec::default() };
+        (ty.name().to_string(), spec)
+    })
+    .collect();
+    // Llama 3.1's recipe in small: frequencies with wavelengths under 8 positions kept, over 32
+    // divided by 8, smoothly in between (so that the factors matter within the short prompt);
+    // an untied LM head.
+    let llama3 = RopeScaling::Llama3 {
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_context: 32.0,
+    };
+    let f32s = TinyLlamaSpec {
+        matrix_type: GgmlType::F32,
+        embedding_type: GgmlType::F32,
+        ..TinyLlamaSpec::default()
+    };
+    models.push((
+        "rope-llama3".into(),
+        TinyLlamaSpec { rope_scaling: llama3, tied: false, seed: 7, ..f32s },
+    ));
+    models.push((
+        "rope-linear".into(),
+        TinyLlamaSpec { rope_scaling: RopeScaling::Linear(4.0), seed: 8, ..f32s },
+    ));
+    models
 }
 
 /// SmolLM2's ChatML template, without its default system prompt.
@@ -175,6 +278,10 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
     w.metadata("llama.attention.head_count_kv", u(spec.kv_heads));
     w.metadata("llama.rope.freq_base", MetadataValue::F32(10_000.0));
     w.metadata("llama.rope.dimension_count", u(head_dim));
+    if let RopeScaling::Linear(factor) = spec.rope_scaling {
+        w.metadata("llama.rope.scaling.type", s("linear"));
+        w.metadata("llama.rope.scaling.factor", MetadataValue::F32(factor));
+    }
     w.metadata("llama.attention.layer_norm_rms_epsilon", MetadataValue::F32(1e-5));
     w.metadata("llama.vocab_size", u(vocab));
     w.metadata("tokenizer.ggml.model", s("gpt2"));
@@ -216,6 +323,10 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
         matrix(&mut w, &n("ffn_down"), ty, spec.ffn_dim, spec.dim)?;
     }
     norm(&mut w, "output_norm.weight")?;
+    if let Some(factors) = spec.rope_scaling.llama3_factors(head_dim, 10_000.0) {
+        let len = factors.len() as u64;
+        w.tensor("rope_freqs.weight", &[len], GgmlType::F32, quantize(GgmlType::F32, &factors))?;
+    }
     if !spec.tied {
         matrix(&mut w, "output.weight", spec.matrix_type, spec.dim, vocab)?;
     }

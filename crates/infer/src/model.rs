@@ -45,6 +45,9 @@ pub struct LlamaConfig {
     pub rope_dims: usize,
     /// RMSNorm epsilon (`llama.attention.layer_norm_rms_epsilon`).
     pub rms_eps: f32,
+    /// Linear RoPE scaling: positions are multiplied by this (`1 / llama.rope.scaling.factor`
+    /// when `llama.rope.scaling.type = linear`, else 1).
+    pub rope_freq_scale: f32,
 }
 
 impl LlamaConfig {
@@ -98,11 +101,27 @@ impl LlamaConfig {
                 "rope.freq_base {rope_base} or rms epsilon {rms_eps} is out of range"
             )));
         }
-        if gguf.metadata("llama.rope.scaling.type").is_some_and(|v| v.as_str() != Some("none")) {
-            return Err(Error::InvalidModel(
-                "RoPE scaling is not implemented in llama-gguf/1".into(),
-            ));
-        }
+        let rope_freq_scale = match gguf.metadata("llama.rope.scaling.type") {
+            None => 1.0,
+            Some(value) => match value.as_str() {
+                Some("none") => 1.0,
+                Some("linear") => {
+                    let factor = gguf.get_f32("llama.rope.scaling.factor")?;
+                    if !(factor.is_finite() && factor >= 1.0) {
+                        return Err(Error::InvalidModel(format!(
+                            "llama.rope.scaling.factor {factor} must be at least 1"
+                        )));
+                    }
+                    1.0 / factor
+                }
+                other => {
+                    return Err(Error::InvalidModel(format!(
+                        "llama.rope.scaling.type {:?} is not implemented (none and linear are; Llama 3's scaling comes as the rope_freqs.weight tensor)",
+                        other.unwrap_or("(not a string)")
+                    )));
+                }
+            },
+        };
         Ok(Self {
             layers: get("llama.block_count")?,
             dim,
@@ -115,6 +134,7 @@ impl LlamaConfig {
             rope_base,
             rope_dims,
             rms_eps,
+            rope_freq_scale,
         })
     }
 
@@ -151,6 +171,21 @@ pub struct LlamaModel {
     /// so a file claiming a huge context costs nothing until it is used.
     rope_inv_freq: Vec<f64>,
 }
+
+/// Llama 3's per-pair RoPE frequency divisors.
+const ROPE_FREQS: &str = "rope_freqs.weight";
+/// The tensors of one block, `blk.N.<name>.weight`.
+const LAYER_TENSORS: [&str; 9] = [
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
 
 /// Reads a 1-D F32/F16 tensor of `len` elements.
 fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
@@ -216,7 +251,38 @@ impl LlamaModel {
             Some(_) => Some(load_matrix(gguf, "output.weight", dim, c.vocab)?),
             None => None,
         };
-        let rope_inv_freq = rope_inv_freq(c.rope_dims, c.rope_base);
+        let mut rope_inv_freq = rope_inv_freq(c.rope_dims, c.rope_base);
+        // Llama 3's frequency scaling: one divisor per rotated pair (llama.cpp's rope_freqs),
+        // applied with the linear scale in f64, exactly, before the table is built.
+        let factors = match gguf.tensor(ROPE_FREQS) {
+            Some(_) => load_vector(gguf, ROPE_FREQS, c.rope_dims / 2)?,
+            None => vec![1.0; c.rope_dims / 2],
+        };
+        if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(Error::InvalidModel(format!(
+                "tensor '{ROPE_FREQS}' holds {bad}; its factors must be positive"
+            )));
+        }
+        for (freq, factor) in rope_inv_freq.iter_mut().zip(&factors) {
+            *freq = *freq * f64::from(c.rope_freq_scale) / f64::from(*factor);
+        }
+        // A tensor this forward pass does not read would be a feature silently left out.
+        let mut used: Vec<String> = ["token_embd.weight", "output_norm.weight", "output.weight"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        used.push(ROPE_FREQS.to_string());
+        for l in 0..c.layers {
+            for part in LAYER_TENSORS {
+                used.push(format!("blk.{l}.{part}.weight"));
+            }
+        }
+        if let Some(extra) = gguf.tensors().iter().find(|t| !used.contains(&t.name)) {
+            return Err(Error::InvalidModel(format!(
+                "tensor '{}' is not part of the llama architecture as llama-gguf/1 runs it (refused rather than ignored)",
+                extra.name
+            )));
+        }
         let weight_bytes = token_embd.bytes()
             + output.as_ref().map_or(0, QMatrix::bytes)
             + layers

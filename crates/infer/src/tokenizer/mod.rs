@@ -465,6 +465,13 @@ impl Tokenizer {
     }
 
     fn merge_piece(&self, bytes: &[u8]) -> Vec<u32> {
+        if self.pre.kind().ignores_merges() {
+            let text: String =
+                bytes.iter().map(|&b| byte_level::BYTE_TO_CHAR[b as usize]).collect();
+            if let Some(&id) = self.ids.get(text.as_str()) {
+                return vec![id];
+            }
+        }
         let ids: Vec<u32> = bytes.iter().filter_map(|&b| self.byte_tokens[b as usize]).collect();
         bpe::merge(&ids, &self.merges)
     }
@@ -476,6 +483,11 @@ mod tests {
 
     /// A tiny vocabulary: all 256 byte symbols except 0x04, a few merges, two control tokens.
     fn tiny() -> Tokenizer {
+        tiny_with(PreTokenizerKind::Smollm, &[])
+    }
+
+    /// [`tiny`] with another pre-tokenizer and extra tokens no merge produces.
+    fn tiny_with(pre: PreTokenizerKind, extra: &[&str]) -> Tokenizer {
         let mut tokens = vec!["<|endoftext|>".to_string(), "<|im_end|>".to_string()];
         let mut token_types = vec![TokenType::Control, TokenType::Control];
         for b in 0..=255u8 {
@@ -489,16 +501,33 @@ mod tests {
             tokens.push(m.replace(' ', ""));
             token_types.push(TokenType::Normal);
         }
+        for t in extra {
+            tokens.push(t.to_string());
+            token_types.push(TokenType::Normal);
+        }
         Tokenizer::from_parts(TokenizerParts {
             tokens,
             token_types,
             merges: merges.iter().map(|m| m.to_string()).collect(),
-            pre: PreTokenizerKind::Smollm,
+            pre,
             bos_id: None,
             eos_id: Some(1),
             eot_id: None,
         })
         .unwrap()
+    }
+
+    /// Llama 3 takes a piece that is a whole token as that token (`ignore_merges`); Qwen 2 and
+    /// the others merge it as far as the merges go.
+    #[test]
+    fn llama3_takes_whole_tokens_before_merging() {
+        let llama3 = tiny_with(PreTokenizerKind::Llama3, &["world"]);
+        let world = llama3.token_id("world").unwrap();
+        assert_eq!(llama3.encode("world"), vec![world]);
+        let qwen2 = tiny_with(PreTokenizerKind::Qwen2, &["world"]);
+        let by_merges = qwen2.encode("world");
+        assert_eq!(by_merges.len(), 5, "no merge joins these letters: {by_merges:?}");
+        assert_eq!(qwen2.decode(&by_merges), "world");
     }
 
     #[test]
@@ -630,9 +659,9 @@ mod tests {
         });
         assert!(e.contains("'llama'"), "{e}");
         let e = err(|w| {
-            w.metadata("tokenizer.ggml.pre", MetadataValue::String("qwen2".into()));
+            w.metadata("tokenizer.ggml.pre", MetadataValue::String("chatglm-bpe".into()));
         });
-        assert!(e.contains("'qwen2'"), "{e}");
+        assert!(e.contains("'chatglm-bpe'"), "{e}");
         let e = err(|w| {
             w.metadata("tokenizer.ggml.eos_token_id", MetadataValue::U32(99_999));
         });

@@ -8,8 +8,8 @@
 //! model (where either engine may legitimately pick either), after which the contexts differ.
 
 use aik_infer::{
-    ExecOptions, GgmlType, Gguf, LlamaModel, Logits, Session,
-    fixture::{TinyLlamaSpec, tiny_llama_gguf},
+    ExecOptions, Gguf, LlamaModel, Logits, Session,
+    fixture::{reference_models, tiny_llama_gguf},
 };
 use serde_json::Value;
 use sha2::Digest;
@@ -25,23 +25,19 @@ const LOGIT_TOLERANCE: f32 = 0.2;
 /// Mean absolute difference of the logits between the engines (measured at most 0.033).
 const MEAN_TOLERANCE: f32 = 0.05;
 
-fn ty(name: &str) -> GgmlType {
-    (0..40).filter_map(GgmlType::from_id).find(|t| t.name() == name).expect("a known type")
-}
-
 #[test]
 fn every_weight_type_matches_llama_cpp() {
     let reference: Value =
         serde_json::from_str(include_str!("../data/llamacpp_tiny.json")).unwrap();
     let prompt: Vec<u32> = numbers(&reference["prompt"]).map(|v| v as u32).collect();
     let models = reference["models"].as_object().unwrap();
-    assert_eq!(models.len(), 7, "every loadable type");
+    let specs = reference_models();
+    assert_eq!(models.len(), specs.len(), "every reference model");
     let dir = std::env::temp_dir().join(format!("aik-quant-types-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, expected) in models {
-        let t = ty(name);
-        let spec = TinyLlamaSpec { matrix_type: t, embedding_type: t, ..TinyLlamaSpec::default() };
-        let bytes = tiny_llama_gguf(&spec).unwrap();
+        let (_, spec) = specs.iter().find(|(n, _)| n == name).expect("a known model");
+        let bytes = tiny_llama_gguf(spec).unwrap();
         let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(expected["sha256"], sha.as_str(), "{name}: the file llama.cpp ran");
         let path = dir.join(format!("tiny-{name}.gguf"));
@@ -79,4 +75,36 @@ fn every_weight_type_matches_llama_cpp() {
 /// A JSON array of numbers, as f64.
 fn numbers(array: &Value) -> impl Iterator<Item = f64> + '_ {
     array.as_array().expect("an array").iter().map(|v| v.as_f64().expect("a number"))
+}
+
+/// What the engine cannot run faithfully is refused with the key or tensor named, never
+/// ignored: a RoPE scaling type other than none/linear (YaRN, …), a tensor the forward pass
+/// would not read, and a Llama 3 frequency divisor that is not positive.
+#[test]
+fn rope_scaling_and_tensors_the_engine_cannot_run_are_refused() {
+    let specs = reference_models();
+    let bytes = |name: &str| {
+        let (_, spec) = specs.iter().find(|(n, _)| n == name).unwrap();
+        tiny_llama_gguf(spec).unwrap()
+    };
+    let replace = |mut bytes: Vec<u8>, from: &[u8], to: &[u8]| {
+        let at = bytes.windows(from.len()).position(|w| w == from).expect("present");
+        bytes[at..at + to.len()].copy_from_slice(to);
+        bytes
+    };
+    let refused = |bytes: Vec<u8>| {
+        LlamaModel::from_gguf(&Gguf::read(bytes).unwrap()).unwrap_err().to_string()
+    };
+    LlamaModel::from_gguf(&Gguf::read(bytes("rope-linear")).unwrap()).unwrap();
+    let yarn = refused(replace(bytes("rope-linear"), b"linear", b"yarn-x"));
+    assert!(yarn.contains("llama.rope.scaling.type \"yarn-x\" is not implemented"), "{yarn}");
+    let unknown = refused(replace(bytes("rope-llama3"), b"rope_freqs", b"rope_freqX"));
+    assert!(unknown.contains("tensor 'rope_freqX.weight' is not part of the llama"), "{unknown}");
+    // The first divisor (1.0, a kept high frequency) made 0.
+    let (_, spec) = specs.iter().find(|(n, _)| n == "rope-llama3").unwrap();
+    let factors = spec.rope_scaling.llama3_factors(spec.dim / spec.heads, 10_000.0).unwrap();
+    assert_eq!(factors[0], 1.0);
+    let stored: Vec<u8> = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let zero = refused(replace(bytes("rope-llama3"), &stored, &0f32.to_le_bytes()));
+    assert!(zero.contains("'rope_freqs.weight' holds 0"), "{zero}");
 }
