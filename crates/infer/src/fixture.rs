@@ -34,6 +34,8 @@ pub struct TinyLlamaSpec {
     pub seed: u64,
     /// How RoPE frequencies are scaled.
     pub rope_scaling: RopeScaling,
+    /// The architecture (`qwen2` adds q/k/v biases; its RoPE pairs are NEOX's).
+    pub arch: crate::Arch,
 }
 
 /// RoPE scaling of a tiny model, written as the GGUF files of real models carry it.
@@ -106,6 +108,7 @@ impl Default for TinyLlamaSpec {
             tied: true,
             seed: 42,
             rope_scaling: RopeScaling::None,
+            arch: crate::Arch::Llama,
         }
     }
 }
@@ -152,6 +155,17 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
     models.push((
         "rope-linear".into(),
         TinyLlamaSpec { rope_scaling: RopeScaling::Linear(4.0), seed: 8, ..f32s },
+    ));
+    // Qwen 2's block: q/k/v biases, NEOX RoPE, Q8_0 matrices (as Qwen2.5 files often are).
+    models.push((
+        "qwen2".into(),
+        TinyLlamaSpec {
+            arch: crate::Arch::Qwen2,
+            matrix_type: GgmlType::Q8_0,
+            embedding_type: GgmlType::Q8_0,
+            seed: 9,
+            ..TinyLlamaSpec::default()
+        },
     ));
     models
 }
@@ -268,24 +282,27 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
     let mut w = GgufWriter::new();
     let s = |v: &str| MetadataValue::String(v.into());
     let u = |v: usize| MetadataValue::U32(v as u32);
-    w.metadata("general.architecture", s("llama"));
-    w.metadata("general.name", s("aik tiny llama"));
-    w.metadata("llama.block_count", u(spec.layers));
-    w.metadata("llama.context_length", u(spec.context_length));
-    w.metadata("llama.embedding_length", u(spec.dim));
-    w.metadata("llama.feed_forward_length", u(spec.ffn_dim));
-    w.metadata("llama.attention.head_count", u(spec.heads));
-    w.metadata("llama.attention.head_count_kv", u(spec.kv_heads));
-    w.metadata("llama.rope.freq_base", MetadataValue::F32(10_000.0));
-    w.metadata("llama.rope.dimension_count", u(head_dim));
+    let arch = spec.arch.name();
+    let key = |k: &str| format!("{arch}.{k}");
+    w.metadata("general.architecture", s(arch));
+    w.metadata("general.name", s(&format!("aik tiny {arch}")));
+    w.metadata(key("block_count"), u(spec.layers));
+    w.metadata(key("context_length"), u(spec.context_length));
+    w.metadata(key("embedding_length"), u(spec.dim));
+    w.metadata(key("feed_forward_length"), u(spec.ffn_dim));
+    w.metadata(key("attention.head_count"), u(spec.heads));
+    w.metadata(key("attention.head_count_kv"), u(spec.kv_heads));
+    w.metadata(key("rope.freq_base"), MetadataValue::F32(10_000.0));
+    w.metadata(key("rope.dimension_count"), u(head_dim));
     if let RopeScaling::Linear(factor) = spec.rope_scaling {
-        w.metadata("llama.rope.scaling.type", s("linear"));
-        w.metadata("llama.rope.scaling.factor", MetadataValue::F32(factor));
+        w.metadata(key("rope.scaling.type"), s("linear"));
+        w.metadata(key("rope.scaling.factor"), MetadataValue::F32(factor));
     }
-    w.metadata("llama.attention.layer_norm_rms_epsilon", MetadataValue::F32(1e-5));
-    w.metadata("llama.vocab_size", u(vocab));
+    w.metadata(key("attention.layer_norm_rms_epsilon"), MetadataValue::F32(1e-5));
+    w.metadata(key("vocab_size"), u(vocab));
     w.metadata("tokenizer.ggml.model", s("gpt2"));
-    w.metadata("tokenizer.ggml.pre", s("smollm"));
+    let pre = if spec.arch == crate::Arch::Qwen2 { "qwen2" } else { "smollm" };
+    w.metadata("tokenizer.ggml.pre", s(pre));
     w.metadata("tokenizer.ggml.tokens", MetadataValue::Array(MetadataArray::strings(tokens)));
     w.metadata("tokenizer.ggml.token_type", MetadataValue::Array(MetadataArray::i32s(types)));
     w.metadata("tokenizer.ggml.merges", MetadataValue::Array(MetadataArray::strings(merges)));
@@ -309,6 +326,7 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
         w.tensor(name, &[spec.dim as u64], GgmlType::F32, quantize(GgmlType::F32, &data))
             .map(|_| ())
     };
+    let mut bias_rng = Rng(spec.seed ^ 0xb1a5);
     for l in 0..spec.layers {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
         let ty = spec.matrix_type;
@@ -316,6 +334,13 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
         matrix(&mut w, &n("attn_q"), ty, spec.dim, spec.dim)?;
         matrix(&mut w, &n("attn_k"), ty, spec.dim, kv_dim)?;
         matrix(&mut w, &n("attn_v"), ty, spec.dim, kv_dim)?;
+        if spec.arch == crate::Arch::Qwen2 {
+            for (part, len) in [("attn_q", spec.dim), ("attn_k", kv_dim), ("attn_v", kv_dim)] {
+                let bias = bias_rng.vec(len, 0.5);
+                let name = format!("blk.{l}.{part}.bias");
+                w.tensor(&name, &[len as u64], GgmlType::F32, quantize(GgmlType::F32, &bias))?;
+            }
+        }
         matrix(&mut w, &n("attn_output"), ty, spec.dim, spec.dim)?;
         norm(&mut w, &n("ffn_norm"))?;
         matrix(&mut w, &n("ffn_gate"), ty, spec.dim, spec.ffn_dim)?;

@@ -66,7 +66,7 @@ pub use gguf::{
     GgmlType, Gguf, GgufWriter, MetadataArray, MetadataValue, StringArray, TensorInfo, ValueType,
 };
 pub use kernels::Backend;
-pub use model::{ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
+pub use model::{Arch, ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use paths::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
 };

@@ -1,4 +1,5 @@
-//! The Llama forward pass (`general.architecture = llama`), canonical numerics.
+//! The Llama forward pass (`general.architecture = llama`, and `qwen2`: the same block with
+//! q/k/v biases and NEOX-style RoPE), canonical numerics.
 //!
 //! Per layer: `h = RMSNorm(x)·attn_norm`; `q, k, v = Wq h, Wk h, Wv h`; RoPE on adjacent pairs
 //! of q and k (GGUF's row order, not HF's rotate-half); causal grouped-query attention over the
@@ -19,9 +20,37 @@ use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
 use crate::{Error, GgmlType, Gguf, Result};
 use std::path::Path;
 
-/// Hyperparameters of a Llama-architecture model, read from GGUF metadata.
+/// The architectures this forward pass runs (`general.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `llama`: Llama 2/3, Mistral, SmolLM2 (optional q/k/v biases).
+    Llama,
+    /// `qwen2`: Llama's block with q/k/v biases and NEOX-style RoPE.
+    Qwen2,
+}
+
+impl Arch {
+    /// The GGUF name, which also prefixes the architecture's metadata keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Qwen2 => "qwen2",
+        }
+    }
+
+    /// Whether RoPE rotates the pairs `(i, i + rope_dims/2)` (GPT-NeoX's layout, what llama.cpp
+    /// calls `LLAMA_ROPE_TYPE_NEOX`) rather than adjacent pairs.
+    pub fn neox_rope(self) -> bool {
+        self == Self::Qwen2
+    }
+}
+
+/// Hyperparameters of a model, read from GGUF metadata (keys prefixed by the architecture's
+/// name, shown here for `llama`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
+    /// The architecture.
+    pub arch: Arch,
     /// Transformer blocks (`llama.block_count`).
     pub layers: usize,
     /// Residual width (`llama.embedding_length`).
@@ -53,23 +82,28 @@ pub struct LlamaConfig {
 impl LlamaConfig {
     /// Reads the hyperparameters from `gguf`, checking that they are consistent.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
-        let arch = gguf.get_str("general.architecture")?;
-        if arch != "llama" {
-            return Err(Error::InvalidModel(format!(
-                "general.architecture is '{arch}'; llama-gguf/1 runs only 'llama'"
-            )));
-        }
+        let arch = match gguf.get_str("general.architecture")? {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => {
+                return Err(Error::InvalidModel(format!(
+                    "general.architecture is '{other}'; llama-gguf/1 runs 'llama' and 'qwen2'"
+                )));
+            }
+        };
+        let key = |k: &str| format!("{}.{k}", arch.name());
         let get = |k: &str| -> Result<usize> {
-            let v = gguf.get_u64(k)?;
+            let k = key(k);
+            let v = gguf.get_u64(&k)?;
             usize::try_from(v)
                 .ok()
                 .filter(|&v| v > 0 && v < (1 << 24))
                 .ok_or_else(|| Error::InvalidModel(format!("{k} = {v} is out of range")))
         };
-        let dim = get("llama.embedding_length")?;
-        let heads = get("llama.attention.head_count")?;
-        let kv_heads = match gguf.get_u64_opt("llama.attention.head_count_kv")? {
-            Some(_) => get("llama.attention.head_count_kv")?,
+        let dim = get("embedding_length")?;
+        let heads = get("attention.head_count")?;
+        let kv_heads = match gguf.get_u64_opt(&key("attention.head_count_kv"))? {
+            Some(_) => get("attention.head_count_kv")?,
             None => heads,
         };
         let embd = gguf
@@ -82,55 +116,59 @@ impl LlamaConfig {
             )));
         }
         let head_dim = dim / heads;
-        let rope_dims = match gguf.get_u64_opt("llama.rope.dimension_count")? {
-            Some(_) => get("llama.rope.dimension_count")?,
+        let rope_dims = match gguf.get_u64_opt(&key("rope.dimension_count"))? {
+            Some(_) => get("rope.dimension_count")?,
             None => head_dim,
         };
         if rope_dims > head_dim || rope_dims % 2 != 0 {
             return Err(Error::InvalidModel(format!(
-                "llama.rope.dimension_count {rope_dims} must be even and at most the head size {head_dim}"
+                "{} {rope_dims} must be even and at most the head size {head_dim}",
+                key("rope.dimension_count")
             )));
         }
-        let rope_base = match gguf.metadata("llama.rope.freq_base") {
-            Some(_) => gguf.get_f32("llama.rope.freq_base")?,
+        let rope_base = match gguf.metadata(&key("rope.freq_base")) {
+            Some(_) => gguf.get_f32(&key("rope.freq_base"))?,
             None => 10_000.0,
         };
-        let rms_eps = gguf.get_f32("llama.attention.layer_norm_rms_epsilon")?;
+        let rms_eps = gguf.get_f32(&key("attention.layer_norm_rms_epsilon"))?;
         if !(rope_base.is_finite() && rope_base > 1.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
             return Err(Error::InvalidModel(format!(
                 "rope.freq_base {rope_base} or rms epsilon {rms_eps} is out of range"
             )));
         }
-        let rope_freq_scale = match gguf.metadata("llama.rope.scaling.type") {
+        let rope_freq_scale = match gguf.metadata(&key("rope.scaling.type")) {
             None => 1.0,
             Some(value) => match value.as_str() {
                 Some("none") => 1.0,
                 Some("linear") => {
-                    let factor = gguf.get_f32("llama.rope.scaling.factor")?;
+                    let factor = gguf.get_f32(&key("rope.scaling.factor"))?;
                     if !(factor.is_finite() && factor >= 1.0) {
                         return Err(Error::InvalidModel(format!(
-                            "llama.rope.scaling.factor {factor} must be at least 1"
+                            "{} {factor} must be at least 1",
+                            key("rope.scaling.factor")
                         )));
                     }
                     1.0 / factor
                 }
                 other => {
                     return Err(Error::InvalidModel(format!(
-                        "llama.rope.scaling.type {:?} is not implemented (none and linear are; Llama 3's scaling comes as the rope_freqs.weight tensor)",
+                        "{} {:?} is not implemented (none and linear are; Llama 3's scaling comes as the rope_freqs.weight tensor)",
+                        key("rope.scaling.type"),
                         other.unwrap_or("(not a string)")
                     )));
                 }
             },
         };
         Ok(Self {
-            layers: get("llama.block_count")?,
+            arch,
+            layers: get("block_count")?,
             dim,
             heads,
             kv_heads,
             head_dim,
-            ffn_dim: get("llama.feed_forward_length")?,
+            ffn_dim: get("feed_forward_length")?,
             vocab,
-            context_length: get("llama.context_length")?,
+            context_length: get("context_length")?,
             rope_base,
             rope_dims,
             rms_eps,
@@ -155,6 +193,8 @@ struct Layer {
     w_gate: QMatrix,
     w_up: QMatrix,
     w_down: QMatrix,
+    /// Biases added to q, k and v (`attn_q.bias`, …): required by `qwen2`, optional in `llama`.
+    qkv_bias: Option<[Vec<f32>; 3]>,
 }
 
 /// A loaded Llama model: repacked weights and the RoPE table. Immutable; run it through a
@@ -187,6 +227,9 @@ const LAYER_TENSORS: [&str; 9] = [
     "ffn_down",
 ];
 
+/// The bias tensors of one block, `blk.N.<name>.bias`.
+const QKV_BIAS: [&str; 3] = ["attn_q", "attn_k", "attn_v"];
+
 /// Reads a 1-D F32/F16 tensor of `len` elements.
 fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
     let t = gguf
@@ -203,6 +246,28 @@ fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
     let mut out = vec![0f32; len];
     dequantize_row(t.ggml_type, &raw, &mut out);
     Ok(out)
+}
+
+/// The q/k/v biases of block `l`: all three or none (`qwen2` needs them).
+fn load_qkv_bias(gguf: &Gguf, c: &LlamaConfig, l: usize) -> Result<Option<[Vec<f32>; 3]>> {
+    let names = QKV_BIAS.map(|part| format!("blk.{l}.{part}.bias"));
+    let present = names.iter().filter(|n| gguf.tensor(n).is_some()).count();
+    if present == 0 && c.arch == Arch::Llama {
+        return Ok(None);
+    }
+    if present < 3 {
+        let missing = names.iter().find(|n| gguf.tensor(n).is_none()).expect("one is missing");
+        return Err(Error::InvalidModel(format!(
+            "tensor '{missing}' is missing ({} needs the q, k and v biases{})",
+            c.arch.name(),
+            if c.arch == Arch::Llama { " once one is present" } else { "" }
+        )));
+    }
+    Ok(Some([
+        load_vector(gguf, &names[0], c.dim)?,
+        load_vector(gguf, &names[1], c.kv_dim())?,
+        load_vector(gguf, &names[2], c.kv_dim())?,
+    ]))
 }
 
 /// Reads and repacks a matrix with `cols` inputs and `rows` outputs.
@@ -244,6 +309,7 @@ impl LlamaModel {
                 w_gate: load_matrix(gguf, &n("ffn_gate"), dim, ffn)?,
                 w_up: load_matrix(gguf, &n("ffn_up"), dim, ffn)?,
                 w_down: load_matrix(gguf, &n("ffn_down"), ffn, dim)?,
+                qkv_bias: load_qkv_bias(gguf, &c, l)?,
             });
         }
         let output_norm = load_vector(gguf, "output_norm.weight", dim)?;
@@ -276,11 +342,15 @@ impl LlamaModel {
             for part in LAYER_TENSORS {
                 used.push(format!("blk.{l}.{part}.weight"));
             }
+            for part in QKV_BIAS {
+                used.push(format!("blk.{l}.{part}.bias"));
+            }
         }
         if let Some(extra) = gguf.tensors().iter().find(|t| !used.contains(&t.name)) {
             return Err(Error::InvalidModel(format!(
-                "tensor '{}' is not part of the llama architecture as llama-gguf/1 runs it (refused rather than ignored)",
-                extra.name
+                "tensor '{}' is not part of the {} architecture as llama-gguf/1 runs it (refused rather than ignored)",
+                extra.name,
+                c.arch.name()
             )));
         }
         let weight_bytes = token_embd.bytes()
@@ -508,6 +578,15 @@ impl<'m> Session<'m> {
             self.backend,
             &self.pool,
         );
+        if let Some([bq, bk, bv]) = &layer.qkv_bias {
+            for (out, bias) in [(&mut s.q, bq), (&mut s.k, bk), (&mut s.v, bv)] {
+                for row in out.chunks_exact_mut(bias.len()) {
+                    for (x, b) in row.iter_mut().zip(bias) {
+                        *x += *b;
+                    }
+                }
+            }
+        }
         for t in 0..n {
             let pos = self.position + t;
             for head in s.q[t * dim..(t + 1) * dim].chunks_exact_mut(c.head_dim) {
@@ -553,16 +632,19 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// Rotates adjacent pairs `(2i, 2i+1)` of one head by the canonical table at `pos`.
+    /// Rotates the pairs of one head by the canonical table at `pos`: adjacent pairs
+    /// `(2i, 2i+1)`, or `(i, i + rope_dims/2)` for NEOX-style architectures.
     fn rope(&self, head: &mut [f32], pos: usize) {
         let m = self.model;
         let half = m.config.rope_dims / 2;
         let cos = &self.rope_cos[pos * half..(pos + 1) * half];
         let sin = &self.rope_sin[pos * half..(pos + 1) * half];
+        let (stride, offset) = if m.config.arch.neox_rope() { (1, half) } else { (2, 1) };
         for i in 0..half {
-            let (x0, x1) = (head[2 * i], head[2 * i + 1]);
-            head[2 * i] = x0 * cos[i] - x1 * sin[i];
-            head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+            let (a, b) = (stride * i, stride * i + offset);
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cos[i] - x1 * sin[i];
+            head[b] = x0 * sin[i] + x1 * cos[i];
         }
     }
 

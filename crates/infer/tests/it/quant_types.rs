@@ -79,7 +79,8 @@ fn numbers(array: &Value) -> impl Iterator<Item = f64> + '_ {
 
 /// What the engine cannot run faithfully is refused with the key or tensor named, never
 /// ignored: a RoPE scaling type other than none/linear (YaRN, …), a tensor the forward pass
-/// would not read, and a Llama 3 frequency divisor that is not positive.
+/// would not read, a Llama 3 frequency divisor that is not positive, a Qwen 2 block without its
+/// biases, an architecture it does not run.
 #[test]
 fn rope_scaling_and_tensors_the_engine_cannot_run_are_refused() {
     let specs = reference_models();
@@ -107,4 +108,14 @@ fn rope_scaling_and_tensors_the_engine_cannot_run_are_refused() {
     let stored: Vec<u8> = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
     let zero = refused(replace(bytes("rope-llama3"), &stored, &0f32.to_le_bytes()));
     assert!(zero.contains("'rope_freqs.weight' holds 0"), "{zero}");
+    // Qwen 2 without one of its biases.
+    let unbiased = refused(replace(bytes("qwen2"), b"blk.0.attn_k.bias", b"blk.0.attn_k.biaX"));
+    assert!(
+        unbiased.contains("'blk.0.attn_k.bias' is missing (qwen2 needs the q, k and v biases)"),
+        "{unbiased}"
+    );
+    // An architecture this engine does not run.
+    let gemma =
+        refused(replace(bytes("F32"), b"\x05\0\0\0\0\0\0\0llama", b"\x05\0\0\0\0\0\0\0gemma"));
+    assert!(gemma.contains("general.architecture is 'gemma'"), "{gemma}");
 }
