@@ -156,6 +156,21 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
         "rope-linear".into(),
         TinyLlamaSpec { rope_scaling: RopeScaling::Linear(4.0), seed: 8, ..f32s },
     ));
+    // The k-quants need rows of whole 256-element super-blocks: width 256, FFN 512. Q4_K
+    // matrices with a Q6_K embedding (the Q4_K_M recipe), and Q6_K throughout.
+    for (name, matrix_type, embedding_type) in
+        [("Q4_K", GgmlType::Q4_K, GgmlType::Q6_K), ("Q6_K", GgmlType::Q6_K, GgmlType::Q6_K)]
+    {
+        let spec = TinyLlamaSpec {
+            dim: 256,
+            ffn_dim: 512,
+            matrix_type,
+            embedding_type,
+            seed: 10,
+            ..TinyLlamaSpec::default()
+        };
+        models.push((name.into(), spec));
+    }
     // Qwen 2's block: q/k/v biases, NEOX RoPE, Q8_0 matrices (as Qwen2.5 files often are).
     models.push((
         "qwen2".into(),
@@ -260,6 +275,8 @@ fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
         GgmlType::Q4_1 => quantize_q4_1(x),
         GgmlType::Q5_0 => crate::quant::quantize_q5_0(x),
         GgmlType::Q8_0 => quantize_q8_0(x),
+        GgmlType::Q4_K => crate::quant::quantize_q4_k(x),
+        GgmlType::Q6_K => crate::quant::quantize_q6_k(x),
         GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         GgmlType::F16 => {
             x.iter().flat_map(|v| crate::quant::f32_to_f16(*v).to_le_bytes()).collect()

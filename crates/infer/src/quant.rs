@@ -118,6 +118,174 @@ pub fn dequantize_q5_0(block: &[u8], out: &mut [f32]) {
     }
 }
 
+/// Q4_K's 6-bit scale and min of sub-block `j` from its 12 packed bytes (ggml's
+/// `get_scale_min_k4`).
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        ((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    }
+}
+
+/// Dequantizes one Q4_K super-block (144 bytes) into 256 values, as ggml's
+/// `dequantize_row_q4_K` does: `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
+pub fn dequantize_q4_k(block: &[u8], out: &mut [f32]) {
+    let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+    let (scales, q) = (&block[4..16], &block[16..144]);
+    for chunk in 0..4 {
+        let qs = &q[32 * chunk..32 * chunk + 32];
+        let y = &mut out[64 * chunk..64 * chunk + 64];
+        let (sc, m) = scale_min_k4(2 * chunk, scales);
+        let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
+        let (sc, m) = scale_min_k4(2 * chunk + 1, scales);
+        let (d2, m2) = (d * f32::from(sc), min * f32::from(m));
+        for l in 0..32 {
+            y[l] = d1 * f32::from(qs[l] & 0x0f) - m1;
+            y[l + 32] = d2 * f32::from(qs[l] >> 4) - m2;
+        }
+    }
+}
+
+/// Q4_K super-blocks rewritten as 32-element blocks of the same values, 24 bytes each: f32
+/// `d·sc`, f32 `−dmin·m`, 16 bytes of nibbles (element `j` in the low nibble of byte `j`,
+/// element `j + 16` in its high nibble, as Q4_1). Both products are exact in f32 (an f16 times
+/// a 6-bit integer), and `q·d1 + (−m1)` is `d1·q − m1`, so every value is ggml's to the bit.
+pub fn q4_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 144 * 8 * 24);
+    for block in raw.chunks_exact(144) {
+        let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+        let (scales, q) = (&block[4..16], &block[16..144]);
+        for sub in 0..8 {
+            let (sc, m) = scale_min_k4(sub, scales);
+            let qs = &q[32 * (sub / 2)..32 * (sub / 2) + 32];
+            let nibble = |l: usize| (qs[l] >> (4 * (sub % 2))) & 0x0f;
+            out.extend_from_slice(&(d * f32::from(sc)).to_le_bytes());
+            out.extend_from_slice(&(-(min * f32::from(m))).to_le_bytes());
+            out.extend((0..16).map(|j| nibble(j) | (nibble(j + 16) << 4)));
+        }
+    }
+    out
+}
+
+/// The 6-bit quant (0..=63) of element `e` (0..256) of a Q6_K super-block.
+fn q6_k_quant(block: &[u8], e: usize) -> u8 {
+    let (n, k, l) = (e / 128, (e % 128) / 32, e % 32);
+    let low = block[64 * n + l + 32 * (k % 2)] >> (4 * (k / 2)) & 0x0f;
+    let high = (block[128 + 32 * n + l] >> (2 * k)) & 3;
+    low | (high << 4)
+}
+
+/// Dequantizes one Q6_K super-block (210 bytes) into 256 values, as ggml's
+/// `dequantize_row_q6_K` does: `(d·sc)·(q − 32)`, one 8-bit scale per 16 elements.
+pub fn dequantize_q6_k(block: &[u8], out: &mut [f32]) {
+    let d = le_f16(block, 208);
+    for (e, y) in out.iter_mut().enumerate().take(256) {
+        let sc = f32::from(block[192 + e / 16] as i8);
+        *y = d * sc * f32::from(q6_k_quant(block, e) as i8 - 32);
+    }
+}
+
+/// Q6_K super-blocks rewritten as 32-element blocks of the same values, 40 bytes each: f32
+/// `d·sc` of the first 16 elements, of the last 16, then the 32 quants `q − 32` as signed
+/// bytes. The products are exact in f32 (an f16 times an 8-bit integer).
+pub fn q6_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 210 * 8 * 40);
+    for block in raw.chunks_exact(210) {
+        let d = le_f16(block, 208);
+        for sub in 0..8 {
+            for half in 0..2 {
+                let sc = f32::from(block[192 + 2 * sub + half] as i8);
+                out.extend_from_slice(&(d * sc).to_le_bytes());
+            }
+            out.extend((0..32).map(|j| (q6_k_quant(block, 32 * sub + j) as i8 - 32) as u8));
+        }
+    }
+    out
+}
+
+/// A Q4_K quantizer for fixtures: per sub-block the range from min(0, smallest) to the largest
+/// value in 15 steps, 6-bit scales and mins relative to the super-block's largest (not ggml's
+/// search, but blocks any Q4_K reader takes).
+pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * 144);
+    for sb in x.chunks_exact(256) {
+        let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
+        for (j, sub) in sb.chunks_exact(32).enumerate() {
+            let lo = sub.iter().fold(0f32, |a, &b| a.min(b));
+            let hi = sub.iter().fold(lo, |a, &b| a.max(b));
+            scales[j] = (hi - lo) / 15.0;
+            mins[j] = -lo;
+        }
+        let largest = |v: &[f32; 8]| v.iter().fold(0f32, |a, &b| a.max(b));
+        let (d16, dmin16) =
+            (f32_to_f16(largest(&scales) / 63.0), f32_to_f16(largest(&mins) / 63.0));
+        let (d, dmin) = (f16_to_f32(d16), f16_to_f32(dmin16));
+        let six = |v: f32, unit: f32| {
+            if unit > 0.0 { (v / unit).round().clamp(0.0, 63.0) as u8 } else { 0 }
+        };
+        let sc: Vec<u8> = scales.iter().map(|&s| six(s, d)).collect();
+        let m: Vec<u8> = mins.iter().map(|&v| six(v, dmin)).collect();
+        let mut packed = [0u8; 12];
+        for j in 0..4 {
+            packed[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+            packed[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+            packed[j + 8] = (sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4);
+        }
+        let mut qs = [0u8; 128];
+        for (j, sub) in sb.chunks_exact(32).enumerate() {
+            let (step, offset) = (d * f32::from(sc[j]), dmin * f32::from(m[j]));
+            for (l, &v) in sub.iter().enumerate() {
+                let q = if step > 0.0 {
+                    ((v + offset) / step).round().clamp(0.0, 15.0) as u8
+                } else {
+                    0
+                };
+                qs[32 * (j / 2) + l] |= q << (4 * (j % 2));
+            }
+        }
+        out.extend_from_slice(&d16.to_le_bytes());
+        out.extend_from_slice(&dmin16.to_le_bytes());
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(&qs);
+    }
+    out
+}
+
+/// A Q6_K quantizer for fixtures: per 16 elements a scale of the largest magnitude over 31,
+/// 8-bit scales relative to the super-block's largest (not ggml's search, but blocks any Q6_K
+/// reader takes).
+pub fn quantize_q6_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * 210);
+    for sb in x.chunks_exact(256) {
+        let scales: Vec<f32> = sb
+            .chunks_exact(16)
+            .map(|g| g.iter().fold(0f32, |a, &b| a.max(b.abs())) / 31.0)
+            .collect();
+        let d16 = f32_to_f16(scales.iter().fold(0f32, |a, &b| a.max(b)) / 127.0);
+        let d = f16_to_f32(d16);
+        let sc: Vec<i8> = scales
+            .iter()
+            .map(|&s| if d > 0.0 { (s / d).round().clamp(-128.0, 127.0) as i8 } else { 0 })
+            .collect();
+        let mut block = [0u8; 210];
+        for (e, &v) in sb.iter().enumerate() {
+            let step = d * f32::from(sc[e / 16]);
+            let q = if step != 0.0 { (v / step).round().clamp(-32.0, 31.0) as i32 + 32 } else { 32 }
+                as u8;
+            let (n, k, l) = (e / 128, (e % 128) / 32, e % 32);
+            block[64 * n + l + 32 * (k % 2)] |= (q & 0x0f) << (4 * (k / 2));
+            block[128 + 32 * n + l] |= (q >> 4) << (2 * k);
+        }
+        for (i, &s) in sc.iter().enumerate() {
+            block[192 + i] = s as u8;
+        }
+        block[208..210].copy_from_slice(&d16.to_le_bytes());
+        out.extend_from_slice(&block);
+    }
+    out
+}
+
 /// A bfloat16 widened to f32 (exact).
 pub fn bf16_to_f32(bits: u16) -> f32 {
     f32::from_bits(u32::from(bits) << 16)
@@ -162,6 +330,16 @@ pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
         GgmlType::Q4_0 => {
             for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(18)) {
                 dequantize_q4_0(b, o);
+            }
+        }
+        GgmlType::Q4_K => {
+            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(144)) {
+                dequantize_q4_k(b, o);
+            }
+        }
+        GgmlType::Q6_K => {
+            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(210)) {
+                dequantize_q6_k(b, o);
             }
         }
         GgmlType::Q5_0 => {

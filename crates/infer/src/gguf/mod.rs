@@ -58,6 +58,14 @@ pub enum GgmlType {
     Q5_0,
     /// 32-element blocks: f16 scale `d`, 32 signed bytes; value = q·d.
     Q8_0,
+    /// 256-element super-blocks: f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins for 8
+    /// sub-blocks of 32, 128 bytes of nibbles; value = d·sc·q − dmin·m.
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
+    /// 256-element super-blocks: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs, 16
+    /// signed 8-bit scales (one per 16 elements), f16 `d`; value = d·sc·(q − 32).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q6_K,
 }
 
 impl GgmlType {
@@ -70,6 +78,8 @@ impl GgmlType {
             Self::Q4_1 => 3,
             Self::Q5_0 => 6,
             Self::Q8_0 => 8,
+            Self::Q4_K => 12,
+            Self::Q6_K => 14,
             Self::BF16 => 30,
         }
     }
@@ -83,6 +93,8 @@ impl GgmlType {
             3 => Self::Q4_1,
             6 => Self::Q5_0,
             8 => Self::Q8_0,
+            12 => Self::Q4_K,
+            14 => Self::Q6_K,
             30 => Self::BF16,
             _ => return None,
         })
@@ -93,6 +105,7 @@ impl GgmlType {
         match self {
             Self::F32 | Self::F16 | Self::BF16 => 1,
             Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q8_0 => 32,
+            Self::Q4_K | Self::Q6_K => 256,
         }
     }
 
@@ -105,6 +118,8 @@ impl GgmlType {
             Self::Q4_1 => 20,
             Self::Q5_0 => 22,
             Self::Q8_0 => 34,
+            Self::Q4_K => 144,
+            Self::Q6_K => 210,
         }
     }
 
@@ -1283,7 +1298,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
                 e = Error::gguf(
                     field("type"),
                     type_at,
-                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0"),
+                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K"),
                 );
             }
             e
@@ -1636,10 +1651,11 @@ mod tests {
     #[test]
     fn unsupported_tensor_type_lists_supported_ones() {
         let mut w = GgufWriter::new();
-        w.tensor_raw("k", &[256], 14, vec![0; 210]).unwrap();
+        w.tensor_raw("k", &[256], 13, vec![0; 176]).unwrap();
         let e = Gguf::read(w.to_bytes().unwrap()).unwrap_err().to_string();
         assert!(
-            e.contains("Q6_K") && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0"),
+            e.contains("Q5_K")
+                && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K"),
             "{e}"
         );
     }

@@ -5,7 +5,7 @@
 //! then `acc + (m·dx)·sumx` — `_mm256_mul_ps`/`_mm256_add_ps`, never FMA, never a horizontal
 //! float add.
 
-use crate::GgmlType;
+use super::Packed;
 use crate::quant::Q8Act;
 use std::arch::x86_64::*;
 
@@ -30,31 +30,31 @@ fn prefetch(p: *const u8) {
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub(super) unsafe fn group_dot(ty: GgmlType, data: &[u8], x: &[Q8Act], out: &mut [f32; 8]) {
-    let gbb = ty.block_bytes() as usize * 8;
+pub(super) unsafe fn group_dot(packed: Packed, data: &[u8], x: &[Q8Act], out: &mut [f32; 8]) {
+    let gbb = packed.group_block_bytes();
     assert!(data.len() >= x.len() * gbb);
     // SAFETY: the length check above bounds every group-block the kernels read.
     let acc = unsafe {
-        match ty {
-            GgmlType::Q4_1 => group_dot_q4::<true>(data.as_ptr(), x),
-            GgmlType::Q4_0 => group_dot_q4::<false>(data.as_ptr(), x),
-            GgmlType::Q8_0 => group_dot_q8_0(data.as_ptr(), x),
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
-                unreachable!("float matrices run the scalar kernel")
-            }
-            GgmlType::Q5_0 => unreachable!("Q5_0 matrices are held as Q8_0"),
+        match packed {
+            Packed::Q4_1 => group_dot_q4::<true, false>(data.as_ptr(), x),
+            Packed::Q4_0 => group_dot_q4::<false, false>(data.as_ptr(), x),
+            Packed::Q4K => group_dot_q4::<true, true>(data.as_ptr(), x),
+            Packed::Q8_0 => group_dot_q8::<false>(data.as_ptr(), x),
+            Packed::Q6K => group_dot_q8::<true>(data.as_ptr(), x),
+            Packed::Float => unreachable!("float matrices run the scalar kernel"),
         }
     };
     // SAFETY: `out` is 8 floats.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
 }
 
-/// Q4_1 (`MIN = true`) or Q4_0 group-blocks: `d[8]`, (`m[8]`), then 4 chunks of 32 bytes, chunk
-/// `c` holding quant bytes `4c..4c+4` of rows 0..7.
+/// Q4_1 (`MIN`), Q4_0 or Q4_K (`MIN`, `F32`: f32 scales) group-blocks: `d[8]`, (`m[8]`), then
+/// 4 chunks of 32 bytes, chunk `c` holding quant bytes `4c..4c+4` of rows 0..7.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q4<const MIN: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
-    let header = if MIN { 32 } else { 16 };
-    let gbb = if MIN { 160 } else { 144 };
+unsafe fn group_dot_q4<const MIN: bool, const F32: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
+    let field = if F32 { 32 } else { 16 };
+    let header = if MIN { 2 * field } else { field };
+    let gbb = header + 128;
     let low_mask = _mm256_set1_epi8(0x0f);
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
@@ -90,11 +90,19 @@ unsafe fn group_dot_q4<const MIN: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
                 sumi = _mm256_sub_epi32(sumi, _mm256_set1_epi32(8 * a.sum));
             }
             let dx = _mm256_set1_ps(a.d);
-            let d = _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()));
+            let d = if F32 {
+                _mm256_loadu_ps(gb.cast())
+            } else {
+                _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()))
+            };
             let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
             acc = _mm256_add_ps(acc, t1);
             if MIN {
-                let m = _mm256_cvtph_ps(_mm_loadu_si128(gb.add(16).cast()));
+                let m = if F32 {
+                    _mm256_loadu_ps(gb.add(field).cast())
+                } else {
+                    _mm256_cvtph_ps(_mm_loadu_si128(gb.add(field).cast()))
+                };
                 let sx = _mm256_set1_ps(a.sum as f32);
                 let t2 = _mm256_mul_ps(_mm256_mul_ps(m, dx), sx);
                 acc = _mm256_add_ps(acc, t2);
@@ -104,19 +112,22 @@ unsafe fn group_dot_q4<const MIN: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
     acc
 }
 
-/// Q8_0 group-blocks: `d[8]`, then each row's 32 quant bytes in row order.
+/// Q8_0 group-blocks (`d[8]` f16), or Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
+/// half), then each row's 32 quant bytes in row order.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q8_0(p: *const u8, x: &[Q8Act]) -> __m256 {
+unsafe fn group_dot_q8<const TWO: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
+    let header = if TWO { 64 } else { 16 };
+    let gbb = header + 256;
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
     for (b, a) in x.iter().enumerate() {
-        // SAFETY: as in `group_dot_q4`, with 272-byte group-blocks.
+        // SAFETY: as in `group_dot_q4`, with `gbb`-byte group-blocks.
         unsafe {
-            let gb = p.add(b * 272);
+            let gb = p.add(b * gbb);
             prefetch(gb);
             prefetch(gb.wrapping_add(192));
             let xv = _mm256_loadu_si256(a.qs.as_ptr().cast());
-            let q = gb.add(16);
+            let q = gb.add(header);
             macro_rules! row {
                 ($r:expr) => {{
                     let w = _mm256_loadu_si256(q.add(32 * $r).cast());
@@ -130,16 +141,25 @@ unsafe fn group_dot_q8_0(p: *const u8, x: &[Q8Act]) -> __m256 {
             let h23 = _mm256_hadd_epi32(row!(2), row!(3));
             let h45 = _mm256_hadd_epi32(row!(4), row!(5));
             let h67 = _mm256_hadd_epi32(row!(6), row!(7));
+            // Each 128-bit half of a row's madd holds the sums of one 16-element half.
             let h0123 = _mm256_hadd_epi32(h01, h23);
             let h4567 = _mm256_hadd_epi32(h45, h67);
-            let sumi = _mm256_add_epi32(
-                _mm256_permute2x128_si256::<0x20>(h0123, h4567),
-                _mm256_permute2x128_si256::<0x31>(h0123, h4567),
-            );
+            let first = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
+            let second = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
             let dx = _mm256_set1_ps(a.d);
-            let d = _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()));
-            let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
-            acc = _mm256_add_ps(acc, t1);
+            if TWO {
+                let d0 = _mm256_loadu_ps(gb.cast());
+                let d1 = _mm256_loadu_ps(gb.add(32).cast());
+                let t0 = _mm256_mul_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(first));
+                acc = _mm256_add_ps(acc, t0);
+                let t1 = _mm256_mul_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(second));
+                acc = _mm256_add_ps(acc, t1);
+            } else {
+                let sumi = _mm256_add_epi32(first, second);
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()));
+                let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
+                acc = _mm256_add_ps(acc, t1);
+            }
         }
     }
     acc

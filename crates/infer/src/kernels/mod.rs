@@ -8,8 +8,13 @@
 //! for b in 0..blocks (ascending):
 //!     sumi = Σ_j w_q[j] · x_q[j]                      (exact i32; Q4_0 uses w_q − 8)
 //!     acc = acc + (d_w · d_x) · f32(sumi)             (each op one IEEE f32 rounding)
-//!     Q4_1 only: acc = acc + (m_w · d_x) · f32(Σ_j x_q[j])
+//!     Q4_1, Q4_K: acc = acc + (m_w · d_x) · f32(Σ_j x_q[j])
 //! ```
+//!
+//! Q6_K takes two steps per block, one per 16-element half with its own scale:
+//! `acc = acc + (d_w0 · d_x) · f32(Σ_{j<16} w_q·x_q)`, then the same with `d_w1` over `j ≥ 16`.
+//! Q5_0 and the k-quants are rewritten at load as 32-element blocks of exactly the same values
+//! (see [`Packed`]), so these are their canonical sequences.
 //!
 //! F32 and F16 matrices (plain float weights, as the GGUF format allows for any tensor) keep
 //! their rows as stored and multiply the same quantized activations, by the scalar kernel on
@@ -85,26 +90,84 @@ impl Backend {
     }
 }
 
+/// How a matrix is held for the kernels: a GGUF type's blocks repacked into interleaved groups,
+/// after rewriting them, for Q5_0 and the k-quants, as 32-element blocks of exactly the same
+/// values in a layout one of the kernels runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Packed {
+    /// F32, F16, BF16 rows as stored.
+    Float,
+    /// Q4_0: f16 `d`, nibbles; value (q − 8)·d.
+    Q4_0,
+    /// Q4_1: f16 `d`, f16 `m`, nibbles; value q·d + m.
+    Q4_1,
+    /// Q8_0, and Q5_0 rewritten: f16 `d`, signed bytes; value q·d.
+    Q8_0,
+    /// Q4_K's sub-blocks: f32 `d·sc`, f32 `−dmin·m`, nibbles; value q·d + m (Q4_1's form with
+    /// exact f32 scales).
+    Q4K,
+    /// Q6_K's sub-blocks: f32 `d·sc` of the first 16 elements and of the last 16, signed bytes
+    /// `q − 32`; value q·d of its half.
+    Q6K,
+}
+
+impl Packed {
+    /// Scale fields per row-block (`d`; `d`, `m`; or two `d`s) and the bytes of each.
+    const fn fields(self) -> (usize, usize) {
+        match self {
+            Self::Float => (0, 0),
+            Self::Q4_0 | Self::Q8_0 => (1, 2),
+            Self::Q4_1 => (2, 2),
+            Self::Q4K | Self::Q6K => (2, 4),
+        }
+    }
+
+    /// Whether the quants are 32 signed bytes per row-block (else 16 bytes of nibbles).
+    const fn bytewise(self) -> bool {
+        matches!(self, Self::Q8_0 | Self::Q6K)
+    }
+
+    /// Bytes of one row's quants in one block.
+    const fn quant_bytes(self) -> usize {
+        if self.bytewise() { 32 } else { 16 }
+    }
+
+    /// Bytes of the 8 rows' scale fields in one group-block: each field for rows 0..8 in turn.
+    const fn header_bytes(self) -> usize {
+        let (fields, bytes) = self.fields();
+        fields * bytes * GROUP
+    }
+
+    /// Bytes of one row's block.
+    const fn row_block_bytes(self) -> usize {
+        let (fields, bytes) = self.fields();
+        fields * bytes + self.quant_bytes()
+    }
+
+    /// Bytes of one group-block (8 rows' blocks).
+    const fn group_block_bytes(self) -> usize {
+        self.row_block_bytes() * GROUP
+    }
+}
+
 /// A weight matrix of `rows × cols`, repacked for the kernels (quantized types) or kept as
-/// stored (F32, F16: rows contiguous, `cols` elements each).
+/// stored (F32, F16, BF16: rows contiguous, `cols` elements each).
 ///
 /// Layout: group `g` (rows `8g..8g+8`), block `b` occupy `group_block_bytes` bytes at
-/// `(g·blocks + b)·group_block_bytes`: first the 8 rows' `d` (f16 LE), then for Q4_1 the 8 rows'
-/// `m`, then the 8 rows' quant bytes (see [`quant_offset`]). Q4 quants interleave 4 bytes at a
-/// time (bytes `4c..4c+4` of rows 0..7, then of the next `c`), so that one 32-byte load holds the
-/// same 8 elements of all 8 rows and the AVX2 kernel's integer sums land one row per lane with
-/// no horizontal adds; Q8_0 keeps each row's 32 bytes together.
+/// `(g·blocks + b)·group_block_bytes`: first each scale field of the 8 rows (`d`, then `m` or
+/// the second `d`; f16 or f32 LE, see [`Packed`]), then the 8 rows' quant bytes (see
+/// [`quant_offset`]). Nibble quants interleave 4 bytes at a time (bytes `4c..4c+4` of rows
+/// 0..7, then of the next `c`), so that one 32-byte load holds the same 8 elements of all 8
+/// rows and the AVX2 kernel's integer sums land one row per lane with no horizontal adds; byte
+/// quants keep each row's 32 bytes together.
 #[derive(Debug)]
 pub(crate) struct QMatrix {
+    /// The GGUF type it was loaded from.
     ty: GgmlType,
+    packed: Packed,
     rows: usize,
     blocks: usize,
     data: Vec<u8>,
-}
-
-/// Whether `ty` is a plain float type, kept as stored rather than repacked.
-fn is_float(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
 }
 
 /// Q5_0 blocks rewritten as the Q8_0 blocks of the same values: `(q − 16)·d` is `q8·d` with
@@ -119,28 +182,9 @@ fn q5_0_as_q8_0(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Bytes of one row's quants in one block.
-fn quant_bytes(ty: GgmlType) -> usize {
-    match ty {
-        GgmlType::Q8_0 => 32,
-        _ => 16,
-    }
-}
-
-/// Bytes of the 8 rows' scale header (d, and m for Q4_1) in one group-block.
-fn header_bytes(ty: GgmlType) -> usize {
-    match ty {
-        GgmlType::Q4_1 => 32,
-        _ => 16,
-    }
-}
-
 /// Offset of quant byte `j` of row `lane` (0..8) inside a group-block's quant area.
-fn quant_offset(ty: GgmlType, lane: usize, j: usize) -> usize {
-    match ty {
-        GgmlType::Q8_0 => lane * 32 + j,
-        _ => (j / 4) * 32 + lane * 4 + j % 4,
-    }
+fn quant_offset(packed: Packed, lane: usize, j: usize) -> usize {
+    if packed.bytewise() { lane * 32 + j } else { (j / 4) * 32 + lane * 4 + j % 4 }
 }
 
 impl QMatrix {
@@ -152,9 +196,11 @@ impl QMatrix {
         cols: usize,
         raw: &[u8],
     ) -> Result<Self> {
-        if !rows.is_multiple_of(GROUP) || !cols.is_multiple_of(QK) || rows == 0 {
+        let per_block = (ty.block_elements() as usize).max(QK);
+        if !rows.is_multiple_of(GROUP) || !cols.is_multiple_of(per_block) || rows == 0 {
             return Err(Error::InvalidModel(format!(
-                "matrix '{name}' is {rows}×{cols}; rows must be a non-zero multiple of {GROUP} and columns of {QK}"
+                "matrix '{name}' ({}) is {rows}×{cols}; rows must be a non-zero multiple of {GROUP} and columns of {per_block}",
+                ty.name()
             )));
         }
         let blocks = cols / QK;
@@ -165,34 +211,39 @@ impl QMatrix {
                 raw.len()
             )));
         }
-        if is_float(ty) {
-            return Ok(Self { ty, rows, blocks, data: raw.to_vec() });
-        }
-        if ty == GgmlType::Q5_0 {
-            return Self::from_gguf(name, GgmlType::Q8_0, rows, cols, &q5_0_as_q8_0(raw));
-        }
-        let bb = ty.block_bytes() as usize;
-        let gbb = bb * GROUP;
-        let (hdr, qb) = (header_bytes(ty), quant_bytes(ty));
-        let mut data = vec![0u8; raw.len()];
+        let (packed, rewritten) = match ty {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+                return Ok(Self { ty, packed: Packed::Float, rows, blocks, data: raw.to_vec() });
+            }
+            GgmlType::Q4_0 => (Packed::Q4_0, None),
+            GgmlType::Q4_1 => (Packed::Q4_1, None),
+            GgmlType::Q8_0 => (Packed::Q8_0, None),
+            GgmlType::Q5_0 => (Packed::Q8_0, Some(q5_0_as_q8_0(raw))),
+            GgmlType::Q4_K => (Packed::Q4K, Some(crate::quant::q4_k_as_sub_blocks(raw))),
+            GgmlType::Q6_K => (Packed::Q6K, Some(crate::quant::q6_k_as_sub_blocks(raw))),
+        };
+        // Row-major 32-element row-blocks: the scale fields in order, then the quant bytes.
+        let source = rewritten.as_deref().unwrap_or(raw);
+        let (rbb, gbb) = (packed.row_block_bytes(), packed.group_block_bytes());
+        let (fields, field_bytes) = packed.fields();
+        let (hdr, qb) = (packed.header_bytes(), packed.quant_bytes());
+        let mut data = vec![0u8; rows * blocks * rbb];
         for r in 0..rows {
             let (g, lane) = (r / GROUP, r % GROUP);
             for b in 0..blocks {
-                let src = &raw[(r * blocks + b) * bb..][..bb];
+                let src = &source[(r * blocks + b) * rbb..][..rbb];
                 let dst = &mut data[(g * blocks + b) * gbb..][..gbb];
-                dst[2 * lane..2 * lane + 2].copy_from_slice(&src[0..2]);
-                let q_src = if ty == GgmlType::Q4_1 {
-                    dst[16 + 2 * lane..16 + 2 * lane + 2].copy_from_slice(&src[2..4]);
-                    &src[4..]
-                } else {
-                    &src[2..]
-                };
-                for (j, &q) in q_src.iter().enumerate().take(qb) {
-                    dst[hdr + quant_offset(ty, lane, j)] = q;
+                for f in 0..fields {
+                    let at = f * field_bytes * GROUP + lane * field_bytes;
+                    dst[at..at + field_bytes]
+                        .copy_from_slice(&src[f * field_bytes..(f + 1) * field_bytes]);
+                }
+                for (j, &q) in src[fields * field_bytes..].iter().enumerate().take(qb) {
+                    dst[hdr + quant_offset(packed, lane, j)] = q;
                 }
             }
         }
-        Ok(Self { ty, rows, blocks, data })
+        Ok(Self { ty, packed, rows, blocks, data })
     }
 
     /// Number of rows (outputs).
@@ -206,30 +257,35 @@ impl QMatrix {
     }
 
     fn group_block(&self, group: usize, block: usize) -> &[u8] {
-        let gbb = self.ty.block_bytes() as usize * GROUP;
+        let gbb = self.packed.group_block_bytes();
         &self.data[(group * self.blocks + block) * gbb..][..gbb]
     }
 
-    /// Scale, minimum and quant bytes of `row`'s block `block` (16 quant bytes for Q4 types, 32
-    /// for Q8_0; the rest zero).
+    /// The two scale fields (the second 0 when there is one) and quant bytes of `row`'s block
+    /// `block` (16 quant bytes for nibble layouts, 32 for byte layouts; the rest zero).
     fn block_of_row(&self, row: usize, block: usize) -> (f32, f32, [u8; 32]) {
         let (g, lane) = (row / GROUP, row % GROUP);
         let gb = self.group_block(g, block);
-        let d = f16_to_f32(u16::from_le_bytes([gb[2 * lane], gb[2 * lane + 1]]));
-        let m = if self.ty == GgmlType::Q4_1 {
-            f16_to_f32(u16::from_le_bytes([gb[16 + 2 * lane], gb[17 + 2 * lane]]))
-        } else {
-            0.0
+        let (fields, bytes) = self.packed.fields();
+        let field = |f: usize| -> f32 {
+            if f >= fields {
+                return 0.0;
+            }
+            let at = f * bytes * GROUP + lane * bytes;
+            match bytes {
+                2 => f16_to_f32(u16::from_le_bytes([gb[at], gb[at + 1]])),
+                _ => f32::from_le_bytes([gb[at], gb[at + 1], gb[at + 2], gb[at + 3]]),
+            }
         };
-        let (hdr, qb) = (header_bytes(self.ty), quant_bytes(self.ty));
+        let (hdr, qb) = (self.packed.header_bytes(), self.packed.quant_bytes());
         let mut qs = [0u8; 32];
         for (j, q) in qs.iter_mut().enumerate().take(qb) {
-            *q = gb[hdr + quant_offset(self.ty, lane, j)];
+            *q = gb[hdr + quant_offset(self.packed, lane, j)];
         }
-        (d, m, qs)
+        (field(0), field(1), qs)
     }
 
-    /// Row `row` of an F32/F16 matrix, as stored.
+    /// Row `row` of an F32/F16/BF16 matrix, as stored.
     fn float_row(&self, row: usize) -> &[u8] {
         let row_bytes = self.blocks * QK * self.ty.block_bytes() as usize;
         &self.data[row * row_bytes..][..row_bytes]
@@ -237,7 +293,7 @@ impl QMatrix {
 
     /// Dequantizes one row (used for embedding lookups), with ggml's dequantization rules.
     pub(crate) fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        if is_float(self.ty) {
+        if self.packed == Packed::Float {
             crate::quant::dequantize_row(
                 self.ty,
                 self.float_row(row),
@@ -248,56 +304,65 @@ impl QMatrix {
         for b in 0..self.blocks {
             let (d, m, qs) = self.block_of_row(row, b);
             let o = &mut out[b * QK..(b + 1) * QK];
-            match self.ty {
-                GgmlType::Q8_0 => {
+            match self.packed {
+                Packed::Q8_0 => {
                     for j in 0..QK {
                         o[j] = f32::from(qs[j] as i8) * d;
                     }
                 }
-                GgmlType::Q4_1 => {
+                Packed::Q6K => {
+                    for j in 0..QK {
+                        o[j] = f32::from(qs[j] as i8) * if j < 16 { d } else { m };
+                    }
+                }
+                Packed::Q4_1 | Packed::Q4K => {
                     for j in 0..16 {
                         o[j] = f32::from(qs[j] & 15) * d + m;
                         o[j + 16] = f32::from(qs[j] >> 4) * d + m;
                     }
                 }
-                _ => {
+                Packed::Q4_0 => {
                     for j in 0..16 {
                         o[j] = (i32::from(qs[j] & 15) - 8) as f32 * d;
                         o[j + 16] = (i32::from(qs[j] >> 4) - 8) as f32 * d;
                     }
                 }
+                Packed::Float => unreachable!("float rows are handled above"),
             }
         }
     }
 
     /// The reference: one row's canonical dot product with quantized activations `x`.
     pub(crate) fn row_dot_scalar(&self, row: usize, x: &[Q8Act]) -> f32 {
-        if is_float(self.ty) {
+        if self.packed == Packed::Float {
             return self.float_row_dot(row, x);
         }
         let mut acc = 0f32;
         for (b, a) in x.iter().enumerate().take(self.blocks) {
             let (d, m, qs) = self.block_of_row(row, b);
-            let sumi: i32 = match self.ty {
-                GgmlType::Q8_0 => {
-                    (0..QK).map(|j| i32::from(qs[j] as i8) * i32::from(a.qs[j])).sum()
-                }
-                GgmlType::Q4_1 => (0..16)
-                    .map(|j| {
-                        i32::from(qs[j] & 15) * i32::from(a.qs[j])
-                            + i32::from(qs[j] >> 4) * i32::from(a.qs[j + 16])
-                    })
-                    .sum(),
-                _ => (0..16)
-                    .map(|j| {
-                        (i32::from(qs[j] & 15) - 8) * i32::from(a.qs[j])
-                            + (i32::from(qs[j] >> 4) - 8) * i32::from(a.qs[j + 16])
-                    })
-                    .sum(),
+            let bytes = |range: std::ops::Range<usize>| -> i32 {
+                range.map(|j| i32::from(qs[j] as i8) * i32::from(a.qs[j])).sum()
             };
-            acc += (d * a.d) * sumi as f32;
-            if self.ty == GgmlType::Q4_1 {
-                acc += (m * a.d) * a.sum as f32;
+            let nibbles = |offset: i32| -> i32 {
+                (0..16)
+                    .map(|j| {
+                        (i32::from(qs[j] & 15) - offset) * i32::from(a.qs[j])
+                            + (i32::from(qs[j] >> 4) - offset) * i32::from(a.qs[j + 16])
+                    })
+                    .sum()
+            };
+            match self.packed {
+                Packed::Q8_0 => acc += (d * a.d) * bytes(0..QK) as f32,
+                Packed::Q6K => {
+                    acc += (d * a.d) * bytes(0..16) as f32;
+                    acc += (m * a.d) * bytes(16..QK) as f32;
+                }
+                Packed::Q4_1 | Packed::Q4K => {
+                    acc += (d * a.d) * nibbles(0) as f32;
+                    acc += (m * a.d) * a.sum as f32;
+                }
+                Packed::Q4_0 => acc += (d * a.d) * nibbles(8) as f32,
+                Packed::Float => unreachable!("float rows are handled above"),
             }
         }
         acc
@@ -325,7 +390,7 @@ impl QMatrix {
     fn group_dot(&self, backend: Backend, g: usize, x: &[Q8Act], out: &mut [f32; GROUP]) {
         // Float matrices have only the scalar kernel; it is the reference, so every backend
         // gives the same bits.
-        let backend = if is_float(self.ty) { Backend::Scalar } else { backend };
+        let backend = if self.packed == Packed::Float { Backend::Scalar } else { backend };
         match backend {
             Backend::Scalar => {
                 for (lane, o) in out.iter_mut().enumerate() {
@@ -334,11 +399,11 @@ impl QMatrix {
             }
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => {
-                let gbb = self.ty.block_bytes() as usize * GROUP;
+                let gbb = self.packed.group_block_bytes();
                 let data = &self.data[g * self.blocks * gbb..(g + 1) * self.blocks * gbb];
                 // SAFETY: Backend::Avx2 is only constructed when the CPU has AVX2 and F16C
                 // (`Backend::detect`/`best_available`, checked again in `matmul`).
-                unsafe { avx2::group_dot(self.ty, data, &x[..self.blocks], out) }
+                unsafe { avx2::group_dot(self.packed, data, &x[..self.blocks], out) }
             }
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx2 => unreachable!("AVX2 backend on a non-x86 target"),
@@ -603,6 +668,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Q4_K and Q6_K: rows dequantize to ggml's values bit for bit (its loops, written out in
+    /// `quant.rs`), the scalar dot stays close to the float dot of those values, and every
+    /// backend and thread count gives the scalar kernel's bits, on quantized weights and on
+    /// arbitrary block bytes (any quant, scales of both signs and many magnitudes).
+    #[test]
+    fn k_quants_dequantize_as_ggml_and_every_backend_agrees() {
+        use crate::quant::{quantize_q4_k, quantize_q6_k};
+        let (rows, cols, tokens) = (16, 512, 3);
+        let mut seed = 21;
+        let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
+        let x: Vec<f32> = (0..cols * tokens).map(|_| lcg(&mut seed) * 4.0).collect();
+        let mut xq = vec![Q8Act::ZERO; cols / QK * tokens];
+        quantize_activations(&x, &mut xq);
+        let mut state = 77u64;
+        let mut byte = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        };
+        for (ty, quantized) in
+            [(GgmlType::Q4_K, quantize_q4_k(&w)), (GgmlType::Q6_K, quantize_q6_k(&w))]
+        {
+            let bb = ty.block_bytes() as usize;
+            let mut arbitrary: Vec<u8> = (0..quantized.len()).map(|_| byte()).collect();
+            for block in arbitrary.chunks_exact_mut(bb) {
+                // Keep the f16 scales finite: Q4_K's d and dmin lead, Q6_K's d ends the block.
+                let at: &[usize] = if ty == GgmlType::Q4_K { &[1, 3] } else { &[bb - 1] };
+                for &i in at {
+                    block[i] &= 0xbb;
+                }
+            }
+            for (what, raw) in [("quantized", &quantized), ("arbitrary", &arbitrary)] {
+                let m = QMatrix::from_gguf("k", ty, rows, cols, raw).unwrap();
+                let row_bytes = cols / 256 * bb;
+                for r in 0..rows {
+                    let (mut ours, mut ggml) = (vec![0f32; cols], vec![0f32; cols]);
+                    m.dequantize_row(r, &mut ours);
+                    crate::quant::dequantize_row(ty, &raw[r * row_bytes..][..row_bytes], &mut ggml);
+                    assert_eq!(to_bits(&ours), to_bits(&ggml), "{ty:?} {what} row {r}");
+                    if what == "quantized" {
+                        let exact: f32 = ours.iter().zip(&x).map(|(a, b)| a * b).sum();
+                        let got = m.row_dot_scalar(r, &xq[..cols / QK]);
+                        assert!((exact - got).abs() < 0.5, "{ty:?} row {r}: {exact} vs {got}");
+                    }
+                }
+                let mut reference = vec![0f32; rows * tokens];
+                matmul(&m, &xq, tokens, &mut reference, Backend::Scalar, &ThreadPool::new(1));
+                for backend in [Backend::Scalar, Backend::best_available()] {
+                    for threads in [1, 2, 3] {
+                        let mut out = vec![0f32; rows * tokens];
+                        matmul(&m, &xq, tokens, &mut out, backend, &ThreadPool::new(threads));
+                        assert_eq!(
+                            to_bits(&out),
+                            to_bits(&reference),
+                            "{ty:?} {what} {backend:?} {threads}"
+                        );
+                    }
+                }
+            }
+        }
+        // A k-quant matrix whose rows are not whole super-blocks is refused with the reason.
+        let err = QMatrix::from_gguf("short", GgmlType::Q4_K, 8, 288, &[0; 8 * 144]).unwrap_err();
+        assert!(err.to_string().contains("columns of 256"), "{err}");
     }
 
     #[test]
