@@ -171,6 +171,18 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
         };
         models.push((name.into(), spec));
     }
+    // Gemma 3's block: wide heads, q/k norms, post-norms, GELU, windowed layers with their own
+    // RoPE base; Q8_0 matrices (as most of the 270M file's are Q5_0/Q8_0).
+    models.push((
+        "gemma3".into(),
+        TinyLlamaSpec {
+            arch: crate::Arch::Gemma3,
+            matrix_type: GgmlType::Q8_0,
+            embedding_type: GgmlType::Q8_0,
+            seed: 11,
+            ..TinyLlamaSpec::default()
+        },
+    ));
     // Qwen 2's block: q/k/v biases, NEOX RoPE, Q8_0 matrices (as Qwen2.5 files often are).
     models.push((
         "qwen2".into(),
@@ -294,8 +306,10 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
     }
     let (tokens, types, merges) = tiny_vocab();
     let vocab = tokens.len();
-    let head_dim = spec.dim / spec.heads;
-    let kv_dim = spec.kv_heads * head_dim;
+    let gemma = spec.arch == crate::Arch::Gemma3;
+    // Gemma 3's heads are wider than dim / heads (270M: 4 heads of 256 over a width of 640).
+    let head_dim = if gemma { 2 * spec.dim / spec.heads } else { spec.dim / spec.heads };
+    let (q_dim, kv_dim) = (spec.heads * head_dim, spec.kv_heads * head_dim);
     let mut w = GgufWriter::new();
     let s = |v: &str| MetadataValue::String(v.into());
     let u = |v: usize| MetadataValue::U32(v as u32);
@@ -309,8 +323,19 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
     w.metadata(key("feed_forward_length"), u(spec.ffn_dim));
     w.metadata(key("attention.head_count"), u(spec.heads));
     w.metadata(key("attention.head_count_kv"), u(spec.kv_heads));
-    w.metadata(key("rope.freq_base"), MetadataValue::F32(10_000.0));
+    let base = if gemma { 1_000_000.0 } else { 10_000.0 };
+    w.metadata(key("rope.freq_base"), MetadataValue::F32(base));
     w.metadata(key("rope.dimension_count"), u(head_dim));
+    if gemma {
+        // Windows of 4 positions on every other layer (270M: 512 on five layers of six), so
+        // that the window and both RoPE bases matter within a short prompt.
+        w.metadata(key("attention.key_length"), u(head_dim));
+        w.metadata(key("attention.value_length"), u(head_dim));
+        w.metadata(key("attention.sliding_window"), u(4));
+        w.metadata(key("attention.sliding_window_pattern"), u(2));
+        // A base far from the global one, so that a layer rotating with the wrong one shows.
+        w.metadata(key("rope.freq_base_swa"), MetadataValue::F32(100.0));
+    }
     if let RopeScaling::Linear(factor) = spec.rope_scaling {
         w.metadata(key("rope.scaling.type"), s("linear"));
         w.metadata(key("rope.scaling.factor"), MetadataValue::F32(factor));
@@ -338,17 +363,16 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
     };
     matrix(&mut w, "token_embd.weight", spec.embedding_type, spec.dim, vocab)?;
     let mut norm_rng = Rng(spec.seed ^ 0x5eed);
-    let mut norm = |w: &mut GgufWriter, name: &str| {
-        let data: Vec<f32> = norm_rng.vec(spec.dim, 0.2).iter().map(|v| 1.0 + v).collect();
-        w.tensor(name, &[spec.dim as u64], GgmlType::F32, quantize(GgmlType::F32, &data))
-            .map(|_| ())
+    let mut norm_of = |w: &mut GgufWriter, name: &str, len: usize| {
+        let data: Vec<f32> = norm_rng.vec(len, 0.2).iter().map(|v| 1.0 + v).collect();
+        w.tensor(name, &[len as u64], GgmlType::F32, quantize(GgmlType::F32, &data)).map(|_| ())
     };
     let mut bias_rng = Rng(spec.seed ^ 0xb1a5);
     for l in 0..spec.layers {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
         let ty = spec.matrix_type;
-        norm(&mut w, &n("attn_norm"))?;
-        matrix(&mut w, &n("attn_q"), ty, spec.dim, spec.dim)?;
+        norm_of(&mut w, &n("attn_norm"), spec.dim)?;
+        matrix(&mut w, &n("attn_q"), ty, spec.dim, q_dim)?;
         matrix(&mut w, &n("attn_k"), ty, spec.dim, kv_dim)?;
         matrix(&mut w, &n("attn_v"), ty, spec.dim, kv_dim)?;
         if spec.arch == crate::Arch::Qwen2 {
@@ -358,13 +382,19 @@ pub fn tiny_llama_gguf(spec: &TinyLlamaSpec) -> Result<Vec<u8>> {
                 w.tensor(&name, &[len as u64], GgmlType::F32, quantize(GgmlType::F32, &bias))?;
             }
         }
-        matrix(&mut w, &n("attn_output"), ty, spec.dim, spec.dim)?;
-        norm(&mut w, &n("ffn_norm"))?;
+        matrix(&mut w, &n("attn_output"), ty, q_dim, spec.dim)?;
+        norm_of(&mut w, &n("ffn_norm"), spec.dim)?;
         matrix(&mut w, &n("ffn_gate"), ty, spec.dim, spec.ffn_dim)?;
         matrix(&mut w, &n("ffn_up"), ty, spec.dim, spec.ffn_dim)?;
         matrix(&mut w, &n("ffn_down"), ty, spec.ffn_dim, spec.dim)?;
+        if gemma {
+            norm_of(&mut w, &n("attn_q_norm"), head_dim)?;
+            norm_of(&mut w, &n("attn_k_norm"), head_dim)?;
+            norm_of(&mut w, &n("post_attention_norm"), spec.dim)?;
+            norm_of(&mut w, &n("post_ffw_norm"), spec.dim)?;
+        }
     }
-    norm(&mut w, "output_norm.weight")?;
+    norm_of(&mut w, "output_norm.weight", spec.dim)?;
     if let Some(factors) = spec.rope_scaling.llama3_factors(head_dim, 10_000.0) {
         let len = factors.len() as u64;
         w.tensor("rope_freqs.weight", &[len], GgmlType::F32, quantize(GgmlType::F32, &factors))?;

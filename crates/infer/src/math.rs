@@ -53,6 +53,18 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + exp_f32(-x))
 }
 
+/// The tanh-approximated GELU of ggml's `ggml_gelu_f32`,
+/// `0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²)))`, computed as the equal `x / (1 + e^{−2z})`
+/// (`z` the tanh's argument) with the canonical `exp_f32`: the same on every machine, and without
+/// the cancellation of `1 + tanh` for negative `x`. (ggml's tanh comes from the C library or an
+/// f16 table, so the engines agree closely but not bit for bit.)
+pub fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    let z = SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x);
+    x / (1.0 + exp_f32(-2.0 * z))
+}
+
 /// Sum of `x` in the canonical 8-stripe shape: stripe `k` adds the elements with index ≡ k
 /// (mod 8) in ascending order, then `((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))`. Maps one to one
 /// onto an 8-lane register, two 4-lane registers, or 8 scalar accumulators.
@@ -205,6 +217,23 @@ pub fn rope_table(positions: usize, rot_dims: usize, base: f32) -> (Vec<f32>, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_follows_the_tanh_formula() {
+        let mut worst = 0f64;
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            let v = f64::from(x);
+            let z = 0.797_884_560_802_865_4 * v * (1.0 + 0.044_715 * v * v);
+            let want = 0.5 * v * (1.0 + z.tanh());
+            worst = worst.max((f64::from(gelu(x)) - want).abs() / want.abs().max(1e-3));
+            x += 0.0137;
+        }
+        assert!(worst < 1e-5, "worst relative error {worst}");
+        assert_eq!(gelu(0.0), 0.0);
+        assert_eq!(gelu(100.0), 100.0);
+        assert_eq!(gelu(-100.0), 0.0);
+    }
 
     #[test]
     fn exp_is_accurate_to_a_few_ulp() {

@@ -1,5 +1,5 @@
-//! The Llama forward pass (`general.architecture = llama`, and `qwen2`: the same block with
-//! q/k/v biases and NEOX-style RoPE), canonical numerics.
+//! The Llama forward pass (`general.architecture = llama`; `qwen2`: the same block with
+//! q/k/v biases and NEOX-style RoPE; `gemma3`: see [`Arch::Gemma3`]), canonical numerics.
 //!
 //! Per layer: `h = RMSNorm(x)·attn_norm`; `q, k, v = Wq h, Wk h, Wv h`; RoPE on adjacent pairs
 //! of q and k (GGUF's row order, not HF's rotate-half); causal grouped-query attention over the
@@ -13,7 +13,8 @@
 
 use crate::kernels::{Backend, QMatrix, matmul, matmul_many};
 use crate::math::{
-    dot_striped, exp_f32, push_rope_row, rope_inv_freq, silu, sum_squares_striped, sum_striped,
+    dot_striped, exp_f32, gelu, push_rope_row, rope_inv_freq as rope_inv_freq_of, silu,
+    sum_squares_striped, sum_striped,
 };
 use crate::pool::{SharedMut, ThreadPool};
 use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
@@ -27,6 +28,12 @@ pub enum Arch {
     Llama,
     /// `qwen2`: Llama's block with q/k/v biases and NEOX-style RoPE.
     Qwen2,
+    /// `gemma3`: embeddings scaled by √dim; q and k RMS-normed per head before NEOX RoPE;
+    /// attention and FFN outputs RMS-normed again before each residual add; a GELU-gated FFN;
+    /// heads wider than `dim / heads` (`attention.key_length`); sliding-window layers (every
+    /// layer but each sixth, by default) attending the last `attention.sliding_window`
+    /// positions with RoPE base `rope.freq_base_swa` (10000 when absent).
+    Gemma3,
 }
 
 impl Arch {
@@ -35,13 +42,14 @@ impl Arch {
         match self {
             Self::Llama => "llama",
             Self::Qwen2 => "qwen2",
+            Self::Gemma3 => "gemma3",
         }
     }
 
     /// Whether RoPE rotates the pairs `(i, i + rope_dims/2)` (GPT-NeoX's layout, what llama.cpp
     /// calls `LLAMA_ROPE_TYPE_NEOX`) rather than adjacent pairs.
     pub fn neox_rope(self) -> bool {
-        self == Self::Qwen2
+        matches!(self, Self::Qwen2 | Self::Gemma3)
     }
 }
 
@@ -77,6 +85,14 @@ pub struct LlamaConfig {
     /// Linear RoPE scaling: positions are multiplied by this (`1 / llama.rope.scaling.factor`
     /// when `llama.rope.scaling.type = linear`, else 1).
     pub rope_freq_scale: f32,
+    /// Width of the queries of all heads, `heads · head_dim` (`dim` except for Gemma 3).
+    pub q_dim: usize,
+    /// Positions a sliding-window layer attends (`attention.sliding_window`; 0: none).
+    pub window: usize,
+    /// Per layer, whether it attends only the window (Gemma 3's pattern).
+    pub windowed: Vec<bool>,
+    /// RoPE base of the sliding-window layers (`rope.freq_base_swa`).
+    pub rope_base_swa: f32,
 }
 
 impl LlamaConfig {
@@ -85,9 +101,10 @@ impl LlamaConfig {
         let arch = match gguf.get_str("general.architecture")? {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
+            "gemma3" => Arch::Gemma3,
             other => {
                 return Err(Error::InvalidModel(format!(
-                    "general.architecture is '{other}'; llama-gguf/1 runs 'llama' and 'qwen2'"
+                    "general.architecture is '{other}'; llama-gguf/1 runs 'llama', 'qwen2' and 'gemma3'"
                 )));
             }
         };
@@ -110,12 +127,67 @@ impl LlamaConfig {
             .tensor("token_embd.weight")
             .ok_or_else(|| Error::InvalidModel("tensor 'token_embd.weight' is missing".into()))?;
         let vocab = usize::try_from(embd.rows()).unwrap_or(usize::MAX);
-        if dim % heads != 0 || heads % kv_heads != 0 {
+        if (arch != Arch::Gemma3 && dim % heads != 0) || heads % kv_heads != 0 {
             return Err(Error::InvalidModel(format!(
                 "embedding_length {dim}, head_count {heads} and head_count_kv {kv_heads} do not divide"
             )));
         }
-        let head_dim = dim / heads;
+        // Gemma 3's heads are wider than dim / heads: their width is in the metadata.
+        let head_dim = match gguf.get_u64_opt(&key("attention.key_length"))? {
+            Some(_) => {
+                let k = get("attention.key_length")?;
+                let v = match gguf.get_u64_opt(&key("attention.value_length"))? {
+                    Some(_) => get("attention.value_length")?,
+                    None => k,
+                };
+                if v != k {
+                    return Err(Error::InvalidModel(format!(
+                        "{} {v} differs from {} {k}; heads of two widths are not implemented",
+                        key("attention.value_length"),
+                        key("attention.key_length")
+                    )));
+                }
+                k
+            }
+            None => dim / heads,
+        };
+        let layers = get("block_count")?;
+        let window = match gguf.get_u64_opt(&key("attention.sliding_window"))? {
+            Some(_) if arch == Arch::Gemma3 => get("attention.sliding_window")?,
+            Some(_) => {
+                return Err(Error::InvalidModel(format!(
+                    "{} is set; sliding-window attention is implemented for gemma3 only",
+                    key("attention.sliding_window")
+                )));
+            }
+            None => 0,
+        };
+        // Gemma 3: every layer but each sixth is windowed (llama.cpp's default pattern); a
+        // file may give another period.
+        let period = match gguf.metadata(&key("attention.sliding_window_pattern")) {
+            None => 6,
+            Some(v) => v.as_u64().and_then(|p| usize::try_from(p).ok()).ok_or_else(|| {
+                Error::InvalidModel(format!(
+                    "{} is {}; only a period (an integer) is implemented",
+                    key("attention.sliding_window_pattern"),
+                    v.type_description()
+                ))
+            })?,
+        };
+        let windowed =
+            (0..layers).map(|l| window > 0 && (period == 0 || l % period < period - 1)).collect();
+        if let Some(cap) = gguf.metadata(&key("final_logit_softcapping"))
+            && cap.as_f32().is_none_or(|c| c != 0.0)
+        {
+            return Err(Error::InvalidModel(format!(
+                "{} is set; logit soft-capping is not implemented",
+                key("final_logit_softcapping")
+            )));
+        }
+        let rope_base_swa = match gguf.metadata(&key("rope.freq_base_swa")) {
+            Some(_) => gguf.get_f32(&key("rope.freq_base_swa"))?,
+            None => 10_000.0,
+        };
         let rope_dims = match gguf.get_u64_opt(&key("rope.dimension_count"))? {
             Some(_) => get("rope.dimension_count")?,
             None => head_dim,
@@ -161,7 +233,7 @@ impl LlamaConfig {
         };
         Ok(Self {
             arch,
-            layers: get("block_count")?,
+            layers,
             dim,
             heads,
             kv_heads,
@@ -173,6 +245,10 @@ impl LlamaConfig {
             rope_dims,
             rms_eps,
             rope_freq_scale,
+            q_dim: heads * head_dim,
+            window,
+            windowed,
+            rope_base_swa,
         })
     }
 
@@ -193,8 +269,22 @@ struct Layer {
     w_gate: QMatrix,
     w_up: QMatrix,
     w_down: QMatrix,
-    /// Biases added to q, k and v (`attn_q.bias`, …): required by `qwen2`, optional in `llama`.
+    /// Biases added to q, k and v (`attn_q.bias`, …): required by `qwen2`, optional otherwise.
     qkv_bias: Option<[Vec<f32>; 3]>,
+    /// Gemma 3's extra norms.
+    gemma: Option<GemmaNorms>,
+}
+
+/// Gemma 3's per-layer norms beyond Llama's.
+#[derive(Debug)]
+struct GemmaNorms {
+    /// Per-head RMSNorm weights of q and k (`attn_q_norm`, `attn_k_norm`, `head_dim` each).
+    q_norm: Vec<f32>,
+    k_norm: Vec<f32>,
+    /// RMSNorm of the attention output before its residual add (`post_attention_norm`).
+    post_attn: Vec<f32>,
+    /// RMSNorm of the FFN output before its residual add (`post_ffw_norm`).
+    post_ffn: Vec<f32>,
 }
 
 /// A loaded Llama model: repacked weights and the RoPE table. Immutable; run it through a
@@ -210,6 +300,8 @@ pub struct LlamaModel {
     /// RoPE frequencies; sessions build their cos/sin rows from these as positions are used,
     /// so a file claiming a huge context costs nothing until it is used.
     rope_inv_freq: Vec<f64>,
+    /// The sliding-window layers' frequencies (Gemma 3; empty otherwise).
+    rope_inv_freq_swa: Vec<f64>,
 }
 
 /// Llama 3's per-pair RoPE frequency divisors.
@@ -229,6 +321,9 @@ const LAYER_TENSORS: [&str; 9] = [
 
 /// The bias tensors of one block, `blk.N.<name>.bias`.
 const QKV_BIAS: [&str; 3] = ["attn_q", "attn_k", "attn_v"];
+/// Gemma 3's extra norms of one block, `blk.N.<name>.weight`.
+const GEMMA_NORMS: [&str; 4] =
+    ["attn_q_norm", "attn_k_norm", "post_attention_norm", "post_ffw_norm"];
 
 /// Reads a 1-D F32/F16 tensor of `len` elements.
 fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
@@ -252,7 +347,7 @@ fn load_vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
 fn load_qkv_bias(gguf: &Gguf, c: &LlamaConfig, l: usize) -> Result<Option<[Vec<f32>; 3]>> {
     let names = QKV_BIAS.map(|part| format!("blk.{l}.{part}.bias"));
     let present = names.iter().filter(|n| gguf.tensor(n).is_some()).count();
-    if present == 0 && c.arch == Arch::Llama {
+    if present == 0 && c.arch != Arch::Qwen2 {
         return Ok(None);
     }
     if present < 3 {
@@ -260,11 +355,11 @@ fn load_qkv_bias(gguf: &Gguf, c: &LlamaConfig, l: usize) -> Result<Option<[Vec<f
         return Err(Error::InvalidModel(format!(
             "tensor '{missing}' is missing ({} needs the q, k and v biases{})",
             c.arch.name(),
-            if c.arch == Arch::Llama { " once one is present" } else { "" }
+            if c.arch == Arch::Qwen2 { "" } else { " once one is present" }
         )));
     }
     Ok(Some([
-        load_vector(gguf, &names[0], c.dim)?,
+        load_vector(gguf, &names[0], c.q_dim)?,
         load_vector(gguf, &names[1], c.kv_dim())?,
         load_vector(gguf, &names[2], c.kv_dim())?,
     ]))
@@ -294,22 +389,31 @@ impl LlamaModel {
     /// Loads the model from a parsed GGUF file, repacking every matrix.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
         let c = LlamaConfig::from_gguf(gguf)?;
-        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim);
         let token_embd = load_matrix(gguf, "token_embd.weight", dim, c.vocab)?;
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
             layers.push(Layer {
                 attn_norm: load_vector(gguf, &n("attn_norm"), dim)?,
-                wq: load_matrix(gguf, &n("attn_q"), dim, dim)?,
+                wq: load_matrix(gguf, &n("attn_q"), dim, qd)?,
                 wk: load_matrix(gguf, &n("attn_k"), dim, kv)?,
                 wv: load_matrix(gguf, &n("attn_v"), dim, kv)?,
-                wo: load_matrix(gguf, &n("attn_output"), dim, dim)?,
+                wo: load_matrix(gguf, &n("attn_output"), qd, dim)?,
                 ffn_norm: load_vector(gguf, &n("ffn_norm"), dim)?,
                 w_gate: load_matrix(gguf, &n("ffn_gate"), dim, ffn)?,
                 w_up: load_matrix(gguf, &n("ffn_up"), dim, ffn)?,
                 w_down: load_matrix(gguf, &n("ffn_down"), ffn, dim)?,
                 qkv_bias: load_qkv_bias(gguf, &c, l)?,
+                gemma: match c.arch {
+                    Arch::Gemma3 => Some(GemmaNorms {
+                        q_norm: load_vector(gguf, &n("attn_q_norm"), c.head_dim)?,
+                        k_norm: load_vector(gguf, &n("attn_k_norm"), c.head_dim)?,
+                        post_attn: load_vector(gguf, &n("post_attention_norm"), dim)?,
+                        post_ffn: load_vector(gguf, &n("post_ffw_norm"), dim)?,
+                    }),
+                    _ => None,
+                },
             });
         }
         let output_norm = load_vector(gguf, "output_norm.weight", dim)?;
@@ -317,7 +421,7 @@ impl LlamaModel {
             Some(_) => Some(load_matrix(gguf, "output.weight", dim, c.vocab)?),
             None => None,
         };
-        let mut rope_inv_freq = rope_inv_freq(c.rope_dims, c.rope_base);
+        let mut rope_inv_freq = rope_inv_freq_of(c.rope_dims, c.rope_base);
         // Llama 3's frequency scaling: one divisor per rotated pair (llama.cpp's rope_freqs),
         // applied with the linear scale in f64, exactly, before the table is built.
         let factors = match gguf.tensor(ROPE_FREQS) {
@@ -345,6 +449,11 @@ impl LlamaModel {
             for part in QKV_BIAS {
                 used.push(format!("blk.{l}.{part}.bias"));
             }
+            if c.arch == Arch::Gemma3 {
+                for part in GEMMA_NORMS {
+                    used.push(format!("blk.{l}.{part}.weight"));
+                }
+            }
         }
         if let Some(extra) = gguf.tensors().iter().find(|t| !used.contains(&t.name)) {
             return Err(Error::InvalidModel(format!(
@@ -365,7 +474,22 @@ impl LlamaModel {
                 })
                 .sum::<usize>();
         tracing::debug!(?c, weight_bytes, tied = output.is_none(), "loaded llama model");
-        Ok(Self { config: c, token_embd, layers, output_norm, output, rope_inv_freq })
+        // Sliding-window layers rotate with their own base (no scaling: llama.cpp gives them
+        // none either).
+        let rope_inv_freq_swa = if c.windowed.iter().any(|&w| w) {
+            rope_inv_freq_of(c.rope_dims, c.rope_base_swa)
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            config: c,
+            token_embd,
+            layers,
+            output_norm,
+            output,
+            rope_inv_freq,
+            rope_inv_freq_swa,
+        })
     }
 
     /// The model's hyperparameters.
@@ -415,9 +539,10 @@ pub struct Session<'m> {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     position: usize,
-    /// RoPE cos/sin rows `[p][i]` for every position reached so far.
-    rope_cos: Vec<f32>,
-    rope_sin: Vec<f32>,
+    /// RoPE cos/sin rows `[p][i]` for every position reached so far: `[0]` of the model's
+    /// frequencies, `[1]` of the sliding-window layers' (Gemma 3).
+    rope_cos: [Vec<f32>; 2],
+    rope_sin: [Vec<f32>; 2],
 }
 
 /// Scratch buffers of one forward pass over `tokens` tokens.
@@ -450,8 +575,8 @@ impl<'m> Session<'m> {
             keys: (0..c.layers).map(|_| Vec::new()).collect(),
             values: (0..c.layers).map(|_| Vec::new()).collect(),
             position: 0,
-            rope_cos: Vec::new(),
-            rope_sin: Vec::new(),
+            rope_cos: [Vec::new(), Vec::new()],
+            rope_sin: [Vec::new(), Vec::new()],
         }
     }
 
@@ -498,22 +623,24 @@ impl<'m> Session<'m> {
             )));
         }
         let half = c.rope_dims / 2;
-        while self.rope_cos.len() < (self.position + n) * half {
-            let pos = self.rope_cos.len() / half.max(1);
-            push_rope_row(pos, &m.rope_inv_freq, &mut self.rope_cos, &mut self.rope_sin);
-            if half == 0 {
-                break;
+        for (table, freqs) in [&m.rope_inv_freq, &m.rope_inv_freq_swa].into_iter().enumerate() {
+            if freqs.is_empty() {
+                continue;
+            }
+            let (cos, sin) = (&mut self.rope_cos[table], &mut self.rope_sin[table]);
+            while cos.len() < (self.position + n) * half {
+                push_rope_row(cos.len() / half, freqs, cos, sin);
             }
         }
-        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim);
         let mut s = Scratch {
             x: vec![0f32; n * dim],
             h: vec![0f32; n * ffn.max(dim)],
-            hq: vec![Q8Act::ZERO; n * dim / QK],
-            q: vec![0f32; n * dim],
+            hq: vec![Q8Act::ZERO; n * dim.max(qd) / QK],
+            q: vec![0f32; n * qd],
             k: vec![0f32; n * kv],
             v: vec![0f32; n * kv],
-            attn: vec![0f32; n * dim],
+            attn: vec![0f32; n * qd],
             gate: vec![0f32; n * ffn],
             up: vec![0f32; n * ffn],
             fq: vec![Q8Act::ZERO; n * ffn / QK],
@@ -521,6 +648,13 @@ impl<'m> Session<'m> {
         };
         for (t, &tok) in tokens.iter().enumerate() {
             m.token_embd.dequantize_row(tok as usize, &mut s.x[t * dim..(t + 1) * dim]);
+        }
+        if c.arch == Arch::Gemma3 {
+            // √dim rounded once to f32, as llama.cpp's `sqrtf(n_embd)`.
+            let scale = (dim as f32).sqrt();
+            for x in &mut s.x {
+                *x *= scale;
+            }
         }
         for l in 0..c.layers {
             self.layer(l, n, &mut s);
@@ -560,7 +694,7 @@ impl<'m> Session<'m> {
         let m = self.model;
         let c = &m.config;
         let layer = &m.layers[l];
-        let (dim, kv, ffn) = (c.dim, c.kv_dim(), c.ffn_dim);
+        let (dim, kv, ffn, qd, hd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim, c.head_dim);
 
         for t in 0..n {
             rms_norm(
@@ -570,10 +704,10 @@ impl<'m> Session<'m> {
                 &mut s.h[t * dim..(t + 1) * dim],
             );
         }
-        quantize_activations(&s.h[..n * dim], &mut s.hq);
+        quantize_activations(&s.h[..n * dim], &mut s.hq[..n * dim / QK]);
         matmul_many(
             &mut [(&layer.wq, &mut s.q), (&layer.wk, &mut s.k), (&layer.wv, &mut s.v)],
-            &s.hq,
+            &s.hq[..n * dim / QK],
             n,
             self.backend,
             &self.pool,
@@ -587,21 +721,34 @@ impl<'m> Session<'m> {
                 }
             }
         }
+        if let Some(g) = &layer.gemma {
+            let mut normed = vec![0f32; hd];
+            for (heads, w) in [(&mut s.q, &g.q_norm), (&mut s.k, &g.k_norm)] {
+                for head in heads.chunks_exact_mut(hd) {
+                    rms_norm(head, w, c.rms_eps, &mut normed);
+                    head.copy_from_slice(&normed);
+                }
+            }
+        }
+        let table = usize::from(c.windowed[l]);
         for t in 0..n {
             let pos = self.position + t;
-            for head in s.q[t * dim..(t + 1) * dim].chunks_exact_mut(c.head_dim) {
-                self.rope(head, pos);
+            for head in s.q[t * qd..(t + 1) * qd].chunks_exact_mut(hd) {
+                self.rope(head, pos, table);
             }
-            for head in s.k[t * kv..(t + 1) * kv].chunks_exact_mut(c.head_dim) {
-                self.rope(head, pos);
+            for head in s.k[t * kv..(t + 1) * kv].chunks_exact_mut(hd) {
+                self.rope(head, pos, table);
             }
         }
         self.keys[l].extend_from_slice(&s.k);
         self.values[l].extend_from_slice(&s.v);
         self.attention(l, n, &s.q, &mut s.attn);
 
-        quantize_activations(&s.attn, &mut s.hq);
-        matmul(&layer.wo, &s.hq, n, &mut s.proj, self.backend, &self.pool);
+        quantize_activations(&s.attn, &mut s.hq[..n * qd / QK]);
+        matmul(&layer.wo, &s.hq[..n * qd / QK], n, &mut s.proj, self.backend, &self.pool);
+        if let Some(g) = &layer.gemma {
+            post_norm(&mut s.proj, &g.post_attn, c.rms_eps, dim);
+        }
         for (x, p) in s.x.iter_mut().zip(&s.proj) {
             *x += *p;
         }
@@ -614,31 +761,36 @@ impl<'m> Session<'m> {
                 &mut s.h[t * dim..(t + 1) * dim],
             );
         }
-        quantize_activations(&s.h[..n * dim], &mut s.hq);
+        quantize_activations(&s.h[..n * dim], &mut s.hq[..n * dim / QK]);
         matmul_many(
             &mut [(&layer.w_gate, &mut s.gate), (&layer.w_up, &mut s.up)],
-            &s.hq,
+            &s.hq[..n * dim / QK],
             n,
             self.backend,
             &self.pool,
         );
+        let act = if c.arch == Arch::Gemma3 { gelu } else { silu };
         for ((h, &g), &u) in s.h[..n * ffn].iter_mut().zip(&s.gate).zip(&s.up) {
-            *h = silu(g) * u;
+            *h = act(g) * u;
         }
         quantize_activations(&s.h[..n * ffn], &mut s.fq);
         matmul(&layer.w_down, &s.fq, n, &mut s.proj, self.backend, &self.pool);
+        if let Some(g) = &layer.gemma {
+            post_norm(&mut s.proj, &g.post_ffn, c.rms_eps, dim);
+        }
         for (x, p) in s.x.iter_mut().zip(&s.proj) {
             *x += *p;
         }
     }
 
-    /// Rotates the pairs of one head by the canonical table at `pos`: adjacent pairs
-    /// `(2i, 2i+1)`, or `(i, i + rope_dims/2)` for NEOX-style architectures.
-    fn rope(&self, head: &mut [f32], pos: usize) {
+    /// Rotates the pairs of one head by the canonical table `table` (0: the model's, 1: the
+    /// sliding-window layers') at `pos`: adjacent pairs `(2i, 2i+1)`, or `(i, i + rope_dims/2)`
+    /// for NEOX-style architectures.
+    fn rope(&self, head: &mut [f32], pos: usize, table: usize) {
         let m = self.model;
         let half = m.config.rope_dims / 2;
-        let cos = &self.rope_cos[pos * half..(pos + 1) * half];
-        let sin = &self.rope_sin[pos * half..(pos + 1) * half];
+        let cos = &self.rope_cos[table][pos * half..(pos + 1) * half];
+        let sin = &self.rope_sin[table][pos * half..(pos + 1) * half];
         let (stride, offset) = if m.config.arch.neox_rope() { (1, half) } else { (2, 1) };
         for i in 0..half {
             let (a, b) = (stride * i, stride * i + offset);
@@ -648,11 +800,13 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// Causal attention of the `n` newest positions of layer `l`, one (token, head) pair per
-    /// task, tasks split across threads.
+    /// Causal attention of the `n` newest positions of layer `l` (over the last `window`
+    /// positions in a sliding-window layer), one (token, head) pair per task, tasks split
+    /// across threads.
     fn attention(&self, l: usize, n: usize, q: &[f32], out: &mut [f32]) {
         let c = &self.model.config;
-        let (dim, kv, hd) = (c.dim, c.kv_dim(), c.head_dim);
+        let (dim, kv, hd) = (c.q_dim, c.kv_dim(), c.head_dim);
+        let window = if c.windowed[l] { c.window } else { usize::MAX };
         let group = c.heads / c.kv_heads;
         let keys = &self.keys[l];
         let values = &self.values[l];
@@ -670,9 +824,11 @@ impl<'m> Session<'m> {
                 let (t, h) = (task / c.heads, task % c.heads);
                 let kvh = h / group;
                 let len = start + t + 1;
+                // llama.cpp masks key p0 for query p1 when p1 − p0 ≥ window.
+                let first = len.saturating_sub(window);
                 let qh = &q[t * dim + h * hd..t * dim + (h + 1) * hd];
                 scores.clear();
-                for j in 0..len {
+                for j in first..len {
                     let kj = &keys[j * kv + kvh * hd..j * kv + (kvh + 1) * hd];
                     scores.push(dot_striped(qh, kj) * scale);
                 }
@@ -686,7 +842,7 @@ impl<'m> Session<'m> {
                     std::slice::from_raw_parts_mut(out_ptr.get().add(t * dim + h * hd), hd)
                 };
                 o.fill(0.0);
-                for (j, &e) in scores.iter().enumerate() {
+                for (j, &e) in (first..len).zip(scores.iter()) {
                     let p = e / denom;
                     let vj = &values[j * kv + kvh * hd..j * kv + (kvh + 1) * hd];
                     for (od, &vd) in o.iter_mut().zip(vj) {
@@ -696,6 +852,15 @@ impl<'m> Session<'m> {
             }
         };
         self.pool.for_each(tasks, chunk, &job);
+    }
+}
+
+/// RMS-normalizes each `dim`-wide row of `rows` in place (Gemma 3's post-norms).
+fn post_norm(rows: &mut [f32], w: &[f32], eps: f32, dim: usize) {
+    let mut normed = vec![0f32; dim];
+    for row in rows.chunks_exact_mut(dim) {
+        rms_norm(row, w, eps, &mut normed);
+        row.copy_from_slice(&normed);
     }
 }
 

@@ -61,9 +61,10 @@ fn tiny_models_are_invariant_to_backend_threads_and_batching() {
         assert_eq!(check_invariance(&tiny_model(&spec), &tokens, &[1]), logits);
     }
     // The other shapes checked against llama.cpp: Llama 3.1's and linear RoPE scaling, Qwen 2's
-    // biases and NEOX rotation.
+    // biases and NEOX rotation, Gemma 3's block (its 4-position windows are far shorter than
+    // these 23 tokens, so chunks and single tokens cross them).
     for (name, spec) in aik_infer::fixture::reference_models() {
-        if name.starts_with("rope-") || name == "qwen2" {
+        if name.starts_with("rope-") || name == "qwen2" || name == "gemma3" {
             let logits = check_invariance(&tiny_model(&spec), &tokens, &[1, 2, 3]);
             assert_eq!(logits.len(), tokens.len() * tiny_model(&spec).config().vocab, "{name}");
         }
