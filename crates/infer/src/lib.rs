@@ -68,7 +68,8 @@ pub use gguf::{
 pub use kernels::Backend;
 pub use model::{Arch, ExecOptions, LlamaConfig, LlamaModel, Logits, Session};
 pub use paths::{
-    DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, aik_home, default_model_path,
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, GEMMA3_270M_FILE, GEMMA3_270M_LEN,
+    GEMMA3_270M_SHA256, aik_home, default_model_path, model_path,
 };
 pub use sampling::Sampling;
 pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};

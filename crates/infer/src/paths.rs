@@ -13,6 +13,17 @@ pub const DEFAULT_MODEL_SHA256: &str =
 /// Size in bytes of the default model file.
 pub const DEFAULT_MODEL_LEN: u64 = 98_362_432;
 
+/// File name of the second model `aik model pull` knows: Gemma 3 270M (a base model) quantized
+/// to Q4_K_M.
+pub const GEMMA3_270M_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// sha256 of the Gemma 3 270M Q4_K_M file, as hex.
+pub const GEMMA3_270M_SHA256: &str =
+    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+
+/// Size in bytes of the Gemma 3 270M Q4_K_M file.
+pub const GEMMA3_270M_LEN: u64 = 253_113_024;
+
 /// The AI Kernel home directory: `$AIK_HOME`, else `~/.cache/aik`; `None` if neither can be
 /// determined.
 pub fn aik_home() -> Option<PathBuf> {
@@ -25,5 +36,10 @@ pub fn aik_home() -> Option<PathBuf> {
 
 /// Where the default model is cached: `<aik_home>/models/SmolLM2-135M-Instruct.Q4_1.gguf`.
 pub fn default_model_path() -> Option<PathBuf> {
-    aik_home().map(|h| h.join("models").join(DEFAULT_MODEL_FILE))
+    model_path(DEFAULT_MODEL_FILE)
+}
+
+/// Where a pulled model file named `file` is cached: `<aik_home>/models/<file>`.
+pub fn model_path(file: &str) -> Option<PathBuf> {
+    aik_home().map(|h| h.join("models").join(file))
 }

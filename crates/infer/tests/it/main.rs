@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod driver;
 mod forward;
+mod gemma3;
 mod gguf;
 mod gguf_alloc;
 mod gguf_fuzz;

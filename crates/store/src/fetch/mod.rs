@@ -294,6 +294,18 @@ pub fn is_public_host(url: &Url) -> bool {
 
 impl Fetch for Fetcher {
     async fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
+        let Uri::Concat(parts) = uri else { return self.fetch_one(uri, sink).await };
+        for part in parts {
+            sink.begin_part();
+            self.fetch_one(part, sink).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Fetcher {
+    /// Fetches a URI that is not a `concat://` (a part of one never is).
+    async fn fetch_one(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
         match uri {
             Uri::Http(_) => self.http.fetch(uri, sink).await,
             Uri::Ipfs { .. } => match &self.rpc {
@@ -312,6 +324,9 @@ impl Fetch for Fetcher {
             },
             Uri::Arweave { .. } => self.arweave.fetch(uri, sink).await,
             Uri::Pypi { .. } => self.pypi.fetch(uri, sink).await,
+            Uri::Concat(_) => {
+                Err(Error::UnsupportedUri { backend: "a concat:// part", uri: uri.to_string() })
+            }
         }
     }
 }

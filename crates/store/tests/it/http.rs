@@ -138,3 +138,48 @@ async fn a_bad_chunk_stops_the_download_and_the_next_mirror_is_tried() {
     let message = error.to_string();
     assert!(message.contains("all 2 sources failed") && message.contains("/bad"), "{message}");
 }
+
+/// A file stored in parts (`concat://`): the parts' bytes in order make the file, checked
+/// against its sha256 and size; each part's announced length counts from the parts before it;
+/// a part in the wrong order, a missing or truncated part, or parts longer than the file are
+/// refused and nothing is kept.
+#[tokio::test]
+async fn a_file_in_parts_is_the_concatenation_of_its_parts() {
+    let (_dir, store, fetcher) = setup().await;
+    let data = test_bytes(700_000, 12);
+    let (a, b, c) = (&data[..300_000], &data[300_000..650_000], &data[650_000..]);
+    let server = RawHttpServer::start(vec![
+        ("/p0", Route::Ok(a.to_vec())),
+        ("/p1", Route::Ok(b.to_vec())),
+        ("/p2", Route::Ok(c.to_vec())),
+        ("/cut", Route::Truncated { body: b.to_vec(), sent: 1000 }),
+    ])
+    .await;
+    let concat = |parts: &[&str]| -> Uri {
+        let urls: Vec<String> = parts.iter().map(|p| server.url(p)).collect();
+        format!("concat://{}", urls.join("|")).parse().unwrap()
+    };
+    let id = ContentId::of(&data);
+    let expected = Expected::id(id).with_size(data.len() as u64);
+    let whole = concat(&["/p0", "/p1", "/p2"]);
+    assert_eq!(
+        whole.to_string(),
+        format!("concat://{}|{}|{}", server.url("/p0"), server.url("/p1"), server.url("/p2"))
+    );
+    assert_eq!(fetcher.fetch_into(&store, &whole, &expected, &NoProgress).await.unwrap(), id);
+    assert_eq!(store.get(&id).await.unwrap(), data);
+    store.remove(&id).await.unwrap();
+
+    for (parts, what) in [
+        (vec!["/p1", "/p0", "/p2"], "hash"),
+        (vec!["/p0", "/p1"], "expected 700000"),
+        (vec!["/p0", "/cut", "/p2"], "truncated"),
+        (vec!["/p0", "/p1", "/p2", "/p2"], "sent 750000 bytes, expected 700000"),
+        (vec!["/p0", "/missing", "/p2"], "404"),
+    ] {
+        let error = fetcher.fetch_into(&store, &concat(&parts), &expected, &NoProgress).await;
+        let message = error.unwrap_err().to_string().to_lowercase();
+        assert!(message.contains(what), "{parts:?}: {message}");
+        assert!(!store.has(&id) && temp_files(store.root()).is_empty(), "{parts:?}");
+    }
+}

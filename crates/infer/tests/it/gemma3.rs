@@ -1,0 +1,79 @@
+//! The real Gemma 3 270M Q4_K_M file (`aik model pull gemma3-270m`): the gemma3 architecture and
+//! the Q4_K, Q6_K, Q5_0 and Q8_0 weights of a model people deploy, against llama.cpp
+//! (`tests/data/llamacpp_gemma3.json`, from `scripts/reference/llamacpp_gemma3.py`), and
+//! bit-identical to itself across backends, threads and batching, and across machines (the
+//! committed hash of its logits' bits). Prompts are token ids: our engine has no SentencePiece
+//! tokenizer yet.
+
+use aik_infer::{Backend, ExecOptions, LlamaModel, Logits, Session};
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::common::gemma3_model;
+
+/// Largest difference of one logit between the engines on this model (logits span about −13
+/// to 21; 18 layers of differently rounded activations, and ggml's GELU from an f16 table).
+/// Measured 0.57 at most on the reference prompts.
+const LOGIT_TOLERANCE: f32 = 1.0;
+/// Mean absolute difference over the sampled logits (measured 0.134 at most).
+const MEAN_TOLERANCE: f32 = 0.2;
+
+/// sha256 of the little-endian bits of our logits at the last position of each reference
+/// prompt, in order: the same on every CPU, backend and thread count.
+const LOGITS_SHA256: &str = "680ee5a186ad7317033841319b5cf8f6ae93833cef95b4608ebca6b9e5f26b25";
+
+#[test]
+fn gemma3_270m_matches_llama_cpp_and_itself() {
+    let Some(path) = gemma3_model() else { return };
+    let reference: Value =
+        serde_json::from_str(include_str!("../data/llamacpp_gemma3.json")).unwrap();
+    let model = LlamaModel::open(&path).unwrap();
+    let config = model.config();
+    assert_eq!((config.layers, config.dim, config.q_dim, config.vocab), (18, 640, 1024, 262_144));
+    assert_eq!(config.windowed.iter().filter(|&&w| w).count(), 15, "every sixth layer is global");
+    let mut bits = sha2::Sha256::new();
+    for run in reference["runs"].as_array().unwrap() {
+        let prompt: Vec<u32> =
+            run["prompt"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let mut session = Session::new(&model, ExecOptions::default(), 64);
+        let logits = session.forward(&prompt, Logits::Last).unwrap();
+        for v in &logits {
+            bits.update(v.to_bits().to_le_bytes());
+        }
+        // The same bits token by token, on the scalar kernels, with three threads.
+        let scalar = ExecOptions { backend: Backend::Scalar, threads: 3 };
+        let mut one_by_one = Session::new(&model, scalar, 64);
+        let mut last = Vec::new();
+        for &token in &prompt {
+            last = one_by_one.forward(&[token], Logits::Last).unwrap();
+        }
+        assert!(last.iter().zip(&logits).all(|(a, b)| a.to_bits() == b.to_bits()), "{prompt:?}");
+
+        // The same most likely token, and each engine's five most likely among the other's ten
+        // (ranks further down swap where logits are closer than the engines' difference).
+        let top: Vec<usize> =
+            run["top10"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let mut ours: Vec<usize> = (0..logits.len()).collect();
+        ours.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        assert_eq!(ours[0], top[0], "{prompt:?}: the most likely next token");
+        for (five, ten) in [(&ours[..5], &top[..]), (&top[..5], &ours[..10])] {
+            assert!(five.iter().all(|t| ten.contains(t)), "{prompt:?}: {five:?} within {ten:?}");
+        }
+        let stride = run["stride"].as_u64().unwrap() as usize;
+        let sampled: Vec<f32> = run["sampled_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let diffs: Vec<f32> =
+            sampled.iter().enumerate().map(|(i, &t)| (logits[i * stride] - t).abs()).collect();
+        let worst = diffs.iter().fold(0f32, |a, &b| a.max(b));
+        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+        eprintln!("{prompt:?}: largest logit difference {worst:.4}, mean {mean:.4}");
+        assert!(worst <= LOGIT_TOLERANCE, "{prompt:?}: logits differ by {worst}");
+        assert!(mean <= MEAN_TOLERANCE, "{prompt:?}: logits differ by {mean} on average");
+    }
+    let hash: String = bits.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hash, LOGITS_SHA256, "the logits' bits");
+}
