@@ -72,4 +72,4 @@ pub use paths::{
     GEMMA3_270M_SHA256, aik_home, default_model_path, model_path,
 };
 pub use sampling::Sampling;
-pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};
+pub use tokenizer::{PreTokenizerKind, TokenType, Tokenizer, TokenizerModel, TokenizerParts};

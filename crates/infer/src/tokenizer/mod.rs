@@ -27,6 +27,7 @@
 mod bpe;
 mod byte_level;
 mod pretokenize;
+mod spm;
 
 pub use pretokenize::PreTokenizerKind;
 
@@ -36,6 +37,18 @@ use pretokenize::PreTokenizer;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
+
+/// SentencePiece's stand-in for a space.
+const SPM_SPACE: &str = "\u{2581}";
+
+/// The byte a SentencePiece byte token (`<0xXX>`) stands for.
+fn spm_byte(text: &str) -> Option<u8> {
+    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(hex, 16).ok()
+}
 
 /// Pieces longer than this are merged without the cache (they are rare and would bloat it).
 const CACHE_MAX_PIECE_BYTES: usize = 64;
@@ -92,6 +105,22 @@ impl TokenType {
     }
 }
 
+/// Which algorithm turns text into tokens (`tokenizer.ggml.model`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenizerModel {
+    /// GPT-2 byte-level BPE (`gpt2`): merges in rank order after a pre-tokenizer split.
+    Bpe,
+    /// SentencePiece-style (`llama`: Llama 2, Gemma): merges by token score over characters,
+    /// `▁` for spaces, `<0xXX>` byte fallback (see the `spm` module's docs).
+    Spm {
+        /// One score per token (`tokenizer.ggml.scores`): higher merges first.
+        scores: Vec<f32>,
+        /// Whether raw text starts with a space (`tokenizer.ggml.add_space_prefix`, default
+        /// true; Gemma: false).
+        add_space_prefix: bool,
+    },
+}
+
 /// Everything a tokenizer is built from, as plain vectors (what the GGUF metadata holds).
 #[derive(Debug, Clone)]
 pub struct TokenizerParts {
@@ -110,6 +139,8 @@ pub struct TokenizerParts {
     pub eos_id: Option<u32>,
     /// End-of-turn token (`tokenizer.ggml.eot_token_id`).
     pub eot_id: Option<u32>,
+    /// The algorithm.
+    pub model: TokenizerModel,
 }
 
 /// A GPT-2 byte-level BPE tokenizer; see the module docs for the rules it follows.
@@ -131,6 +162,8 @@ pub struct Tokenizer {
     eos_id: Option<u32>,
     eog_ids: Vec<u32>,
     cache: Mutex<HashMap<Box<str>, Box<[u32]>>>,
+    /// Set for a SentencePiece vocabulary: its scores and whether text gets a leading space.
+    spm: Option<(Vec<f32>, bool)>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -152,15 +185,41 @@ impl Tokenizer {
     /// Only `tokenizer.ggml.model = gpt2` is supported; other models (llama/SentencePiece,
     /// bert, …) are an error naming the value.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
-        let model = gguf.get_str("tokenizer.ggml.model")?;
-        if model != "gpt2" {
-            return Err(Error::Tokenizer(format!(
-                "tokenizer.ggml.model '{model}' is not supported (supported: gpt2)"
-            )));
-        }
-        // Required: llama.cpp's fallback for an absent key ("default") is a different,
-        // four-regex split, and guessing would silently change ids.
-        let pre = PreTokenizerKind::from_gguf_name(gguf.get_str("tokenizer.ggml.pre")?)?;
+        let model = match gguf.get_str("tokenizer.ggml.model")? {
+            "gpt2" => TokenizerModel::Bpe,
+            "llama" => {
+                let scores = gguf
+                    .metadata("tokenizer.ggml.scores")
+                    .and_then(|v| v.as_array())
+                    .and_then(|a| a.as_f32s())
+                    .ok_or_else(|| {
+                        Error::Tokenizer(
+                            "tokenizer.ggml.scores (f32 array) is missing: a SentencePiece vocabulary merges by score".into(),
+                        )
+                    })?
+                    .to_vec();
+                let add_space_prefix = match gguf.metadata("tokenizer.ggml.add_space_prefix") {
+                    Some(v) => v.as_bool().ok_or_else(|| {
+                        Error::Tokenizer("tokenizer.ggml.add_space_prefix is not a bool".into())
+                    })?,
+                    None => true,
+                };
+                TokenizerModel::Spm { scores, add_space_prefix }
+            }
+            other => {
+                return Err(Error::Tokenizer(format!(
+                    "tokenizer.ggml.model '{other}' is not supported (supported: gpt2, llama)"
+                )));
+            }
+        };
+        // Required for BPE: llama.cpp's fallback for an absent key ("default") is a different,
+        // four-regex split, and guessing would silently change ids. SentencePiece has no split.
+        let pre = match model {
+            TokenizerModel::Bpe => {
+                PreTokenizerKind::from_gguf_name(gguf.get_str("tokenizer.ggml.pre")?)?
+            }
+            TokenizerModel::Spm { .. } => PreTokenizerKind::Gpt2,
+        };
         let tokens: Vec<String> =
             gguf.get_str_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
         let token_types = match gguf.metadata("tokenizer.ggml.token_type") {
@@ -178,8 +237,14 @@ impl Tokenizer {
                 })
                 .collect::<Result<_>>()?,
         };
-        let merges: Vec<String> =
-            gguf.get_str_array("tokenizer.ggml.merges")?.into_iter().map(str::to_owned).collect();
+        let merges: Vec<String> = match model {
+            TokenizerModel::Bpe => gguf
+                .get_str_array("tokenizer.ggml.merges")?
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            TokenizerModel::Spm { .. } => Vec::new(),
+        };
         let id = |key: &str| -> Result<Option<u32>> {
             gguf.get_u64_opt(key)?
                 .map(|v| {
@@ -197,6 +262,7 @@ impl Tokenizer {
             bos_id: id("tokenizer.ggml.bos_token_id")?,
             eos_id: id("tokenizer.ggml.eos_token_id")?,
             eot_id: id("tokenizer.ggml.eot_token_id")?,
+            model,
         })
     }
 
@@ -206,7 +272,26 @@ impl Tokenizer {
     /// concatenation is also in it, a repeated token text, a normal token with a character
     /// outside the byte-level alphabet, or a special id beyond the vocabulary.
     pub fn from_parts(parts: TokenizerParts) -> Result<Self> {
-        let TokenizerParts { tokens, mut token_types, merges, pre, bos_id, eos_id, eot_id } = parts;
+        let TokenizerParts { tokens, mut token_types, merges, pre, bos_id, eos_id, eot_id, model } =
+            parts;
+        let spm = match model {
+            TokenizerModel::Bpe => None,
+            TokenizerModel::Spm { scores, add_space_prefix } => {
+                if scores.len() != tokens.len() {
+                    return Err(Error::Tokenizer(format!(
+                        "{} scores for {} tokens",
+                        scores.len(),
+                        tokens.len()
+                    )));
+                }
+                if !merges.is_empty() {
+                    return Err(Error::Tokenizer(
+                        "a SentencePiece vocabulary merges by score, not by a merge list".into(),
+                    ));
+                }
+                Some((scores, add_space_prefix))
+            }
+        };
         let vocab_size = tokens.len();
         if vocab_size == 0 || u32::try_from(vocab_size).is_err() {
             return Err(Error::Tokenizer(format!("vocabulary size {vocab_size} is unusable")));
@@ -236,6 +321,11 @@ impl Tokenizer {
                 }
                 specials.push((text.clone(), id));
                 token_bytes.push(text.as_bytes().to_vec());
+            } else if spm.is_some() {
+                token_bytes.push(match spm_byte(text) {
+                    Some(byte) if ty == TokenType::Byte => vec![byte],
+                    _ => text.replace(SPM_SPACE, " ").into_bytes(),
+                });
             } else {
                 let bytes = byte_level::decode_token_text(text).map_err(|c| {
                     Error::Tokenizer(format!(
@@ -253,8 +343,16 @@ impl Tokenizer {
         let mut byte_tokens = [None; 256];
         let mut missing_bytes = Vec::new();
         for byte in 0..=255u8 {
-            let text = byte_level::BYTE_TO_CHAR[byte as usize].to_string();
-            match ids.get(text.as_str()) {
+            // SentencePiece: `<0xXX>`, else the byte as a one-character token (llama.cpp's
+            // `byte_to_token`); byte-level BPE: the byte's alphabet character.
+            let text = match spm {
+                Some(_) => format!("<0x{byte:02X}>"),
+                None => byte_level::BYTE_TO_CHAR[byte as usize].to_string(),
+            };
+            let fallback = (spm.is_some() && byte < 0x80).then(|| char::from(byte).to_string());
+            let found =
+                ids.get(text.as_str()).or_else(|| fallback.and_then(|f| ids.get(f.as_str())));
+            match found {
                 Some(&id) if !token_types[id as usize].is_special() => {
                     byte_tokens[byte as usize] = Some(id)
                 }
@@ -320,12 +418,20 @@ impl Tokenizer {
             eos_id,
             eog_ids,
             cache: Mutex::new(HashMap::new()),
+            spm,
         })
     }
 
     /// Token ids for user text. Nothing in `text` becomes a control token: `<|im_end|>` typed by
     /// a user is spelled with ordinary tokens, so user input cannot forge chat structure.
+    ///
+    /// A SentencePiece vocabulary's user-defined tokens (Gemma's runs of newlines or tabs, for
+    /// instance) are part of its text alphabet: they are matched in user text too, as llama.cpp
+    /// does; its control tokens never are.
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        if self.spm.is_some() {
+            return self.encode_matching(text, &[], true);
+        }
         let mut out = Vec::new();
         self.encode_text(text, &mut out);
         out
@@ -346,14 +452,27 @@ impl Tokenizer {
     /// the whole string, so the ids equal [`Tokenizer::encode_with_special`]'s whenever the
     /// spans hold no special-token text.
     pub fn encode_with_special_outside(&self, text: &str, text_spans: &[Range<usize>]) -> Vec<u32> {
+        self.encode_matching(text, text_spans, false)
+    }
+
+    /// Encodes `text`, turning the text of special tokens outside `text_spans` into their ids
+    /// (only user-defined ones when `user_defined_only`).
+    fn encode_matching(
+        &self,
+        text: &str,
+        text_spans: &[Range<usize>],
+        user_defined_only: bool,
+    ) -> Vec<u32> {
         let mut out = Vec::new();
         let mut start = 0; // beginning of the pending ordinary text
         let mut at = 0;
         let bytes = text.as_bytes();
         while at < bytes.len() {
-            let found = self.specials.iter().find(|(special, _)| {
+            let found = self.specials.iter().find(|(special, id)| {
                 bytes[at..].starts_with(special.as_bytes())
                     && !text_spans.iter().any(|s| s.start < at + special.len() && at < s.end)
+                    && (!user_defined_only
+                        || self.token_types[*id as usize] == TokenType::UserDefined)
             });
             match found {
                 Some((special, id)) => {
@@ -443,6 +562,17 @@ impl Tokenizer {
         if text.is_empty() {
             return;
         }
+        if let Some((scores, add_space_prefix)) = &self.spm {
+            // Each run of ordinary text starts the text or follows a special token: llama.cpp
+            // gives it the leading space there when the vocabulary asks for one.
+            let prefix = if *add_space_prefix { " " } else { "" };
+            let escaped = format!("{prefix}{text}").replace(' ', SPM_SPACE);
+            let id = |piece: &str| self.ids.get(piece).copied();
+            let score = |token: u32| scores[token as usize];
+            let byte = |b: u8| self.byte_tokens[b as usize];
+            spm::encode(&escaped, &id, &score, &byte, out);
+            return;
+        }
         self.pre.split(text, &mut |piece| self.encode_piece(piece, out));
     }
 
@@ -513,6 +643,7 @@ mod tests {
             bos_id: None,
             eos_id: Some(1),
             eot_id: None,
+            model: TokenizerModel::Bpe,
         })
         .unwrap()
     }
@@ -595,6 +726,7 @@ mod tests {
             bos_id: None,
             eos_id: None,
             eot_id: None,
+            model: TokenizerModel::Bpe,
         };
         assert!(Tokenizer::from_parts(parts(vec!["a b"])).is_ok());
         let err = Tokenizer::from_parts(parts(vec!["a b", "b a"])).unwrap_err().to_string();
@@ -655,9 +787,13 @@ mod tests {
             Tokenizer::from_gguf(&tiny_gguf(edit)).unwrap_err().to_string()
         };
         let e = err(|w| {
+            w.metadata("tokenizer.ggml.model", MetadataValue::String("bert".into()));
+        });
+        assert!(e.contains("'bert'"), "{e}");
+        let e = err(|w| {
             w.metadata("tokenizer.ggml.model", MetadataValue::String("llama".into()));
         });
-        assert!(e.contains("'llama'"), "{e}");
+        assert!(e.contains("tokenizer.ggml.scores"), "{e}");
         let e = err(|w| {
             w.metadata("tokenizer.ggml.pre", MetadataValue::String("chatglm-bpe".into()));
         });

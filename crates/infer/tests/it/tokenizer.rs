@@ -1,7 +1,7 @@
 //! The tokenizer against HF `tokenizers` on the real SmolLM2 vocabulary, over a generated corpus.
 
 use crate::common::real_model;
-use aik_infer::{Gguf, PreTokenizerKind, TokenType, Tokenizer, TokenizerParts};
+use aik_infer::{Gguf, PreTokenizerKind, TokenType, Tokenizer, TokenizerModel, TokenizerParts};
 use serde_json::{Value, json};
 
 /// Strings in the generated corpus (the issue asks for at least 10,000).
@@ -399,6 +399,7 @@ fn gpt2_llama3_and_qwen2_pre_tokenizers_match_hf_tokenizers() {
             bos_id: Some(1),
             eos_id: Some(2),
             eot_id: None,
+            model: TokenizerModel::Bpe,
         })
         .unwrap();
         let hf = hf_oracle_with(&gguf, false, pre);
