@@ -25,6 +25,7 @@ PROMPTS = [
     [2, 818, 5279, 563, 506, 5279, 529, 1403, 236881, 108, 818, 3822, 15356, 236772, 236743, 236800],
 ]
 STRIDE = 64
+GREEDY_STEPS = 24
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "infer" / "tests" / "data" / "llamacpp_gemma3.json"
 
@@ -46,8 +47,23 @@ def main():
             "stride": STRIDE,
             "sampled_logits": [round(float(v), 4) for v in logits[::STRIDE]],
         })
+    # Greedy decoding from the first prompt, with each step's top1 − top2 margin, so that a
+    # divergence can be judged against a near-tie in llama.cpp's own numbers.
+    llm.reset()
+    llm.eval(PROMPTS[0])
+    greedy, margins = [], []
+    for step in range(GREEDY_STEPS):
+        row = np.asarray(llm.scores[len(PROMPTS[0]) + step - 1], dtype=np.float32)
+        best = int(np.argmax(row))
+        ordered = np.sort(row)
+        greedy.append(best)
+        margins.append(float(ordered[-1] - ordered[-2]))
+        llm.eval([best])
     result = {
         "generator": "scripts/reference/llamacpp_gemma3.py",
+        "text": "The capital of France is",
+        "greedy": greedy,
+        "margins": margins,
         "llama_cpp_python": llama_cpp.__version__,
         "file": path.name,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -4,7 +4,7 @@ use aik_infer::{
     Backend, ExecOptions, LlamaGgufDriver, Message, ModelDriver, OutputFormat, Request, Sampling,
 };
 use clap::Args;
-use eyre::{WrapErr, eyre};
+use eyre::{WrapErr, bail, eyre};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -44,7 +44,11 @@ pub(crate) struct GenerateArgs {
     /// Print one JSON object instead of the text.
     #[arg(long)]
     json: bool,
-    /// The user message.
+    /// Send the prompt as plain text to complete, without the chat template (BOS first when the
+    /// model's metadata asks for it): for base models such as Gemma 3 270M.
+    #[arg(long, conflicts_with = "system")]
+    raw: bool,
+    /// The user message (with --raw: the text to complete).
     prompt: String,
 }
 
@@ -83,14 +87,22 @@ pub(crate) fn run(args: GenerateArgs) -> eyre::Result<()> {
     if let Some(system) = args.system {
         messages.push(Message::system(system));
     }
-    messages.push(Message::user(args.prompt));
-    let request = Request {
-        messages,
-        format: args.format.parse::<OutputFormat>()?,
-        sampling,
-        max_tokens: args.max_tokens,
+    let format = args.format.parse::<OutputFormat>()?;
+    let out = if args.raw {
+        let prompt = driver.raw_prompt_tokens(&args.prompt);
+        driver.generate(&prompt, &format, &sampling, args.max_tokens)?
+    } else {
+        if !driver.has_chat_template() {
+            bail!(
+                "{} has no chat template (tokenizer.chat_template): it is a base model; use --raw to complete plain text",
+                path.display()
+            );
+        }
+        messages.push(Message::user(args.prompt));
+        let request =
+            Request { messages, format: format.clone(), sampling, max_tokens: args.max_tokens };
+        driver.run(&request)?
     };
-    let out = driver.run(&request)?;
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
     // The prompt's last position yields the first token; the rest are decode steps.
     let prefill_tok_s = rate(out.prompt_tokens.len(), out.prefill_time);
@@ -108,7 +120,7 @@ pub(crate) fn run(args: GenerateArgs) -> eyre::Result<()> {
         println!("{json}");
     } else {
         println!("{}", out.text);
-        if request.format.is_constrained() {
+        if format.is_constrained() {
             println!("encoded: 0x{}", hex(&out.bytes));
         }
         eprintln!(

@@ -70,13 +70,16 @@ pub trait ModelDriver {
     fn run(&self, request: &Request) -> Result<Output>;
 }
 
-/// `llama-gguf/1`: Llama-architecture GGUF models with F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q8_0 matrices, the canonical
-/// numerics of this crate, byte-level BPE and the model's own chat template.
+/// `llama-gguf/1`: GGUF models of the `llama`, `qwen2` and `gemma3` architectures with
+/// F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K matrices, the canonical numerics of this crate,
+/// byte-level BPE or SentencePiece vocabularies, and the model's own chat template (a base model
+/// without one is prompted raw: [`LlamaGgufDriver::raw_prompt_tokens`]).
 #[derive(Debug)]
 pub struct LlamaGgufDriver {
     model: LlamaModel,
     tokenizer: Tokenizer,
-    template: ChatTemplate,
+    /// `None` for a base model (no `tokenizer.chat_template`).
+    template: Option<ChatTemplate>,
     options: ExecOptions,
     /// `tokenizer.ggml.add_bos_token`: raw text starts with BOS.
     add_bos: bool,
@@ -90,7 +93,10 @@ impl LlamaGgufDriver {
     pub fn from_gguf(gguf: &Gguf, options: ExecOptions) -> Result<Self> {
         let model = LlamaModel::from_gguf(gguf)?;
         let tokenizer = Tokenizer::from_gguf(gguf)?;
-        let template = ChatTemplate::from_gguf(gguf)?;
+        let template = match gguf.metadata("tokenizer.chat_template") {
+            Some(_) => Some(ChatTemplate::from_gguf(gguf)?),
+            None => None,
+        };
         if tokenizer.vocab_size() != model.config().vocab {
             return Err(Error::InvalidModel(format!(
                 "tokenizer has {} tokens but the LM head has {} rows",
@@ -98,12 +104,12 @@ impl LlamaGgufDriver {
                 model.config().vocab
             )));
         }
-        // llama.cpp's default for a GPT-2 BPE vocabulary, the only kind this driver loads, is no
-        // BOS; the file's own key wins.
+        // llama.cpp's defaults: no BOS for a GPT-2 BPE vocabulary, BOS for a SentencePiece one;
+        // the file's own key wins.
         let add_bos = gguf
             .metadata("tokenizer.ggml.add_bos_token")
             .and_then(crate::MetadataValue::as_bool)
-            .unwrap_or(false);
+            .unwrap_or_else(|| tokenizer.is_sentencepiece());
         Ok(Self { model, tokenizer, template, options, add_bos })
     }
 
@@ -136,7 +142,24 @@ impl LlamaGgufDriver {
     /// Renders and tokenizes the prompt of `messages`; special-token text inside message
     /// contents stays text (see [`ChatTemplate::encode`]).
     pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        self.template.encode(&self.tokenizer, messages, true)
+        let template = self.template.as_ref().ok_or_else(|| {
+            Error::InvalidRequest(
+                "the model has no chat template (tokenizer.chat_template): it is a base model; prompt it with plain text (raw)".into(),
+            )
+        })?;
+        template.encode(&self.tokenizer, messages, true)
+    }
+
+    /// Whether the model has a chat template (else it is a base model, prompted raw).
+    pub fn has_chat_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// The prompt of plain `text`, no chat template (a base model's completion): BOS when the
+    /// model's metadata asks for it, then the text as [`Tokenizer::encode`] gives it.
+    pub fn raw_prompt_tokens(&self, text: &str) -> Vec<u32> {
+        let bos = self.tokenizer.bos_id().filter(|_| self.add_bos);
+        bos.into_iter().chain(self.tokenizer.encode(text)).collect()
     }
 
     /// Runs `prompt` (token ids) and generates, as [`ModelDriver::run`] does after rendering.

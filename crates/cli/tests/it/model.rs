@@ -162,3 +162,48 @@ async fn an_added_model_is_served_by_aik_node_run_and_answers_prompts_that_verif
     drop(nodes);
     net.stop().await;
 }
+
+/// `aik model pull gemma3-270m` caches Gemma 3 270M (scripts/test pulls it); `aik generate --raw`
+/// completes plain text with it, the same tokens on the SIMD and scalar kernels and any thread
+/// count, starting as llama.cpp does (`crates/infer/tests/data/llamacpp_gemma3.json`); without
+/// `--raw` the base model's missing chat template is named, with the way out.
+#[test]
+fn a_base_model_completes_raw_text() {
+    let path = aik_infer::model_path(aik_infer::GEMMA3_270M_FILE).unwrap();
+    if !path.is_file() {
+        assert!(std::env::var("CI").is_err(), "scripts/test pulls gemma3-270m");
+        eprintln!("skipped: {} missing (aik model pull gemma3-270m)", path.display());
+        return;
+    }
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("../../../infer/tests/data/llamacpp_gemma3.json"))
+            .unwrap();
+    let generate = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_aik"))
+            .args(["generate", "--raw", "--json", "--max-tokens", "6", "--model"])
+            .arg(&path)
+            .args(extra)
+            .arg(reference["text"].as_str().unwrap())
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+        json["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    let tokens = generate(&[]);
+    assert_eq!(tokens.len(), 6);
+    assert_eq!(tokens, generate(&["--scalar", "--threads", "1"]), "bit-identical paths");
+    // llama.cpp's first greedy tokens (its margins there are wide; see the infer test).
+    let greedy: Vec<u64> =
+        reference["greedy"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert_eq!(tokens[..4], greedy[..4]);
+
+    let chat = std::process::Command::new(env!("CARGO_BIN_EXE_aik"))
+        .args(["generate", "--model"])
+        .arg(&path)
+        .arg("Hi")
+        .output()
+        .unwrap();
+    assert!(!chat.status.success());
+    let error = String::from_utf8_lossy(&chat.stderr);
+    assert!(error.contains("no chat template") && error.contains("--raw"), "{error}");
+}

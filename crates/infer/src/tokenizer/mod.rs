@@ -548,6 +548,11 @@ impl Tokenizer {
         &self.missing_bytes
     }
 
+    /// Whether this is a SentencePiece vocabulary (`tokenizer.ggml.model = llama`).
+    pub fn is_sentencepiece(&self) -> bool {
+        self.spm.is_some()
+    }
+
     /// The pre-tokenizer in use.
     pub fn pre_tokenizer(&self) -> PreTokenizerKind {
         self.pre.kind()
