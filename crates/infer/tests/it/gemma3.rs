@@ -164,3 +164,31 @@ fn gemma3_270m_completes_raw_text_as_llama_cpp() {
     );
     eprintln!("{agreed} greedy tokens equal before llama.cpp's first near-tie: {:?}", out.text);
 }
+
+/// Arbitrary text (any Unicode, control characters, `<0x..>` and special-token look-alikes)
+/// through Gemma's SentencePiece tokenizer: no panic, every id in the vocabulary, and the text
+/// back from the ids (`▁` aside).
+#[test]
+fn gemma3_tokenizer_takes_any_text() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let Some(path) = gemma3_model() else { return };
+    let tokenizer =
+        aik_infer::Tokenizer::from_gguf(&aik_infer::Gguf::open(&path).unwrap()).unwrap();
+    let config = Config { cases: 400, failure_persistence: None, ..Config::default() };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]));
+    let text = prop_oneof![
+        any::<String>(),
+        "[ \\t\\n<>0-9a-zA-Z_|\\u{2581}\\u{e9}\\u{1F600}]{0,80}",
+        "(<0x[0-9A-F]{2}>|<start_of_turn>|<bos>|\\n\\n| {1,5}|[a-z]{1,6}){0,12}",
+    ];
+    runner
+        .run(&text, |text| {
+            let ids = tokenizer.encode(&text);
+            prop_assert!(ids.iter().all(|&id| (id as usize) < tokenizer.vocab_size()));
+            prop_assert_eq!(tokenizer.decode(&ids), text.replace('\u{2581}', " "));
+            Ok(())
+        })
+        .unwrap();
+}

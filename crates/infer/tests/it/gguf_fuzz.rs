@@ -40,8 +40,24 @@ fn random_bytes_never_panic() {
 #[test]
 fn truncated_and_mutated_tiny_models_never_panic() {
     let model = tiny_llama_gguf(&TinyLlamaSpec { layers: 1, ..Default::default() }).unwrap();
+    mutate(&model, 128, 256);
+    // The other shapes' metadata paths (Gemma 3's head widths, windows and pattern, RoPE
+    // scaling, Qwen 2's biases) and the k-quant blocks.
+    for (name, spec) in aik_infer::fixture::reference_models() {
+        if ["gemma3", "qwen2", "rope-llama3", "rope-linear", "Q4_K", "Q6_K"]
+            .contains(&name.as_str())
+        {
+            mutate(&tiny_llama_gguf(&TinyLlamaSpec { layers: 1, ..spec }).unwrap(), 32, 96);
+        }
+    }
+}
+
+/// Truncations of `model` at `cuts` random points fail to parse; `edits` random header
+/// mutations parse and load or fail, never panic.
+fn mutate(model: &[u8], cuts: u32, edits: u32) {
+    let model = model.to_vec();
     let len = model.len();
-    runner(128)
+    runner(cuts)
         .run(&(0..len), |cut| {
             prop_assert!(read_within_bound(model[..cut].to_vec()).is_err());
             Ok(())
@@ -49,7 +65,7 @@ fn truncated_and_mutated_tiny_models_never_panic() {
         .unwrap();
     let header_len = Gguf::read(model.clone()).unwrap().data_offset() as usize;
     let mutation = prop::collection::vec((0..header_len, any::<u8>()), 1..6);
-    runner(256)
+    runner(edits)
         .run(&mutation, |edits| {
             let mut bytes = model.clone();
             for (at, value) in edits {
