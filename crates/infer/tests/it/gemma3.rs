@@ -22,6 +22,16 @@ const MEAN_TOLERANCE: f32 = 0.2;
 /// prompt, in order: the same on every CPU, backend and thread count.
 const LOGITS_SHA256: &str = "680ee5a186ad7317033841319b5cf8f6ae93833cef95b4608ebca6b9e5f26b25";
 
+/// A JSON array of token ids.
+fn ids(array: &Value) -> Vec<u32> {
+    array.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+}
+
+/// A JSON array of numbers, as f32.
+fn floats(array: &Value) -> Vec<f32> {
+    array.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
+}
+
 #[test]
 fn gemma3_270m_matches_llama_cpp_and_itself() {
     let Some(path) = gemma3_model() else { return };
@@ -33,8 +43,7 @@ fn gemma3_270m_matches_llama_cpp_and_itself() {
     assert_eq!(config.windowed.iter().filter(|&&w| w).count(), 15, "every sixth layer is global");
     let mut bits = sha2::Sha256::new();
     for run in reference["runs"].as_array().unwrap() {
-        let prompt: Vec<u32> =
-            run["prompt"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let prompt: Vec<u32> = ids(&run["prompt"]);
         let mut session = Session::new(&model, ExecOptions::default(), 64);
         let logits = session.forward(&prompt, Logits::Last).unwrap();
         for v in &logits {
@@ -51,8 +60,7 @@ fn gemma3_270m_matches_llama_cpp_and_itself() {
 
         // The same most likely token, and each engine's five most likely among the other's ten
         // (ranks further down swap where logits are closer than the engines' difference).
-        let top: Vec<usize> =
-            run["top10"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let top: Vec<usize> = ids(&run["top10"]).into_iter().map(|v| v as usize).collect();
         let mut ours: Vec<usize> = (0..logits.len()).collect();
         ours.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
         assert_eq!(ours[0], top[0], "{prompt:?}: the most likely next token");
@@ -60,12 +68,7 @@ fn gemma3_270m_matches_llama_cpp_and_itself() {
             assert!(five.iter().all(|t| ten.contains(t)), "{prompt:?}: {five:?} within {ten:?}");
         }
         let stride = run["stride"].as_u64().unwrap() as usize;
-        let sampled: Vec<f32> = run["sampled_logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let sampled: Vec<f32> = floats(&run["sampled_logits"]);
         let diffs: Vec<f32> =
             sampled.iter().enumerate().map(|(i, &t)| (logits[i * stride] - t).abs()).collect();
         let worst = diffs.iter().fold(0f32, |a, &b| a.max(b));
@@ -96,8 +99,7 @@ fn gemma3_tokenizer_matches_llama_cpp() {
     let cases = reference["cases"].as_array().unwrap();
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let theirs: Vec<u32> =
-            case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let theirs: Vec<u32> = ids(&case["ids"]);
         let ours = tokenizer.encode(text);
         if ours != theirs {
             mismatches.push(format!("{text:?}\n  ours {ours:?}\n  llama.cpp {theirs:?}"));
@@ -132,25 +134,10 @@ fn gemma3_270m_completes_raw_text_as_llama_cpp() {
     assert!(error.contains("no chat template") && error.contains("raw"), "{error}");
 
     let prompt = driver.raw_prompt_tokens(reference["text"].as_str().unwrap());
-    let expected: Vec<u32> = reference["runs"][0]["prompt"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let expected: Vec<u32> = ids(&reference["runs"][0]["prompt"]);
     assert_eq!(prompt, expected, "BOS, then the text's tokens");
-    let greedy: Vec<u32> = reference["greedy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
-    let margins: Vec<f32> = reference["margins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect();
+    let greedy: Vec<u32> = ids(&reference["greedy"]);
+    let margins: Vec<f32> = floats(&reference["margins"]);
     let out =
         driver.generate(&prompt, &OutputFormat::Text, &Sampling::Greedy, greedy.len()).unwrap();
     // The engines' logits differ by 0.13 on average (the largest differences sit in the
