@@ -436,6 +436,10 @@ where
     if held == 0 {
         let response = whole().await?;
         if !car_only && !is_car(&response) {
+            // Plain bytes, checked against the sha256 as a whole: no blocks to keep.
+            if let Some(partial) = partial {
+                partial.complete()?;
+            }
             return stream_body(response, url, sink).await;
         }
         stream_car(response, url, root, sink, partial.as_mut()).await?;

@@ -210,6 +210,8 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
         .await
         .unwrap();
     assert_eq!(id, dag.sha256);
+    let partial = store.root().join("partial").join(format!("{}.car", dag.root));
+    assert!(!partial.exists(), "a whole file came as plain bytes: no resume state is left");
 }
 
 /// A store served as a trustless gateway: another store fetches its files by UnixFS id (as a
