@@ -367,6 +367,8 @@ interface IAIKernelEvents {
 
     /// @notice An account withdrew its claimable balance.
     event Claimed(address indexed account, address indexed to, uint256 amount);
+    /// @notice A worker published (or, with an empty URL, withdrew) the gateway it serves its content store on.
+    event StoreGatewaySet(address indexed worker, string url);
 
     /// @notice The finalizer's output bytes do not hash to the winning output hash.
     error DecentralizedInferenceOutputMismatch(uint256 promptId, bytes32 expected, bytes32 computed);
@@ -445,6 +447,11 @@ interface IAIKernelEvents {
     error DecentralizedInferenceNothingToDeliver(uint256 promptId);
     /// @notice An Optimistic callback is delivered once the challenge window has passed.
     error DecentralizedInferenceDeliveryTooEarly(uint256 promptId, uint256 opensAt);
+    /// @notice Only a worker registered in GPUManagement publishes a store gateway.
+    error DecentralizedInferenceNotAWorker(address caller);
+    /// @notice A store gateway URL must be empty or an http:// or https:// URL of at most 200 printable ASCII
+    /// characters; `at` is the first offending byte (0 when the scheme is wrong, the length when too long).
+    error DecentralizedInferenceInvalidGateway(uint256 at);
 }
 
 /// @title IAIKernel

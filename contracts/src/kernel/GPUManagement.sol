@@ -101,8 +101,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     uint256 private constant LAYOUTS_LOW = 0x3107452625416307047316524712036560214753516734206427015376543210;
     /// @notice Layouts 8 to 15.
     uint256 private constant LAYOUTS_HIGH = 0x4573012614253607456230175670142350367214510362472631045703412765;
-    /// @notice Longest store gateway URL a worker may publish.
-    uint256 public constant MAX_GATEWAY_BYTES = 200;
     /// @notice Bits of one leaf index in {PoolMember-leaves}.
     uint256 private constant LEAF_BITS = 12;
     /// @notice Change-log entry kinds.
@@ -139,8 +137,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     mapping(uint256 modelId => mapping(uint256 leaf => address worker)) private _leafWorker;
     /// @dev Entry: worker | kind << 160 | slots << 168 | block << 200.
     mapping(uint256 sequence => uint256 entry) private _log;
-    /// @dev The trustless gateway each worker serves its content store on (empty: none published).
-    mapping(address worker => string url) private _gateways;
 
     /// @notice The kernel and scheduler were wired (once).
     event KernelSet(address indexed kernel, address indexed scheduler);
@@ -174,8 +170,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     event StakeRestored(address indexed worker, uint256 amount, uint256 stake);
     /// @notice A pool change waits in the log until the prompts anchored before it are drawn.
     event PoolChangeLogged(address indexed worker, uint64 sequence);
-    /// @notice A worker published (or, with an empty URL, withdrew) the gateway it serves its content store on.
-    event StoreGatewaySet(address indexed worker, string url);
 
     /// @notice The caller is not the kernel (or the scheduler, for draws).
     error GPUManagementUnauthorized(address caller);
@@ -217,9 +211,6 @@ contract GPUManagement is IGPUManagement, Ownable {
     error GPUManagementPoolOverflow(uint256 modelId);
     /// @notice The worker's earlier pool changes still wait in the log (they are applied after pending draws).
     error GPUManagementPoolChangePending(address worker, uint32 pending);
-    /// @notice A store gateway URL must be empty or an http:// or https:// URL of at most {MAX_GATEWAY_BYTES} printable
-    /// ASCII characters; `at` is the first offending byte (0 when the scheme is wrong, the length when too long).
-    error GPUManagementInvalidGateway(uint256 at);
 
     /// @param initialOwner Sets staking parameters and wires the kernel.
     /// @param stakeToken_ EAI.
@@ -397,28 +388,6 @@ contract GPUManagement is IGPUManagement, Ownable {
         emit WorkerUnjailed(msg.sender);
         _countFree(msg.sender, 0, 0);
         _poolChange(msg.sender, SET_SLOTS, worker.capacity, 0);
-    }
-
-    /// @notice Publishes the URL of the IPFS trustless gateway the caller serves its content store on (`GET
-    /// /ipfs/{cid}`), so that other workers fetch model files from it without a central server; an empty URL
-    /// withdraws it. Any registered worker, whatever its status. Fetchers check every block against its id, so a
-    /// gateway needs no trust; the rule here only keeps entries short and plain.
-    function setStoreGateway(string calldata url) external {
-        _registered(msg.sender);
-        bytes calldata text = bytes(url);
-        uint256 length = text.length;
-        if (length != 0) {
-            if (length > MAX_GATEWAY_BYTES) revert GPUManagementInvalidGateway(length);
-            bool http = length > 7 && bytes7(text[:7]) == "http://";
-            bool https = length > 8 && bytes8(text[:8]) == "https://";
-            if (!http && !https) revert GPUManagementInvalidGateway(0);
-            for (uint256 i = 0; i < length; ++i) {
-                bytes1 c = text[i];
-                if (c < 0x21 || c > 0x7e) revert GPUManagementInvalidGateway(i);
-            }
-        }
-        _gateways[msg.sender] = url;
-        emit StoreGatewaySet(msg.sender, url);
     }
 
     /// @notice Applies up to `max` logged pool changes that no pending draw still has to ignore. Anyone may call (a
@@ -607,11 +576,6 @@ contract GPUManagement is IGPUManagement, Ownable {
             models[i] = _servedModels[worker][i];
         }
         return (state, _hardware[worker], models);
-    }
-
-    /// @notice The store gateway URL `worker` published (empty when none).
-    function storeGateway(address worker) external view returns (string memory) {
-        return _gateways[worker];
     }
 
     /// @notice Staking parameters: minimum stake (per unit of capacity), unbonding period, treasury.

@@ -8,9 +8,16 @@ import {
     IGPUManagement,
     IModelFileSystem,
     IPromptScheduler,
-    ModelTerms
+    ModelTerms,
+    WorkerStatus
 } from "../interfaces/IKernelComponents.sol";
 import {Challenge, Counters, KernelStorage, Lane, LaneHold, PromptCore} from "./KernelStorage.sol";
+
+/// @dev The head of GPUManagement's `getWorker`: its worker state is a static struct, so its first three words are
+/// the stake, the end of a jail or unbonding term, and the status.
+interface IWorkerStatus {
+    function getWorker(address worker) external view returns (uint128 stake, uint64 until, WorkerStatus status);
+}
 
 /// @title KernelExtension
 /// @notice The kernel's functions off the path every prompt takes: views, fee estimates, parameters, cancelling a
@@ -25,6 +32,9 @@ contract KernelExtension is KernelStorage {
 
     /// @notice A state-changing function was called on the extension itself rather than through the kernel.
     error KernelExtensionNotDelegated();
+
+    /// @notice Longest store gateway URL a worker may publish.
+    uint256 public constant MAX_GATEWAY_BYTES = 200;
 
     modifier onlyDelegated() {
         if (address(this) != _kernel) revert KernelExtensionNotDelegated();
@@ -41,6 +51,35 @@ contract KernelExtension is KernelStorage {
         uint256 eaiPerWei_
     ) KernelStorage(msg.sender, models_, gpu_, context_, scheduler_, token_, eaiPerWei_) {
         _kernel = msg.sender;
+    }
+
+    /// @notice Publishes the URL of the IPFS trustless gateway the caller serves its content store on (`GET
+    /// /ipfs/{cid}`), so that other workers fetch model files from it without a central server; an empty URL
+    /// withdraws it. Any worker registered in GPUManagement, whatever its status. Fetchers check every block
+    /// against its id, so a gateway needs no trust; the rule here only keeps entries short and plain. (Kept in the
+    /// kernel's extension, off every prompt's path, so that the worker registry's code and gas stay as they were.)
+    function setStoreGateway(string calldata url) external onlyDelegated {
+        (,, WorkerStatus status) = IWorkerStatus(address(_gpu)).getWorker(msg.sender);
+        if (status == WorkerStatus.None) revert DecentralizedInferenceNotAWorker(msg.sender);
+        bytes calldata text = bytes(url);
+        uint256 length = text.length;
+        if (length != 0) {
+            if (length > MAX_GATEWAY_BYTES) revert DecentralizedInferenceInvalidGateway(length);
+            bool http = length > 7 && bytes7(text[:7]) == "http://";
+            bool https = length > 8 && bytes8(text[:8]) == "https://";
+            if (!http && !https) revert DecentralizedInferenceInvalidGateway(0);
+            for (uint256 i = 0; i < length; ++i) {
+                bytes1 c = text[i];
+                if (c < 0x21 || c > 0x7e) revert DecentralizedInferenceInvalidGateway(i);
+            }
+        }
+        _storeGateways[msg.sender] = url;
+        emit StoreGatewaySet(msg.sender, url);
+    }
+
+    /// @notice The store gateway URL `worker` published (empty when none).
+    function storeGateway(address worker) external view returns (string memory) {
+        return _storeGateways[worker];
     }
 
     /// @notice See {IAIKernel-cancelQueued}.

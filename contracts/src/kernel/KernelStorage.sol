@@ -211,6 +211,9 @@ abstract contract KernelStorage is IAIKernelEvents, Ownable, ReentrancyGuardTran
     /// the end of the jail term it got (low 64 bits), so that a challenge that proves it right can give both back.
     /// Written only when someone is penalized for a wrong output.
     mapping(uint256 laneId => mapping(uint256 index => uint256)) internal _laneSlashes;
+    /// @dev The trustless gateway each worker serves its content store on (empty: none published); see
+    /// {KernelExtension-setStoreGateway}.
+    mapping(address worker => string url) internal _storeGateways;
 
     /// @notice The owner changed the parameters.
     event ParamsUpdated(KernelParams params);

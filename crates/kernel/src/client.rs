@@ -455,12 +455,16 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// Publishes the URL of the trustless gateway this worker serves its content store on (empty:
     /// withdraws it).
     pub async fn set_store_gateway(&self, url: &str) -> Result<TransactionReceipt> {
-        send(self.gpu.setStoreGateway(url.to_string()).from(self.from), "setStoreGateway").await
+        send(self.kernel.setStoreGateway(url.to_string()).from(self.from), "setStoreGateway").await
     }
 
     /// The store gateway URL `worker` published (empty when none).
     pub async fn store_gateway(&self, worker: Address) -> Result<String> {
-        self.gpu.storeGateway(worker).call().await.map_err(|e| Error::contract("storeGateway", e))
+        self.kernel
+            .storeGateway(worker)
+            .call()
+            .await
+            .map_err(|e| Error::contract("storeGateway", e))
     }
 
     /// The store gateways workers published since block `from_block`, as `(worker, url)` in the
@@ -468,7 +472,7 @@ impl<P: Provider + Clone> KernelClient<P> {
     /// hold stake.
     pub async fn store_gateways(&self, from_block: u64) -> Result<Vec<(Address, String)>> {
         let logs = self
-            .gpu
+            .kernel
             .StoreGatewaySet_filter()
             .from_block(from_block)
             .query()

@@ -344,13 +344,17 @@ async fn test_attack_store_gateways_are_published_by_workers_only_and_kept_plain
     let env = Env::with(Options { requesters: 1, ..Options::default() }).await;
     let (a, b) = (&env.workers[0], &env.workers[1]);
     let outsider = &env.requesters[0];
+    use aik_kernel::bindings::DecentralizedInference as DI;
+    type KernelErrors = DI::DecentralizedInferenceErrors;
     let invalid = |at: u64| {
-        Errors::GPUManagementInvalidGateway(GPU::GPUManagementInvalidGateway { at: U256::from(at) })
+        KernelErrors::DecentralizedInferenceInvalidGateway(
+            DI::DecentralizedInferenceInvalidGateway { at: U256::from(at) },
+        )
     };
     assert_revert(
         outsider.set_store_gateway("http://evil.example").await,
-        Errors::GPUManagementNotRegistered(GPU::GPUManagementNotRegistered {
-            worker: outsider.from(),
+        KernelErrors::DecentralizedInferenceNotAWorker(DI::DecentralizedInferenceNotAWorker {
+            caller: outsider.from(),
         }),
     );
     let long = format!("https://{}", "a".repeat(193));
@@ -371,7 +375,7 @@ async fn test_attack_store_gateways_are_published_by_workers_only_and_kept_plain
     b.set_store_gateway("http://127.0.0.1:8081").await.unwrap();
     a.set_store_gateway("https://store-a.example").await.unwrap();
     assert_eq!(a.store_gateway(a.from()).await.unwrap(), "https://store-a.example");
-    let logs = env.owner.gpu().StoreGatewaySet_filter().from_block(0).query().await.unwrap();
+    let logs = env.owner.kernel().StoreGatewaySet_filter().from_block(0).query().await.unwrap();
     let urls: Vec<_> = logs.iter().map(|(e, _)| (e.worker, e.url.as_str())).collect();
     assert_eq!(
         urls,
