@@ -85,8 +85,6 @@ pub struct LlamaConfig {
     /// Linear RoPE scaling: positions are multiplied by this (`1 / llama.rope.scaling.factor`
     /// when `llama.rope.scaling.type = linear`, else 1).
     pub rope_freq_scale: f32,
-    /// Width of the queries of all heads, `heads · head_dim` (`dim` except for Gemma 3).
-    pub q_dim: usize,
     /// Positions a sliding-window layer attends (`attention.sliding_window`; 0: none).
     pub window: usize,
     /// Per layer, whether it attends only the window (Gemma 3's pattern).
@@ -184,10 +182,6 @@ impl LlamaConfig {
                 key("final_logit_softcapping")
             )));
         }
-        let rope_base_swa = match gguf.metadata(&key("rope.freq_base_swa")) {
-            Some(_) => gguf.get_f32(&key("rope.freq_base_swa"))?,
-            None => 10_000.0,
-        };
         let rope_dims = match gguf.get_u64_opt(&key("rope.dimension_count"))? {
             Some(_) => get("rope.dimension_count")?,
             None => head_dim,
@@ -198,14 +192,20 @@ impl LlamaConfig {
                 key("rope.dimension_count")
             )));
         }
-        let rope_base = match gguf.metadata(&key("rope.freq_base")) {
-            Some(_) => gguf.get_f32(&key("rope.freq_base"))?,
-            None => 10_000.0,
+        let f32_or = |k: &str, default: f32| -> Result<f32> {
+            match gguf.metadata(&key(k)) {
+                Some(_) => gguf.get_f32(&key(k)),
+                None => Ok(default),
+            }
         };
+        let rope_base = f32_or("rope.freq_base", 10_000.0)?;
+        let rope_base_swa = f32_or("rope.freq_base_swa", 10_000.0)?;
         let rms_eps = gguf.get_f32(&key("attention.layer_norm_rms_epsilon"))?;
-        if !(rope_base.is_finite() && rope_base > 1.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
+        let base_ok = |b: f32| b.is_finite() && b > 1.0;
+        if !(base_ok(rope_base) && base_ok(rope_base_swa) && rms_eps.is_finite() && rms_eps >= 0.0)
+        {
             return Err(Error::InvalidModel(format!(
-                "rope.freq_base {rope_base} or rms epsilon {rms_eps} is out of range"
+                "rope.freq_base {rope_base}, rope.freq_base_swa {rope_base_swa} or rms epsilon {rms_eps} is out of range"
             )));
         }
         let rope_freq_scale = match gguf.metadata(&key("rope.scaling.type")) {
@@ -245,7 +245,6 @@ impl LlamaConfig {
             rope_dims,
             rms_eps,
             rope_freq_scale,
-            q_dim: heads * head_dim,
             window,
             windowed,
             rope_base_swa,
@@ -255,6 +254,11 @@ impl LlamaConfig {
     /// Width of the key and value vectors of one position.
     pub fn kv_dim(&self) -> usize {
         self.kv_heads * self.head_dim
+    }
+
+    /// Width of the queries of all heads, `heads · head_dim` (`dim` except for Gemma 3).
+    pub fn q_dim(&self) -> usize {
+        self.heads * self.head_dim
     }
 }
 
@@ -359,7 +363,7 @@ fn load_qkv_bias(gguf: &Gguf, c: &LlamaConfig, l: usize) -> Result<Option<[Vec<f
         )));
     }
     Ok(Some([
-        load_vector(gguf, &names[0], c.q_dim)?,
+        load_vector(gguf, &names[0], c.q_dim())?,
         load_vector(gguf, &names[1], c.kv_dim())?,
         load_vector(gguf, &names[2], c.kv_dim())?,
     ]))
@@ -389,7 +393,7 @@ impl LlamaModel {
     /// Loads the model from a parsed GGUF file, repacking every matrix.
     pub fn from_gguf(gguf: &Gguf) -> Result<Self> {
         let c = LlamaConfig::from_gguf(gguf)?;
-        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim);
+        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim());
         let token_embd = load_matrix(gguf, "token_embd.weight", dim, c.vocab)?;
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
@@ -632,7 +636,7 @@ impl<'m> Session<'m> {
                 push_rope_row(cos.len() / half, freqs, cos, sin);
             }
         }
-        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim);
+        let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim());
         let mut s = Scratch {
             x: vec![0f32; n * dim],
             h: vec![0f32; n * ffn.max(dim)],
@@ -694,7 +698,7 @@ impl<'m> Session<'m> {
         let m = self.model;
         let c = &m.config;
         let layer = &m.layers[l];
-        let (dim, kv, ffn, qd, hd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim, c.head_dim);
+        let (dim, kv, ffn, qd, hd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim(), c.head_dim);
 
         for t in 0..n {
             rms_norm(
@@ -722,13 +726,8 @@ impl<'m> Session<'m> {
             }
         }
         if let Some(g) = &layer.gemma {
-            let mut normed = vec![0f32; hd];
-            for (heads, w) in [(&mut s.q, &g.q_norm), (&mut s.k, &g.k_norm)] {
-                for head in heads.chunks_exact_mut(hd) {
-                    rms_norm(head, w, c.rms_eps, &mut normed);
-                    head.copy_from_slice(&normed);
-                }
-            }
+            rms_norm_rows(&mut s.q, &g.q_norm, c.rms_eps);
+            rms_norm_rows(&mut s.k, &g.k_norm, c.rms_eps);
         }
         let table = usize::from(c.windowed[l]);
         for t in 0..n {
@@ -747,7 +746,7 @@ impl<'m> Session<'m> {
         quantize_activations(&s.attn, &mut s.hq[..n * qd / QK]);
         matmul(&layer.wo, &s.hq[..n * qd / QK], n, &mut s.proj, self.backend, &self.pool);
         if let Some(g) = &layer.gemma {
-            post_norm(&mut s.proj, &g.post_attn, c.rms_eps, dim);
+            rms_norm_rows(&mut s.proj, &g.post_attn, c.rms_eps);
         }
         for (x, p) in s.x.iter_mut().zip(&s.proj) {
             *x += *p;
@@ -776,7 +775,7 @@ impl<'m> Session<'m> {
         quantize_activations(&s.h[..n * ffn], &mut s.fq);
         matmul(&layer.w_down, &s.fq, n, &mut s.proj, self.backend, &self.pool);
         if let Some(g) = &layer.gemma {
-            post_norm(&mut s.proj, &g.post_ffn, c.rms_eps, dim);
+            rms_norm_rows(&mut s.proj, &g.post_ffn, c.rms_eps);
         }
         for (x, p) in s.x.iter_mut().zip(&s.proj) {
             *x += *p;
@@ -805,7 +804,7 @@ impl<'m> Session<'m> {
     /// across threads.
     fn attention(&self, l: usize, n: usize, q: &[f32], out: &mut [f32]) {
         let c = &self.model.config;
-        let (dim, kv, hd) = (c.q_dim, c.kv_dim(), c.head_dim);
+        let (dim, kv, hd) = (c.q_dim(), c.kv_dim(), c.head_dim);
         let window = if c.windowed[l] { c.window } else { usize::MAX };
         let group = c.heads / c.kv_heads;
         let keys = &self.keys[l];
@@ -855,20 +854,27 @@ impl<'m> Session<'m> {
     }
 }
 
-/// RMS-normalizes each `dim`-wide row of `rows` in place (Gemma 3's post-norms).
-fn post_norm(rows: &mut [f32], w: &[f32], eps: f32, dim: usize) {
-    let mut normed = vec![0f32; dim];
-    for row in rows.chunks_exact_mut(dim) {
-        rms_norm(row, w, eps, &mut normed);
-        row.copy_from_slice(&normed);
+/// RMS-normalizes each `w.len()`-wide row of `rows` in place, as [`rms_norm`] (Gemma 3's
+/// per-head q/k norms and post-norms).
+fn rms_norm_rows(rows: &mut [f32], w: &[f32], eps: f32) {
+    for row in rows.chunks_exact_mut(w.len()) {
+        let scale = rms_scale(row, eps);
+        for (x, &w) in row.iter_mut().zip(w) {
+            *x = (*x * scale) * w;
+        }
     }
 }
 
 /// `y = (x · (1 / √(mean(x²) + eps))) · w`, with the canonical striped sum of squares.
 fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
-    let mean = sum_squares_striped(x) / x.len() as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
+    let scale = rms_scale(x, eps);
     for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
         *y = (x * scale) * w;
     }
+}
+
+/// `1 / √(mean(x²) + eps)`.
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    let mean = sum_squares_striped(x) / x.len() as f32;
+    1.0 / (mean + eps).sqrt()
 }

@@ -39,7 +39,7 @@ fn gemma3_270m_matches_llama_cpp_and_itself() {
         serde_json::from_str(include_str!("../data/llamacpp_gemma3.json")).unwrap();
     let model = LlamaModel::open(&path).unwrap();
     let config = model.config();
-    assert_eq!((config.layers, config.dim, config.q_dim, config.vocab), (18, 640, 1024, 262_144));
+    assert_eq!((config.layers, config.dim, config.q_dim(), config.vocab), (18, 640, 1024, 262_144));
     assert_eq!(config.windowed.iter().filter(|&&w| w).count(), 15, "every sixth layer is global");
     let mut bits = sha2::Sha256::new();
     for run in reference["runs"].as_array().unwrap() {

@@ -334,6 +334,8 @@ async fn test_attack_the_extension_called_directly_changes_nothing() {
     let err = worker_direct.challenge(prompt_id).value(bond).call().await.unwrap_err();
     assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
     let err = worker_direct.deliver(prompt_id, b"world".to_vec().into()).call().await.unwrap_err();
+    assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated.clone()));
+    let err = worker_direct.setStoreGateway("http://a.example".into()).call().await.unwrap_err();
     assert_eq!(err.as_decoded_interface_error::<Errors>(), Some(not_delegated));
     // The kernel's fallback is payable for the challenge bond; every other extension function, and
     // a plain transfer, still refuses a value.

@@ -158,25 +158,18 @@ impl Fetcher {
         }
         let as_ipfs = Uri::Ipfs { cid: cid.to_string(), path: String::new() };
         let mut failures = Vec::new();
-        for endpoint in &self.filecoin {
-            let mut incoming =
-                store.stage(expected.clone(), &format!("fil://{cid}"), progress).await?;
-            let attempt = match endpoint.fetch(&as_ipfs, &mut incoming).await {
-                Ok(()) => incoming.finish().await,
-                Err(error) => Err(error),
-            };
-            match attempt {
-                Ok(id) => {
-                    info!(%cid, %id, "retrieved from Filecoin and verified");
-                    return Ok(id);
-                }
-                Err(error) => {
-                    warn!(%cid, %error, "retrieval endpoint failed, trying the next");
-                    failures.push(error);
-                }
-            }
-        }
-        Err(Error::AllSourcesFailed { failures })
+        let label = format!("fil://{cid}");
+        let found = first_gateway(
+            &self.filecoin,
+            store,
+            &as_ipfs,
+            &label,
+            expected,
+            progress,
+            &mut failures,
+        )
+        .await?;
+        found.ok_or(Error::AllSourcesFailed { failures })
     }
 
     /// Fetches the UnixFS file whose id is `root` when its sha256 is not known (`aik store get
@@ -232,27 +225,55 @@ impl Fetcher {
         });
         if let Some(cid) = named {
             let as_ipfs = Uri::Ipfs { cid, path: String::new() };
-            for peer in &self.peers {
-                let mut incoming =
-                    store.stage(expected.clone(), &as_ipfs.to_string(), progress).await?;
-                let attempt = match peer.fetch(&as_ipfs, &mut incoming).await {
-                    Ok(()) => incoming.finish().await,
-                    Err(error) => Err(error),
-                };
-                match attempt {
-                    Ok(id) => {
-                        info!(uri = %as_ipfs, peer = %peer.base(), %id, "fetched from a peer's store");
-                        return Ok(id);
-                    }
-                    Err(error) => {
-                        warn!(peer = %peer.base(), %error, "peer gateway failed, trying the next");
-                        failures.push(error);
-                    }
-                }
+            let label = as_ipfs.to_string();
+            let found = first_gateway(
+                &self.peers,
+                store,
+                &as_ipfs,
+                &label,
+                expected,
+                progress,
+                &mut failures,
+            )
+            .await?;
+            if let Some(id) = found {
+                return Ok(id);
             }
         }
         Err(Error::AllSourcesFailed { failures })
     }
+}
+
+/// Tries `uri` on each gateway in turn (Filecoin retrieval endpoints, peers' stores) until one
+/// yields the expected content; a gateway's failure is logged, kept in `failures` and the next
+/// one tried. `Ok(None)` when none did.
+async fn first_gateway(
+    gateways: &[IpfsGateway],
+    store: &LocalStore,
+    uri: &Uri,
+    label: &str,
+    expected: &Expected,
+    progress: &dyn Progress,
+    failures: &mut Vec<Error>,
+) -> Result<Option<ContentId>> {
+    for gateway in gateways {
+        let mut incoming = store.stage(expected.clone(), label, progress).await?;
+        let attempt = match gateway.fetch(uri, &mut incoming).await {
+            Ok(()) => incoming.finish().await,
+            Err(error) => Err(error),
+        };
+        match attempt {
+            Ok(id) => {
+                info!(%label, gateway = %gateway.base(), %id, "fetched and verified");
+                return Ok(Some(id));
+            }
+            Err(error) => {
+                warn!(%label, gateway = %gateway.base(), %error, "gateway failed, trying the next");
+                failures.push(error);
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Whether `url`'s host may be a peer's public address: a name, or an IP address that is not
