@@ -52,6 +52,7 @@ pub use client::{
 pub use context::{PromptStore, load_context, load_context_with, winning_output};
 pub use deploy::{DeployParams, KernelAddresses, deploy_kernel, install_timelock};
 pub use error::{Error, Result, decode_revert};
+pub use tx::TX_GAS_HEADROOM;
 pub use types::{
     ChallengeStatus, DataSource, Finality, Hardware, ModelSpec, Penalty, PromptRecord,
     PromptRequest, PromptStatus, SchedulingPolicy, WorkerStatus, format_eai,

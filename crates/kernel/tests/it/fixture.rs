@@ -163,6 +163,15 @@ impl Env {
             self.provider.raw_request("evm_mine".into(), ()).await.expect("evm_mine");
     }
 
+    /// Gives the next block the timestamp `seconds`.
+    pub(crate) async fn set_next_timestamp(&self, seconds: u64) {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("evm_setNextBlockTimestamp".into(), (seconds,))
+            .await
+            .expect("evm_setNextBlockTimestamp");
+    }
+
     pub(crate) async fn now(&self) -> u64 {
         let block = self
             .provider

@@ -1,9 +1,10 @@
 //! Queues: more prompts than free capacity, under both policies; cancellation and pump.
 
 use aik_kernel::{
-    PromptStatus, SchedulingPolicy, WorkerStatus, bindings::DecentralizedInference as DI,
+    PromptStatus, SchedulingPolicy, TX_GAS_HEADROOM, WorkerStatus,
+    bindings::DecentralizedInference as DI,
 };
-use alloy::primitives::U256;
+use alloy::{eips::BlockId, primitives::U256};
 
 use crate::fixture::{Env, Options, PRICE, assert_revert};
 
@@ -135,4 +136,33 @@ async fn test_queue_cancel_after_timeout_refunds_and_pump_skips_it() {
     env.draw().await;
     assert_eq!(env.owner.prompt(later).await.unwrap().status, PromptStatus::Committing);
     assert_eq!(env.owner.scheduler().queueLength(env.model).call().await.unwrap(), U256::ZERO);
+}
+
+/// Cancelling closes the prompt's lane, writing the block time over the queue deadline in the
+/// same packed slot. Estimated in the very second of the deadline that write changes nothing;
+/// mined a second later it does and costs 2,800 gas more: the bare estimate runs out of gas
+/// (how this test once failed in CI), the client's headroom does not.
+#[tokio::test]
+async fn test_cancel_estimated_at_the_deadline_and_mined_a_second_later_has_enough_gas() {
+    let env =
+        Env::with(Options { tweak: |p| p.kernel.pumpOnFinalize = 0, ..Options::default() }).await;
+    let alice = &env.requesters[0];
+    alice.submit(&env.request("first")).await.unwrap();
+    env.draw().await;
+    let id = alice.submit(&env.request("second")).await.unwrap().prompt_id;
+    let deadline = env.owner.prompt(id).await.unwrap().commit_deadline;
+    env.set_next_timestamp(deadline).await;
+    env.mine(1).await;
+    let call = alice.kernel().cancelQueued(id).from(alice.from());
+    let estimate = call.clone().block(BlockId::latest()).estimate_gas().await.unwrap();
+
+    env.set_next_timestamp(deadline + 1).await;
+    let bare = call.clone().gas(estimate).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(!bare.status(), "the bare estimate is {estimate} gas; the block needed more");
+    assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Queued);
+    assert_eq!(env.now().await, deadline + 1);
+
+    let padded = call.gas(estimate + TX_GAS_HEADROOM).send().await.unwrap();
+    assert!(padded.get_receipt().await.unwrap().status());
+    assert_eq!(env.owner.prompt(id).await.unwrap().status, PromptStatus::Refunded);
 }
