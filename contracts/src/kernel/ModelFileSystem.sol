@@ -4,12 +4,20 @@ pragma solidity 0.8.37;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IModelFileSystem, ModelTerms, SchedulingPolicy} from "../interfaces/IKernelComponents.sol";
 
+/// @notice How a model is prompted: through its chat template (an instruction-tuned model) or as plain text (a
+/// base model), laid out by the protocol's rule so every worker and verifier runs the same tokens.
+enum PromptLayout {
+    Chat,
+    PlainText
+}
+
 /// @notice A model as registered: what to fetch, how to check it, and the terms of serving it.
 /// @param name Human-readable name (e.g. "SmolLM2-135M-Instruct Q4_1").
 /// @param driver Versioned driver id that runs it (e.g. "llama-gguf/1").
 /// @param fileSha256 sha256 of the whole model file.
 /// @param fileSize Size of the model file in bytes.
 /// @param chunkSize Bytes per chunk for the Merkle tree of chunk hashes.
+/// @param layout How prompts are rendered for it: chat template, or plain text for a base model.
 /// @param merkleRoot Root of the Merkle tree of the chunks' sha256 hashes.
 /// @param uris Where the file can be fetched (ipfs://, ar://, https://, pypi://package/version/path).
 /// @param terms Price, committee size, policy, minimum memory, retired flag.
@@ -19,6 +27,7 @@ struct Model {
     bytes32 fileSha256;
     uint64 fileSize;
     uint32 chunkSize;
+    PromptLayout layout;
     bytes32 merkleRoot;
     string[] uris;
     ModelTerms terms;
@@ -37,7 +46,9 @@ contract ModelFileSystem is IModelFileSystem, Ownable {
     mapping(uint256 modelId => Model) private _models;
 
     /// @notice A model was registered.
-    event ModelRegistered(uint256 indexed modelId, string name, string driver, bytes32 fileSha256, uint64 fileSize);
+    event ModelRegistered(
+        uint256 indexed modelId, string name, string driver, bytes32 fileSha256, uint64 fileSize, PromptLayout layout
+    );
     /// @notice A model's price, committee size, policy or minimum memory changed.
     event ModelTermsUpdated(
         uint256 indexed modelId,
@@ -68,7 +79,8 @@ contract ModelFileSystem is IModelFileSystem, Ownable {
     constructor(address initialOwner) Ownable(initialOwner) {}
 
     /// @notice Registers a model; ids are sequential from 1.
-    /// @dev `model.terms.retired` is ignored: a model starts serving.
+    /// @dev `model.terms.retired` is ignored: a model starts serving. A `layout` outside the enum reverts in ABI
+    /// decoding, before any check.
     function registerModel(Model calldata model) external onlyOwner returns (uint256 modelId) {
         if (bytes(model.name).length == 0) revert ModelFileSystemEmptyField("name");
         if (bytes(model.driver).length == 0) revert ModelFileSystemEmptyField("driver");
@@ -87,6 +99,7 @@ contract ModelFileSystem is IModelFileSystem, Ownable {
         stored.fileSha256 = model.fileSha256;
         stored.fileSize = model.fileSize;
         stored.chunkSize = model.chunkSize;
+        stored.layout = model.layout;
         stored.merkleRoot = model.merkleRoot;
         stored.uris = model.uris;
         stored.terms = ModelTerms({
@@ -96,7 +109,7 @@ contract ModelFileSystem is IModelFileSystem, Ownable {
             minMemoryMb: model.terms.minMemoryMb,
             retired: false
         });
-        emit ModelRegistered(modelId, model.name, model.driver, model.fileSha256, model.fileSize);
+        emit ModelRegistered(modelId, model.name, model.driver, model.fileSha256, model.fileSize, model.layout);
         emit ModelTermsUpdated(
             modelId, model.terms.pricePerToken, model.terms.committeeSize, model.terms.policy, model.terms.minMemoryMb
         );

@@ -8,7 +8,7 @@ use std::{
     time::Instant,
 };
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_infer::ExecOptions;
 use aik_kernel::OutputFormat;
 use aik_node::{Deployment, Engine};
 use aik_store::{FetchConfig, Fetcher, LocalStore};
@@ -187,10 +187,10 @@ pub(crate) async fn load_engine_from(
     let started = Instant::now();
     let load_path = path.clone();
     let driver = tokio::task::spawn_blocking(move || {
-        LlamaGgufDriver::load(&load_path, ExecOptions::default())
+        aik_node::load_driver(model_id, &model, &load_path, ExecOptions::default())
     })
     .await??;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "model loaded");
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), layout = %driver.layout(), "model loaded");
     Ok((Engine::llama(Arc::new(driver)), path))
 }
 
@@ -221,21 +221,21 @@ pub(crate) async fn fetch_known_model(known: &crate::model::KnownModel) -> eyre:
     store.path_of(&id).await?.ok_or_else(|| eyre!("model {id} vanished from the store"))
 }
 
-/// Fetches the default model (see [`fetch_default_model`]), then deploys a kernel that serves it
-/// with a committee of `committee`.
-pub(crate) async fn deploy_default(
+/// Fetches `known` (see [`fetch_known_model`]), then deploys a kernel that serves it with a
+/// committee of `committee`, in the layout its file asks for (plain text for a base model).
+pub(crate) async fn deploy_known(
+    known: &crate::model::KnownModel,
     rpc_url: &str,
     ws_url: Option<String>,
     owner: &PrivateKeySigner,
     params: &aik_kernel::DeployParams,
     committee: u8,
 ) -> eyre::Result<Deployment> {
-    use aik_node::network::{DEFAULT_MODEL_URI, deploy, model_spec};
-    let file = fetch_default_model().await?;
+    use aik_node::network::{deploy, model_spec};
+    let file = fetch_known_model(known).await?;
     // Where `aik generate` and `aik bench` look for it too.
-    crate::model::cache_default_model(&file)?;
-    let spec =
-        model_spec(&file, "SmolLM2-135M-Instruct Q4_1", vec![DEFAULT_MODEL_URI.into()], committee)?;
+    crate::model::cache_model(&file, known.file)?;
+    let spec = model_spec(&file, known.label, vec![known.uri.into()], committee)?;
     deploy(rpc_url, ws_url, owner, params, &spec).await.wrap_err("cannot deploy the kernel")
 }
 

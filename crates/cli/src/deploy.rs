@@ -1,5 +1,5 @@
-//! `aik deploy`: deploy the kernel and register the default model on any chain, and write the
-//! deployment file the other commands read.
+//! `aik deploy`: deploy the kernel and register a known model (the default, or `--model`) on any
+//! chain, and write the deployment file the other commands read.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use aik_kernel::DeployParams;
 use clap::Args;
 use eyre::{WrapErr, ensure};
 
-use crate::chain::{deploy_default, deployment_path, parse_key, runtime};
+use crate::chain::{deploy_known, deployment_path, parse_key, runtime};
 
 /// `aik deploy`.
 #[derive(Debug, Args)]
@@ -24,7 +24,11 @@ pub(crate) struct DeployArgs {
     /// Directory to write deployment.json into.
     #[arg(long, default_value = ".aik")]
     dir: PathBuf,
-    /// Committee size of the default model.
+    /// The model to register and serve: smollm2 (SmolLM2-135M-Instruct Q4_1, the default) or
+    /// gemma3-270m (Gemma 3 270M Q4_K_M, a base model prompted as plain text).
+    #[arg(long, default_value = "smollm2")]
+    model: String,
+    /// Committee size of the model.
     #[arg(long, default_value_t = 3)]
     committee: u8,
     /// Seconds every owner action (parameters, models) waits in the kernel's timelock before it
@@ -40,6 +44,7 @@ pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
         "--committee must be 1..=16, got {}",
         args.committee
     );
+    let known = crate::model::known_model(&args.model)?;
     runtime()?.block_on(async move {
         let owner = parse_key(&args.key)?;
         let params = DeployParams {
@@ -47,14 +52,15 @@ pub(crate) fn run(args: DeployArgs) -> eyre::Result<()> {
             ..DeployParams::dev(owner.address())
         };
         let deployment =
-            deploy_default(&args.rpc, args.ws.clone(), &owner, &params, args.committee).await?;
+            deploy_known(known, &args.rpc, args.ws.clone(), &owner, &params, args.committee)
+                .await?;
         std::fs::create_dir_all(&args.dir)
             .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
         let path = deployment_path(&args.dir);
         deployment.save(&path)?;
         println!("kernel   {}", deployment.kernel);
         println!("token    {}", deployment.token);
-        println!("model    #{}", deployment.model_id);
+        println!("model    #{} {}", deployment.model_id, known.label);
         if let Some(timelock) = deployment.timelock {
             println!("timelock {timelock} ({} s delay, owns every contract)", args.timelock_delay);
         }

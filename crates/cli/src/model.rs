@@ -8,7 +8,8 @@
 //! links are impossible). A verified file is not downloaded again.
 //!
 //! `add` checks that a file is a GGUF model the `llama-gguf/1` driver loads, describes it as the
-//! registry expects ([`model_spec`]: sha256, size, chunk Merkle root), keeps it in the local
+//! registry expects ([`model_spec`]: sha256, size, chunk Merkle root; the chat layout when the
+//! file has a chat template, plain text for a base model without one), keeps it in the local
 //! content store with its UnixFS id (where workers on this machine find it before trying any
 //! URI; the default URI is `ipfs://` that id) and registers it from the owner's key. `list` reads every registered model back, with whether its file is here.
 
@@ -16,7 +17,7 @@ use aik_infer::{
     DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver,
 };
 use aik_kernel::{
-    KernelClient, SchedulingPolicy,
+    KernelClient, PromptLayout, SchedulingPolicy,
     bindings::{KernelTimelock, ModelFileSystem},
     wallet_provider,
 };
@@ -108,11 +109,7 @@ pub(crate) struct ListArgs {
 pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
     match args.command {
         ModelCommand::Pull { name } => {
-            let known = KNOWN_MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
-                let names: Vec<&str> = KNOWN_MODELS.iter().map(|m| m.name).collect();
-                eyre!("no known model {name:?}; `aik model pull` knows {}", names.join(", "))
-            })?;
-            let path = pull_known(known)?;
+            let path = pull_known(known_model(&name)?)?;
             println!("{}", path.display());
             Ok(())
         }
@@ -224,6 +221,7 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
         size: spec.file_size,
         chunk_size: spec.chunk_size,
         merkle_root: spec.merkle_root.0,
+        layout: spec.layout,
         uris: spec.uris.clone(),
         price_per_token: spec.price_per_token,
         committee_size: spec.committee_size,
@@ -250,6 +248,7 @@ struct ModelView {
     size: u64,
     chunk_size: u32,
     merkle_root: [u8; 32],
+    layout: PromptLayout,
     uris: Vec<String>,
     price_per_token: u128,
     committee_size: u8,
@@ -274,6 +273,8 @@ impl ModelView {
             size: model.fileSize,
             chunk_size: model.chunkSize,
             merkle_root: model.merkleRoot.0,
+            layout: PromptLayout::from_u8(model.layout)
+                .ok_or_else(|| eyre!("model #{id} has prompt layout {}, unknown", model.layout))?,
             uris: model.uris.clone(),
             price_per_token: model.terms.pricePerToken,
             committee_size: model.terms.committeeSize,
@@ -301,6 +302,7 @@ impl ModelView {
             "size": self.size,
             "chunk_size": self.chunk_size,
             "merkle_root": hex(&self.merkle_root),
+            "layout": self.layout.as_str(),
             "uris": self.uris,
             "price_per_token_wei": self.price_per_token.to_string(),
             "committee_size": self.committee_size,
@@ -318,6 +320,7 @@ impl ModelView {
         println!("  size       {} bytes", self.size);
         println!("  merkle     {} ({} B chunks)", hex(&self.merkle_root), self.chunk_size);
         println!("  driver     {}", self.driver);
+        println!("  layout     {}", self.layout);
         println!(
             "  terms      {} wei/token, committee {}, {}, min {} MiB{}",
             self.price_per_token,
@@ -457,6 +460,14 @@ pub(crate) const KNOWN_MODELS: [KnownModel; 2] = [
         len: aik_infer::GEMMA3_270M_LEN,
     },
 ];
+
+/// The known model called `name` (`smollm2`, `gemma3-270m`).
+pub(crate) fn known_model(name: &str) -> eyre::Result<&'static KnownModel> {
+    KNOWN_MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
+        let names: Vec<&str> = KNOWN_MODELS.iter().map(|m| m.name).collect();
+        eyre!("no known model {name:?}; known models: {}", names.join(", "))
+    })
+}
 
 /// Ensures `known` is in the store and at its model cache path, and returns the latter.
 pub(crate) fn pull_known(known: &KnownModel) -> eyre::Result<PathBuf> {

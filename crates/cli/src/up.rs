@@ -1,14 +1,15 @@
-//! `aik up`: the whole network in one process — dev chain, kernel, default model, N workers.
+//! `aik up`: the whole network in one process — dev chain, kernel, a model (the default, or
+//! `--model`), N workers.
 
 use std::{net::IpAddr, path::PathBuf, time::Instant};
 
 use aik_devnet::{Devnet, DevnetConfig};
-use aik_kernel::DeployParams;
+use aik_kernel::{DeployParams, PromptLayout};
 use aik_node::network::{LocalWorkers, ensure_current, is_live};
 use clap::Args;
 use eyre::{WrapErr, ensure};
 
-use crate::chain::{deploy_default, deployment_path, init_logging, load_engine, runtime};
+use crate::chain::{deploy_known, deployment_path, init_logging, load_engine, runtime};
 
 /// `aik up`.
 #[derive(Debug, Args)]
@@ -32,16 +33,23 @@ pub(crate) struct UpArgs {
     /// Worker nodes to run in this process (committee size is min(3, N)).
     #[arg(long, default_value_t = 3)]
     workers: usize,
+    /// The model the network serves: smollm2 (SmolLM2-135M-Instruct Q4_1, the default; the
+    /// demos are written for it) or gemma3-270m (Gemma 3 270M Q4_K_M, a base model: prompts are
+    /// text it continues, laid out as plain text). Fixed for a --dir once it is deployed.
+    #[arg(long, default_value = "smollm2")]
+    model: String,
 }
 
 pub(crate) fn run(args: UpArgs) -> eyre::Result<()> {
     init_logging();
     ensure!((1..=16).contains(&args.workers), "--workers must be 1..=16, got {}", args.workers);
+    crate::model::known_model(&args.model)?;
     runtime()?.block_on(up(args))
 }
 
 async fn up(args: UpArgs) -> eyre::Result<()> {
     let started = Instant::now();
+    let known = crate::model::known_model(&args.model)?;
     std::fs::create_dir_all(&args.dir)
         .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
     let devnet = Devnet::spawn(DevnetConfig {
@@ -74,7 +82,8 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
         }
         None => {
             let committee = args.workers.min(3) as u8;
-            let d = deploy_default(
+            let d = deploy_known(
+                known,
                 &devnet.http_url(),
                 Some(devnet.ws_url()),
                 &owner,
@@ -87,6 +96,7 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
             d
         }
     };
+    let engine_layout = serving(&deployment, known, &args.dir).await?;
     let (engine, model_path) =
         load_engine(&deployment, alloy::primitives::U256::from(deployment.model_id)).await?;
     let params = DeployParams::dev(owner.address());
@@ -121,9 +131,11 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     println!("Context       {}", deployment.context);
     println!("Scheduler     {}", deployment.scheduler);
     println!(
-        "Model         #{} SmolLM2-135M-Instruct Q4_1 ({})",
+        "Model         #{} {} ({}; prompts laid out as {})",
         deployment.model_id,
-        model_path.display()
+        known.label,
+        model_path.display(),
+        engine_layout
     );
     println!("Deployment    {}", path.display());
     println!();
@@ -135,7 +147,14 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     }
     println!();
     println!("Try:");
-    println!("  aik prompt --topic demo \"Explain what a blockchain is in two sentences.\"");
+    match engine_layout {
+        PromptLayout::Chat => {
+            println!("  aik prompt --topic demo \"Explain what a blockchain is in two sentences.\"")
+        }
+        PromptLayout::PlainText => {
+            println!("  aik prompt --topic demo --max-tokens 24 \"The three largest planets are\"")
+        }
+    }
     println!("  aik verify 1");
     println!(
         "  aik demo --list   (the whitepaper's example dapps: aik demo fantasy, aik demo wallet, …)"
@@ -152,4 +171,27 @@ async fn up(args: UpArgs) -> eyre::Result<()> {
     devnet.shutdown().await?;
     eprintln!("Stopped; state kept in {}", args.dir.display());
     Ok(())
+}
+
+/// The layout the deployment's model is registered with; an error when the network in `dir`
+/// (resumed) serves another model than `--model` asks for.
+async fn serving(
+    deployment: &aik_node::Deployment,
+    known: &crate::model::KnownModel,
+    dir: &std::path::Path,
+) -> eyre::Result<PromptLayout> {
+    let provider =
+        alloy::providers::ProviderBuilder::new().connect_http(deployment.rpc_url.parse()?);
+    let id = alloy::primitives::U256::from(deployment.model_id);
+    let model = aik_node::registered_model(&provider, deployment.models, id).await?;
+    let serves = alloy::primitives::hex::encode(model.fileSha256);
+    ensure!(
+        serves == known.sha256,
+        "the network in {} serves model #{id} {:?}, not {} (--model {}): use another --dir",
+        dir.display(),
+        model.name,
+        known.label,
+        known.name
+    );
+    Ok(aik_node::prompt_layout(id, &model)?)
 }

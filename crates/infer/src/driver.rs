@@ -2,7 +2,9 @@
 
 use crate::model::{ExecOptions, LlamaModel, Logits, Session};
 use crate::sampling::{Sampler, Sampling};
-use crate::{ChatTemplate, Error, Gguf, Message, OutputFormat, OutputValue, Result, Tokenizer};
+use crate::{
+    ChatTemplate, Error, Gguf, Message, OutputFormat, OutputValue, PromptLayout, Result, Tokenizer,
+};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,14 +74,16 @@ pub trait ModelDriver {
 
 /// `llama-gguf/1`: GGUF models of the `llama`, `qwen2` and `gemma3` architectures with
 /// F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K matrices, the canonical numerics of this crate,
-/// byte-level BPE or SentencePiece vocabularies, and the model's own chat template (a base model
-/// without one is prompted raw: [`LlamaGgufDriver::raw_prompt_tokens`]).
+/// byte-level BPE or SentencePiece vocabularies, and the model's own chat template or, for a base
+/// model, the protocol's plain-text layout ([`PromptLayout`]).
 #[derive(Debug)]
 pub struct LlamaGgufDriver {
     model: LlamaModel,
     tokenizer: Tokenizer,
     /// `None` for a base model (no `tokenizer.chat_template`).
     template: Option<ChatTemplate>,
+    /// How [`ModelDriver::run`] renders messages.
+    layout: PromptLayout,
     options: ExecOptions,
     /// `tokenizer.ggml.add_bos_token`: raw text starts with BOS.
     add_bos: bool,
@@ -110,7 +114,25 @@ impl LlamaGgufDriver {
             .metadata("tokenizer.ggml.add_bos_token")
             .and_then(crate::MetadataValue::as_bool)
             .unwrap_or_else(|| tokenizer.is_sentencepiece());
-        Ok(Self { model, tokenizer, template, options, add_bos })
+        let layout = if template.is_some() { PromptLayout::Chat } else { PromptLayout::PlainText };
+        Ok(Self { model, tokenizer, template, layout, options, add_bos })
+    }
+
+    /// The same driver rendering messages with `layout`, as a model's registry entry says. The
+    /// chat layout needs the file's chat template.
+    pub fn with_layout(self, layout: PromptLayout) -> Result<Self> {
+        if layout == PromptLayout::Chat && self.template.is_none() {
+            return Err(Error::InvalidModel(
+                "it has no chat template (tokenizer.chat_template), so it cannot be prompted with the chat layout: it is a base model, to be registered with the plain-text layout".into(),
+            ));
+        }
+        Ok(Self { layout, ..self })
+    }
+
+    /// How messages are rendered: the file's chat template by default, plain text for a file
+    /// without one; [`LlamaGgufDriver::with_layout`] sets it.
+    pub fn layout(&self) -> PromptLayout {
+        self.layout
     }
 
     /// The loaded model.
@@ -139,15 +161,25 @@ impl LlamaGgufDriver {
         self.options = options;
     }
 
-    /// Renders and tokenizes the prompt of `messages`; special-token text inside message
-    /// contents stays text (see [`ChatTemplate::encode`]).
+    /// Renders and tokenizes the prompt of `messages` in the driver's layout: through the chat
+    /// template, where special-token text inside message contents stays text (see
+    /// [`ChatTemplate::encode`]), or as [`crate::plain_text`] with
+    /// [`LlamaGgufDriver::raw_prompt_tokens`].
     pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let template = self.template.as_ref().ok_or_else(|| {
-            Error::InvalidRequest(
-                "the model has no chat template (tokenizer.chat_template): it is a base model; prompt it with plain text (raw)".into(),
-            )
-        })?;
-        template.encode(&self.tokenizer, messages, true)
+        match (self.layout, &self.template) {
+            (PromptLayout::PlainText, _) => {
+                Ok(self.raw_prompt_tokens(&crate::plain_text(messages)))
+            }
+            (PromptLayout::Chat, Some(template)) => {
+                template.encode(&self.tokenizer, messages, true)
+            }
+            // Not reached: `from_gguf` and `with_layout` give a file without a template the
+            // plain-text layout.
+            (PromptLayout::Chat, None) => Err(Error::InvalidRequest(
+                "the model has no chat template (tokenizer.chat_template): it is a base model"
+                    .into(),
+            )),
+        }
     }
 
     /// Whether the model has a chat template (else it is a base model, prompted raw).

@@ -57,7 +57,9 @@ mod tokenizer;
 
 /// Chat messages, output formats and the decoding rule are protocol types (`aik-protocol`), so
 /// what a worker runs is what the kernel recorded, with no conversion between twins.
-pub use aik_protocol::{Message, OutputFormat, OutputValue, Role, SamplingSpec};
+pub use aik_protocol::{
+    Message, OutputFormat, OutputValue, PromptLayout, Role, SamplingSpec, plain_text,
+};
 pub use chat::{ChatTemplate, RenderedPrompt};
 pub use driver::{LlamaGgufDriver, ModelDriver, Output, Request, StopReason};
 pub use error::{Error, Result};

@@ -95,6 +95,7 @@ pub async fn measure(rpc_url: &str, funder: PrivateKeySigner) -> Result<GasRepor
             file_size: 1 << 20,
             chunk_size: 1 << 20,
             merkle_root: keccak256("gas-bench root"),
+            layout: crate::PromptLayout::Chat,
             uris: vec!["ipfs://bafkreigasbench".into()],
             price_per_token: 1_000_000_000,
             committee_size: 3,

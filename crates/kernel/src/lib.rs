@@ -40,8 +40,8 @@ mod types;
 /// assembly) live in `aik-protocol`.
 pub use aik_protocol::{
     CHALLENGE_ATTEMPT, Failure, MAX_OUTPUT_BYTES, MAX_STORAGE_BYTES, Message, OutputFormat,
-    OutputValue, PromptContext, Role, SamplingSpec, Turn, commitment, output_hash, output_text,
-    quorum, user_message,
+    OutputValue, PromptContext, PromptLayout, Role, SamplingSpec, Turn, commitment, output_hash,
+    output_text, plain_text, quorum, user_message,
 };
 /// Content ids are the content store's: one implementation for the whole project.
 pub use aik_store::ContentId;

@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 use crate::{
-    Error, OutputFormat, Result, SamplingSpec,
+    Error, OutputFormat, PromptLayout, Result, SamplingSpec,
     bindings::{DecentralizedInference as DI, GPUManagement, ModelFileSystem},
 };
 
@@ -258,6 +258,8 @@ pub struct ModelSpec {
     pub chunk_size: u32,
     /// Merkle root of the chunk hashes.
     pub merkle_root: B256,
+    /// How prompts are rendered for it (plain text for a base model); fixed at registration.
+    pub layout: PromptLayout,
     /// Where to fetch the file.
     pub uris: Vec<String>,
     /// Price per output token, in wei.
@@ -278,6 +280,7 @@ impl ModelSpec {
             fileSha256: self.file_sha256,
             fileSize: self.file_size,
             chunkSize: self.chunk_size,
+            layout: self.layout.to_u8(),
             merkleRoot: self.merkle_root,
             uris: self.uris.clone(),
             terms: ModelFileSystem::ModelTerms {

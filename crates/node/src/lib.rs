@@ -40,6 +40,8 @@ pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
 pub use engine::{Answer, Engine, TokenCounter, canonical_failure};
 pub use error::{Error, Result};
-pub use model::{DRIVERS, RegisteredModel, fetch_model, registered_model};
+pub use model::{
+    DRIVERS, RegisteredModel, fetch_model, load_driver, prompt_layout, registered_model,
+};
 pub use step::{Step, next_step};
 pub use worker::{Worker, WorkerConfig};

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, PromptLayout};
 use aik_kernel::bindings::ModelFileSystem;
 use aik_store::{ContentId, Expected, Fetcher, LocalStore, Progress, Uri};
 use alloy::{primitives::U256, providers::Provider};
@@ -23,6 +24,31 @@ pub async fn registered_model<P: Provider + Clone>(
     ModelFileSystem::new(registry, provider.clone()).getModel(model_id).call().await.map_err(|e| {
         Error::Model { model_id: model_id.saturating_to(), reason: format!("getModel failed: {e}") }
     })
+}
+
+/// How prompts for `model` are rendered, as its registry entry says; a value this node does not
+/// know is an error (the node must not guess a layout its committee may not share).
+pub fn prompt_layout(model_id: U256, model: &RegisteredModel) -> Result<PromptLayout> {
+    PromptLayout::from_u8(model.layout).ok_or_else(|| Error::Model {
+        model_id: model_id.saturating_to(),
+        reason: format!("its prompt layout {} is not one this node knows", model.layout),
+    })
+}
+
+/// Loads the driver of registered model `model_id` from its verified file at `path`, rendering
+/// prompts in the registered layout. A file whose chat template the layout needs but lacks is
+/// refused here, before the node registers for the model: every prompt would fail on it.
+pub fn load_driver(
+    model_id: U256,
+    model: &RegisteredModel,
+    path: &Path,
+    options: ExecOptions,
+) -> Result<LlamaGgufDriver> {
+    let layout = prompt_layout(model_id, model)?;
+    let bad = |reason: String| Error::Model { model_id: model_id.saturating_to(), reason };
+    LlamaGgufDriver::load(path, options)
+        .and_then(|driver| driver.with_layout(layout))
+        .map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 /// Makes sure the model's file is in `store` and returns its path: already stored, else copied

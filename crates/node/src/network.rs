@@ -3,7 +3,9 @@
 
 use std::{path::Path, sync::Arc};
 
-use aik_kernel::{DeployParams, KernelClient, ModelSpec, SchedulingPolicy, wallet_provider};
+use aik_kernel::{
+    DeployParams, KernelClient, ModelSpec, PromptLayout, SchedulingPolicy, wallet_provider,
+};
 use aik_store::{ChunkManifest, DEFAULT_CHUNK_SIZE};
 use alloy::{
     primitives::{B256, U256},
@@ -32,7 +34,8 @@ pub const GEMMA3_270M_URI: &str = concat!(
 );
 
 /// The registration of a model file at `path`: sha256, size and 1 MiB-chunk Merkle root read
-/// from the file; price 1 gwei per output token, committee of `committee_size`, fee priority.
+/// from the file; the chat layout when the file has a chat template, else plain text (a base
+/// model); price 1 gwei per output token, committee of `committee_size`, fee priority.
 pub fn model_spec(
     path: &Path,
     name: &str,
@@ -40,6 +43,10 @@ pub fn model_spec(
     committee_size: u8,
 ) -> Result<ModelSpec> {
     let manifest = ChunkManifest::from_path(path, DEFAULT_CHUNK_SIZE)?;
+    let layout = match aik_infer::Gguf::open(path)?.metadata("tokenizer.chat_template") {
+        Some(_) => PromptLayout::Chat,
+        None => PromptLayout::PlainText,
+    };
     Ok(ModelSpec {
         name: name.into(),
         driver: aik_infer::LlamaGgufDriver::VERSION.into(),
@@ -47,6 +54,7 @@ pub fn model_spec(
         file_size: manifest.size,
         chunk_size: DEFAULT_CHUNK_SIZE as u32,
         merkle_root: B256::from(manifest.root),
+        layout,
         uris,
         price_per_token: 1_000_000_000,
         committee_size,

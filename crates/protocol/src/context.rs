@@ -17,6 +17,11 @@
 //!    together) is dropped. If nothing but the system prompt and the new message is left and it
 //!    still does not fit, the prompt cannot be run: [`Failure::ContextTooLong`], the same on
 //!    every node, which the committee answers with that failure answer.
+//! 5. A model registered with the plain-text layout (a base model,
+//!    [`PromptLayout::PlainText`](crate::PromptLayout::PlainText)) runs on
+//!    [`plain_text`](crate::plain_text) of those messages instead of its chat template: the
+//!    system prompt and a blank line, then the inputs and answers in order, joined with nothing.
+//!    Rule 4 counts the tokens of that text (and the BOS the model adds).
 //!
 //! Token counting depends on the model, so [`PromptContext::assemble`] takes it as a closure and
 //! this crate stays free of the inference engine.

@@ -4,8 +4,9 @@
 //! ([`OutputFormat`], [`OutputValue`]), the hash a worker commits to ([`output_hash`]), the
 //! commitment itself ([`commitment`]), the canonical failure answers a committee agrees on when
 //! the chain itself shows that a prompt cannot run ([`Failure`]), the decoding rule a request
-//! records ([`SamplingSpec`]), chat messages ([`Message`]) and the context-assembly rule that
-//! turns a prompt and its topic's history into them ([`PromptContext::assemble`]). Each rule has
+//! records ([`SamplingSpec`]), chat messages ([`Message`]), the context-assembly rule that turns
+//! a prompt and its topic's history into them ([`PromptContext::assemble`]) and the plain-text
+//! layout a base model runs them in ([`PromptLayout`], [`plain_text`]). Each rule has
 //! one definition here; the contracts implement the same rules in Solidity and the kernel SDK's
 //! tests run both sides on the same cases.
 //!
@@ -21,7 +22,7 @@ mod output;
 mod sampling;
 mod text;
 
-pub use chat::{Message, Role};
+pub use chat::{Message, PromptLayout, Role, plain_text};
 pub use commit::{CHALLENGE_ATTEMPT, commitment};
 pub use context::{PromptContext, Turn, output_text, user_message};
 pub use error::{Error, Result};

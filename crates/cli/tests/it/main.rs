@@ -1,5 +1,6 @@
 //! End-to-end tests of the `aik` binary: real OS processes against a chain in the test process.
 
+mod base_model;
 mod bench;
 mod challenge;
 mod dashboard;

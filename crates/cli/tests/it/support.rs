@@ -31,12 +31,18 @@ pub(crate) fn tiny_model(dir: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
 /// An `aik` home under `dir` whose content store holds the default model (SmolLM2, linked from
 /// the model cache, where `scripts/test` pulls it before the tests).
 pub(crate) fn home_with_default_model(dir: &Path) -> PathBuf {
-    let real = aik_infer::default_model_path().expect("a home directory");
-    assert!(real.is_file(), "scripts/test pulls the default model before the tests");
+    home_with_model(dir, aik_infer::DEFAULT_MODEL_FILE, aik_infer::DEFAULT_MODEL_SHA256)
+}
+
+/// An `aik` home under `dir` whose content store holds the pulled model `file` (sha256 hex
+/// `sha256`), linked from the model cache where `scripts/test` pulls it before the tests.
+pub(crate) fn home_with_model(dir: &Path, file: &str, sha256: &str) -> PathBuf {
+    let real = aik_infer::model_path(file).expect("a home directory");
+    assert!(real.is_file(), "scripts/test pulls {file} before the tests");
     let home = dir.join("home");
     let store = home.join("store");
     std::fs::create_dir_all(&store).unwrap();
-    let id = aik_store::ContentId::from_hex(aik_infer::DEFAULT_MODEL_SHA256).unwrap();
+    let id = aik_store::ContentId::from_hex(sha256).unwrap();
     if std::fs::hard_link(&real, store.join(id.to_string())).is_err() {
         std::fs::copy(&real, store.join(id.to_string())).unwrap();
     }
@@ -216,8 +222,19 @@ impl AikProcess {
     /// [`AikProcess::log`] (not a terminal, and no `NO_COLOR`: `aik` must leave colours out by
     /// itself).
     pub(crate) fn up(dir: &Path, home: &Path, port: u16, dashboard: u16) -> Self {
+        Self::up_with(dir, home, port, dashboard, &[])
+    }
+
+    /// [`AikProcess::up`] with more arguments.
+    pub(crate) fn up_with(
+        dir: &Path,
+        home: &Path,
+        port: u16,
+        dashboard: u16,
+        args: &[&str],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_aik"));
-        command.arg("up").arg("--dir").arg(dir).args(["--port", &port.to_string()]);
+        command.arg("up").arg("--dir").arg(dir).args(["--port", &port.to_string()]).args(args);
         command.args(["--dashboard-port", &dashboard.to_string()]);
         command.env("AIK_HOME", home).env("RUST_LOG", "aik_node=info,warn").env_remove("NO_COLOR");
         let mut up = Self::spawn(command, dir.with_extension("log"));
@@ -259,6 +276,14 @@ impl AikProcess {
     /// SIGKILL (what `Child::kill` sends on Unix) and reap: no shutdown code runs.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Ctrl-C (SIGINT), then waits for the process to exit: its shutdown code runs.
+    pub(crate) fn interrupt(&mut self) {
+        let pid = i32::try_from(self.child.id()).expect("a pid fits i32");
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGINT) };
         let _ = self.child.wait();
     }
 

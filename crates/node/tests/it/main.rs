@@ -5,4 +5,5 @@ mod capacity;
 mod context_tokens;
 mod e2e;
 mod hardhat;
+mod layout;
 mod resilience;
