@@ -125,6 +125,7 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::Q8_0,
     ]
     .into_iter()
@@ -157,10 +158,14 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
         TinyLlamaSpec { rope_scaling: RopeScaling::Linear(4.0), seed: 8, ..f32s },
     ));
     // The k-quants need rows of whole 256-element super-blocks: width 256, FFN 512. Q4_K
-    // matrices with a Q6_K embedding (the Q4_K_M recipe), and Q6_K throughout.
-    for (name, matrix_type, embedding_type) in
-        [("Q4_K", GgmlType::Q4_K, GgmlType::Q6_K), ("Q6_K", GgmlType::Q6_K, GgmlType::Q6_K)]
-    {
+    // matrices with a Q6_K embedding (the Q4_K_M recipe), Q6_K throughout, and Q3_K and Q5_K
+    // matrices with embeddings of their own type.
+    for (name, matrix_type, embedding_type) in [
+        ("Q4_K", GgmlType::Q4_K, GgmlType::Q6_K),
+        ("Q6_K", GgmlType::Q6_K, GgmlType::Q6_K),
+        ("Q3_K", GgmlType::Q3_K, GgmlType::Q3_K),
+        ("Q5_K", GgmlType::Q5_K, GgmlType::Q5_K),
+    ] {
         let spec = TinyLlamaSpec {
             dim: 256,
             ffn_dim: 512,
@@ -286,8 +291,11 @@ fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
         GgmlType::Q4_0 => quantize_q4_0(x),
         GgmlType::Q4_1 => quantize_q4_1(x),
         GgmlType::Q5_0 => crate::quant::quantize_q5_0(x),
+        GgmlType::Q5_1 => crate::quant::quantize_q5_1(x),
         GgmlType::Q8_0 => quantize_q8_0(x),
+        GgmlType::Q3_K => crate::quant::quantize_q3_k(x),
         GgmlType::Q4_K => crate::quant::quantize_q4_k(x),
+        GgmlType::Q5_K => crate::quant::quantize_q5_k(x),
         GgmlType::Q6_K => crate::quant::quantize_q6_k(x),
         GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         GgmlType::F16 => {

@@ -95,17 +95,46 @@ pub fn dequantize_q4_1(block: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The 32 five-bit values (0..=31) of one Q5_0 block (22 bytes: `d`, `qh`, `qs`), in order:
-/// element `j < 16` is the low nibble of `qs[j]`, element `j + 16` its high nibble, and bit `j`
-/// of `qh` is element `j`'s fifth bit.
-pub fn q5_0_values(block: &[u8]) -> [u8; QK] {
-    let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+/// The 32 five-bit values (0..=31) of a Q5_0 or Q5_1 block from its fifth bits `qh` (u32 LE)
+/// and 16 nibble bytes `qs`, in order: element `j < 16` is the low nibble of `qs[j]`, element
+/// `j + 16` its high nibble, and bit `j` of `qh` is element `j`'s fifth bit.
+fn q5_values(qh: &[u8], qs: &[u8]) -> [u8; QK] {
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
     let mut out = [0u8; QK];
     for j in 0..16 {
-        let q = block[6 + j];
         let high = |bit: usize| (((qh >> bit) & 1) as u8) << 4;
-        out[j] = (q & 0x0f) | high(j);
-        out[j + 16] = (q >> 4) | high(j + 16);
+        out[j] = (qs[j] & 0x0f) | high(j);
+        out[j + 16] = (qs[j] >> 4) | high(j + 16);
+    }
+    out
+}
+
+/// The 32 five-bit values (0..=31) of one Q5_0 block (22 bytes: `d`, `qh`, `qs`).
+pub fn q5_0_values(block: &[u8]) -> [u8; QK] {
+    q5_values(&block[2..6], &block[6..22])
+}
+
+/// The 32 five-bit values (0..=31) of one Q5_1 block (24 bytes: `d`, `m`, `qh`, `qs`).
+pub fn q5_1_values(block: &[u8]) -> [u8; QK] {
+    q5_values(&block[4..8], &block[8..24])
+}
+
+/// Dequantizes one Q5_1 block (24 bytes) into 32 values: `q·d` rounded, then `+ m` rounded.
+pub fn dequantize_q5_1(block: &[u8], out: &mut [f32]) {
+    let (d, m) = (le_f16(block, 0), le_f16(block, 2));
+    for (o, q) in out.iter_mut().zip(q5_1_values(block)) {
+        *o = f32::from(q) * d + m;
+    }
+}
+
+/// Q5_1 blocks rewritten as 40-byte blocks of the same values: f32 `d`, f32 `m` (both exact:
+/// every f16 is an f32), then the 32 quants as bytes; value `q·d + m`, as Q5_K's sub-blocks.
+pub fn q5_1_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 24 * 40);
+    for block in raw.chunks_exact(24) {
+        out.extend_from_slice(&le_f16(block, 0).to_le_bytes());
+        out.extend_from_slice(&le_f16(block, 2).to_le_bytes());
+        out.extend_from_slice(&q5_1_values(block));
     }
     out
 }
@@ -168,6 +197,96 @@ pub fn q4_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The 5-bit quant (0..=31) of element `l` (0..32) of sub-block `sub` (0..8) of a Q5_K
+/// super-block: a nibble of `qs[32·(sub/2) + l]` (low for even sub-blocks) and bit `sub` of
+/// `qh[l]` (ggml's `u1`/`u2` masks).
+fn q5_k_quant(block: &[u8], sub: usize, l: usize) -> u8 {
+    let (qh, qs) = (&block[16..48], &block[48..176]);
+    let nibble = (qs[32 * (sub / 2) + l] >> (4 * (sub % 2))) & 0x0f;
+    nibble | (((qh[l] >> sub) & 1) << 4)
+}
+
+/// Dequantizes one Q5_K super-block (176 bytes) into 256 values, as ggml's
+/// `dequantize_row_q5_K` does: `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
+pub fn dequantize_q5_k(block: &[u8], out: &mut [f32]) {
+    let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+    for sub in 0..8 {
+        let (sc, m) = scale_min_k4(sub, &block[4..16]);
+        let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
+        for l in 0..32 {
+            out[32 * sub + l] = d1 * f32::from(q5_k_quant(block, sub, l)) - m1;
+        }
+    }
+}
+
+/// Q5_K super-blocks rewritten as 32-element blocks of the same values, 40 bytes each: f32
+/// `d·sc`, f32 `−dmin·m` (both exact in f32), then the 32 quants as bytes; `q·d1 + (−m1)` is
+/// `d1·q − m1`, so every value is ggml's to the bit.
+pub fn q5_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 176 * 8 * 40);
+    for block in raw.chunks_exact(176) {
+        let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+        for sub in 0..8 {
+            let (sc, m) = scale_min_k4(sub, &block[4..16]);
+            out.extend_from_slice(&(d * f32::from(sc)).to_le_bytes());
+            out.extend_from_slice(&(-(min * f32::from(m))).to_le_bytes());
+            out.extend((0..32).map(|l| q5_k_quant(block, sub, l)));
+        }
+    }
+    out
+}
+
+/// The 16 signed 6-bit scales of a Q3_K super-block (`sc − 32`, −32..=31), unpacked from its
+/// 12 bytes as ggml's `kmask` shuffle does: scale `i`'s low 4 bits are nibble `i / 8` of byte
+/// `i % 8`, its high 2 bits are bits `2·(i / 4)` of byte `8 + i % 4`.
+fn q3_k_scales(block: &[u8]) -> [i8; 16] {
+    let packed = &block[96..108];
+    let mut out = [0i8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        let low = (packed[i % 8] >> (4 * (i / 8))) & 0x0f;
+        let high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+        *o = (low | (high << 4)) as i8 - 32;
+    }
+    out
+}
+
+/// The 3-bit quant (−4..=3) of element `e` (0..256) of a Q3_K super-block: bits `2j..2j+2` of
+/// `qs[32n + l]` for `e = 128n + 32j + l`, minus 4 unless bit `4n + j` of `hmask[l]` is set.
+fn q3_k_quant(block: &[u8], e: usize) -> i8 {
+    let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+    let low = (block[32 + 32 * n + l] >> (2 * j)) & 3;
+    let high = (block[l] >> (4 * n + j)) & 1;
+    low as i8 - if high == 1 { 0 } else { 4 }
+}
+
+/// Dequantizes one Q3_K super-block (110 bytes) into 256 values, as ggml's
+/// `dequantize_row_q3_K` does: `(d·(sc − 32))·q`, one scale per 16 elements.
+pub fn dequantize_q3_k(block: &[u8], out: &mut [f32]) {
+    let d = le_f16(block, 108);
+    let scales = q3_k_scales(block);
+    for (e, y) in out.iter_mut().enumerate().take(256) {
+        *y = d * f32::from(scales[e / 16]) * f32::from(q3_k_quant(block, e));
+    }
+}
+
+/// Q3_K super-blocks rewritten as Q6_K's 32-element blocks (40 bytes): f32 `d·(sc − 32)` of
+/// each 16-element half (exact: an f16 times a 6-bit integer), then the 32 quants (−4..=3) as
+/// signed bytes.
+pub fn q3_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 110 * 8 * 40);
+    for block in raw.chunks_exact(110) {
+        let d = le_f16(block, 108);
+        let scales = q3_k_scales(block);
+        for sub in 0..8 {
+            for half in 0..2 {
+                out.extend_from_slice(&(d * f32::from(scales[2 * sub + half])).to_le_bytes());
+            }
+            out.extend((0..32).map(|j| q3_k_quant(block, 32 * sub + j) as u8));
+        }
+    }
+    out
+}
+
 /// The 6-bit quant (0..=63) of element `e` (0..256) of a Q6_K super-block.
 fn q6_k_quant(block: &[u8], e: usize) -> u8 {
     let (n, k, l) = (e / 128, (e % 128) / 32, e % 32);
@@ -204,50 +323,113 @@ pub fn q6_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A Q4_K quantizer for fixtures: per sub-block the range from min(0, smallest) to the largest
-/// value in 15 steps, 6-bit scales and mins relative to the super-block's largest (not ggml's
-/// search, but blocks any Q4_K reader takes).
+/// One super-block of a k-quant with mins (Q4_K, Q5_K) for fixtures: per sub-block the range
+/// from min(0, smallest) to the largest value in `levels − 1` steps, 6-bit scales and mins
+/// relative to the super-block's largest (not ggml's search, but blocks any reader takes).
+/// Returns f16 `d`, f16 `dmin`, the 12 packed scale bytes and the 256 quants.
+fn k_quantize_with_mins(sb: &[f32], levels: u8) -> (u16, u16, [u8; 12], [u8; 256]) {
+    let top = f32::from(levels - 1);
+    let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
+    for (j, sub) in sb.chunks_exact(32).enumerate() {
+        let lo = sub.iter().fold(0f32, |a, &b| a.min(b));
+        let hi = sub.iter().fold(lo, |a, &b| a.max(b));
+        scales[j] = (hi - lo) / top;
+        mins[j] = -lo;
+    }
+    let largest = |v: &[f32; 8]| v.iter().fold(0f32, |a, &b| a.max(b));
+    let (d16, dmin16) = (f32_to_f16(largest(&scales) / 63.0), f32_to_f16(largest(&mins) / 63.0));
+    let (d, dmin) = (f16_to_f32(d16), f16_to_f32(dmin16));
+    let six =
+        |v: f32, unit: f32| if unit > 0.0 { (v / unit).round().clamp(0.0, 63.0) as u8 } else { 0 };
+    let sc: Vec<u8> = scales.iter().map(|&s| six(s, d)).collect();
+    let m: Vec<u8> = mins.iter().map(|&v| six(v, dmin)).collect();
+    let mut packed = [0u8; 12];
+    for j in 0..4 {
+        packed[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+        packed[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+        packed[j + 8] = (sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4);
+    }
+    let mut quants = [0u8; 256];
+    for (j, sub) in sb.chunks_exact(32).enumerate() {
+        let (step, offset) = (d * f32::from(sc[j]), dmin * f32::from(m[j]));
+        for (l, &v) in sub.iter().enumerate() {
+            quants[32 * j + l] =
+                if step > 0.0 { ((v + offset) / step).round().clamp(0.0, top) as u8 } else { 0 };
+        }
+    }
+    (d16, dmin16, packed, quants)
+}
+
+/// A Q4_K quantizer for fixtures (see [`k_quantize_with_mins`]).
 pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * 144);
     for sb in x.chunks_exact(256) {
-        let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
-        for (j, sub) in sb.chunks_exact(32).enumerate() {
-            let lo = sub.iter().fold(0f32, |a, &b| a.min(b));
-            let hi = sub.iter().fold(lo, |a, &b| a.max(b));
-            scales[j] = (hi - lo) / 15.0;
-            mins[j] = -lo;
-        }
-        let largest = |v: &[f32; 8]| v.iter().fold(0f32, |a, &b| a.max(b));
-        let (d16, dmin16) =
-            (f32_to_f16(largest(&scales) / 63.0), f32_to_f16(largest(&mins) / 63.0));
-        let (d, dmin) = (f16_to_f32(d16), f16_to_f32(dmin16));
-        let six = |v: f32, unit: f32| {
-            if unit > 0.0 { (v / unit).round().clamp(0.0, 63.0) as u8 } else { 0 }
-        };
-        let sc: Vec<u8> = scales.iter().map(|&s| six(s, d)).collect();
-        let m: Vec<u8> = mins.iter().map(|&v| six(v, dmin)).collect();
-        let mut packed = [0u8; 12];
-        for j in 0..4 {
-            packed[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
-            packed[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
-            packed[j + 8] = (sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4);
-        }
+        let (d16, dmin16, packed, quants) = k_quantize_with_mins(sb, 16);
         let mut qs = [0u8; 128];
-        for (j, sub) in sb.chunks_exact(32).enumerate() {
-            let (step, offset) = (d * f32::from(sc[j]), dmin * f32::from(m[j]));
-            for (l, &v) in sub.iter().enumerate() {
-                let q = if step > 0.0 {
-                    ((v + offset) / step).round().clamp(0.0, 15.0) as u8
-                } else {
-                    0
-                };
-                qs[32 * (j / 2) + l] |= q << (4 * (j % 2));
-            }
+        for (e, &q) in quants.iter().enumerate() {
+            let (j, l) = (e / 32, e % 32);
+            qs[32 * (j / 2) + l] |= q << (4 * (j % 2));
         }
         out.extend_from_slice(&d16.to_le_bytes());
         out.extend_from_slice(&dmin16.to_le_bytes());
         out.extend_from_slice(&packed);
         out.extend_from_slice(&qs);
+    }
+    out
+}
+
+/// A Q5_K quantizer for fixtures (see [`k_quantize_with_mins`]).
+pub fn quantize_q5_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * 176);
+    for sb in x.chunks_exact(256) {
+        let (d16, dmin16, packed, quants) = k_quantize_with_mins(sb, 32);
+        let (mut qh, mut qs) = ([0u8; 32], [0u8; 128]);
+        for (e, &q) in quants.iter().enumerate() {
+            let (j, l) = (e / 32, e % 32);
+            qs[32 * (j / 2) + l] |= (q & 0x0f) << (4 * (j % 2));
+            qh[l] |= (q >> 4) << j;
+        }
+        out.extend_from_slice(&d16.to_le_bytes());
+        out.extend_from_slice(&dmin16.to_le_bytes());
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(&qh);
+        out.extend_from_slice(&qs);
+    }
+    out
+}
+
+/// A Q3_K quantizer for fixtures: per 16 elements a scale of the largest magnitude over 4,
+/// 6-bit signed scales relative to the super-block's largest (not ggml's search, but blocks any
+/// Q3_K reader takes).
+pub fn quantize_q3_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * 110);
+    for sb in x.chunks_exact(256) {
+        let scales: Vec<f32> = sb
+            .chunks_exact(16)
+            .map(|g| g.iter().fold(0f32, |a, &b| a.max(b.abs())) / 4.0)
+            .collect();
+        let d16 = f32_to_f16(scales.iter().fold(0f32, |a, &b| a.max(b)) / 31.0);
+        let d = f16_to_f32(d16);
+        let sc: Vec<i8> = scales
+            .iter()
+            .map(|&s| if d > 0.0 { (s / d).round().clamp(-32.0, 31.0) as i8 } else { 0 })
+            .collect();
+        let mut block = [0u8; 110];
+        for (e, &v) in sb.iter().enumerate() {
+            let step = d * f32::from(sc[e / 16]);
+            let q = if step != 0.0 { (v / step).round().clamp(-4.0, 3.0) as i8 } else { 0 };
+            let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+            let biased = (q + 4) as u8;
+            block[32 + 32 * n + l] |= (biased & 3) << (2 * j);
+            block[l] |= (biased >> 2) << (4 * n + j);
+        }
+        for (i, &s) in sc.iter().enumerate() {
+            let six = (s + 32) as u8;
+            block[96 + i % 8] |= (six & 0x0f) << (4 * (i / 8));
+            block[104 + i % 4] |= (six >> 4) << (2 * (i / 4));
+        }
+        block[108..110].copy_from_slice(&d16.to_le_bytes());
+        out.extend_from_slice(&block);
     }
     out
 }
@@ -342,6 +524,21 @@ pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
                 dequantize_q6_k(b, o);
             }
         }
+        GgmlType::Q5_K => {
+            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(176)) {
+                dequantize_q5_k(b, o);
+            }
+        }
+        GgmlType::Q3_K => {
+            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(110)) {
+                dequantize_q3_k(b, o);
+            }
+        }
+        GgmlType::Q5_1 => {
+            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(24)) {
+                dequantize_q5_1(b, o);
+            }
+        }
         GgmlType::Q5_0 => {
             for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(22)) {
                 dequantize_q5_0(b, o);
@@ -387,6 +584,31 @@ pub fn quantize_q4_1(x: &[f32]) -> Vec<u8> {
         for j in 0..16 {
             out.push(q(b[j]) | (q(b[j + 16]) << 4));
         }
+    }
+    out
+}
+
+/// ggml's reference Q5_1 quantizer (`quantize_row_q5_1_ref`), for building fixtures.
+pub fn quantize_q5_1(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / QK * 24);
+    for b in x.chunks_exact(QK) {
+        let min = b.iter().fold(f32::INFINITY, |a, &v| a.min(v));
+        let max = b.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        let d = (max - min) / 31.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let q = |v: f32| (((v - min) * id + 0.5) as u8).min(31);
+        let mut qh = 0u32;
+        let mut qs = [0u8; 16];
+        for j in 0..16 {
+            let (q0, q1) = (q(b[j]), q(b[j + 16]));
+            qs[j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+            qh |= u32::from(q0 >> 4) << j;
+            qh |= u32::from(q1 >> 4) << (j + 16);
+        }
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        out.extend_from_slice(&f32_to_f16(min).to_le_bytes());
+        out.extend_from_slice(&qh.to_le_bytes());
+        out.extend_from_slice(&qs);
     }
     out
 }

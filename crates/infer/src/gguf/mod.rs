@@ -56,12 +56,24 @@ pub enum GgmlType {
     /// 32-element blocks: f16 scale `d`, 32 fifth bits (u32 LE), 16 bytes of nibbles; value =
     /// (q − 16)·d.
     Q5_0,
+    /// 32-element blocks: f16 scale `d`, f16 minimum `m`, 32 fifth bits (u32 LE), 16 bytes of
+    /// nibbles; value = q·d + m.
+    Q5_1,
     /// 32-element blocks: f16 scale `d`, 32 signed bytes; value = q·d.
     Q8_0,
+    /// 256-element super-blocks: 32 bytes of high bits, 64 bytes of 2-bit pairs, 12 bytes of
+    /// 6-bit scales (one per 16 elements, offset by 32), f16 `d`; value = d·(sc − 32)·q with q in
+    /// −4..=3.
+    #[allow(non_camel_case_types)] // ggml's name
+    Q3_K,
     /// 256-element super-blocks: f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins for 8
     /// sub-blocks of 32, 128 bytes of nibbles; value = d·sc·q − dmin·m.
     #[allow(non_camel_case_types)] // ggml's name
     Q4_K,
+    /// 256-element super-blocks: f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins for 8
+    /// sub-blocks of 32, 32 bytes of fifth bits, 128 bytes of nibbles; value = d·sc·q − dmin·m.
+    #[allow(non_camel_case_types)] // ggml's name
+    Q5_K,
     /// 256-element super-blocks: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs, 16
     /// signed 8-bit scales (one per 16 elements), f16 `d`; value = d·sc·(q − 32).
     #[allow(non_camel_case_types)] // ggml's name
@@ -77,8 +89,11 @@ impl GgmlType {
             Self::Q4_0 => 2,
             Self::Q4_1 => 3,
             Self::Q5_0 => 6,
+            Self::Q5_1 => 7,
             Self::Q8_0 => 8,
+            Self::Q3_K => 11,
             Self::Q4_K => 12,
+            Self::Q5_K => 13,
             Self::Q6_K => 14,
             Self::BF16 => 30,
         }
@@ -92,8 +107,11 @@ impl GgmlType {
             2 => Self::Q4_0,
             3 => Self::Q4_1,
             6 => Self::Q5_0,
+            7 => Self::Q5_1,
             8 => Self::Q8_0,
+            11 => Self::Q3_K,
             12 => Self::Q4_K,
+            13 => Self::Q5_K,
             14 => Self::Q6_K,
             30 => Self::BF16,
             _ => return None,
@@ -104,8 +122,8 @@ impl GgmlType {
     pub fn block_elements(self) -> u64 {
         match self {
             Self::F32 | Self::F16 | Self::BF16 => 1,
-            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q8_0 => 32,
-            Self::Q4_K | Self::Q6_K => 256,
+            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 | Self::Q8_0 => 32,
+            Self::Q3_K | Self::Q4_K | Self::Q5_K | Self::Q6_K => 256,
         }
     }
 
@@ -117,8 +135,11 @@ impl GgmlType {
             Self::Q4_0 => 18,
             Self::Q4_1 => 20,
             Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
             Self::Q8_0 => 34,
+            Self::Q3_K => 110,
             Self::Q4_K => 144,
+            Self::Q5_K => 176,
             Self::Q6_K => 210,
         }
     }
@@ -1298,7 +1319,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
                 e = Error::gguf(
                     field("type"),
                     type_at,
-                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K"),
+                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K"),
                 );
             }
             e
@@ -1651,11 +1672,11 @@ mod tests {
     #[test]
     fn unsupported_tensor_type_lists_supported_ones() {
         let mut w = GgufWriter::new();
-        w.tensor_raw("k", &[256], 13, vec![0; 176]).unwrap();
+        w.tensor_raw("k", &[256], 16, vec![0; 66]).unwrap();
         let e = Gguf::read(w.to_bytes().unwrap()).unwrap_err().to_string();
         assert!(
-            e.contains("Q5_K")
-                && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K"),
+            e.contains("IQ")
+                && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K"),
             "{e}"
         );
     }

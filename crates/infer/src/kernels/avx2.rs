@@ -39,8 +39,9 @@ pub(super) unsafe fn group_dot(packed: Packed, data: &[u8], x: &[Q8Act], out: &m
             Packed::Q4_1 => group_dot_q4::<true, false>(data.as_ptr(), x),
             Packed::Q4_0 => group_dot_q4::<false, false>(data.as_ptr(), x),
             Packed::Q4K => group_dot_q4::<true, true>(data.as_ptr(), x),
-            Packed::Q8_0 => group_dot_q8::<false>(data.as_ptr(), x),
-            Packed::Q6K => group_dot_q8::<true>(data.as_ptr(), x),
+            Packed::Q8_0 => group_dot_q8::<false, false>(data.as_ptr(), x),
+            Packed::Q6K => group_dot_q8::<true, false>(data.as_ptr(), x),
+            Packed::Q5 => group_dot_q8::<false, true>(data.as_ptr(), x),
             Packed::Float => unreachable!("float matrices run the scalar kernel"),
         }
     };
@@ -112,11 +113,11 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool>(p: *const u8, x: &[Q8Ac
     acc
 }
 
-/// Q8_0 group-blocks (`d[8]` f16), or Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
-/// half), then each row's 32 quant bytes in row order.
+/// Q8_0 group-blocks (`d[8]` f16), Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
+/// half) or Q5's (`MIN`: `d[8]`, `m[8]` f32), then each row's 32 quant bytes in row order.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q8<const TWO: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
-    let header = if TWO { 64 } else { 16 };
+unsafe fn group_dot_q8<const TWO: bool, const MIN: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
+    let header = if TWO || MIN { 64 } else { 16 };
     let gbb = header + 256;
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
@@ -156,9 +157,18 @@ unsafe fn group_dot_q8<const TWO: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
                 acc = _mm256_add_ps(acc, t1);
             } else {
                 let sumi = _mm256_add_epi32(first, second);
-                let d = _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()));
+                let d = if MIN {
+                    _mm256_loadu_ps(gb.cast())
+                } else {
+                    _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()))
+                };
                 let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
                 acc = _mm256_add_ps(acc, t1);
+                if MIN {
+                    let m = _mm256_loadu_ps(gb.add(32).cast());
+                    let sx = _mm256_set1_ps(a.sum as f32);
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(m, dx), sx));
+                }
             }
         }
     }

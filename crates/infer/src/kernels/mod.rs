@@ -8,13 +8,13 @@
 //! for b in 0..blocks (ascending):
 //!     sumi = Σ_j w_q[j] · x_q[j]                      (exact i32; Q4_0 uses w_q − 8)
 //!     acc = acc + (d_w · d_x) · f32(sumi)             (each op one IEEE f32 rounding)
-//!     Q4_1, Q4_K: acc = acc + (m_w · d_x) · f32(Σ_j x_q[j])
+//!     Q4_1, Q4_K, Q5_1, Q5_K: acc = acc + (m_w · d_x) · f32(Σ_j x_q[j])
 //! ```
 //!
-//! Q6_K takes two steps per block, one per 16-element half with its own scale:
+//! Q6_K and Q3_K take two steps per block, one per 16-element half with its own scale:
 //! `acc = acc + (d_w0 · d_x) · f32(Σ_{j<16} w_q·x_q)`, then the same with `d_w1` over `j ≥ 16`.
-//! Q5_0 and the k-quants are rewritten at load as 32-element blocks of exactly the same values
-//! (see [`Packed`]), so these are their canonical sequences.
+//! Q5_0, Q5_1 and the k-quants are rewritten at load as 32-element blocks of exactly the same
+//! values (see [`Packed`]), so these are their canonical sequences.
 //!
 //! F32 and F16 matrices (plain float weights, as the GGUF format allows for any tensor) keep
 //! their rows as stored and multiply the same quantized activations, by the scalar kernel on
@@ -106,9 +106,12 @@ pub(crate) enum Packed {
     /// Q4_K's sub-blocks: f32 `d·sc`, f32 `−dmin·m`, nibbles; value q·d + m (Q4_1's form with
     /// exact f32 scales).
     Q4K,
-    /// Q6_K's sub-blocks: f32 `d·sc` of the first 16 elements and of the last 16, signed bytes
-    /// `q − 32`; value q·d of its half.
+    /// Q6_K's sub-blocks (and Q3_K's): f32 `d·sc` of the first 16 elements and of the last 16,
+    /// signed bytes (`q − 32`; Q3_K's −4..=3); value q·d of its half.
     Q6K,
+    /// Q5_1 blocks and Q5_K's sub-blocks: f32 `d`, f32 `m`, the quants 0..=31 as bytes; value
+    /// q·d + m (Q4_K's form with a byte per quant).
+    Q5,
 }
 
 impl Packed {
@@ -118,13 +121,13 @@ impl Packed {
             Self::Float => (0, 0),
             Self::Q4_0 | Self::Q8_0 => (1, 2),
             Self::Q4_1 => (2, 2),
-            Self::Q4K | Self::Q6K => (2, 4),
+            Self::Q4K | Self::Q6K | Self::Q5 => (2, 4),
         }
     }
 
     /// Whether the quants are 32 signed bytes per row-block (else 16 bytes of nibbles).
     const fn bytewise(self) -> bool {
-        matches!(self, Self::Q8_0 | Self::Q6K)
+        matches!(self, Self::Q8_0 | Self::Q6K | Self::Q5)
     }
 
     /// Bytes of one row's quants in one block.
@@ -219,7 +222,10 @@ impl QMatrix {
             GgmlType::Q4_1 => (Packed::Q4_1, None),
             GgmlType::Q8_0 => (Packed::Q8_0, None),
             GgmlType::Q5_0 => (Packed::Q8_0, Some(q5_0_as_q8_0(raw))),
+            GgmlType::Q5_1 => (Packed::Q5, Some(crate::quant::q5_1_as_sub_blocks(raw))),
+            GgmlType::Q3_K => (Packed::Q6K, Some(crate::quant::q3_k_as_sub_blocks(raw))),
             GgmlType::Q4_K => (Packed::Q4K, Some(crate::quant::q4_k_as_sub_blocks(raw))),
+            GgmlType::Q5_K => (Packed::Q5, Some(crate::quant::q5_k_as_sub_blocks(raw))),
             GgmlType::Q6_K => (Packed::Q6K, Some(crate::quant::q6_k_as_sub_blocks(raw))),
         };
         // Row-major 32-element row-blocks: the scale fields in order, then the quant bytes.
@@ -315,6 +321,11 @@ impl QMatrix {
                         o[j] = f32::from(qs[j] as i8) * if j < 16 { d } else { m };
                     }
                 }
+                Packed::Q5 => {
+                    for j in 0..QK {
+                        o[j] = f32::from(qs[j]) * d + m;
+                    }
+                }
                 Packed::Q4_1 | Packed::Q4K => {
                     for j in 0..16 {
                         o[j] = f32::from(qs[j] & 15) * d + m;
@@ -356,6 +367,10 @@ impl QMatrix {
                 Packed::Q6K => {
                     acc += (d * a.d) * bytes(0..16) as f32;
                     acc += (m * a.d) * bytes(16..QK) as f32;
+                }
+                Packed::Q5 => {
+                    acc += (d * a.d) * bytes(0..QK) as f32;
+                    acc += (m * a.d) * a.sum as f32;
                 }
                 Packed::Q4_1 | Packed::Q4K => {
                     acc += (d * a.d) * nibbles(0) as f32;
@@ -475,7 +490,8 @@ pub(crate) fn matmul_many(
 mod tests {
     use super::*;
     use crate::quant::{
-        quantize_activations, quantize_q4_0, quantize_q4_1, quantize_q5_0, quantize_q8_0,
+        quantize_activations, quantize_q4_0, quantize_q4_1, quantize_q5_0, quantize_q5_1,
+        quantize_q8_0,
     };
 
     fn lcg(seed: &mut u64) -> f32 {
@@ -494,6 +510,7 @@ mod tests {
             QMatrix::from_gguf("f16", GgmlType::F16, rows, cols, &f16_bytes(&w)).unwrap(),
             QMatrix::from_gguf("q50", GgmlType::Q5_0, rows, cols, &quantize_q5_0(&w)).unwrap(),
             QMatrix::from_gguf("bf16", GgmlType::BF16, rows, cols, &bf16_bytes(&w)).unwrap(),
+            QMatrix::from_gguf("q51", GgmlType::Q5_1, rows, cols, &quantize_q5_1(&w)).unwrap(),
         ]
     }
 
@@ -670,13 +687,14 @@ mod tests {
         }
     }
 
-    /// Q4_K and Q6_K: rows dequantize to ggml's values bit for bit (its loops, written out in
+    /// Q3_K, Q4_K, Q5_K, Q6_K and Q5_1 (all rewritten at load): rows dequantize to ggml's values
+    /// bit for bit (its loops, written out in
     /// `quant.rs`), the scalar dot stays close to the float dot of those values, and every
     /// backend and thread count gives the scalar kernel's bits, on quantized weights and on
     /// arbitrary block bytes (any quant, scales of both signs and many magnitudes).
     #[test]
     fn k_quants_dequantize_as_ggml_and_every_backend_agrees() {
-        use crate::quant::{quantize_q4_k, quantize_q6_k};
+        use crate::quant::{quantize_q3_k, quantize_q4_k, quantize_q5_k, quantize_q6_k};
         let (rows, cols, tokens) = (16, 512, 3);
         let mut seed = 21;
         let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
@@ -688,21 +706,27 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 56) as u8
         };
-        for (ty, quantized) in
-            [(GgmlType::Q4_K, quantize_q4_k(&w)), (GgmlType::Q6_K, quantize_q6_k(&w))]
-        {
+        for (ty, quantized) in [
+            (GgmlType::Q4_K, quantize_q4_k(&w)),
+            (GgmlType::Q6_K, quantize_q6_k(&w)),
+            (GgmlType::Q3_K, quantize_q3_k(&w)),
+            (GgmlType::Q5_K, quantize_q5_k(&w)),
+            (GgmlType::Q5_1, quantize_q5_1(&w)),
+        ] {
             let bb = ty.block_bytes() as usize;
             let mut arbitrary: Vec<u8> = (0..quantized.len()).map(|_| byte()).collect();
             for block in arbitrary.chunks_exact_mut(bb) {
-                // Keep the f16 scales finite: Q4_K's d and dmin lead, Q6_K's d ends the block.
-                let at: &[usize] = if ty == GgmlType::Q4_K { &[1, 3] } else { &[bb - 1] };
+                // Keep the f16 scales finite: Q4_K's, Q5_K's and Q5_1's d and dmin lead, Q6_K's
+                // and Q3_K's d ends the block.
+                let with_mins = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q5_1);
+                let at: &[usize] = if with_mins { &[1, 3] } else { &[bb - 1] };
                 for &i in at {
                     block[i] &= 0xbb;
                 }
             }
             for (what, raw) in [("quantized", &quantized), ("arbitrary", &arbitrary)] {
                 let m = QMatrix::from_gguf("k", ty, rows, cols, raw).unwrap();
-                let row_bytes = cols / 256 * bb;
+                let row_bytes = cols / ty.block_elements() as usize * bb;
                 for r in 0..rows {
                     let (mut ours, mut ggml) = (vec![0f32; cols], vec![0f32; cols]);
                     m.dequantize_row(r, &mut ours);
@@ -752,13 +776,13 @@ mod tests {
             a.sum = a.qs.iter().map(|&q| i32::from(q)).sum();
             a.d = f32::from(byte()) / 97.0;
         }
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_1] {
             let bb = ty.block_bytes() as usize;
             let mut raw: Vec<u8> = (0..rows * cols / QK * bb).map(|_| byte()).collect();
             for block in raw.chunks_exact_mut(bb) {
                 // Scales: f16 with exponent bits limited so values stay finite.
                 block[1] &= 0xbb;
-                if ty == GgmlType::Q4_1 {
+                if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
                     block[3] &= 0xbb;
                 }
             }

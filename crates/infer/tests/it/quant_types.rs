@@ -1,6 +1,7 @@
 //! Every weight type the engine loads, against llama.cpp: the tiny generated Llama model with
-//! all matrices and the tied embedding of one type (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0; Q4_K
-//! with a Q6_K embedding and Q6_K throughout at width 256), and the RoPE-scaled and Qwen 2 shapes, run
+//! all matrices and the tied embedding of one type (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
+//! at width 256, Q4_K with a Q6_K embedding, and Q3_K, Q5_K and Q6_K throughout), and the
+//! RoPE-scaled and Qwen 2 shapes, run
 //! by llama.cpp (`tests/data/llamacpp_tiny.json`, from `scripts/reference/llamacpp_tiny.py` over
 //! the files `examples/tiny_models.rs` writes) and by us. The files must be byte for byte the
 //! ones llama.cpp ran; the prompt's logits must agree within [`LOGIT_TOLERANCE`] (largest) and
@@ -20,10 +21,10 @@ use crate::common::argmax;
 /// Largest difference of one logit between the engines. llama.cpp multiplies float matrices by
 /// float activations and quantized ones by Q8_0/Q8_1 activations with its own rounding; we
 /// multiply every matrix by our canonical 8-bit activations. On these models (logits up to about
-/// 3.7) that moves a logit by at most 0.16 (Q6_K) and 0.035 on average; a wrong dequantization
+/// 3.7) that moves a logit by at most 0.18 (Q5_K) and 0.039 on average; a wrong dequantization
 /// moves them by units (Q5_0 with its fifth bit misplaced: 4.09 at most, 1.10 on average).
 const LOGIT_TOLERANCE: f32 = 0.2;
-/// Mean absolute difference of the logits between the engines (measured at most 0.035).
+/// Mean absolute difference of the logits between the engines (measured at most 0.039).
 const MEAN_TOLERANCE: f32 = 0.05;
 
 #[test]
