@@ -685,16 +685,6 @@ impl Q8Act {
     pub const ZERO: Self = Self { qs: [0; QK], d: 0.0, sum: 0 };
 }
 
-/// `x.round_ties_even()` for |x| < 2²²: adding and subtracting 1.5·2²³ leaves no fraction bits,
-/// and IEEE round-to-nearest-even does the rounding. Two plain float ops instead of a libm
-/// `rintf` call on CPUs without SSE4.1's `roundss`; the same integer (only the sign of a zero
-/// may differ, which the conversion to `i8` drops).
-#[inline(always)]
-fn round_ties_even_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-    (x + MAGIC) - MAGIC
-}
-
 /// Quantizes `x` (a multiple of 32 long) into `out` with the canonical rule.
 pub fn quantize_activations(x: &[f32], out: &mut [Q8Act]) {
     debug_assert_eq!(x.len(), out.len() * QK);
@@ -708,7 +698,7 @@ pub fn quantize_activations(x: &[f32], out: &mut [Q8Act]) {
         let id = 127.0 / amax;
         let mut sum = 0i32;
         for (q, &v) in o.qs.iter_mut().zip(b) {
-            let r = round_ties_even_small(v * id).clamp(-127.0, 127.0) as i8;
+            let r = crate::math::round_ties_even_small(v * id).clamp(-127.0, 127.0) as i8;
             *q = r;
             sum += i32::from(r);
         }
@@ -794,19 +784,6 @@ mod tests {
         assert_eq!(q[0].sum, 127 + 2 - 4);
         quantize_activations(&[0.0; 32], &mut q);
         assert_eq!(q[0], Q8Act::ZERO);
-    }
-
-    #[test]
-    fn fast_rounding_equals_round_ties_even() {
-        let mut x = -130.0f32;
-        while x <= 130.0 {
-            assert_eq!(round_ties_even_small(x) as i8, x.round_ties_even() as i8, "{x}");
-            assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
-            x += 0.015625 / 4.0;
-        }
-        for x in [0.5f32, 1.5, 2.5, -0.5, -2.5, 126.5, -126.5, 0.49999997, 1e-30] {
-            assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
-        }
     }
 
     #[test]
