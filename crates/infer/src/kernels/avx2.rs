@@ -25,88 +25,105 @@ fn prefetch(p: *const u8) {
     }
 }
 
-/// Computes the 8 outputs of one row group. `data` is the group's `x.len()` group-blocks.
+/// Computes the 8 outputs of one row group for each of `T` tokens: `x` holds the tokens'
+/// activation blocks one token after another, `blocks` each, and `out[t]` gets token `t`'s. Each
+/// group-block's weights are loaded (and unpacked) once for all `T` tokens; every token's
+/// integer sums and float sequence are the one-token ones, so `T` never changes a bit.
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub(super) unsafe fn group_dot(packed: Packed, data: &[u8], x: &[Q8Act], out: &mut [f32; 8]) {
+pub(super) unsafe fn group_dot<const T: usize>(
+    packed: Packed,
+    data: &[u8],
+    x: &[Q8Act],
+    blocks: usize,
+    out: &mut [[f32; 8]],
+) {
     let gbb = packed.group_block_bytes();
-    assert!(data.len() >= x.len() * gbb);
-    // SAFETY: the length check above bounds every group-block the kernels read.
-    let acc = unsafe {
+    assert!(data.len() >= blocks * gbb && x.len() >= T * blocks && out.len() >= T);
+    let p = data.as_ptr();
+    // SAFETY: the length checks above bound every group-block and activation block read.
+    let acc: [__m256; T] = unsafe {
         match packed {
-            Packed::Q4_1 => group_dot_q4::<true, false>(data.as_ptr(), x),
-            Packed::Q4_0 => group_dot_q4::<false, false>(data.as_ptr(), x),
-            Packed::Q4K => group_dot_q4::<true, true>(data.as_ptr(), x),
-            Packed::Q8_0 => group_dot_q8::<false, false>(data.as_ptr(), x),
-            Packed::Q6K => group_dot_q8::<true, false>(data.as_ptr(), x),
-            Packed::Q5 => group_dot_q8::<false, true>(data.as_ptr(), x),
+            Packed::Q4_1 => group_dot_q4::<true, false, T>(p, x, blocks),
+            Packed::Q4_0 => group_dot_q4::<false, false, T>(p, x, blocks),
+            Packed::Q4K => group_dot_q4::<true, true, T>(p, x, blocks),
+            Packed::Q8_0 => group_dot_q8::<false, false, T>(p, x, blocks),
+            Packed::Q6K => group_dot_q8::<true, false, T>(p, x, blocks),
+            Packed::Q5 => group_dot_q8::<false, true, T>(p, x, blocks),
             Packed::Float => unreachable!("float matrices run the scalar kernel"),
         }
     };
-    // SAFETY: `out` is 8 floats.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+    for (o, a) in out.iter_mut().zip(acc) {
+        // SAFETY: `o` is 8 floats.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), a) };
+    }
 }
 
 /// Q4_1 (`MIN`), Q4_0 or Q4_K (`MIN`, `F32`: f32 scales) group-blocks: `d[8]`, (`m[8]`), then
 /// 4 chunks of 32 bytes, chunk `c` holding quant bytes `4c..4c+4` of rows 0..7.
+///
+/// # Safety
+/// AVX2 and F16C; `blocks` group-blocks follow `p` and `x` holds `T · blocks` blocks.
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q4<const MIN: bool, const F32: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
+unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
+    p: *const u8,
+    x: &[Q8Act],
+    blocks: usize,
+) -> [__m256; T] {
     let field = if F32 { 32 } else { 16 };
     let header = if MIN { 2 * field } else { field };
     let gbb = header + 128;
     let low_mask = _mm256_set1_epi8(0x0f);
     let ones = _mm256_set1_epi16(1);
-    let mut acc = _mm256_setzero_ps();
-    for (b, a) in x.iter().enumerate() {
-        // SAFETY: the caller checked that `x.len()` group-blocks of `gbb` bytes follow `p`;
+    let mut acc = [_mm256_setzero_ps(); T];
+    for b in 0..blocks {
+        // SAFETY: the caller guarantees `blocks` group-blocks of `gbb` bytes after `p`; each
         // `a.qs` is 32 bytes, read 4 at a time below.
         unsafe {
             let gb = p.add(b * gbb);
             prefetch(gb);
             let q = gb.add(header);
-            let xq = a.qs.as_ptr();
-            // Per chunk, each i16 lane pair is one row's 4 low-nibble and 4 high-nibble
-            // products; 4 chunks sum to at most 4·2·2·15·127 = 30480, inside i16.
-            let mut s16 = _mm256_setzero_si256();
-            macro_rules! chunk {
-                ($c:expr) => {{
-                    let v = _mm256_loadu_si256(q.add(32 * $c).cast());
-                    let lo = _mm256_and_si256(v, low_mask);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low_mask);
-                    let x_lo = _mm256_set1_epi32(xq.add(4 * $c).cast::<i32>().read_unaligned());
-                    let x_hi =
-                        _mm256_set1_epi32(xq.add(16 + 4 * $c).cast::<i32>().read_unaligned());
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo, x_lo));
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi, x_hi));
-                }};
+            let (mut lo, mut hi) = ([_mm256_setzero_si256(); 4], [_mm256_setzero_si256(); 4]);
+            for c in 0..4 {
+                let v = _mm256_loadu_si256(q.add(32 * c).cast());
+                lo[c] = _mm256_and_si256(v, low_mask);
+                hi[c] = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low_mask);
             }
-            chunk!(0);
-            chunk!(1);
-            chunk!(2);
-            chunk!(3);
-            let mut sumi = _mm256_madd_epi16(s16, ones);
-            if !MIN {
-                sumi = _mm256_sub_epi32(sumi, _mm256_set1_epi32(8 * a.sum));
-            }
-            let dx = _mm256_set1_ps(a.d);
-            let d = if F32 {
-                _mm256_loadu_ps(gb.cast())
-            } else {
-                _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()))
-            };
-            let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
-            acc = _mm256_add_ps(acc, t1);
-            if MIN {
-                let m = if F32 {
-                    _mm256_loadu_ps(gb.add(field).cast())
+            let load = |at: usize| {
+                if F32 {
+                    _mm256_loadu_ps(gb.add(at).cast())
                 } else {
-                    _mm256_cvtph_ps(_mm_loadu_si128(gb.add(field).cast()))
-                };
-                let sx = _mm256_set1_ps(a.sum as f32);
-                let t2 = _mm256_mul_ps(_mm256_mul_ps(m, dx), sx);
-                acc = _mm256_add_ps(acc, t2);
+                    _mm256_cvtph_ps(_mm_loadu_si128(gb.add(at).cast()))
+                }
+            };
+            let d = load(0);
+            let m = if MIN { load(field) } else { _mm256_setzero_ps() };
+            for (t, acc) in acc.iter_mut().enumerate() {
+                let a = &x[t * blocks + b];
+                let xq = a.qs.as_ptr();
+                // Per chunk, each i16 lane pair is one row's 4 low-nibble and 4 high-nibble
+                // products; 4 chunks sum to at most 4·2·2·15·127 = 30480, inside i16.
+                let mut s16 = _mm256_setzero_si256();
+                for c in 0..4 {
+                    let x_lo = _mm256_set1_epi32(xq.add(4 * c).cast::<i32>().read_unaligned());
+                    let x_hi = _mm256_set1_epi32(xq.add(16 + 4 * c).cast::<i32>().read_unaligned());
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[c], x_lo));
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[c], x_hi));
+                }
+                let mut sumi = _mm256_madd_epi16(s16, ones);
+                if !MIN {
+                    sumi = _mm256_sub_epi32(sumi, _mm256_set1_epi32(8 * a.sum));
+                }
+                let dx = _mm256_set1_ps(a.d);
+                let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
+                *acc = _mm256_add_ps(*acc, t1);
+                if MIN {
+                    let sx = _mm256_set1_ps(a.sum as f32);
+                    let t2 = _mm256_mul_ps(_mm256_mul_ps(m, dx), sx);
+                    *acc = _mm256_add_ps(*acc, t2);
+                }
             }
         }
     }
@@ -115,59 +132,72 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool>(p: *const u8, x: &[Q8Ac
 
 /// Q8_0 group-blocks (`d[8]` f16), Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
 /// half) or Q5's (`MIN`: `d[8]`, `m[8]` f32), then each row's 32 quant bytes in row order.
+///
+/// # Safety
+/// As [`group_dot_q4`].
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q8<const TWO: bool, const MIN: bool>(p: *const u8, x: &[Q8Act]) -> __m256 {
+unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
+    p: *const u8,
+    x: &[Q8Act],
+    blocks: usize,
+) -> [__m256; T] {
     let header = if TWO || MIN { 64 } else { 16 };
     let gbb = header + 256;
     let ones = _mm256_set1_epi16(1);
-    let mut acc = _mm256_setzero_ps();
-    for (b, a) in x.iter().enumerate() {
+    let mut acc = [_mm256_setzero_ps(); T];
+    for b in 0..blocks {
         // SAFETY: as in `group_dot_q4`, with `gbb`-byte group-blocks.
         unsafe {
             let gb = p.add(b * gbb);
             prefetch(gb);
             prefetch(gb.wrapping_add(192));
-            let xv = _mm256_loadu_si256(a.qs.as_ptr().cast());
             let q = gb.add(header);
-            macro_rules! row {
-                ($r:expr) => {{
-                    let w = _mm256_loadu_si256(q.add(32 * $r).cast());
-                    // |w| as unsigned times x with w's sign: exact, and no i16 saturation
-                    // because |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
-                    let prod = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
-                    _mm256_madd_epi16(prod, ones)
-                }};
+            let mut w = [_mm256_setzero_si256(); 8];
+            for (r, w) in w.iter_mut().enumerate() {
+                *w = _mm256_loadu_si256(q.add(32 * r).cast());
             }
-            let h01 = _mm256_hadd_epi32(row!(0), row!(1));
-            let h23 = _mm256_hadd_epi32(row!(2), row!(3));
-            let h45 = _mm256_hadd_epi32(row!(4), row!(5));
-            let h67 = _mm256_hadd_epi32(row!(6), row!(7));
-            // Each 128-bit half of a row's madd holds the sums of one 16-element half.
-            let h0123 = _mm256_hadd_epi32(h01, h23);
-            let h4567 = _mm256_hadd_epi32(h45, h67);
-            let first = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
-            let second = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
-            let dx = _mm256_set1_ps(a.d);
-            if TWO {
-                let d0 = _mm256_loadu_ps(gb.cast());
-                let d1 = _mm256_loadu_ps(gb.add(32).cast());
-                let t0 = _mm256_mul_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(first));
-                acc = _mm256_add_ps(acc, t0);
-                let t1 = _mm256_mul_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(second));
-                acc = _mm256_add_ps(acc, t1);
+            let (first_scale, second_scale) = if TWO || MIN {
+                (_mm256_loadu_ps(gb.cast()), _mm256_loadu_ps(gb.add(32).cast()))
             } else {
-                let sumi = _mm256_add_epi32(first, second);
-                let d = if MIN {
-                    _mm256_loadu_ps(gb.cast())
-                } else {
-                    _mm256_cvtph_ps(_mm_loadu_si128(gb.cast()))
+                (_mm256_cvtph_ps(_mm_loadu_si128(gb.cast())), _mm256_setzero_ps())
+            };
+            for (t, acc) in acc.iter_mut().enumerate() {
+                let a = &x[t * blocks + b];
+                let xv = _mm256_loadu_si256(a.qs.as_ptr().cast());
+                // |w| as unsigned times x with w's sign: exact, and no i16 saturation because
+                // |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
+                let row = |r: usize| {
+                    let prod =
+                        _mm256_maddubs_epi16(_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
+                    _mm256_madd_epi16(prod, ones)
                 };
-                let t1 = _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi));
-                acc = _mm256_add_ps(acc, t1);
-                if MIN {
-                    let m = _mm256_loadu_ps(gb.add(32).cast());
-                    let sx = _mm256_set1_ps(a.sum as f32);
-                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(m, dx), sx));
+                let h01 = _mm256_hadd_epi32(row(0), row(1));
+                let h23 = _mm256_hadd_epi32(row(2), row(3));
+                let h45 = _mm256_hadd_epi32(row(4), row(5));
+                let h67 = _mm256_hadd_epi32(row(6), row(7));
+                // Each 128-bit half of a row's madd holds the sums of one 16-element half.
+                let h0123 = _mm256_hadd_epi32(h01, h23);
+                let h4567 = _mm256_hadd_epi32(h45, h67);
+                let first = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
+                let second = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
+                let dx = _mm256_set1_ps(a.d);
+                if TWO {
+                    let t0 =
+                        _mm256_mul_ps(_mm256_mul_ps(first_scale, dx), _mm256_cvtepi32_ps(first));
+                    *acc = _mm256_add_ps(*acc, t0);
+                    let t1 =
+                        _mm256_mul_ps(_mm256_mul_ps(second_scale, dx), _mm256_cvtepi32_ps(second));
+                    *acc = _mm256_add_ps(*acc, t1);
+                } else {
+                    let sumi = _mm256_add_epi32(first, second);
+                    let t1 =
+                        _mm256_mul_ps(_mm256_mul_ps(first_scale, dx), _mm256_cvtepi32_ps(sumi));
+                    *acc = _mm256_add_ps(*acc, t1);
+                    if MIN {
+                        let sx = _mm256_set1_ps(a.sum as f32);
+                        let t2 = _mm256_mul_ps(_mm256_mul_ps(second_scale, dx), sx);
+                        *acc = _mm256_add_ps(*acc, t2);
+                    }
                 }
             }
         }

@@ -29,9 +29,9 @@
 //! ```
 //!
 //! The scalar kernel does exactly that one row at a time. The AVX2 kernel does it for 8 rows
-//! in the 8 lanes of a register; integer sums may be formed in any order because they are
-//! exact, and no float value is ever summed across lanes, so both produce identical bits.
-//! Threads split row groups, never a row's sum.
+//! in the 8 lanes of a register, for up to 4 tokens per pass over the weights; integer sums may
+//! be formed in any order because they are exact, and no float value is ever summed across
+//! lanes or tokens, so both produce identical bits. Threads split row groups, never a row's sum.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -401,30 +401,46 @@ impl QMatrix {
         acc
     }
 
-    /// Computes the 8 outputs of row group `g` for one token's activations into `out[0..8]`.
-    fn group_dot(&self, backend: Backend, g: usize, x: &[Q8Act], out: &mut [f32; GROUP]) {
+    /// Computes the 8 outputs of row group `g` for `out.len()` (1..=[`TOKEN_TILE`]) tokens, whose
+    /// activations `x` holds one token after another, into `out[t][0..8]`.
+    fn group_dot(&self, backend: Backend, g: usize, x: &[Q8Act], out: &mut [[f32; GROUP]]) {
         // Float matrices have only the scalar kernel; it is the reference, so every backend
         // gives the same bits.
         let backend = if self.packed == Packed::Float { Backend::Scalar } else { backend };
         match backend {
             Backend::Scalar => {
-                for (lane, o) in out.iter_mut().enumerate() {
-                    *o = self.row_dot_scalar(g * GROUP + lane, x);
+                for (t, out) in out.iter_mut().enumerate() {
+                    let x = &x[t * self.blocks..(t + 1) * self.blocks];
+                    for (lane, o) in out.iter_mut().enumerate() {
+                        *o = self.row_dot_scalar(g * GROUP + lane, x);
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => {
                 let gbb = self.packed.group_block_bytes();
                 let data = &self.data[g * self.blocks * gbb..(g + 1) * self.blocks * gbb];
+                let (packed, blocks) = (self.packed, self.blocks);
                 // SAFETY: Backend::Avx2 is only constructed when the CPU has AVX2 and F16C
                 // (`Backend::detect`/`best_available`, checked again in `matmul`).
-                unsafe { avx2::group_dot(self.packed, data, &x[..self.blocks], out) }
+                unsafe {
+                    match out.len() {
+                        1 => avx2::group_dot::<1>(packed, data, x, blocks, out),
+                        2 => avx2::group_dot::<2>(packed, data, x, blocks, out),
+                        3 => avx2::group_dot::<3>(packed, data, x, blocks, out),
+                        _ => avx2::group_dot::<TOKEN_TILE>(packed, data, x, blocks, out),
+                    }
+                }
             }
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx2 => unreachable!("AVX2 backend on a non-x86 target"),
         }
     }
 }
+
+/// Tokens whose products one pass over a row group's weights computes (prefill reuses each
+/// group-block, unpacked once, for this many tokens).
+const TOKEN_TILE: usize = 4;
 
 /// `out[t][r] = W[r] · x[t]` for `tokens` tokens, threads splitting row groups.
 ///
@@ -465,7 +481,7 @@ pub(crate) fn matmul_many(
     // Enough chunks for threads to balance, few enough that claiming them costs nothing.
     let chunk = (total / (pool.threads() * 8)).max(4);
     pool.for_each(total, chunk, &|range| {
-        let mut tmp = [0f32; GROUP];
+        let mut tmp = [[0f32; GROUP]; TOKEN_TILE];
         let mut part = 0;
         for global in range {
             while global >= starts[part + 1] {
@@ -473,13 +489,17 @@ pub(crate) fn matmul_many(
             }
             let (w, out_ptr) = outs[part];
             let g = global - starts[part];
-            for t in 0..tokens {
-                w.group_dot(backend, g, &x[t * w.blocks..(t + 1) * w.blocks], &mut tmp);
-                // SAFETY: each group is claimed by exactly one thread, which alone writes its
-                // rows for every token; each part's buffer holds tokens × rows floats.
-                unsafe {
-                    let dst = out_ptr.get().add(t * w.rows + g * GROUP);
-                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, GROUP);
+            for first in (0..tokens).step_by(TOKEN_TILE) {
+                let n = (tokens - first).min(TOKEN_TILE);
+                let x = &x[first * w.blocks..(first + n) * w.blocks];
+                w.group_dot(backend, g, x, &mut tmp[..n]);
+                for (t, row) in (first..).zip(&tmp[..n]) {
+                    // SAFETY: each group is claimed by exactly one thread, which alone writes
+                    // its rows for every token; each part's buffer holds tokens × rows floats.
+                    unsafe {
+                        let dst = out_ptr.get().add(t * w.rows + g * GROUP);
+                        std::ptr::copy_nonoverlapping(row.as_ptr(), dst, GROUP);
+                    }
                 }
             }
         }
@@ -668,7 +688,8 @@ mod tests {
 
     #[test]
     fn every_backend_and_thread_count_gives_identical_bits() {
-        let (rows, cols, tokens) = (64, 160, 3);
+        // 7 tokens: a tile of TOKEN_TILE and a remainder of 3.
+        let (rows, cols, tokens) = (64, 160, 2 * TOKEN_TILE - 1);
         let mut seed = 11;
         let x: Vec<f32> = (0..cols * tokens).map(|_| lcg(&mut seed) * 5.0).collect();
         let mut xq = vec![Q8Act::ZERO; cols / QK * tokens];
@@ -676,6 +697,14 @@ mod tests {
         for m in matrices(rows, cols) {
             let mut reference = vec![0f32; rows * tokens];
             matmul(&m, &xq, tokens, &mut reference, Backend::Scalar, &ThreadPool::new(1));
+            // Tokens tiled or one at a time: the same bits.
+            let blocks = cols / QK;
+            for (t, want) in reference.chunks_exact(rows).enumerate() {
+                let mut one = vec![0f32; rows];
+                let x = &xq[t * blocks..(t + 1) * blocks];
+                matmul(&m, x, 1, &mut one, Backend::best_available(), &ThreadPool::new(1));
+                assert_eq!(to_bits(&one), to_bits(want), "{:?} token {t} alone", m.ty);
+            }
             for backend in [Backend::Scalar, Backend::best_available()] {
                 for threads in 1..=4 {
                     let mut out = vec![0f32; rows * tokens];
