@@ -4,7 +4,7 @@
 The semantic reference for the weight types (tests/it/quant_types.rs): for each model written by
 `cargo run -p aik-infer --example tiny_models -- DIR` (the default tiny spec with every matrix and
 the tied embedding of one type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; at width 256,
-Q4_K with a Q6_K embedding, and Q3_K, Q5_K and Q6_K throughout; two F32 models with
+Q4_K with a Q6_K embedding, and Q2_K, Q3_K, Q5_K and Q6_K throughout; two F32 models with
 RoPE scaling: Llama 3.1's rope_freqs.weight divisors, and linear scaling by 4; and a Qwen 2 model
 with q/k/v biases and NEOX RoPE; a Gemma 3 model with wide heads, q/k norms, post-norms,
 GELU and windowed layers), llama.cpp evaluates a
@@ -28,7 +28,7 @@ import numpy as np
 
 PROMPT = [1, 5, 9, 13, 17, 21, 25, 29, 33, 37]
 STEPS = 16
-MODELS = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "rope-llama3", "rope-linear", "qwen2", "gemma3"]
+MODELS = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "rope-llama3", "rope-linear", "qwen2", "gemma3"]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "infer" / "tests" / "data" / "llamacpp_tiny.json"
 

@@ -73,7 +73,7 @@ pub trait ModelDriver {
 }
 
 /// `llama-gguf/1`: GGUF models of the `llama`, `qwen2` and `gemma3` architectures with
-/// F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q3_K/Q4_K/Q5_K/Q6_K matrices, the canonical numerics of this crate,
+/// F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K matrices, the canonical numerics of this crate,
 /// byte-level BPE or SentencePiece vocabularies, and the model's own chat template or, for a base
 /// model, the protocol's plain-text layout ([`PromptLayout`]).
 #[derive(Debug)]

@@ -34,7 +34,7 @@ pub enum Error {
 
     /// A tensor uses a type this engine does not implement.
     #[error(
-        "tensor '{name}' has ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K"
+        "tensor '{name}' has ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"
     )]
     UnsupportedTensorType {
         /// Tensor name.

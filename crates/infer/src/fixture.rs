@@ -158,11 +158,12 @@ pub fn reference_models() -> Vec<(String, TinyLlamaSpec)> {
         TinyLlamaSpec { rope_scaling: RopeScaling::Linear(4.0), seed: 8, ..f32s },
     ));
     // The k-quants need rows of whole 256-element super-blocks: width 256, FFN 512. Q4_K
-    // matrices with a Q6_K embedding (the Q4_K_M recipe), Q6_K throughout, and Q3_K and Q5_K
-    // matrices with embeddings of their own type.
+    // matrices with a Q6_K embedding (the Q4_K_M recipe), Q6_K throughout, and Q2_K, Q3_K and
+    // Q5_K matrices with embeddings of their own type.
     for (name, matrix_type, embedding_type) in [
         ("Q4_K", GgmlType::Q4_K, GgmlType::Q6_K),
         ("Q6_K", GgmlType::Q6_K, GgmlType::Q6_K),
+        ("Q2_K", GgmlType::Q2_K, GgmlType::Q2_K),
         ("Q3_K", GgmlType::Q3_K, GgmlType::Q3_K),
         ("Q5_K", GgmlType::Q5_K, GgmlType::Q5_K),
     ] {
@@ -293,6 +294,7 @@ fn quantize(ty: GgmlType, x: &[f32]) -> Vec<u8> {
         GgmlType::Q5_0 => crate::quant::quantize_q5_0(x),
         GgmlType::Q5_1 => crate::quant::quantize_q5_1(x),
         GgmlType::Q8_0 => quantize_q8_0(x),
+        GgmlType::Q2_K => crate::quant::quantize_q2_k(x),
         GgmlType::Q3_K => crate::quant::quantize_q3_k(x),
         GgmlType::Q4_K => crate::quant::quantize_q4_k(x),
         GgmlType::Q5_K => crate::quant::quantize_q5_k(x),

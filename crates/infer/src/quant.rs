@@ -250,13 +250,53 @@ fn q3_k_scales(block: &[u8]) -> [i8; 16] {
     out
 }
 
-/// The 3-bit quant (−4..=3) of element `e` (0..256) of a Q3_K super-block: bits `2j..2j+2` of
-/// `qs[32n + l]` for `e = 128n + 32j + l`, minus 4 unless bit `4n + j` of `hmask[l]` is set.
+/// The 2 bits of element `e` (0..256) in the 64 bytes `qs` of a Q2_K or Q3_K super-block: bits
+/// `2j..2j+2` of `qs[32n + l]` for `e = 128n + 32j + l`.
+fn two_bits(qs: &[u8], e: usize) -> u8 {
+    let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+    (qs[32 * n + l] >> (2 * j)) & 3
+}
+
+/// The 3-bit quant (−4..=3) of element `e` (0..256) of a Q3_K super-block: its [`two_bits`],
+/// minus 4 unless bit `4n + j` of `hmask[l]` is set.
 fn q3_k_quant(block: &[u8], e: usize) -> i8 {
     let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
-    let low = (block[32 + 32 * n + l] >> (2 * j)) & 3;
     let high = (block[l] >> (4 * n + j)) & 1;
-    low as i8 - if high == 1 { 0 } else { 4 }
+    two_bits(&block[32..96], e) as i8 - if high == 1 { 0 } else { 4 }
+}
+
+/// Dequantizes one Q2_K super-block (84 bytes: 16 scale bytes, 64 bytes of 2-bit quants, f16
+/// `d`, f16 `dmin`) into 256 values, as ggml's `dequantize_row_q2_K` does: `dl·q − ml` with
+/// `dl = d·(sc & 15)`, `ml = dmin·(sc >> 4)`, one scale byte per 16 elements.
+pub fn dequantize_q2_k(block: &[u8], out: &mut [f32]) {
+    let (d, min) = (le_f16(block, 80), le_f16(block, 82));
+    for (e, y) in out.iter_mut().enumerate().take(256) {
+        let sc = block[e / 16];
+        let (dl, ml) = (d * f32::from(sc & 15), min * f32::from(sc >> 4));
+        *y = dl * f32::from(two_bits(&block[16..80], e)) - ml;
+    }
+}
+
+/// Q2_K super-blocks rewritten as 32-element blocks of the same values, 48 bytes each: f32
+/// `d·sc` of the first 16 elements and of the last 16, f32 `−dmin·m` of each, then the 32 quants
+/// (0..=3) as bytes. The products are exact in f32 (an f16 times a 4-bit integer), and
+/// `q·dl + (−ml)` is `dl·q − ml`.
+pub fn q2_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 84 * 8 * 48);
+    for block in raw.chunks_exact(84) {
+        let (d, min) = (le_f16(block, 80), le_f16(block, 82));
+        for sub in 0..8 {
+            let (first, second) = (block[2 * sub], block[2 * sub + 1]);
+            for sc in [first, second] {
+                out.extend_from_slice(&(d * f32::from(sc & 15)).to_le_bytes());
+            }
+            for sc in [first, second] {
+                out.extend_from_slice(&(-(min * f32::from(sc >> 4))).to_le_bytes());
+            }
+            out.extend((0..32).map(|j| two_bits(&block[16..80], 32 * sub + j)));
+        }
+    }
+    out
 }
 
 /// Dequantizes one Q3_K super-block (110 bytes) into 256 values, as ggml's
@@ -398,6 +438,45 @@ pub fn quantize_q5_k(x: &[f32]) -> Vec<u8> {
     out
 }
 
+/// A Q2_K quantizer for fixtures: per 16 elements the range from min(0, smallest) to the
+/// largest value in 3 steps, 4-bit scales and mins relative to the super-block's largest (not
+/// ggml's search, but blocks any Q2_K reader takes).
+pub fn quantize_q2_k(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len() / 256 * 84);
+    for sb in x.chunks_exact(256) {
+        let (mut scales, mut mins) = ([0f32; 16], [0f32; 16]);
+        for (i, group) in sb.chunks_exact(16).enumerate() {
+            let lo = group.iter().fold(0f32, |a, &b| a.min(b));
+            let hi = group.iter().fold(lo, |a, &b| a.max(b));
+            scales[i] = (hi - lo) / 3.0;
+            mins[i] = -lo;
+        }
+        let largest = |v: &[f32; 16]| v.iter().fold(0f32, |a, &b| a.max(b));
+        let (d16, dmin16) =
+            (f32_to_f16(largest(&scales) / 15.0), f32_to_f16(largest(&mins) / 15.0));
+        let (d, dmin) = (f16_to_f32(d16), f16_to_f32(dmin16));
+        let four = |v: f32, unit: f32| {
+            if unit > 0.0 { (v / unit).round().clamp(0.0, 15.0) as u8 } else { 0 }
+        };
+        let mut block = [0u8; 84];
+        for i in 0..16 {
+            block[i] = four(scales[i], d) | (four(mins[i], dmin) << 4);
+        }
+        for (e, &v) in sb.iter().enumerate() {
+            let sc = block[e / 16];
+            let (step, offset) = (d * f32::from(sc & 15), dmin * f32::from(sc >> 4));
+            let q =
+                if step > 0.0 { ((v + offset) / step).round().clamp(0.0, 3.0) as u8 } else { 0 };
+            let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+            block[16 + 32 * n + l] |= q << (2 * j);
+        }
+        block[80..82].copy_from_slice(&d16.to_le_bytes());
+        block[82..84].copy_from_slice(&dmin16.to_le_bytes());
+        out.extend_from_slice(&block);
+    }
+    out
+}
+
 /// A Q3_K quantizer for fixtures: per 16 elements a scale of the largest magnitude over 4,
 /// 6-bit signed scales relative to the super-block's largest (not ggml's search, but blocks any
 /// Q3_K reader takes).
@@ -532,6 +611,11 @@ pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
         GgmlType::Q3_K => {
             for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(110)) {
                 dequantize_q3_k(b, o);
+            }
+        }
+        GgmlType::Q2_K => {
+            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(84)) {
+                dequantize_q2_k(b, o);
             }
         }
         GgmlType::Q5_1 => {

@@ -61,6 +61,10 @@ pub enum GgmlType {
     Q5_1,
     /// 32-element blocks: f16 scale `d`, 32 signed bytes; value = q·d.
     Q8_0,
+    /// 256-element super-blocks: 16 bytes of 4-bit scales and mins (one each per 16 elements),
+    /// 64 bytes of 2-bit quants, f16 `d`, f16 `dmin`; value = d·sc·q − dmin·m.
+    #[allow(non_camel_case_types)] // ggml's name
+    Q2_K,
     /// 256-element super-blocks: 32 bytes of high bits, 64 bytes of 2-bit pairs, 12 bytes of
     /// 6-bit scales (one per 16 elements, offset by 32), f16 `d`; value = d·(sc − 32)·q with q in
     /// −4..=3.
@@ -91,6 +95,7 @@ impl GgmlType {
             Self::Q5_0 => 6,
             Self::Q5_1 => 7,
             Self::Q8_0 => 8,
+            Self::Q2_K => 10,
             Self::Q3_K => 11,
             Self::Q4_K => 12,
             Self::Q5_K => 13,
@@ -109,6 +114,7 @@ impl GgmlType {
             6 => Self::Q5_0,
             7 => Self::Q5_1,
             8 => Self::Q8_0,
+            10 => Self::Q2_K,
             11 => Self::Q3_K,
             12 => Self::Q4_K,
             13 => Self::Q5_K,
@@ -123,7 +129,7 @@ impl GgmlType {
         match self {
             Self::F32 | Self::F16 | Self::BF16 => 1,
             Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q5_1 | Self::Q8_0 => 32,
-            Self::Q3_K | Self::Q4_K | Self::Q5_K | Self::Q6_K => 256,
+            Self::Q2_K | Self::Q3_K | Self::Q4_K | Self::Q5_K | Self::Q6_K => 256,
         }
     }
 
@@ -137,6 +143,7 @@ impl GgmlType {
             Self::Q5_0 => 22,
             Self::Q5_1 => 24,
             Self::Q8_0 => 34,
+            Self::Q2_K => 84,
             Self::Q3_K => 110,
             Self::Q4_K => 144,
             Self::Q5_K => 176,
@@ -1319,7 +1326,7 @@ fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, ParseFailure> {
                 e = Error::gguf(
                     field("type"),
                     type_at,
-                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K"),
+                    format!("unknown ggml type {type_id}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
                 );
             }
             e
@@ -1676,7 +1683,7 @@ mod tests {
         let e = Gguf::read(w.to_bytes().unwrap()).unwrap_err().to_string();
         assert!(
             e.contains("IQ")
-                && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K"),
+                && e.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
             "{e}"
         );
     }

@@ -52,6 +52,7 @@ pub(super) unsafe fn group_dot<const T: usize>(
             Packed::Q8_0 => group_dot_q8::<false, false, T>(p, x, blocks),
             Packed::Q6K => group_dot_q8::<true, false, T>(p, x, blocks),
             Packed::Q5 => group_dot_q8::<false, true, T>(p, x, blocks),
+            Packed::Q2K => group_dot_q8::<true, true, T>(p, x, blocks),
             Packed::Float => unreachable!("float matrices run the scalar kernel"),
         }
     };
@@ -131,7 +132,8 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
 }
 
 /// Q8_0 group-blocks (`d[8]` f16), Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
-/// half) or Q5's (`MIN`: `d[8]`, `m[8]` f32), then each row's 32 quant bytes in row order.
+/// half), Q5's (`MIN`: `d[8]`, `m[8]` f32) or Q2_K's (`TWO` and `MIN`: `d0[8]`, `d1[8]`,
+/// `m0[8]`, `m1[8]` f32), then each row's 32 quant bytes in row order.
 ///
 /// # Safety
 /// As [`group_dot_q4`].
@@ -141,7 +143,11 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
     x: &[Q8Act],
     blocks: usize,
 ) -> [__m256; T] {
-    let header = if TWO || MIN { 64 } else { 16 };
+    let header = match (TWO, MIN) {
+        (true, true) => 128,
+        (false, false) => 16,
+        _ => 64,
+    };
     let gbb = header + 256;
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); T];
@@ -188,6 +194,14 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
                     let t1 =
                         _mm256_mul_ps(_mm256_mul_ps(second_scale, dx), _mm256_cvtepi32_ps(second));
                     *acc = _mm256_add_ps(*acc, t1);
+                    if MIN {
+                        let x0: i32 = a.qs[..16].iter().map(|&q| i32::from(q)).sum();
+                        for (at, sum) in [(64, x0), (96, a.sum - x0)] {
+                            let m = _mm256_loadu_ps(gb.add(at).cast());
+                            let sx = _mm256_set1_ps(sum as f32);
+                            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_mul_ps(m, dx), sx));
+                        }
+                    }
                 } else {
                     let sumi = _mm256_add_epi32(first, second);
                     let t1 =

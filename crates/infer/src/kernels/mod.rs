@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Q6_K and Q3_K take two steps per block, one per 16-element half with its own scale:
-//! `acc = acc + (d_w0 · d_x) · f32(Σ_{j<16} w_q·x_q)`, then the same with `d_w1` over `j ≥ 16`.
+//! `acc = acc + (d_w0 · d_x) · f32(Σ_{j<16} w_q·x_q)`, then the same with `d_w1` over `j ≥ 16`;
+//! Q2_K then adds each half's minimum the same way: `acc = acc + (m_w0 · d_x) · f32(Σ_{j<16}
+//! x_q[j])`, then `m_w1` over `j ≥ 16`.
 //! Q5_0, Q5_1 and the k-quants are rewritten at load as 32-element blocks of exactly the same
 //! values (see [`Packed`]), so these are their canonical sequences.
 //!
@@ -112,6 +114,9 @@ pub(crate) enum Packed {
     /// Q5_1 blocks and Q5_K's sub-blocks: f32 `d`, f32 `m`, the quants 0..=31 as bytes; value
     /// q·d + m (Q4_K's form with a byte per quant).
     Q5,
+    /// Q2_K's sub-blocks: f32 `d·sc` of each 16-element half, f32 `−dmin·m` of each, the quants
+    /// 0..=3 as bytes; value q·d + m of its half.
+    Q2K,
 }
 
 impl Packed {
@@ -122,12 +127,13 @@ impl Packed {
             Self::Q4_0 | Self::Q8_0 => (1, 2),
             Self::Q4_1 => (2, 2),
             Self::Q4K | Self::Q6K | Self::Q5 => (2, 4),
+            Self::Q2K => (4, 4),
         }
     }
 
     /// Whether the quants are 32 signed bytes per row-block (else 16 bytes of nibbles).
     const fn bytewise(self) -> bool {
-        matches!(self, Self::Q8_0 | Self::Q6K | Self::Q5)
+        matches!(self, Self::Q8_0 | Self::Q6K | Self::Q5 | Self::Q2K)
     }
 
     /// Bytes of one row's quants in one block.
@@ -223,6 +229,7 @@ impl QMatrix {
             GgmlType::Q8_0 => (Packed::Q8_0, None),
             GgmlType::Q5_0 => (Packed::Q8_0, Some(q5_0_as_q8_0(raw))),
             GgmlType::Q5_1 => (Packed::Q5, Some(crate::quant::q5_1_as_sub_blocks(raw))),
+            GgmlType::Q2_K => (Packed::Q2K, Some(crate::quant::q2_k_as_sub_blocks(raw))),
             GgmlType::Q3_K => (Packed::Q6K, Some(crate::quant::q3_k_as_sub_blocks(raw))),
             GgmlType::Q4_K => (Packed::Q4K, Some(crate::quant::q4_k_as_sub_blocks(raw))),
             GgmlType::Q5_K => (Packed::Q5, Some(crate::quant::q5_k_as_sub_blocks(raw))),
@@ -267,28 +274,26 @@ impl QMatrix {
         &self.data[(group * self.blocks + block) * gbb..][..gbb]
     }
 
-    /// The two scale fields (the second 0 when there is one) and quant bytes of `row`'s block
-    /// `block` (16 quant bytes for nibble layouts, 32 for byte layouts; the rest zero).
-    fn block_of_row(&self, row: usize, block: usize) -> (f32, f32, [u8; 32]) {
+    /// The scale fields (unused ones 0) and quant bytes of `row`'s block `block` (16 quant bytes
+    /// for nibble layouts, 32 for byte layouts; the rest zero).
+    fn block_of_row(&self, row: usize, block: usize) -> ([f32; 4], [u8; 32]) {
         let (g, lane) = (row / GROUP, row % GROUP);
         let gb = self.group_block(g, block);
         let (fields, bytes) = self.packed.fields();
-        let field = |f: usize| -> f32 {
-            if f >= fields {
-                return 0.0;
-            }
+        let mut values = [0f32; 4];
+        for (f, value) in values.iter_mut().enumerate().take(fields) {
             let at = f * bytes * GROUP + lane * bytes;
-            match bytes {
+            *value = match bytes {
                 2 => f16_to_f32(u16::from_le_bytes([gb[at], gb[at + 1]])),
                 _ => f32::from_le_bytes([gb[at], gb[at + 1], gb[at + 2], gb[at + 3]]),
-            }
-        };
+            };
+        }
         let (hdr, qb) = (self.packed.header_bytes(), self.packed.quant_bytes());
         let mut qs = [0u8; 32];
         for (j, q) in qs.iter_mut().enumerate().take(qb) {
             *q = gb[hdr + quant_offset(self.packed, lane, j)];
         }
-        (field(0), field(1), qs)
+        (values, qs)
     }
 
     /// Row `row` of an F32/F16/BF16 matrix, as stored.
@@ -308,7 +313,7 @@ impl QMatrix {
             return;
         }
         for b in 0..self.blocks {
-            let (d, m, qs) = self.block_of_row(row, b);
+            let ([d, m, m0, m1], qs) = self.block_of_row(row, b);
             let o = &mut out[b * QK..(b + 1) * QK];
             match self.packed {
                 Packed::Q8_0 => {
@@ -324,6 +329,12 @@ impl QMatrix {
                 Packed::Q5 => {
                     for j in 0..QK {
                         o[j] = f32::from(qs[j]) * d + m;
+                    }
+                }
+                Packed::Q2K => {
+                    for j in 0..QK {
+                        let (scale, min) = if j < 16 { (d, m0) } else { (m, m1) };
+                        o[j] = f32::from(qs[j]) * scale + min;
                     }
                 }
                 Packed::Q4_1 | Packed::Q4K => {
@@ -350,7 +361,7 @@ impl QMatrix {
         }
         let mut acc = 0f32;
         for (b, a) in x.iter().enumerate().take(self.blocks) {
-            let (d, m, qs) = self.block_of_row(row, b);
+            let ([d, m, m0, m1], qs) = self.block_of_row(row, b);
             let bytes = |range: std::ops::Range<usize>| -> i32 {
                 range.map(|j| i32::from(qs[j] as i8) * i32::from(a.qs[j])).sum()
             };
@@ -371,6 +382,13 @@ impl QMatrix {
                 Packed::Q5 => {
                     acc += (d * a.d) * bytes(0..QK) as f32;
                     acc += (m * a.d) * a.sum as f32;
+                }
+                Packed::Q2K => {
+                    let first: i32 = a.qs[..16].iter().map(|&q| i32::from(q)).sum();
+                    acc += (d * a.d) * bytes(0..16) as f32;
+                    acc += (m * a.d) * bytes(16..QK) as f32;
+                    acc += (m0 * a.d) * first as f32;
+                    acc += (m1 * a.d) * (a.sum - first) as f32;
                 }
                 Packed::Q4_1 | Packed::Q4K => {
                     acc += (d * a.d) * nibbles(0) as f32;
@@ -716,14 +734,16 @@ mod tests {
         }
     }
 
-    /// Q3_K, Q4_K, Q5_K, Q6_K and Q5_1 (all rewritten at load): rows dequantize to ggml's values
+    /// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and Q5_1 (all rewritten at load): rows dequantize to ggml's values
     /// bit for bit (its loops, written out in
     /// `quant.rs`), the scalar dot stays close to the float dot of those values, and every
     /// backend and thread count gives the scalar kernel's bits, on quantized weights and on
     /// arbitrary block bytes (any quant, scales of both signs and many magnitudes).
     #[test]
     fn k_quants_dequantize_as_ggml_and_every_backend_agrees() {
-        use crate::quant::{quantize_q3_k, quantize_q4_k, quantize_q5_k, quantize_q6_k};
+        use crate::quant::{
+            quantize_q2_k, quantize_q3_k, quantize_q4_k, quantize_q5_k, quantize_q6_k,
+        };
         let (rows, cols, tokens) = (16, 512, 3);
         let mut seed = 21;
         let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
@@ -741,14 +761,19 @@ mod tests {
             (GgmlType::Q3_K, quantize_q3_k(&w)),
             (GgmlType::Q5_K, quantize_q5_k(&w)),
             (GgmlType::Q5_1, quantize_q5_1(&w)),
+            (GgmlType::Q2_K, quantize_q2_k(&w)),
         ] {
             let bb = ty.block_bytes() as usize;
             let mut arbitrary: Vec<u8> = (0..quantized.len()).map(|_| byte()).collect();
             for block in arbitrary.chunks_exact_mut(bb) {
                 // Keep the f16 scales finite: Q4_K's, Q5_K's and Q5_1's d and dmin lead, Q6_K's
-                // and Q3_K's d ends the block.
-                let with_mins = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q5_1);
-                let at: &[usize] = if with_mins { &[1, 3] } else { &[bb - 1] };
+                // and Q3_K's d ends the block, Q2_K's d and dmin do.
+                let leading = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q5_1);
+                let at: &[usize] = match ty {
+                    _ if leading => &[1, 3],
+                    GgmlType::Q2_K => &[bb - 3, bb - 1],
+                    _ => &[bb - 1],
+                };
                 for &i in at {
                     block[i] &= 0xbb;
                 }

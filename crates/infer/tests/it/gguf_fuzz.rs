@@ -44,8 +44,19 @@ fn truncated_and_mutated_tiny_models_never_panic() {
     // The other shapes' metadata paths (Gemma 3's head widths, windows and pattern, RoPE
     // scaling, Qwen 2's biases) and the k-quant blocks.
     for (name, spec) in aik_infer::fixture::reference_models() {
-        if ["gemma3", "qwen2", "rope-llama3", "rope-linear", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q5_1"]
-            .contains(&name.as_str())
+        if [
+            "gemma3",
+            "qwen2",
+            "rope-llama3",
+            "rope-linear",
+            "Q2_K",
+            "Q3_K",
+            "Q4_K",
+            "Q5_K",
+            "Q6_K",
+            "Q5_1",
+        ]
+        .contains(&name.as_str())
         {
             mutate(&tiny_llama_gguf(&TinyLlamaSpec { layers: 1, ..spec }).unwrap(), 32, 96);
         }

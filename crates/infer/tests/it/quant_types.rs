@@ -1,6 +1,6 @@
 //! Every weight type the engine loads, against llama.cpp: the tiny generated Llama model with
 //! all matrices and the tied embedding of one type (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
-//! at width 256, Q4_K with a Q6_K embedding, and Q3_K, Q5_K and Q6_K throughout), and the
+//! at width 256, Q4_K with a Q6_K embedding, and Q2_K, Q3_K, Q5_K and Q6_K throughout), and the
 //! RoPE-scaled and Qwen 2 shapes, run
 //! by llama.cpp (`tests/data/llamacpp_tiny.json`, from `scripts/reference/llamacpp_tiny.py` over
 //! the files `examples/tiny_models.rs` writes) and by us. The files must be byte for byte the
