@@ -40,19 +40,53 @@ pub(super) unsafe fn group_dot<const T: usize>(
     blocks: usize,
     out: &mut [[f32; 8]],
 ) {
+    // SAFETY: the caller guarantees the features `dispatch` inlines into this function.
+    unsafe { dispatch::<T, false>(packed, data, x, blocks, out) }
+}
+
+/// [`group_dot`] with AVX-512 VNNI's `vpdpbusd` forming the integer sums (the same sums: they
+/// are exact either way).
+///
+/// # Safety
+/// The CPU must support AVX2, F16C, AVX-512F, AVX-512VL and AVX-512 VNNI.
+#[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512vnni")]
+pub(super) unsafe fn group_dot_vnni<const T: usize>(
+    packed: Packed,
+    data: &[u8],
+    x: &[Q8Act],
+    blocks: usize,
+    out: &mut [[f32; 8]],
+) {
+    // SAFETY: as in `group_dot`, with VNNI.
+    unsafe { dispatch::<T, true>(packed, data, x, blocks, out) }
+}
+
+/// The kernels' shared body, inlined into [`group_dot`] or [`group_dot_vnni`] (whose target
+/// features its intrinsics need).
+///
+/// # Safety
+/// Called only from those two, on a CPU with their features.
+#[inline(always)]
+unsafe fn dispatch<const T: usize, const VNNI: bool>(
+    packed: Packed,
+    data: &[u8],
+    x: &[Q8Act],
+    blocks: usize,
+    out: &mut [[f32; 8]],
+) {
     let gbb = packed.group_block_bytes();
     assert!(data.len() >= blocks * gbb && x.len() >= T * blocks && out.len() >= T);
     let p = data.as_ptr();
     // SAFETY: the length checks above bound every group-block and activation block read.
     let acc: [__m256; T] = unsafe {
         match packed {
-            Packed::Q4_1 => group_dot_q4::<true, false, T>(p, x, blocks),
-            Packed::Q4_0 => group_dot_q4::<false, false, T>(p, x, blocks),
-            Packed::Q4K => group_dot_q4::<true, true, T>(p, x, blocks),
-            Packed::Q8_0 => group_dot_q8::<false, false, T>(p, x, blocks),
-            Packed::Q6K => group_dot_q8::<true, false, T>(p, x, blocks),
-            Packed::Q5 => group_dot_q8::<false, true, T>(p, x, blocks),
-            Packed::Q2K => group_dot_q8::<true, true, T>(p, x, blocks),
+            Packed::Q4_1 => group_dot_q4::<true, false, T, VNNI>(p, x, blocks),
+            Packed::Q4_0 => group_dot_q4::<false, false, T, VNNI>(p, x, blocks),
+            Packed::Q4K => group_dot_q4::<true, true, T, VNNI>(p, x, blocks),
+            Packed::Q8_0 => group_dot_q8::<false, false, T, VNNI>(p, x, blocks),
+            Packed::Q6K => group_dot_q8::<true, false, T, VNNI>(p, x, blocks),
+            Packed::Q5 => group_dot_q8::<false, true, T, VNNI>(p, x, blocks),
+            Packed::Q2K => group_dot_q8::<true, true, T, VNNI>(p, x, blocks),
             Packed::Float => unreachable!("float matrices run the scalar kernel"),
         }
     };
@@ -66,9 +100,10 @@ pub(super) unsafe fn group_dot<const T: usize>(
 /// 4 chunks of 32 bytes, chunk `c` holding quant bytes `4c..4c+4` of rows 0..7.
 ///
 /// # Safety
-/// AVX2 and F16C; `blocks` group-blocks follow `p` and `x` holds `T · blocks` blocks.
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
+/// AVX2 and F16C (and VNNI with `VNNI`), inlined into a function enabling them; `blocks`
+/// group-blocks follow `p` and `x` holds `T · blocks` blocks.
+#[inline(always)]
+unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize, const VNNI: bool>(
     p: *const u8,
     x: &[Q8Act],
     blocks: usize,
@@ -76,9 +111,9 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
     let field = if F32 { 32 } else { 16 };
     let header = if MIN { 2 * field } else { field };
     let gbb = header + 128;
-    let low_mask = _mm256_set1_epi8(0x0f);
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_ps(); T];
+    // SAFETY: the caller enables AVX2 (see the function's safety section).
+    let (low_mask, ones) = unsafe { (_mm256_set1_epi8(0x0f), _mm256_set1_epi16(1)) };
+    let mut acc = [unsafe { _mm256_setzero_ps() }; T];
     for b in 0..blocks {
         // SAFETY: the caller guarantees `blocks` group-blocks of `gbb` bytes after `p`; each
         // `a.qs` is 32 bytes, read 4 at a time below.
@@ -104,16 +139,30 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
             for (t, acc) in acc.iter_mut().enumerate() {
                 let a = &x[t * blocks + b];
                 let xq = a.qs.as_ptr();
-                // Per chunk, each i16 lane pair is one row's 4 low-nibble and 4 high-nibble
-                // products; 4 chunks sum to at most 4·2·2·15·127 = 30480, inside i16.
-                let mut s16 = _mm256_setzero_si256();
-                for c in 0..4 {
-                    let x_lo = _mm256_set1_epi32(xq.add(4 * c).cast::<i32>().read_unaligned());
-                    let x_hi = _mm256_set1_epi32(xq.add(16 + 4 * c).cast::<i32>().read_unaligned());
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[c], x_lo));
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[c], x_hi));
-                }
-                let mut sumi = _mm256_madd_epi16(s16, ones);
+                let mut sumi = if VNNI {
+                    // Each i32 lane accumulates one row's products, 4 per instruction.
+                    let mut s32 = _mm256_setzero_si256();
+                    for c in 0..4 {
+                        let x_lo = _mm256_set1_epi32(xq.add(4 * c).cast::<i32>().read_unaligned());
+                        let x_hi =
+                            _mm256_set1_epi32(xq.add(16 + 4 * c).cast::<i32>().read_unaligned());
+                        s32 = _mm256_dpbusd_epi32(s32, lo[c], x_lo);
+                        s32 = _mm256_dpbusd_epi32(s32, hi[c], x_hi);
+                    }
+                    s32
+                } else {
+                    // Per chunk, each i16 lane pair is one row's 4 low-nibble and 4 high-nibble
+                    // products; 4 chunks sum to at most 4·2·2·15·127 = 30480, inside i16.
+                    let mut s16 = _mm256_setzero_si256();
+                    for c in 0..4 {
+                        let x_lo = _mm256_set1_epi32(xq.add(4 * c).cast::<i32>().read_unaligned());
+                        let x_hi =
+                            _mm256_set1_epi32(xq.add(16 + 4 * c).cast::<i32>().read_unaligned());
+                        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[c], x_lo));
+                        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[c], x_hi));
+                    }
+                    _mm256_madd_epi16(s16, ones)
+                };
                 if !MIN {
                     sumi = _mm256_sub_epi32(sumi, _mm256_set1_epi32(8 * a.sum));
                 }
@@ -137,8 +186,8 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize>(
 ///
 /// # Safety
 /// As [`group_dot_q4`].
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
+#[inline(always)]
+unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize, const VNNI: bool>(
     p: *const u8,
     x: &[Q8Act],
     blocks: usize,
@@ -149,8 +198,9 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
         _ => 64,
     };
     let gbb = header + 256;
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_ps(); T];
+    // SAFETY: the caller enables AVX2 (see the function's safety section).
+    let ones = unsafe { _mm256_set1_epi16(1) };
+    let mut acc = [unsafe { _mm256_setzero_ps() }; T];
     for b in 0..blocks {
         // SAFETY: as in `group_dot_q4`, with `gbb`-byte group-blocks.
         unsafe {
@@ -173,9 +223,12 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize>(
                 // |w| as unsigned times x with w's sign: exact, and no i16 saturation because
                 // |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
                 let row = |r: usize| {
-                    let prod =
-                        _mm256_maddubs_epi16(_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
-                    _mm256_madd_epi16(prod, ones)
+                    let (magnitude, signed) = (_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
+                    if VNNI {
+                        _mm256_dpbusd_epi32(_mm256_setzero_si256(), magnitude, signed)
+                    } else {
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed), ones)
+                    }
                 };
                 let h01 = _mm256_hadd_epi32(row(0), row(1));
                 let h23 = _mm256_hadd_epi32(row(2), row(3));

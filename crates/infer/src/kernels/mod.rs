@@ -52,9 +52,15 @@ pub enum Backend {
     Scalar,
     /// x86-64 AVX2 (with F16C), 8 rows per register.
     Avx2,
+    /// The AVX2 kernels with AVX-512 VNNI's `vpdpbusd` (on 256-bit registers, AVX-512VL) for the
+    /// integer products: one instruction for `maddubs`, its i16 add and `madd`.
+    Avx512Vnni,
 }
 
 impl Backend {
+    /// Every backend, fastest last.
+    pub const ALL: [Self; 3] = [Self::Scalar, Self::Avx2, Self::Avx512Vnni];
+
     /// The fastest backend this CPU supports, unless `AIK_INFER_SCALAR=1` asks for the scalar
     /// reference. The one place where CPU features are detected.
     pub fn detect() -> Self {
@@ -66,20 +72,32 @@ impl Backend {
 
     /// The fastest backend this CPU supports, ignoring the environment.
     pub fn best_available() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("f16c")
-        {
-            return Self::Avx2;
-        }
-        Self::Scalar
+        Self::ALL.into_iter().rev().find(|b| b.is_available()).unwrap_or(Self::Scalar)
+    }
+
+    /// The backends this CPU can run (the scalar one always).
+    pub fn available() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|b| b.is_available()).collect()
     }
 
     /// Whether this backend can run on this CPU.
     pub fn is_available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("f16c");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
         match self {
             Self::Scalar => true,
-            Self::Avx2 => Self::best_available() == Self::Avx2,
+            Self::Avx2 => avx2,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => {
+                avx2 && std::arch::is_x86_feature_detected!("avx512vnni")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512Vnni => false,
         }
     }
 
@@ -88,6 +106,7 @@ impl Backend {
         match self {
             Self::Scalar => "scalar",
             Self::Avx2 => "avx2",
+            Self::Avx512Vnni => "avx512vnni",
         }
     }
 }
@@ -435,23 +454,29 @@ impl QMatrix {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => {
+            Backend::Avx2 | Backend::Avx512Vnni => {
                 let gbb = self.packed.group_block_bytes();
                 let data = &self.data[g * self.blocks * gbb..(g + 1) * self.blocks * gbb];
                 let (packed, blocks) = (self.packed, self.blocks);
-                // SAFETY: Backend::Avx2 is only constructed when the CPU has AVX2 and F16C
-                // (`Backend::detect`/`best_available`, checked again in `matmul`).
+                // SAFETY: these backends are only used when the CPU has their features
+                // (`matmul_many` falls back to the scalar kernel otherwise).
                 unsafe {
-                    match out.len() {
-                        1 => avx2::group_dot::<1>(packed, data, x, blocks, out),
-                        2 => avx2::group_dot::<2>(packed, data, x, blocks, out),
-                        3 => avx2::group_dot::<3>(packed, data, x, blocks, out),
-                        _ => avx2::group_dot::<TOKEN_TILE>(packed, data, x, blocks, out),
+                    match (backend, out.len()) {
+                        (Backend::Avx2, 1) => avx2::group_dot::<1>(packed, data, x, blocks, out),
+                        (Backend::Avx2, 2) => avx2::group_dot::<2>(packed, data, x, blocks, out),
+                        (Backend::Avx2, 3) => avx2::group_dot::<3>(packed, data, x, blocks, out),
+                        (Backend::Avx2, _) => {
+                            avx2::group_dot::<TOKEN_TILE>(packed, data, x, blocks, out)
+                        }
+                        (_, 1) => avx2::group_dot_vnni::<1>(packed, data, x, blocks, out),
+                        (_, 2) => avx2::group_dot_vnni::<2>(packed, data, x, blocks, out),
+                        (_, 3) => avx2::group_dot_vnni::<3>(packed, data, x, blocks, out),
+                        _ => avx2::group_dot_vnni::<TOKEN_TILE>(packed, data, x, blocks, out),
                     }
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx2 => unreachable!("AVX2 backend on a non-x86 target"),
+            Backend::Avx2 | Backend::Avx512Vnni => unreachable!("x86 backend on another target"),
         }
     }
 }
@@ -580,7 +605,7 @@ mod tests {
         let x: Vec<f32> = (0..2 * cols).map(|_| lcg(&mut seed)).collect();
         let mut xq = vec![Q8Act::ZERO; 2 * cols / QK];
         quantize_activations(&x, &mut xq);
-        for backend in [Backend::Scalar, Backend::best_available()] {
+        for backend in Backend::available() {
             let (mut a, mut b) = (vec![0f32; 2 * rows], vec![0f32; 2 * rows]);
             matmul(&q5, &xq, 2, &mut a, backend, &ThreadPool::new(1));
             matmul(&q8, &xq, 2, &mut b, backend, &ThreadPool::new(1));
@@ -718,12 +743,14 @@ mod tests {
             // Tokens tiled or one at a time: the same bits.
             let blocks = cols / QK;
             for (t, want) in reference.chunks_exact(rows).enumerate() {
-                let mut one = vec![0f32; rows];
-                let x = &xq[t * blocks..(t + 1) * blocks];
-                matmul(&m, x, 1, &mut one, Backend::best_available(), &ThreadPool::new(1));
-                assert_eq!(to_bits(&one), to_bits(want), "{:?} token {t} alone", m.ty);
+                for backend in Backend::available() {
+                    let mut one = vec![0f32; rows];
+                    let x = &xq[t * blocks..(t + 1) * blocks];
+                    matmul(&m, x, 1, &mut one, backend, &ThreadPool::new(1));
+                    assert_eq!(to_bits(&one), to_bits(want), "{:?} {backend:?} token {t}", m.ty);
+                }
             }
-            for backend in [Backend::Scalar, Backend::best_available()] {
+            for backend in Backend::available() {
                 for threads in 1..=4 {
                     let mut out = vec![0f32; rows * tokens];
                     matmul(&m, &xq, tokens, &mut out, backend, &ThreadPool::new(threads));
@@ -794,7 +821,7 @@ mod tests {
                 }
                 let mut reference = vec![0f32; rows * tokens];
                 matmul(&m, &xq, tokens, &mut reference, Backend::Scalar, &ThreadPool::new(1));
-                for backend in [Backend::Scalar, Backend::best_available()] {
+                for backend in Backend::available() {
                     for threads in [1, 2, 3] {
                         let mut out = vec![0f32; rows * tokens];
                         matmul(&m, &xq, tokens, &mut out, backend, &ThreadPool::new(threads));
@@ -843,10 +870,12 @@ mod tests {
             let m = QMatrix::from_gguf("arb", ty, rows, cols, &raw).unwrap();
             let mut reference = vec![0f32; rows * tokens];
             matmul(&m, &xq, tokens, &mut reference, Backend::Scalar, &ThreadPool::new(1));
-            let mut fast = vec![0f32; rows * tokens];
-            matmul(&m, &xq, tokens, &mut fast, Backend::best_available(), &ThreadPool::new(2));
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&fast), bits(&reference), "{ty:?}");
+            for backend in Backend::available() {
+                let mut fast = vec![0f32; rows * tokens];
+                matmul(&m, &xq, tokens, &mut fast, backend, &ThreadPool::new(2));
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&reference), "{ty:?} {backend:?}");
+            }
         }
     }
 }
