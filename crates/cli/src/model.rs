@@ -7,7 +7,7 @@
 //! id; the model cache path that `--model` defaults to is a hard link to that file (a copy where
 //! links are impossible). A verified file is not downloaded again.
 //!
-//! `add` checks that a file is a GGUF model the `llama-gguf/1` driver loads, describes it as the
+//! `add` checks that a file is a GGUF model the `gguf/1` driver loads, describes it as the
 //! registry expects ([`model_spec`]: sha256, size, chunk Merkle root; the chat layout when the
 //! file has a chat template, plain text for a base model without one), keeps it in the local
 //! content store with its UnixFS id (where workers on this machine find it before trying any
@@ -126,7 +126,7 @@ fn parse_policy(name: &str) -> Result<SchedulingPolicy, String> {
     }
 }
 
-/// Checks `file` is a model the `llama-gguf/1` driver loads, before anything is stored or sent.
+/// Checks `file` is a model the `gguf/1` driver loads, before anything is stored or sent.
 async fn check_model_file(file: &Path) -> eyre::Result<()> {
     let meta = std::fs::metadata(file)
         .wrap_err_with(|| format!("cannot read model file {}", file.display()))?;

@@ -1,4 +1,4 @@
-//! The `ModelDriver` interface and its first implementation, `llama-gguf/1`.
+//! The `ModelDriver` interface and its implementation for GGUF files, `gguf/1`.
 
 use crate::model::{ExecOptions, LlamaModel, Logits, Session};
 use crate::sampling::{Sampler, Sampling};
@@ -72,7 +72,7 @@ pub trait ModelDriver {
     fn run(&self, request: &Request) -> Result<Output>;
 }
 
-/// `llama-gguf/1`: GGUF models of the `llama`, `qwen2` and `gemma3` architectures with
+/// `gguf/1` (alias `llama-gguf/1`): GGUF models of the `llama`, `qwen2` and `gemma3` architectures with
 /// F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K matrices, the canonical numerics of this crate,
 /// byte-level BPE or SentencePiece vocabularies, and the model's own chat template or, for a base
 /// model, the protocol's plain-text layout ([`PromptLayout`]).
@@ -90,8 +90,18 @@ pub struct LlamaGgufDriver {
 }
 
 impl LlamaGgufDriver {
-    /// The version string of this driver.
-    pub const VERSION: &'static str = "llama-gguf/1";
+    /// The version string of this driver: the registry's `driver` id that selects it.
+    pub const VERSION: &'static str = "gguf/1";
+
+    /// Earlier ids of exactly these numerics: `llama-gguf/1`, under which the committed
+    /// conformance vectors were recorded and which `gguf/1` reproduces bit for bit (the
+    /// conformance tests), so models registered under it run here unchanged.
+    pub const ALIASES: &'static [&'static str] = &["llama-gguf/1"];
+
+    /// Whether a model registered with driver id `id` runs on this driver.
+    pub fn runs(id: &str) -> bool {
+        id == Self::VERSION || Self::ALIASES.contains(&id)
+    }
 
     /// Builds the driver from a parsed GGUF.
     pub fn from_gguf(gguf: &Gguf, options: ExecOptions) -> Result<Self> {

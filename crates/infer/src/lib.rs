@@ -23,13 +23,13 @@
 //! # Running a model
 //!
 //! [`ModelDriver`] is the interface nodes and verifiers use; [`LlamaGgufDriver`] implements
-//! `llama-gguf/1`: [`ModelDriver::load`] a file, [`ModelDriver::run`] a [`Request`] (messages,
+//! `gguf/1`: [`ModelDriver::load`] a file, [`ModelDriver::run`] a [`Request`] (messages,
 //! [`OutputFormat`], [`Sampling`], max tokens) into an [`Output`]: the canonical answer bytes
 //! (DESIGN §5.3), token ids, and the sha256 of every step's logits. Below it, [`LlamaModel`]
 //! holds repacked weights and a [`Session`] runs forward passes over a KV cache with
 //! [`ExecOptions`] (threads, [`Backend`]) that never change a result bit.
 //!
-//! # The numerics (`llama-gguf/1`)
+//! # The numerics (`gguf/1`, formerly `llama-gguf/1`)
 //!
 //! Activations are quantized per 32-block to 8 bits (round ties to even); each output row sums
 //! exact integer block dot products scaled in one fixed order with plain mul then add; SIMD and

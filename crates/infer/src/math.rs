@@ -1,7 +1,7 @@
 //! Canonical transcendentals and reductions, built only from IEEE `+ − × ÷ √` and bit
 //! manipulation, so every platform computes the same bits (no libm, no FMA, no estimates).
 //!
-//! The exact operation sequences here are part of the `llama-gguf/1` numerics: changing any of
+//! The exact operation sequences here are part of the `gguf/1` numerics: changing any of
 //! them changes logits and needs a new driver version.
 
 // Constants are written with all the digits of their sources (fdlibm) so they can be checked.

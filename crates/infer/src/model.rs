@@ -102,7 +102,7 @@ impl LlamaConfig {
             "gemma3" => Arch::Gemma3,
             other => {
                 return Err(Error::InvalidModel(format!(
-                    "general.architecture is '{other}'; llama-gguf/1 runs 'llama', 'qwen2' and 'gemma3'"
+                    "general.architecture is '{other}'; gguf/1 runs 'llama', 'qwen2' and 'gemma3'"
                 )));
             }
         };
@@ -461,7 +461,7 @@ impl LlamaModel {
         }
         if let Some(extra) = gguf.tensors().iter().find(|t| !used.contains(&t.name)) {
             return Err(Error::InvalidModel(format!(
-                "tensor '{}' is not part of the {} architecture as llama-gguf/1 runs it (refused rather than ignored)",
+                "tensor '{}' is not part of the {} architecture as gguf/1 runs it (refused rather than ignored)",
                 extra.name,
                 c.arch.name()
             )));

@@ -248,7 +248,7 @@ impl Hardware {
 pub struct ModelSpec {
     /// Human-readable name.
     pub name: String,
-    /// Versioned driver id, e.g. `llama-gguf/1`.
+    /// Versioned driver id, e.g. `gguf/1`.
     pub driver: String,
     /// sha256 of the model file.
     pub file_sha256: B256,

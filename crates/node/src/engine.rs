@@ -31,7 +31,7 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// The `llama-gguf/1` driver, counting tokens with its own tokenizer and template.
+    /// The `gguf/1` driver, counting tokens with its own tokenizer and template.
     pub fn llama(driver: Arc<LlamaGgufDriver>) -> Self {
         let counter = Arc::clone(&driver);
         let context_length = driver.model().config().context_length;

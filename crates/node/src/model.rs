@@ -12,8 +12,9 @@ use crate::{Error, Result};
 /// A model as the registry describes it.
 pub type RegisteredModel = ModelFileSystem::Model;
 
-/// The model drivers this node runs, by their registered ids.
-pub const DRIVERS: &[&str] = &[aik_infer::LlamaGgufDriver::VERSION];
+/// The model drivers this node runs, by their registered ids (a driver's aliases included).
+pub const DRIVERS: &[&str] =
+    &[aik_infer::LlamaGgufDriver::VERSION, aik_infer::LlamaGgufDriver::ALIASES[0]];
 
 /// Reads model `model_id` from the ModelFileSystem at `registry`.
 pub async fn registered_model<P: Provider + Clone>(

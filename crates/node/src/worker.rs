@@ -77,7 +77,7 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// Defaults for a local network: 1,000 EAI stake, capacity 1, this machine's hardware as
-    /// detected ([`crate::hardware::detect`]) with the `llama-gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s; prompt data
+    /// detected ([`crate::hardware::detect`]) with the `gguf/1` engine, 200 ms polls, backoff up to 10 s, claims every 10 s; prompt data
     /// held in storage is read from the default content store, else fetched from IPFS.
     pub fn new(rpc_url: String, signer: PrivateKeySigner, addresses: KernelAddresses) -> Self {
         Self {

@@ -41,7 +41,7 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     let added = &models[1];
     assert_eq!(added["id"], 2);
     assert_eq!(added["name"], "tiny-7");
-    assert_eq!(added["driver"], "llama-gguf/1");
+    assert_eq!(added["driver"], "gguf/1");
     assert_eq!(added["sha256"], sha256.as_str());
     assert_eq!(added["cid"], cid.as_str());
     assert_eq!(added["size"], bytes.len() as u64);
@@ -66,7 +66,7 @@ async fn added_models_are_listed_with_their_hash_and_bad_files_are_refused() {
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(
         error.contains(&format!(
-            "{} is not a GGUF model the llama-gguf/1 driver can load",
+            "{} is not a GGUF model the gguf/1 driver can load",
             junk.display()
         )) && error.contains("header.magic"),
         "{error}"

@@ -104,7 +104,7 @@ async fn a_node_refuses_a_model_whose_driver_it_lacks() {
     let error = String::from_utf8_lossy(&run.stderr);
     assert!(
         error.contains(
-            "runs on driver \"gguf/9\", which this node does not have (it has llama-gguf/1)"
+            "runs on driver \"gguf/9\", which this node does not have (it has gguf/1, llama-gguf/1)"
         ),
         "{error}"
     );

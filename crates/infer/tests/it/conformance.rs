@@ -168,3 +168,14 @@ fn real_model_conformance_vectors() {
     let driver = LlamaGgufDriver::load(&path, ExecOptions::default()).unwrap();
     check("smollm2", real_cases(&driver));
 }
+
+/// The vectors above were recorded when the driver's id was `llama-gguf/1`; it registers as
+/// `gguf/1` now and keeps the old id as an alias only because it reproduces every one of them bit
+/// for bit (the two tests above): a model registered under either runs on it, nothing else does.
+#[test]
+fn gguf_1_runs_the_vectors_of_llama_gguf_1_so_keeps_it_as_an_alias() {
+    assert_eq!(LlamaGgufDriver::VERSION, "gguf/1");
+    assert_eq!(LlamaGgufDriver::ALIASES, ["llama-gguf/1"]);
+    assert!(LlamaGgufDriver::runs("gguf/1") && LlamaGgufDriver::runs("llama-gguf/1"));
+    assert!(!LlamaGgufDriver::runs("gguf/2") && !LlamaGgufDriver::runs("llama-gguf/2"));
+}
