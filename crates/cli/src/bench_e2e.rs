@@ -28,7 +28,7 @@ use std::{
 
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_infer::{
-    ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request,
+    ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request,
     fixture::{TinyLlamaSpec, tiny_llama_gguf},
 };
 use aik_kernel::{
@@ -89,8 +89,12 @@ impl ModelDriver for Timed {
         self.driver.version()
     }
 
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("the timing driver wraps a loaded driver".into()))
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        self.driver.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.driver.context_length()
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {
@@ -303,7 +307,7 @@ async fn measure_on(
     .await??;
     let driver = Arc::new(driver);
     let runs = Arc::new(Mutex::new(Vec::new()));
-    let engine = Engine::llama(Arc::clone(&driver))
+    let engine = Engine::new(driver.clone())
         .with_driver(Arc::new(Timed { driver, runs: Arc::clone(&runs) }));
     let signers: Vec<_> = accounts[1..=args.workers].iter().map(|a| a.signer.clone()).collect();
     let engines = vec![engine; args.workers];

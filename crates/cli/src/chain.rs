@@ -191,7 +191,7 @@ pub(crate) async fn load_engine_from(
     })
     .await??;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), layout = %driver.layout(), "model loaded");
-    Ok((Engine::llama(Arc::new(driver)), path))
+    Ok((Engine::new(Arc::new(driver)), path))
 }
 
 /// Fetches the default model into the content store (reusing a copy in the model cache;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use aik_infer::{Backend, ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_infer::{Backend, ExecOptions, LlamaGgufDriver};
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
 

@@ -13,9 +13,7 @@
 //! content store with its UnixFS id (where workers on this machine find it before trying any
 //! URI; the default URI is `ipfs://` that id) and registers it from the owner's key. `list` reads every registered model back, with whether its file is here.
 
-use aik_infer::{
-    DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver,
-};
+use aik_infer::{DEFAULT_MODEL_LEN, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver};
 use aik_kernel::{
     KernelClient, PromptLayout, SchedulingPolicy,
     bindings::{KernelTimelock, ModelFileSystem},

@@ -58,15 +58,19 @@ pub enum StopReason {
 }
 
 /// A deterministic model driver: the standard interface nodes and verifiers run prompts
-/// through. Any change to a driver's numerics is a new [`ModelDriver::version`].
+/// through, with what context assembly needs to fit a conversation to the model. Any change to a
+/// driver's numerics is a new [`ModelDriver::version`]. How a driver is made (a file loaded, a
+/// wrapper around another) is its own constructor's business.
 pub trait ModelDriver {
-    /// The driver and numerics version, e.g. `llama-gguf/1`.
+    /// The driver and numerics version, e.g. `gguf/1`.
     fn version(&self) -> &'static str;
 
-    /// Loads a model file.
-    fn load(path: &Path, options: ExecOptions) -> Result<Self>
-    where
-        Self: Sized;
+    /// How many tokens [`ModelDriver::run`] feeds the model for `messages` (the rendered prompt,
+    /// generation prompt included): what context assembly counts.
+    fn prompt_token_count(&self, messages: &[Message]) -> Result<usize>;
+
+    /// The most tokens the model takes, prompt and output together.
+    fn context_length(&self) -> usize;
 
     /// Runs a request to completion.
     fn run(&self, request: &Request) -> Result<Output>;
@@ -101,6 +105,11 @@ impl LlamaGgufDriver {
     /// Whether a model registered with driver id `id` runs on this driver.
     pub fn runs(id: &str) -> bool {
         id == Self::VERSION || Self::ALIASES.contains(&id)
+    }
+
+    /// Loads a model file.
+    pub fn load(path: &Path, options: ExecOptions) -> Result<Self> {
+        Self::from_gguf(&Gguf::open(path)?, options)
     }
 
     /// Builds the driver from a parsed GGUF.
@@ -322,8 +331,12 @@ impl ModelDriver for LlamaGgufDriver {
         Self::VERSION
     }
 
-    fn load(path: &Path, options: ExecOptions) -> Result<Self> {
-        Self::from_gguf(&Gguf::open(path)?, options)
+    fn prompt_token_count(&self, messages: &[Message]) -> Result<usize> {
+        Ok(self.prompt_tokens(messages)?.len())
+    }
+
+    fn context_length(&self) -> usize {
+        self.model.config().context_length
     }
 
     fn run(&self, request: &Request) -> Result<Output> {

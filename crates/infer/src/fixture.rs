@@ -453,8 +453,12 @@ impl<D: crate::ModelDriver + ?Sized> crate::ModelDriver for Tampering<D> {
         self.0.version()
     }
 
-    fn load(_: &std::path::Path, _: crate::ExecOptions) -> Result<Self> {
-        Err(Error::InvalidRequest("the tampering driver wraps a loaded one".into()))
+    fn prompt_token_count(&self, messages: &[crate::Message]) -> Result<usize> {
+        self.0.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.0.context_length()
     }
 
     fn run(&self, request: &crate::Request) -> Result<crate::Output> {

@@ -22,8 +22,9 @@
 //!
 //! # Running a model
 //!
-//! [`ModelDriver`] is the interface nodes and verifiers use; [`LlamaGgufDriver`] implements
-//! `gguf/1`: [`ModelDriver::load`] a file, [`ModelDriver::run`] a [`Request`] (messages,
+//! [`ModelDriver`] is the interface nodes and verifiers use (a conversation's token count and
+//! the context length for context assembly, and running a request); [`LlamaGgufDriver`]
+//! implements `gguf/1`: [`LlamaGgufDriver::load`] a file, [`ModelDriver::run`] a [`Request`] (messages,
 //! [`OutputFormat`], [`Sampling`], max tokens) into an [`Output`]: the canonical answer bytes
 //! (DESIGN §5.3), token ids, and the sha256 of every step's logits. Below it, [`LlamaModel`]
 //! holds repacked weights and a [`Session`] runs forward passes over a KV cache with

@@ -1,23 +1,18 @@
-//! The model a worker serves: a [`ModelDriver`] behind a trait object, plus what context
-//! assembly needs from the model (its token counter and context length).
+//! The model a worker serves: a [`ModelDriver`] behind a trait object, which also counts a
+//! conversation's tokens and knows its context length for context assembly.
 
 use std::sync::Arc;
 
-use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request, Sampling};
-use aik_kernel::{Failure, MAX_OUTPUT_BYTES, PromptContext};
+use aik_infer::{ModelDriver, Output, Request, Sampling};
+use aik_kernel::{Failure, MAX_OUTPUT_BYTES, Message, PromptContext};
 
 use crate::{Error, Result};
-
-/// Counts the tokens of a rendered conversation (generation prompt included).
-pub type TokenCounter = dyn Fn(&[Message]) -> aik_infer::Result<usize> + Send + Sync;
 
 /// A loaded model, shared by every worker of a process. Driver runs are serialized: on a CPU a
 /// second concurrent run only halves the speed of the first.
 #[derive(Clone)]
 pub struct Engine {
     driver: Arc<dyn ModelDriver + Send + Sync>,
-    count_tokens: Arc<TokenCounter>,
-    context_length: usize,
     gate: Arc<std::sync::Mutex<()>>,
 }
 
@@ -25,34 +20,18 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("driver", &self.driver.version())
-            .field("context_length", &self.context_length)
+            .field("context_length", &self.driver.context_length())
             .finish()
     }
 }
 
 impl Engine {
-    /// The `gguf/1` driver, counting tokens with its own tokenizer and template.
-    pub fn llama(driver: Arc<LlamaGgufDriver>) -> Self {
-        let counter = Arc::clone(&driver);
-        let context_length = driver.model().config().context_length;
-        Self::new(
-            driver,
-            Arc::new(move |messages: &[Message]| Ok(counter.prompt_tokens(messages)?.len())),
-            context_length,
-        )
+    /// An engine running `driver` (the `gguf/1` one, or a test's wrapper around it).
+    pub fn new(driver: Arc<dyn ModelDriver + Send + Sync>) -> Self {
+        Self { driver, gate: Arc::default() }
     }
 
-    /// Any driver (e.g. a test wrapper around a real one) with the token counter and context
-    /// length of the model it runs.
-    pub fn new(
-        driver: Arc<dyn ModelDriver + Send + Sync>,
-        count_tokens: Arc<TokenCounter>,
-        context_length: usize,
-    ) -> Self {
-        Self { driver, count_tokens, context_length, gate: Arc::default() }
-    }
-
-    /// The same engine with another driver in front (tokenization unchanged).
+    /// The same engine (sharing its run gate) with another driver in front.
     pub fn with_driver(&self, driver: Arc<dyn ModelDriver + Send + Sync>) -> Self {
         Self { driver, ..self.clone() }
     }
@@ -70,8 +49,9 @@ impl Engine {
 
     /// The messages the model runs on for `context` (DESIGN §5.2, truncated to fit).
     pub fn messages(&self, context: &PromptContext) -> Result<Vec<Message>> {
+        let driver = &self.driver;
         Ok(context
-            .assemble(self.context_length, |messages: &[Message]| (self.count_tokens)(messages))?)
+            .assemble(driver.context_length(), |m: &[Message]| driver.prompt_token_count(m))?)
     }
 
     /// Assembles the context and runs the driver: CPU-bound, call from a blocking thread.

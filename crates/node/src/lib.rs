@@ -38,7 +38,7 @@ mod worker;
 pub use config::NodeFileConfig;
 pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
-pub use engine::{Answer, Engine, TokenCounter, canonical_failure};
+pub use engine::{Answer, Engine, canonical_failure};
 pub use error::{Error, Result};
 pub use model::{
     DRIVERS, RegisteredModel, fetch_model, load_driver, prompt_layout, registered_model,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, PromptLayout};
+use aik_infer::{ExecOptions, LlamaGgufDriver, PromptLayout};
 use aik_kernel::bindings::ModelFileSystem;
 use aik_store::{ContentId, Expected, Fetcher, LocalStore, Progress, Uri};
 use alloy::{primitives::U256, providers::Provider};

@@ -10,7 +10,6 @@
 //!   drive a contract down any path and check the context it sent.
 
 use std::{
-    path::Path,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -116,8 +115,13 @@ impl ModelDriver for Scripted {
         LlamaGgufDriver::VERSION
     }
 
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("the scripted driver loads no file".into()))
+    /// A rough count (a token per 4 bytes, 4 per message): the script ignores the model.
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        Ok(messages.iter().map(|m| m.content.len() / 4 + 4).sum())
+    }
+
+    fn context_length(&self) -> usize {
+        8192
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {
@@ -183,7 +187,7 @@ impl Net {
     /// Three workers running SmolLM2.
     pub(crate) async fn live() -> Self {
         let guard = LIVE.lock().await;
-        let honest = Engine::llama(llama());
+        let honest = Engine::new(llama());
         let mut net = Self::start(vec![honest.clone(), honest.clone(), honest]).await;
         net._live = Some(guard);
         net
@@ -196,13 +200,10 @@ impl Net {
             seen: Mutex::default(),
             held: std::sync::atomic::AtomicBool::new(false),
         });
-        let counter: Arc<aik_node::TokenCounter> = Arc::new(|messages: &[Message]| {
-            Ok(messages.iter().map(|m| m.content.len() / 4 + 4).sum())
-        });
         let engines = (0..3)
             .map(|member| {
                 let driver = Scripted { member, script: Arc::clone(&script) };
-                Engine::new(Arc::new(driver), Arc::clone(&counter), 8192)
+                Engine::new(Arc::new(driver))
             })
             .collect();
         (Self::start(engines).await, script)

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, fixture::Tampering};
+use aik_infer::{ExecOptions, LlamaGgufDriver, fixture::Tampering};
 use aik_kernel::{ChallengeStatus, KernelClient, PromptStatus, WorkerStatus, output_hash};
 use aik_node::Engine;
 use alloy::{primitives::U256, providers::ProviderBuilder};
@@ -29,7 +29,7 @@ async fn colluded() -> Colluded {
     let store_dir = net.home().join("store");
     aik_store::LocalStore::open(&store_dir).await.unwrap().put_file(&model).await.unwrap();
     let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
-    let honest = Engine::llama(Arc::clone(&driver));
+    let honest = Engine::new(driver.clone());
     let liar = honest.with_driver(Arc::new(Tampering(driver)));
     let accounts = net.devnet.accounts().to_vec();
 
@@ -147,7 +147,7 @@ async fn workers_deliver_an_optimistic_callback_once_its_window_passed() {
     let (model, _) = tiny_model(net.dir.path(), 42);
     let store_dir = net.home().join("store");
     let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
-    let honest = Engine::llama(driver);
+    let honest = Engine::new(driver);
     let accounts = net.devnet.accounts().to_vec();
     let workers: Vec<_> = accounts[1..=3].iter().map(|a| (a.clone(), honest.clone())).collect();
     let (stop, tasks) = serve_workers(&net, &workers, &store_dir, |_| {}).await;

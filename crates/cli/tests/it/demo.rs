@@ -1,9 +1,9 @@
 //! `aik demo`: the list, an unknown name, a run whose effect checks out, a run whose answer
 //! the contract could not act on (exit status non-zero), and the challenge demo on `aik up`.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request};
+use aik_infer::{ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request};
 use aik_kernel::{ChallengeStatus, DeployParams, KernelClient};
 use aik_node::{Engine, network::LocalWorkers};
 use alloy::{
@@ -22,8 +22,12 @@ impl ModelDriver for Unusable {
         LlamaGgufDriver::VERSION
     }
 
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        self.0.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.0.context_length()
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {
@@ -36,7 +40,7 @@ impl ModelDriver for Unusable {
 async fn with_workers(net: &Network, unusable: bool) -> LocalWorkers {
     let model = net.dir.path().join("tiny-42.gguf");
     let driver = Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap());
-    let mut engine = Engine::llama(Arc::clone(&driver));
+    let mut engine = Engine::new(driver.clone());
     if unusable {
         engine = engine.with_driver(Arc::new(Unusable(driver)));
     }

@@ -9,7 +9,7 @@ use std::{
 
 use crate::support::AikProcess;
 use aik_devnet::{Devnet, DevnetConfig};
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_infer::{ExecOptions, LlamaGgufDriver};
 use aik_kernel::{
     DeployParams, KernelClient, OutputFormat, PromptRequest, PromptStatus, WorkerStatus,
     bindings::DecentralizedInference as DI, wallet_provider,
@@ -91,7 +91,7 @@ async fn a_node_process_killed_after_committing_reveals_after_restart() {
     })
     .await
     .unwrap();
-    let engine = Engine::llama(Arc::new(driver));
+    let engine = Engine::new(Arc::new(driver));
     let mut local = Vec::new();
     for account in in_process {
         let mut config = WorkerConfig::new(

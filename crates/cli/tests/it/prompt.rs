@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_infer::{ExecOptions, LlamaGgufDriver};
 use aik_kernel::{ContentId, PromptStore, load_context, load_context_with};
 use aik_node::Engine;
 use alloy::{primitives::U256, providers::ProviderBuilder};
@@ -20,7 +20,7 @@ async fn an_offchain_prompt_finalizes_with_the_onchain_output_and_verifies() {
 
     // Three workers reading prompt data from the same store as the `aik` commands, no IPFS.
     let engine =
-        Engine::llama(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
+        Engine::new(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
     let (stop, tasks) = serve(&net, &engine, &store_dir).await;
 
     let ask = |topic: &'static str, offchain: bool| {
@@ -97,7 +97,7 @@ async fn workers_wait_for_offchain_data_that_reaches_them_late() {
     // The requester's store (the `aik` commands' home) gets the data; the workers' does not, yet.
     let workers_store = net.dir.path().join("workers-store");
     let engine =
-        Engine::llama(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
+        Engine::new(Arc::new(LlamaGgufDriver::load(&model, ExecOptions::default()).unwrap()));
     let (stop, tasks) = serve(&net, &engine, &workers_store).await;
     let question = b"What is two plus two?";
     let provider = ProviderBuilder::new().connect_http(net.deployment.rpc_url.parse().unwrap());

@@ -6,7 +6,7 @@
 //! pipeline), a wrong norm, RoPE or attention moves it by far more. Our own figure must be the
 //! same to the bit for the scalar and the SIMD kernels at any thread count.
 
-use aik_infer::{Backend, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver, ModelDriver};
+use aik_infer::{Backend, DEFAULT_MODEL_SHA256, ExecOptions, LlamaGgufDriver};
 use serde_json::Value;
 use sha2::Digest;
 

@@ -13,7 +13,7 @@ use std::{
 
 use aik_devnet::{Devnet, DevnetConfig};
 use aik_infer::{
-    ExecOptions, LlamaGgufDriver, ModelDriver, Output, Request,
+    ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request,
     fixture::{TinyLlamaSpec, tiny_llama_gguf},
 };
 use aik_kernel::{
@@ -133,7 +133,7 @@ impl Setup {
 }
 
 fn tiny_engine(model_file: &Path) -> Engine {
-    Engine::llama(Arc::new(LlamaGgufDriver::load(model_file, ExecOptions::default()).unwrap()))
+    Engine::new(Arc::new(LlamaGgufDriver::load(model_file, ExecOptions::default()).unwrap()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,8 +176,12 @@ impl ModelDriver for Held {
         LlamaGgufDriver::VERSION
     }
 
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        self.inner.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.inner.context_length()
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {

@@ -7,7 +7,9 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use aik_infer::{ExecOptions, Gguf, LlamaGgufDriver, Message, ModelDriver, TokenType};
+use aik_infer::{
+    ExecOptions, Gguf, LlamaGgufDriver, Message, ModelDriver, Output, Request, TokenType,
+};
 use aik_kernel::{OutputFormat, OutputValue, PromptContext, SamplingSpec, Turn};
 use aik_node::Engine;
 use alloy::primitives::{Address, U256};
@@ -79,15 +81,31 @@ fn smollm2() -> (Arc<LlamaGgufDriver>, std::path::PathBuf) {
     (Arc::clone(driver), path)
 }
 
-/// The engine a worker builds for the driver, but with the context length cut to `context`
-/// tokens so truncation can be driven to its exact boundary.
+/// The driver with its context length cut to a number of tokens, so truncation can be driven to
+/// its exact boundary.
+struct Shortened(Arc<LlamaGgufDriver>, usize);
+
+impl ModelDriver for Shortened {
+    fn version(&self) -> &'static str {
+        self.0.version()
+    }
+
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        self.0.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.1
+    }
+
+    fn run(&self, request: &Request) -> aik_infer::Result<Output> {
+        self.0.run(request)
+    }
+}
+
+/// The engine a worker builds for the driver, but with the context length cut to `context`.
 fn engine_with_context(driver: &Arc<LlamaGgufDriver>, context: usize) -> Engine {
-    let counter = Arc::clone(driver);
-    Engine::new(
-        Arc::clone(driver) as Arc<dyn ModelDriver + Send + Sync>,
-        Arc::new(move |m: &[Message]| Ok(counter.prompt_tokens(m)?.len())),
-        context,
-    )
+    Engine::new(Arc::new(Shortened(Arc::clone(driver), context)))
 }
 
 /// The ids the worker's engine feeds the model for `context` (one output token is generated).
@@ -143,7 +161,7 @@ fn a_system_prompt_and_two_turns_feed_the_model_exactly_these_ids() {
     let (driver, path) = smollm2();
     let hf = hf_tokenizer(&path);
     let expected = hf_ids(&hf, &chatml(&[SYSTEM, TURN_1[0], TURN_1[1], TURN_2[0], TURN_2[1], NEW]));
-    let ids = fed_ids(&Engine::llama(Arc::clone(&driver)), &topic());
+    let ids = fed_ids(&Engine::new(driver.clone()), &topic());
     assert_eq!(ids, expected);
     // Seven messages' worth of framing: <|im_start|> (1) and <|im_end|> (2) are real control ids.
     assert_eq!(ids.iter().filter(|&&id| id == 1).count(), 7);
@@ -155,7 +173,7 @@ fn a_system_prompt_and_two_turns_feed_the_model_exactly_these_ids() {
     let default_system =
         ("system", "You are a helpful AI assistant named SmolLM, trained by Hugging Face");
     assert_eq!(
-        fed_ids(&Engine::llama(driver), &bare),
+        fed_ids(&Engine::new(driver), &bare),
         hf_ids(&hf, &chatml(&[default_system, TURN_1[0], TURN_1[1], TURN_2[0], TURN_2[1], NEW]))
     );
 }

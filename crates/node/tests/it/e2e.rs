@@ -7,7 +7,7 @@ use std::{
 };
 
 use aik_devnet::{Devnet, DevnetConfig};
-use aik_infer::{ExecOptions, LlamaGgufDriver, ModelDriver, fixture::Tampering};
+use aik_infer::{ExecOptions, LlamaGgufDriver, fixture::Tampering};
 use aik_kernel::{
     DataSource, DeployParams, KernelClient, OutputFormat, OutputValue, PromptRequest, PromptStatus,
     WorkerStatus, bindings::DecentralizedInference as DI, load_context, output_hash,
@@ -58,7 +58,7 @@ impl Network {
 
     /// As [`Network::start`], with deployment parameters changed by `tweak`.
     async fn start_tweaked(liars: usize, tweak: fn(&mut DeployParams)) -> Self {
-        let honest = Engine::llama(llama());
+        let honest = Engine::new(llama());
         let engines = (0..3)
             .map(|i| {
                 if i < liars {
@@ -198,7 +198,7 @@ impl Network {
     /// Re-runs a prompt as `aik verify` does and returns whether the hash matches the chain's.
     pub(crate) async fn verifies(&self, id: U256) -> bool {
         let context = load_context(&self.provider, &self.deployment.addresses(), id).await.unwrap();
-        let answer = Engine::llama(llama()).answer_blocking(context).await.unwrap();
+        let answer = Engine::new(llama()).answer_blocking(context).await.unwrap();
         let (_, expected, _) = self.requester.result(id).await.unwrap();
         output_hash(&answer.bytes) == expected
     }
@@ -265,7 +265,7 @@ async fn prompts_finalize_verify_and_carry_their_topic() {
     assert_eq!(context.history[0].prompt_id, first);
     assert_eq!(context.history[0].input, b"What is the capital of France?");
     assert_eq!(context.history[0].output, answer);
-    let messages = Engine::llama(llama()).messages(&context).unwrap();
+    let messages = Engine::new(llama()).messages(&context).unwrap();
     let contents: Vec<(&str, &str)> =
         messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
     let answer_text = String::from_utf8(answer.clone()).unwrap();
@@ -360,7 +360,7 @@ async fn the_topic_window_and_system_prompt_shape_the_context() {
     let context = load_context(&net.provider, &net.deployment.addresses(), third).await.unwrap();
     assert_eq!(context.system_prompt.as_deref(), Some("Answer in French."));
     assert_eq!(context.history.iter().map(|t| t.prompt_id).collect::<Vec<_>>(), vec![second]);
-    let messages = Engine::llama(llama()).messages(&context).unwrap();
+    let messages = Engine::new(llama()).messages(&context).unwrap();
     let contents: Vec<(&str, &str)> =
         messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
     let second_text = String::from_utf8(second_answer).unwrap();

@@ -17,7 +17,7 @@ use std::{
 use crate::context_tokens::{chatml, hf_ids, hf_tokenizer};
 use aik_devnet::{DEV_MNEMONIC, derive_dev_accounts};
 use aik_infer::{
-    ExecOptions, LlamaGgufDriver, ModelDriver,
+    ExecOptions, LlamaGgufDriver,
     fixture::{TinyLlamaSpec, tiny_llama_gguf},
 };
 use aik_kernel::{
@@ -210,7 +210,7 @@ async fn three_workers_serve_a_generated_model_on_hardhat_node() {
         assert_eq!(std::fs::read(&path).unwrap(), model_bytes);
         let driver = LlamaGgufDriver::load(&path, ExecOptions::default()).unwrap();
         let db = NodeDb::open(&worker_dir.join("node.redb")).unwrap();
-        let worker = Arc::new(Worker::new(config, Engine::llama(Arc::new(driver)), db).unwrap());
+        let worker = Arc::new(Worker::new(config, Engine::new(Arc::new(driver)), db).unwrap());
         worker.ensure_registered().await.unwrap();
         let stopped = stopped.clone();
         tasks.push(tokio::spawn(async move { worker.run(stopped).await }));
@@ -222,9 +222,8 @@ async fn three_workers_serve_a_generated_model_on_hardhat_node() {
     let requester =
         KernelClient::new(provider.clone(), requester_signer.address(), deployment.addresses());
     requester.set_system_prompt("hh", "You are terse.").await.unwrap();
-    let verifier = Engine::llama(Arc::new(
-        LlamaGgufDriver::load(&model_file, ExecOptions::default()).unwrap(),
-    ));
+    let verifier =
+        Engine::new(Arc::new(LlamaGgufDriver::load(&model_file, ExecOptions::default()).unwrap()));
     let hf = hf_tokenizer(&model_file);
     // A topic of three prompts: the second with extra context, the third after the owner cut
     // the window to one turn. Turns are (input, extra, output) bytes.

@@ -2,7 +2,6 @@
 //! does not lose them.
 
 use std::{
-    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -10,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aik_infer::{ExecOptions, LlamaGgufDriver, Message, ModelDriver, Output, Request};
+use aik_infer::{LlamaGgufDriver, Message, ModelDriver, Output, Request};
 use aik_kernel::{
     OutputFormat, PromptStatus, WorkerStatus, bindings::DecentralizedInference as DI,
 };
@@ -28,8 +27,12 @@ impl ModelDriver for Slow {
         LlamaGgufDriver::VERSION
     }
 
-    fn load(_: &Path, _: ExecOptions) -> aik_infer::Result<Self> {
-        Err(aik_infer::Error::InvalidRequest("test driver wraps a loaded one".into()))
+    fn prompt_token_count(&self, messages: &[Message]) -> aik_infer::Result<usize> {
+        self.0.prompt_token_count(messages)
+    }
+
+    fn context_length(&self) -> usize {
+        self.0.context_length()
     }
 
     fn run(&self, request: &Request) -> aik_infer::Result<Output> {
@@ -40,9 +43,7 @@ impl ModelDriver for Slow {
 
 /// An engine of its own (not sharing the run gate), so a slow worker does not hold up others.
 fn own_engine(driver: Arc<dyn ModelDriver + Send + Sync>) -> Engine {
-    let counter = llama();
-    let context = counter.model().config().context_length;
-    Engine::new(driver, Arc::new(move |m: &[Message]| Ok(counter.prompt_tokens(m)?.len())), context)
+    Engine::new(driver)
 }
 
 async fn wait_final(net: &Network, id: U256, limit: Duration) -> PromptStatus {
@@ -154,7 +155,7 @@ impl Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_finalize_after_a_ten_second_rpc_outage() {
     let (proxy, accept) = Proxy::start().await;
-    let honest = Engine::llama(llama());
+    let honest = Engine::new(llama());
     let engines = vec![honest.clone(), honest.clone(), honest];
     let route = proxy.clone();
     let net = Network::start_with(engines, move |url| route.route(url)).await;
