@@ -208,9 +208,12 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize, const V
             prefetch(gb);
             prefetch(gb.wrapping_add(192));
             let q = gb.add(header);
-            let mut w = [_mm256_setzero_si256(); 8];
-            for (r, w) in w.iter_mut().enumerate() {
-                *w = _mm256_loadu_si256(q.add(32 * r).cast());
+            // Chunk `c`: bytes `4c..4c+4` of the 8 rows. |w| as unsigned times x with w's sign:
+            // exact, and no i16 saturation in `maddubs` because |x| ≤ 127 (pairs ≤ 32512).
+            let (mut w, mut magnitude) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
+            for c in 0..8 {
+                w[c] = _mm256_loadu_si256(q.add(32 * c).cast());
+                magnitude[c] = _mm256_abs_epi8(w[c]);
             }
             let (first_scale, second_scale) = if TWO || MIN {
                 (_mm256_loadu_ps(gb.cast()), _mm256_loadu_ps(gb.add(32).cast()))
@@ -219,26 +222,23 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize, const V
             };
             for (t, acc) in acc.iter_mut().enumerate() {
                 let a = &x[t * blocks + b];
-                let xv = _mm256_loadu_si256(a.qs.as_ptr().cast());
-                // |w| as unsigned times x with w's sign: exact, and no i16 saturation because
-                // |x| ≤ 127 (pairs ≤ 2·128·127 = 32512).
-                let row = |r: usize| {
-                    let (magnitude, signed) = (_mm256_abs_epi8(w[r]), _mm256_sign_epi8(xv, w[r]));
-                    if VNNI {
-                        _mm256_dpbusd_epi32(_mm256_setzero_si256(), magnitude, signed)
-                    } else {
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed), ones)
+                let xq = a.qs.as_ptr();
+                // One i32 per row: the products of chunks `range` (4 chunks: a 16-element half).
+                let half = |range: std::ops::Range<usize>| {
+                    let mut sum = _mm256_setzero_si256();
+                    for c in range {
+                        let xc = _mm256_set1_epi32(xq.add(4 * c).cast::<i32>().read_unaligned());
+                        let signed = _mm256_sign_epi8(xc, w[c]);
+                        sum = if VNNI {
+                            _mm256_dpbusd_epi32(sum, magnitude[c], signed)
+                        } else {
+                            let pairs = _mm256_maddubs_epi16(magnitude[c], signed);
+                            _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, ones))
+                        };
                     }
+                    sum
                 };
-                let h01 = _mm256_hadd_epi32(row(0), row(1));
-                let h23 = _mm256_hadd_epi32(row(2), row(3));
-                let h45 = _mm256_hadd_epi32(row(4), row(5));
-                let h67 = _mm256_hadd_epi32(row(6), row(7));
-                // Each 128-bit half of a row's madd holds the sums of one 16-element half.
-                let h0123 = _mm256_hadd_epi32(h01, h23);
-                let h4567 = _mm256_hadd_epi32(h45, h67);
-                let first = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
-                let second = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
+                let (first, second) = (half(0..4), half(4..8));
                 let dx = _mm256_set1_ps(a.d);
                 if TWO {
                     let t0 =

@@ -184,10 +184,10 @@ impl Packed {
 /// Layout: group `g` (rows `8g..8g+8`), block `b` occupy `group_block_bytes` bytes at
 /// `(g·blocks + b)·group_block_bytes`: first each scale field of the 8 rows (`d`, then `m` or
 /// the second `d`; f16 or f32 LE, see [`Packed`]), then the 8 rows' quant bytes (see
-/// [`quant_offset`]). Nibble quants interleave 4 bytes at a time (bytes `4c..4c+4` of rows
-/// 0..7, then of the next `c`), so that one 32-byte load holds the same 8 elements of all 8
-/// rows and the AVX2 kernel's integer sums land one row per lane with no horizontal adds; byte
-/// quants keep each row's 32 bytes together.
+/// [`quant_offset`]). Quant bytes interleave 4 at a time (bytes `4c..4c+4` of rows 0..7, then
+/// of the next `c`), so that one 32-byte load holds the same 4 bytes (8 nibble elements, or 4
+/// byte elements) of all 8 rows and the SIMD kernels' integer sums land one row per lane with no
+/// horizontal adds.
 #[derive(Debug)]
 pub(crate) struct QMatrix {
     /// The GGUF type it was loaded from.
@@ -210,9 +210,10 @@ fn q5_0_as_q8_0(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Offset of quant byte `j` of row `lane` (0..8) inside a group-block's quant area.
-fn quant_offset(packed: Packed, lane: usize, j: usize) -> usize {
-    if packed.bytewise() { lane * 32 + j } else { (j / 4) * 32 + lane * 4 + j % 4 }
+/// Offset of quant byte `j` of row `lane` (0..8) inside a group-block's quant area: 4 bytes
+/// of each row in turn (`quant_bytes / 4` chunks of 32 bytes).
+fn quant_offset(lane: usize, j: usize) -> usize {
+    (j / 4) * 32 + lane * 4 + j % 4
 }
 
 impl QMatrix {
@@ -271,7 +272,7 @@ impl QMatrix {
                         .copy_from_slice(&src[f * field_bytes..(f + 1) * field_bytes]);
                 }
                 for (j, &q) in src[fields * field_bytes..].iter().enumerate().take(qb) {
-                    dst[hdr + quant_offset(packed, lane, j)] = q;
+                    dst[hdr + quant_offset(lane, j)] = q;
                 }
             }
         }
@@ -310,7 +311,7 @@ impl QMatrix {
         let (hdr, qb) = (self.packed.header_bytes(), self.packed.quant_bytes());
         let mut qs = [0u8; 32];
         for (j, q) in qs.iter_mut().enumerate().take(qb) {
-            *q = gb[hdr + quant_offset(self.packed, lane, j)];
+            *q = gb[hdr + quant_offset(lane, j)];
         }
         (values, qs)
     }
