@@ -477,22 +477,28 @@ pub fn quantize_q2_k(x: &[f32]) -> Vec<u8> {
     out
 }
 
+/// The scales of a symmetric k-quant super-block (Q3_K, Q6_K) for fixtures: per 16 elements the
+/// largest magnitude over `levels`, as signed integers in −(limit + 1)..=limit relative to the
+/// super-block's largest over `limit`. Returns f16 `d`, its value and the integer scales.
+fn k_symmetric_scales(sb: &[f32], levels: f32, limit: f32) -> (u16, f32, Vec<i8>) {
+    let scales: Vec<f32> =
+        sb.chunks_exact(16).map(|g| g.iter().fold(0f32, |a, &b| a.max(b.abs())) / levels).collect();
+    let d16 = f32_to_f16(scales.iter().fold(0f32, |a, &b| a.max(b)) / limit);
+    let d = f16_to_f32(d16);
+    let sc = scales
+        .iter()
+        .map(|&s| if d > 0.0 { (s / d).round().clamp(-limit - 1.0, limit) as i8 } else { 0 })
+        .collect();
+    (d16, d, sc)
+}
+
 /// A Q3_K quantizer for fixtures: per 16 elements a scale of the largest magnitude over 4,
 /// 6-bit signed scales relative to the super-block's largest (not ggml's search, but blocks any
 /// Q3_K reader takes).
 pub fn quantize_q3_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * 110);
     for sb in x.chunks_exact(256) {
-        let scales: Vec<f32> = sb
-            .chunks_exact(16)
-            .map(|g| g.iter().fold(0f32, |a, &b| a.max(b.abs())) / 4.0)
-            .collect();
-        let d16 = f32_to_f16(scales.iter().fold(0f32, |a, &b| a.max(b)) / 31.0);
-        let d = f16_to_f32(d16);
-        let sc: Vec<i8> = scales
-            .iter()
-            .map(|&s| if d > 0.0 { (s / d).round().clamp(-32.0, 31.0) as i8 } else { 0 })
-            .collect();
+        let (d16, d, sc) = k_symmetric_scales(sb, 4.0, 31.0);
         let mut block = [0u8; 110];
         for (e, &v) in sb.iter().enumerate() {
             let step = d * f32::from(sc[e / 16]);
@@ -519,16 +525,7 @@ pub fn quantize_q3_k(x: &[f32]) -> Vec<u8> {
 pub fn quantize_q6_k(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() / 256 * 210);
     for sb in x.chunks_exact(256) {
-        let scales: Vec<f32> = sb
-            .chunks_exact(16)
-            .map(|g| g.iter().fold(0f32, |a, &b| a.max(b.abs())) / 31.0)
-            .collect();
-        let d16 = f32_to_f16(scales.iter().fold(0f32, |a, &b| a.max(b)) / 127.0);
-        let d = f16_to_f32(d16);
-        let sc: Vec<i8> = scales
-            .iter()
-            .map(|&s| if d > 0.0 { (s / d).round().clamp(-128.0, 127.0) as i8 } else { 0 })
-            .collect();
+        let (d16, d, sc) = k_symmetric_scales(sb, 31.0, 127.0);
         let mut block = [0u8; 210];
         for (e, &v) in sb.iter().enumerate() {
             let step = d * f32::from(sc[e / 16]);

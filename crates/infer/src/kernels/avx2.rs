@@ -1,9 +1,10 @@
-//! The AVX2 kernel: 8 rows of one interleaved group in the 8 lanes of a register.
+//! The AVX2 and AVX-512 VNNI kernels: 8 rows of one interleaved group in the 8 lanes of a
+//! register, for up to 4 tokens per pass over the weights.
 //!
-//! Per block, the 8 rows' exact integer sums are formed with `maddubs`/`madd` (integer, so any
-//! order is exact); then the lane-wise float sequence is the scalar one: `acc + (d·dx)·sumi`,
-//! then `acc + (m·dx)·sumx` — `_mm256_mul_ps`/`_mm256_add_ps`, never FMA, never a horizontal
-//! float add.
+//! Per block, the 8 rows' exact integer sums are formed with `maddubs`/`madd`, or VNNI's
+//! `vpdpbusd` (integer, so any order is exact); then the lane-wise float sequence is the scalar
+//! one: `acc + (d·dx)·sumi`, then `acc + (m·dx)·sumx` — `_mm256_mul_ps`/`_mm256_add_ps`, never
+//! FMA, never a horizontal float add.
 
 use super::Packed;
 use crate::quant::Q8Act;
@@ -182,7 +183,8 @@ unsafe fn group_dot_q4<const MIN: bool, const F32: bool, const T: usize, const V
 
 /// Q8_0 group-blocks (`d[8]` f16), Q6_K's (`TWO`: `d0[8]`, `d1[8]` f32, one per 16-element
 /// half), Q5's (`MIN`: `d[8]`, `m[8]` f32) or Q2_K's (`TWO` and `MIN`: `d0[8]`, `d1[8]`,
-/// `m0[8]`, `m1[8]` f32), then each row's 32 quant bytes in row order.
+/// `m0[8]`, `m1[8]` f32), then 8 chunks of 32 bytes, chunk `c` holding quant bytes `4c..4c+4` of
+/// rows 0..7 (chunks 0..4 the first 16-element half, 4..8 the second).
 ///
 /// # Safety
 /// As [`group_dot_q4`].
