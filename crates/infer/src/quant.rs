@@ -569,72 +569,39 @@ pub fn dequantize_q8_0(block: &[u8], out: &mut [f32]) {
 /// Dequantizes a row of `out.len()` elements of type `ty` from `bytes`.
 pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
     use crate::GgmlType;
-    match ty {
+    let block: fn(&[u8], &mut [f32]) = match ty {
         GgmlType::F32 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
                 *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             }
+            return;
         }
         GgmlType::F16 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
             }
+            return;
         }
         GgmlType::BF16 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = bf16_to_f32(u16::from_le_bytes([c[0], c[1]]));
             }
+            return;
         }
-        GgmlType::Q4_0 => {
-            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(18)) {
-                dequantize_q4_0(b, o);
-            }
-        }
-        GgmlType::Q4_K => {
-            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(144)) {
-                dequantize_q4_k(b, o);
-            }
-        }
-        GgmlType::Q6_K => {
-            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(210)) {
-                dequantize_q6_k(b, o);
-            }
-        }
-        GgmlType::Q5_K => {
-            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(176)) {
-                dequantize_q5_k(b, o);
-            }
-        }
-        GgmlType::Q3_K => {
-            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(110)) {
-                dequantize_q3_k(b, o);
-            }
-        }
-        GgmlType::Q2_K => {
-            for (o, b) in out.chunks_exact_mut(256).zip(bytes.chunks_exact(84)) {
-                dequantize_q2_k(b, o);
-            }
-        }
-        GgmlType::Q5_1 => {
-            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(24)) {
-                dequantize_q5_1(b, o);
-            }
-        }
-        GgmlType::Q5_0 => {
-            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(22)) {
-                dequantize_q5_0(b, o);
-            }
-        }
-        GgmlType::Q4_1 => {
-            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(20)) {
-                dequantize_q4_1(b, o);
-            }
-        }
-        GgmlType::Q8_0 => {
-            for (o, b) in out.chunks_exact_mut(QK).zip(bytes.chunks_exact(34)) {
-                dequantize_q8_0(b, o);
-            }
-        }
+        GgmlType::Q4_0 => dequantize_q4_0,
+        GgmlType::Q4_1 => dequantize_q4_1,
+        GgmlType::Q5_0 => dequantize_q5_0,
+        GgmlType::Q5_1 => dequantize_q5_1,
+        GgmlType::Q8_0 => dequantize_q8_0,
+        GgmlType::Q2_K => dequantize_q2_k,
+        GgmlType::Q3_K => dequantize_q3_k,
+        GgmlType::Q4_K => dequantize_q4_k,
+        GgmlType::Q5_K => dequantize_q5_k,
+        GgmlType::Q6_K => dequantize_q6_k,
+    };
+    let (elements, block_bytes) = (ty.block_elements() as usize, ty.block_bytes() as usize);
+    for (o, b) in out.chunks_exact_mut(elements).zip(bytes.chunks_exact(block_bytes)) {
+        block(b, o);
     }
 }
 
