@@ -402,27 +402,21 @@ fn k_quantize_with_mins(sb: &[f32], levels: u8) -> (u16, u16, [u8; 12], [u8; 256
 
 /// A Q4_K quantizer for fixtures (see [`k_quantize_with_mins`]).
 pub fn quantize_q4_k(x: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(x.len() / 256 * 144);
-    for sb in x.chunks_exact(256) {
-        let (d16, dmin16, packed, quants) = k_quantize_with_mins(sb, 16);
-        let mut qs = [0u8; 128];
-        for (e, &q) in quants.iter().enumerate() {
-            let (j, l) = (e / 32, e % 32);
-            qs[32 * (j / 2) + l] |= q << (4 * (j % 2));
-        }
-        out.extend_from_slice(&d16.to_le_bytes());
-        out.extend_from_slice(&dmin16.to_le_bytes());
-        out.extend_from_slice(&packed);
-        out.extend_from_slice(&qs);
-    }
-    out
+    quantize_k_with_mins(x, false)
 }
 
 /// A Q5_K quantizer for fixtures (see [`k_quantize_with_mins`]).
 pub fn quantize_q5_k(x: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(x.len() / 256 * 176);
+    quantize_k_with_mins(x, true)
+}
+
+/// Q4_K super-blocks (`d`, `dmin`, scales, nibbles), or Q5_K ones (`fifth`: the fifth bits
+/// between the scales and the nibbles), of [`k_quantize_with_mins`]'s quants.
+fn quantize_k_with_mins(x: &[f32], fifth: bool) -> Vec<u8> {
+    let block_bytes = if fifth { 176 } else { 144 };
+    let mut out = Vec::with_capacity(x.len() / 256 * block_bytes);
     for sb in x.chunks_exact(256) {
-        let (d16, dmin16, packed, quants) = k_quantize_with_mins(sb, 32);
+        let (d16, dmin16, packed, quants) = k_quantize_with_mins(sb, if fifth { 32 } else { 16 });
         let (mut qh, mut qs) = ([0u8; 32], [0u8; 128]);
         for (e, &q) in quants.iter().enumerate() {
             let (j, l) = (e / 32, e % 32);
@@ -432,7 +426,9 @@ pub fn quantize_q5_k(x: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&d16.to_le_bytes());
         out.extend_from_slice(&dmin16.to_le_bytes());
         out.extend_from_slice(&packed);
-        out.extend_from_slice(&qh);
+        if fifth {
+            out.extend_from_slice(&qh);
+        }
         out.extend_from_slice(&qs);
     }
     out
@@ -716,7 +712,7 @@ pub fn quantize_q4_0(x: &[f32]) -> Vec<u8> {
 ///
 /// The rule (one for every backend): `amax = max |x_j|`; if `amax == 0` then `d = 0` and all
 /// `q_j = 0`; else `d = amax / 127` and `q_j = clamp(round_ties_even(x_j · (127 / amax)),
-/// −127, 127)`; `sum = Σ q_j`. `d` stays f32.
+/// −127, 127)`; `sum = Σ q_j`, `first_half = Σ_{j<16} q_j`. `d` stays f32.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C, align(8))]
 pub struct Q8Act {
@@ -726,11 +722,14 @@ pub struct Q8Act {
     pub d: f32,
     /// `Σ qs[j]`, exact; needed by the Q4_1 minimum term and the Q4_0 offset.
     pub sum: i32,
+    /// `Σ qs[j]` over `j < 16`, exact; needed by Q2_K's per-half minimum terms (computed once
+    /// here, not in every row group's kernel).
+    pub first_half: i32,
 }
 
 impl Q8Act {
     /// A zero block.
-    pub const ZERO: Self = Self { qs: [0; QK], d: 0.0, sum: 0 };
+    pub const ZERO: Self = Self { qs: [0; QK], d: 0.0, sum: 0, first_half: 0 };
 }
 
 /// Quantizes `x` (a multiple of 32 long) into `out` with the canonical rule.
@@ -744,14 +743,18 @@ pub fn quantize_activations(x: &[f32], out: &mut [Q8Act]) {
         }
         let d = amax / 127.0;
         let id = 127.0 / amax;
-        let mut sum = 0i32;
-        for (q, &v) in o.qs.iter_mut().zip(b) {
+        let (mut sum, mut first_half) = (0i32, 0i32);
+        for (j, (q, &v)) in o.qs.iter_mut().zip(b).enumerate() {
             let r = crate::math::round_ties_even_small(v * id).clamp(-127.0, 127.0) as i8;
             *q = r;
             sum += i32::from(r);
+            if j == 15 {
+                first_half = sum;
+            }
         }
         o.d = d;
         o.sum = sum;
+        o.first_half = first_half;
     }
 }
 

@@ -41,7 +41,7 @@ pub use deployment::Deployment;
 pub use engine::{Answer, Engine, canonical_failure};
 pub use error::{Error, Result};
 pub use model::{
-    DRIVERS, RegisteredModel, fetch_model, load_driver, prompt_layout, registered_model,
+    RegisteredModel, drivers, fetch_model, load_driver, prompt_layout, registered_model,
 };
 pub use step::{Step, next_step};
 pub use worker::{Worker, WorkerConfig};

@@ -12,9 +12,11 @@ use crate::{Error, Result};
 /// A model as the registry describes it.
 pub type RegisteredModel = ModelFileSystem::Model;
 
-/// The model drivers this node runs, by their registered ids (a driver's aliases included).
-pub const DRIVERS: &[&str] =
-    &[aik_infer::LlamaGgufDriver::VERSION, aik_infer::LlamaGgufDriver::ALIASES[0]];
+/// The registered driver ids this node runs: its driver's id, then that driver's aliases.
+pub fn drivers() -> Vec<&'static str> {
+    use aik_infer::LlamaGgufDriver as Driver;
+    std::iter::once(Driver::VERSION).chain(Driver::ALIASES.iter().copied()).collect()
+}
 
 /// Reads model `model_id` from the ModelFileSystem at `registry`.
 pub async fn registered_model<P: Provider + Clone>(
@@ -67,11 +69,11 @@ pub async fn fetch_model(
     let bad = |reason: String| Error::Model { model_id: model_id.saturating_to(), reason };
     // The registered driver says how the file is run; a node without it must not register for
     // the model (it would answer differently from those that have it), nor download it.
-    if !DRIVERS.contains(&model.driver.as_str()) {
+    if !LlamaGgufDriver::runs(&model.driver) {
         return Err(bad(format!(
             "it runs on driver {:?}, which this node does not have (it has {})",
             model.driver,
-            DRIVERS.join(", ")
+            drivers().join(", ")
         )));
     }
     if !store.has(&id)

@@ -250,8 +250,7 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize, const V
                         _mm256_mul_ps(_mm256_mul_ps(second_scale, dx), _mm256_cvtepi32_ps(second));
                     *acc = _mm256_add_ps(*acc, t1);
                     if MIN {
-                        let x0: i32 = a.qs[..16].iter().map(|&q| i32::from(q)).sum();
-                        for (at, sum) in [(64, x0), (96, a.sum - x0)] {
+                        for (at, sum) in [(64, a.first_half), (96, a.sum - a.first_half)] {
                             let m = _mm256_loadu_ps(gb.add(at).cast());
                             let sx = _mm256_set1_ps(sum as f32);
                             *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_mul_ps(m, dx), sx));

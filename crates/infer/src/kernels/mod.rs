@@ -404,7 +404,7 @@ impl QMatrix {
                     acc += (m * a.d) * a.sum as f32;
                 }
                 Packed::Q2K => {
-                    let first: i32 = a.qs[..16].iter().map(|&q| i32::from(q)).sum();
+                    let first = a.first_half;
                     acc += (d * a.d) * bytes(0..16) as f32;
                     acc += (m * a.d) * bytes(16..QK) as f32;
                     acc += (m0 * a.d) * first as f32;
@@ -856,6 +856,7 @@ mod tests {
                 *q = (byte() as i8).max(-127);
             }
             a.sum = a.qs.iter().map(|&q| i32::from(q)).sum();
+            a.first_half = a.qs[..16].iter().map(|&q| i32::from(q)).sum();
             a.d = f32::from(byte()) / 97.0;
         }
         for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_1] {
