@@ -43,13 +43,12 @@ pub(crate) struct UpArgs {
 pub(crate) fn run(args: UpArgs) -> eyre::Result<()> {
     init_logging();
     ensure!((1..=16).contains(&args.workers), "--workers must be 1..=16, got {}", args.workers);
-    crate::model::known_model(&args.model)?;
-    runtime()?.block_on(up(args))
+    let known = crate::model::known_model(&args.model)?;
+    runtime()?.block_on(up(args, known))
 }
 
-async fn up(args: UpArgs) -> eyre::Result<()> {
+async fn up(args: UpArgs, known: &crate::model::KnownModel) -> eyre::Result<()> {
     let started = Instant::now();
-    let known = crate::model::known_model(&args.model)?;
     std::fs::create_dir_all(&args.dir)
         .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
     let devnet = Devnet::spawn(DevnetConfig {
