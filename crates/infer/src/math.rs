@@ -13,44 +13,52 @@
 /// may differ).
 #[inline(always)]
 pub(crate) fn round_ties_even_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-    (x + MAGIC) - MAGIC
+    (x + ROUND_MAGIC) - ROUND_MAGIC
 }
+
+/// 1.5 · 2²³, the constant of [`round_ties_even_small`].
+pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// `log2 e`, the factor that splits `x` as `n·ln2 + r` in [`exp_f32`].
+pub(crate) const EXP_LOG2E: f32 = std::f32::consts::LOG2_E;
+/// ln2 = `EXP_LN2_HI + EXP_LN2_LO`; the high part has 9 significant bits so `n·EXP_LN2_HI` is
+/// exact for |n| ≤ 2^15.
+pub(crate) const EXP_LN2_HI: f32 = 0.693_359_4;
+pub(crate) const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+/// Above this [`exp_f32`] is `+inf`.
+pub(crate) const EXP_MAX: f32 = 88.722_83;
+/// Below this (where the result would be subnormal) [`exp_f32`] is `0`.
+pub(crate) const EXP_MIN: f32 = -87.336_54;
+/// The Taylor coefficients of `e^r`, highest degree first: 1/7!, 1/6!, …, 1/1!, 1/0!.
+pub(crate) const EXP_POLY: [f32; 8] =
+    [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
 
 /// `e^x` for f32, canonical.
 ///
 /// `x` is split as `n·ln2 + r` with `n = round_ties_even(x·log2 e)` and a two-part (Cody–Waite)
 /// `ln2`, `e^r` is a degree-7 Taylor polynomial in Horner form, and `2^n` is applied by exponent
 /// bits. Inputs below −87.33654 (where the result would be subnormal) give `0`; above 88.72283
-/// give `+inf`; NaN gives NaN.
+/// give `+inf`; NaN gives NaN. (The AVX2 kernels' 8-lane copy takes exactly these steps.)
 pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    // ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits so n·LN2_HI is exact for |n| ≤ 2^15.
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
     if x.is_nan() {
         return x;
     }
-    if x > 88.722_83 {
+    if x > EXP_MAX {
         return f32::INFINITY;
     }
-    if x < -87.336_54 {
+    if x < EXP_MIN {
         return 0.0;
     }
     // |x·log2 e| < 129 here. The fast rounding may give +0 where `round_ties_even` gives −0
     // (x in (−0.35, 0)); then `n·LN2_*` is ±0, `x − ±0` is `x` (for x = −0, r is ∓0, and the
     // polynomial's first product p·r is a zero added to a non-zero): the same result.
-    let n = round_ties_even_small(x * LOG2E);
-    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let n = round_ties_even_small(x * EXP_LOG2E);
+    let r = (x - n * EXP_LN2_HI) - n * EXP_LN2_LO;
     // 1 + r + r²/2! + … + r⁷/7!, Horner, each step one mul then one add.
-    let mut p = 1.0 / 5040.0f32;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    let mut p = EXP_POLY[0];
+    for c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     let n = n as i32;
     // 2^n with n in [-126, 128]; 2^128 is not an f32, so apply it as 2^127 · 2.
     if n > 127 {
@@ -66,16 +74,37 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + exp_f32(-x))
 }
 
+/// `√(2/π)` and the cubic coefficient of ggml's tanh-approximated GELU.
+pub(crate) const GELU_SQRT_2_OVER_PI: f32 = 0.797_884_6;
+pub(crate) const GELU_COEF_A: f32 = 0.044_715;
+
 /// The tanh-approximated GELU of ggml's `ggml_gelu_f32`,
 /// `0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²)))`, computed as the equal `x / (1 + e^{−2z})`
 /// (`z` the tanh's argument) with the canonical `exp_f32`: the same on every machine, and without
 /// the cancellation of `1 + tanh` for negative `x`. (ggml's tanh comes from the C library or an
 /// f16 table, so the engines agree closely but not bit for bit.)
 pub fn gelu(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    const COEF_A: f32 = 0.044_715;
-    let z = SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x);
+    let z = GELU_SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x);
     x / (1.0 + exp_f32(-2.0 * z))
+}
+
+/// The gate of a gated FFN: `act(gate) · up` per element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// SwiGLU (Llama, Qwen 2).
+    Silu,
+    /// GeGLU with the tanh GELU (Gemma 3).
+    Gelu,
+}
+
+impl Activation {
+    /// `act(g) · u`, canonical.
+    pub(crate) fn gated(self, g: f32, u: f32) -> f32 {
+        match self {
+            Self::Silu => silu(g) * u,
+            Self::Gelu => gelu(g) * u,
+        }
+    }
 }
 
 /// Sum of `x` in the canonical 8-stripe shape: stripe `k` adds the elements with index ≡ k

@@ -11,13 +11,13 @@
 //! tokens are processed together, of the thread count and of the kernel backend; so prefill,
 //! chunked prefill and token-by-token decoding give identical logits.
 
-use crate::kernels::{Backend, QMatrix, matmul, matmul_many};
+use crate::kernels::{Backend, QMatrix, gated_quantize, matmul, matmul_many, quantize_rows};
 use crate::math::{
-    dot_striped, exp_f32, gelu, push_rope_row, rope_inv_freq as rope_inv_freq_of, silu,
+    Activation, dot_striped, exp_f32, push_rope_row, rope_inv_freq as rope_inv_freq_of,
     sum_squares_striped, sum_striped,
 };
 use crate::pool::{SharedMut, ThreadPool};
-use crate::quant::{Q8Act, QK, dequantize_row, quantize_activations};
+use crate::quant::{Q8Act, QK, dequantize_row};
 use crate::{Error, GgmlType, Gguf, Result};
 use std::path::Path;
 
@@ -639,7 +639,7 @@ impl<'m> Session<'m> {
         let (dim, kv, ffn, qd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim());
         let mut s = Scratch {
             x: vec![0f32; n * dim],
-            h: vec![0f32; n * ffn.max(dim)],
+            h: vec![0f32; n * dim],
             hq: vec![Q8Act::ZERO; n * dim.max(qd) / QK],
             q: vec![0f32; n * qd],
             k: vec![0f32; n * kv],
@@ -680,7 +680,7 @@ impl<'m> Session<'m> {
             );
         }
         let mut nq = vec![Q8Act::ZERO; rows * dim / QK];
-        quantize_activations(&normed, &mut nq);
+        quantize_rows(&normed, &mut nq, &self.pool);
         let head = m.lm_head();
         let mut out = vec![0f32; rows * head.rows()];
         matmul(head, &nq, rows, &mut out, self.backend, &self.pool);
@@ -698,7 +698,7 @@ impl<'m> Session<'m> {
         let m = self.model;
         let c = &m.config;
         let layer = &m.layers[l];
-        let (dim, kv, ffn, qd, hd) = (c.dim, c.kv_dim(), c.ffn_dim, c.q_dim(), c.head_dim);
+        let (dim, kv, qd, hd) = (c.dim, c.kv_dim(), c.q_dim(), c.head_dim);
 
         for t in 0..n {
             rms_norm(
@@ -708,7 +708,7 @@ impl<'m> Session<'m> {
                 &mut s.h[t * dim..(t + 1) * dim],
             );
         }
-        quantize_activations(&s.h[..n * dim], &mut s.hq[..n * dim / QK]);
+        quantize_rows(&s.h[..n * dim], &mut s.hq[..n * dim / QK], &self.pool);
         matmul_many(
             &mut [(&layer.wq, &mut s.q), (&layer.wk, &mut s.k), (&layer.wv, &mut s.v)],
             &s.hq[..n * dim / QK],
@@ -743,7 +743,7 @@ impl<'m> Session<'m> {
         self.values[l].extend_from_slice(&s.v);
         self.attention(l, n, &s.q, &mut s.attn);
 
-        quantize_activations(&s.attn, &mut s.hq[..n * qd / QK]);
+        quantize_rows(&s.attn, &mut s.hq[..n * qd / QK], &self.pool);
         matmul(&layer.wo, &s.hq[..n * qd / QK], n, &mut s.proj, self.backend, &self.pool);
         if let Some(g) = &layer.gemma {
             rms_norm_rows(&mut s.proj, &g.post_attn, c.rms_eps);
@@ -760,7 +760,7 @@ impl<'m> Session<'m> {
                 &mut s.h[t * dim..(t + 1) * dim],
             );
         }
-        quantize_activations(&s.h[..n * dim], &mut s.hq[..n * dim / QK]);
+        quantize_rows(&s.h[..n * dim], &mut s.hq[..n * dim / QK], &self.pool);
         matmul_many(
             &mut [(&layer.w_gate, &mut s.gate), (&layer.w_up, &mut s.up)],
             &s.hq[..n * dim / QK],
@@ -768,11 +768,8 @@ impl<'m> Session<'m> {
             self.backend,
             &self.pool,
         );
-        let act = if c.arch == Arch::Gemma3 { gelu } else { silu };
-        for ((h, &g), &u) in s.h[..n * ffn].iter_mut().zip(&s.gate).zip(&s.up) {
-            *h = act(g) * u;
-        }
-        quantize_activations(&s.h[..n * ffn], &mut s.fq);
+        let act = if c.arch == Arch::Gemma3 { Activation::Gelu } else { Activation::Silu };
+        gated_quantize(act, &s.gate, &s.up, &mut s.fq, self.backend, &self.pool);
         matmul(&layer.w_down, &s.fq, n, &mut s.proj, self.backend, &self.pool);
         if let Some(g) = &layer.gemma {
             rms_norm_rows(&mut s.proj, &g.post_ffn, c.rms_eps);

@@ -109,6 +109,30 @@ impl ThreadPool {
         }
     }
 
+    /// Calls `f(start, part)` for the consecutive parts of `out` of `chunk` elements (the last
+    /// may be shorter), `start` the index of the part's first element, each part exactly once on
+    /// whichever thread claims it.
+    pub(crate) fn for_each_part<T: Send>(
+        &self,
+        out: &mut [T],
+        chunk: usize,
+        f: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
+        let (chunk, len) = (chunk.max(1), out.len());
+        let ptr = SharedMut(out.as_mut_ptr());
+        self.for_each(len.div_ceil(chunk), 1, &|parts| {
+            for part in parts {
+                let start = part * chunk;
+                let end = len.min(start + chunk);
+                // SAFETY: parts are disjoint ranges inside `out`, each claimed by one thread,
+                // and `out` stays mutably borrowed until every thread has left the job.
+                let slice =
+                    unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), end - start) };
+                f(start, slice);
+            }
+        });
+    }
+
     /// Runs `job` on the calling thread and on every worker that joins before the caller is
     /// done with it; returns when all that joined have finished.
     fn run(&self, job: &(dyn Fn() + Sync)) {
@@ -218,8 +242,15 @@ impl Drop for ThreadPool {
 
 /// A raw pointer that may be shared between the pool's threads, for jobs that write disjoint
 /// parts of one output buffer.
-#[derive(Clone, Copy)]
 pub(crate) struct SharedMut<T>(pub(crate) *mut T);
+
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedMut<T> {}
 
 // SAFETY: users guarantee that threads write disjoint elements.
 unsafe impl<T> Send for SharedMut<T> {}
@@ -249,6 +280,23 @@ mod tests {
                     }
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn every_part_is_written_once_where_it_lies() {
+        for threads in 1..=3 {
+            let pool = ThreadPool::new(threads);
+            for (len, chunk) in [(0, 4), (1, 4), (10, 3), (64, 16), (1000, 7)] {
+                let mut out = vec![0usize; len];
+                pool.for_each_part(&mut out, chunk, &|start, part| {
+                    assert!(part.len() <= chunk && (start % chunk == 0));
+                    for (i, o) in part.iter_mut().enumerate() {
+                        *o += start + i + 1;
+                    }
+                });
+                assert_eq!(out, (1..=len).collect::<Vec<_>>());
             }
         }
     }

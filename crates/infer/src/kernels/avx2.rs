@@ -1,5 +1,6 @@
 //! The AVX2 and AVX-512 VNNI kernels: 8 rows of one interleaved group in the 8 lanes of a
-//! register, for up to 4 tokens per pass over the weights.
+//! register, for up to 4 tokens per pass over the weights; and the gated FFN's activation
+//! (`act(gate) · up`) in 8 lanes, step for step the canonical scalar sequence.
 //!
 //! Per block, the 8 rows' exact integer sums are formed with `maddubs`/`madd`, or VNNI's
 //! `vpdpbusd` (integer, so any order is exact); then the lane-wise float sequence is the scalar
@@ -7,6 +8,10 @@
 //! FMA, never a horizontal float add.
 
 use super::Packed;
+use crate::math::{
+    Activation, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, EXP_MAX, EXP_MIN, EXP_POLY, GELU_COEF_A,
+    GELU_SQRT_2_OVER_PI, ROUND_MAGIC,
+};
 use crate::quant::Q8Act;
 use std::arch::x86_64::*;
 
@@ -271,4 +276,82 @@ unsafe fn group_dot_q8<const TWO: bool, const MIN: bool, const T: usize, const V
         }
     }
     acc
+}
+
+/// `out[i] = act(gate[i]) · up[i]` for `out.len()` (a multiple of 8) elements, 8 lanes at a time
+/// by exactly the scalar steps of [`Activation::gated`] (see [`exp8`]).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn gated(act: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) {
+    assert!(out.len().is_multiple_of(8) && gate.len() >= out.len() && up.len() >= out.len());
+    for i in (0..out.len()).step_by(8) {
+        // SAFETY: `i + 8 ≤ out.len()` ≤ both inputs' lengths (checked above).
+        unsafe {
+            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+            let u = _mm256_loadu_ps(up.as_ptr().add(i));
+            let one = _mm256_set1_ps(1.0);
+            let a = match act {
+                // x / (1 + e^−x)
+                Activation::Silu => {
+                    let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+                    _mm256_div_ps(g, _mm256_add_ps(one, e))
+                }
+                // z = (√(2/π)·x)·(1 + (a·x)·x); x / (1 + e^(−2·z))
+                Activation::Gelu => {
+                    let ax = _mm256_mul_ps(_mm256_set1_ps(GELU_COEF_A), g);
+                    let inner = _mm256_add_ps(one, _mm256_mul_ps(ax, g));
+                    let z =
+                        _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_SQRT_2_OVER_PI), g), inner);
+                    let e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0), z));
+                    _mm256_div_ps(g, _mm256_add_ps(one, e))
+                }
+            };
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(a, u));
+        }
+    }
+}
+
+/// [`crate::math::exp_f32`] in 8 lanes, step for step: the in-range lanes take the scalar
+/// sequence (the rounding by the 1.5·2²³ add-subtract, the two-part ln2, the Horner steps, 2ⁿ
+/// by exponent bits with 2¹²⁸ as 2¹²⁷·2), then the out-of-range lanes are replaced by `+inf`,
+/// `0` or the NaN itself, as the scalar function returns early.
+///
+/// # Safety
+/// AVX2, inlined into a function enabling it.
+#[inline(always)]
+unsafe fn exp8(x: __m256) -> __m256 {
+    // SAFETY: the caller enables AVX2.
+    unsafe {
+        let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
+        let over = _mm256_cmp_ps::<_CMP_GT_OQ>(x, _mm256_set1_ps(EXP_MAX));
+        let under = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(EXP_MIN));
+        // Lanes the scalar function returns early for compute on 0 instead (then replaced).
+        let early = _mm256_or_ps(nan, _mm256_or_ps(over, under));
+        let xs = _mm256_andnot_ps(early, x);
+        let magic = _mm256_set1_ps(ROUND_MAGIC);
+        let n = _mm256_sub_ps(
+            _mm256_add_ps(_mm256_mul_ps(xs, _mm256_set1_ps(EXP_LOG2E)), magic),
+            magic,
+        );
+        let r = _mm256_sub_ps(
+            _mm256_sub_ps(xs, _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_HI))),
+            _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_LO)),
+        );
+        let mut p = _mm256_set1_ps(EXP_POLY[0]);
+        for &c in &EXP_POLY[1..] {
+            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+        }
+        // n is a whole number in [−126, 128]: the conversion is exact.
+        let ni = _mm256_cvtps_epi32(n);
+        let big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+        let biased =
+            _mm256_add_epi32(_mm256_min_epi32(ni, _mm256_set1_epi32(127)), _mm256_set1_epi32(127));
+        let mut y = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)));
+        y = _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(2.0)), _mm256_castsi256_ps(big));
+        y = _mm256_blendv_ps(y, _mm256_setzero_ps(), under);
+        y = _mm256_blendv_ps(y, _mm256_set1_ps(f32::INFINITY), over);
+        _mm256_blendv_ps(y, x, nan)
+    }
 }

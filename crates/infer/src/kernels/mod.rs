@@ -38,8 +38,9 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
+use crate::math::Activation;
 use crate::pool::{SharedMut, ThreadPool};
-use crate::quant::{Q8Act, QK, f16_to_f32};
+use crate::quant::{Q8Act, QK, f16_to_f32, quantize_activations};
 use crate::{Error, GgmlType, Result};
 
 /// Rows per interleaved group.
@@ -550,6 +551,51 @@ pub(crate) fn matmul_many(
     });
 }
 
+/// Activation blocks one thread quantizes per claim (and the least worth splitting).
+const QUANT_CHUNK: usize = 16;
+
+/// [`quantize_activations`] with threads splitting the blocks (each block is quantized whole by
+/// one thread, so the split never changes a bit).
+pub(crate) fn quantize_rows(x: &[f32], out: &mut [Q8Act], pool: &ThreadPool) {
+    assert_eq!(x.len(), out.len() * QK);
+    pool.for_each_part(out, QUANT_CHUNK, &|start, part| {
+        quantize_activations(&x[start * QK..(start + part.len()) * QK], part);
+    });
+}
+
+/// Quantizes `act(gate) · up` (a gated FFN's hidden activations) into `out`, threads splitting
+/// the blocks. The products come from [`Activation::gated`] or its 8-lane copy (the same bits).
+pub(crate) fn gated_quantize(
+    act: Activation,
+    gate: &[f32],
+    up: &[f32],
+    out: &mut [Q8Act],
+    backend: Backend,
+    pool: &ThreadPool,
+) {
+    assert!(gate.len() == out.len() * QK && up.len() == gate.len());
+    let backend = if backend.is_available() { backend } else { Backend::Scalar };
+    pool.for_each_part(out, QUANT_CHUNK, &|start, part| {
+        let mut h = [0f32; QUANT_CHUNK * QK];
+        let h = &mut h[..part.len() * QK];
+        let range = start * QK..start * QK + h.len();
+        let (gate, up) = (&gate[range.clone()], &up[range]);
+        match backend {
+            Backend::Scalar => {
+                for ((h, &g), &u) in h.iter_mut().zip(gate).zip(up) {
+                    *h = act.gated(g, u);
+                }
+            }
+            // SAFETY: the backend is available, so the CPU has AVX2; blocks are 32 floats.
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 | Backend::Avx512Vnni => unsafe { avx2::gated(act, gate, up, h) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx2 | Backend::Avx512Vnni => unreachable!("x86 backend on another target"),
+        }
+        quantize_activations(h, part);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -877,6 +923,65 @@ mod tests {
                 matmul(&m, &xq, tokens, &mut fast, backend, &ThreadPool::new(2));
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&fast), bits(&reference), "{ty:?} {backend:?}");
+            }
+        }
+    }
+
+    /// Inputs for the activation kernels: a strided sweep of every f32 bit pattern (both signs,
+    /// NaNs, infinities, subnormals) plus the edges of `exp_f32`'s range and of its 2¹²⁸ case.
+    fn activation_inputs() -> Vec<f32> {
+        let mut x: Vec<f32> =
+            (0..1u64 << 32).step_by(4093).map(|b| f32::from_bits(b as u32)).collect();
+        for edge in [crate::math::EXP_MAX, crate::math::EXP_MIN, 88.0, 88.03, 88.4, 44.0, 44.4] {
+            for k in -4..=4i32 {
+                let e = f32::from_bits(edge.to_bits().wrapping_add_signed(k));
+                // The GELU and SiLU exponents are −2z and −x: reach the edges from both sides.
+                x.extend([e, -e, e / 2.0, -e / 2.0]);
+            }
+        }
+        x.extend([0.0, -0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, f32::MAX, f32::MIN]);
+        x.resize(x.len().div_ceil(QK) * QK, 1.5);
+        x
+    }
+
+    #[test]
+    fn vector_activations_are_the_scalar_ones_bit_for_bit() {
+        let x = activation_inputs();
+        let up: Vec<f32> = (0..x.len()).map(|i| [1.0, -0.75, 3.0e-3, 17.25][i % 4]).collect();
+        for act in [Activation::Silu, Activation::Gelu] {
+            let want: Vec<u32> =
+                x.iter().zip(&up).map(|(&g, &u)| act.gated(g, u).to_bits()).collect();
+            for backend in Backend::available() {
+                #[cfg(target_arch = "x86_64")]
+                if backend != Backend::Scalar {
+                    let mut got = vec![0f32; x.len()];
+                    // SAFETY: the backend is available, so AVX2 is.
+                    unsafe { avx2::gated(act, &x, &up, &mut got) };
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            g.to_bits() == *w || (g.is_nan() && f32::from_bits(*w).is_nan()),
+                            "{act:?} {backend:?} at x = {:e} ({:#x}): {:#x} vs {w:#x}",
+                            x[i],
+                            x[i].to_bits(),
+                            g.to_bits()
+                        );
+                    }
+                }
+                // Through the threads and the quantizer: the same blocks as quantizing the
+                // scalar products.
+                let finite: Vec<f32> = x
+                    .iter()
+                    .map(|v| if v.is_finite() { v.clamp(-60.0, 60.0) } else { 0.5 })
+                    .collect();
+                let mut reference = vec![Q8Act::ZERO; x.len() / QK];
+                let products: Vec<f32> =
+                    finite.iter().zip(&up).map(|(&g, &u)| act.gated(g, u)).collect();
+                quantize_activations(&products, &mut reference);
+                for threads in 1..=3 {
+                    let mut out = vec![Q8Act::ZERO; x.len() / QK];
+                    gated_quantize(act, &finite, &up, &mut out, backend, &ThreadPool::new(threads));
+                    assert!(out == reference, "{act:?} {backend:?} {threads} threads");
+                }
             }
         }
     }
