@@ -167,14 +167,67 @@ mod tests {
         let mut huge = car[..bounds[0]].to_vec();
         put_varint(&mut huge, (MAX_BLOCK + 1000) as u64);
         assert!(fail(&huge).contains("larger than"), "{}", fail(&huge));
-        // Blocks out of order: the second leaf where the first is due.
+        // The second leaf where the first is due, and the first never sent.
         let mut swapped = car[..bounds[1]].to_vec();
         swapped.extend_from_slice(&car[bounds[2]..bounds[3]]);
-        assert!(fail(&swapped).contains("unexpected block"), "{}", fail(&swapped));
+        assert!(fail(&swapped).contains("never came"), "{}", fail(&swapped));
+        // A block of another file among the right ones: held in case, then refused as extra.
+        let mut stranger = car[..bounds[1]].to_vec();
+        let mut foreign = Vec::new();
+        let leaf = vec![3u8; 10];
+        let cid = Cid::raw(crate::ContentId::of(&leaf));
+        put_varint(&mut foreign, (36 + leaf.len()) as u64);
+        foreign.extend_from_slice(&cid.to_bytes());
+        foreign.extend_from_slice(&leaf);
+        stranger.extend_from_slice(&foreign);
+        stranger.extend_from_slice(&car[bounds[1]..]);
+        let err = fail(&stranger);
+        assert!(err.contains(&format!("extra block {cid}")), "{err}");
         // Another file's CAR.
         let other = UnixFsFile::of(&vec![9u8; 2 * crate::unixfs::CHUNK_SIZE]).root;
         let err = read_back(other, &car, 1000).unwrap_err();
         assert!(err.contains(&format!("does not name {other}")), "{err}");
+    }
+
+    /// Blocks in any order (breadth-first, leaves shuffled: the trustless gateway protocol's
+    /// `order=unk`, Helia's CAR export) read back to the same bytes, in file order; holding
+    /// blocks for later is bounded.
+    #[test]
+    fn a_car_in_another_order_reads_back_within_the_bound() {
+        let bytes: Vec<u8> =
+            (0..6 * crate::unixfs::CHUNK_SIZE + 9).map(|i| (i * 7 % 251) as u8).collect();
+        let dag = UnixFsFile::of(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut dfs = Vec::new();
+        write_car(&dag, &path, &mut dfs).unwrap();
+        // Cut the CAR into header and sections, then reorder the sections: the root first, the
+        // leaves last to first.
+        let mut sections = Vec::new();
+        let mut at = 0;
+        while at < dfs.len() {
+            let mut rest = &dfs[at..];
+            let before = rest.len();
+            let length = read_varint(&mut rest).unwrap() as usize;
+            let end = at + before - rest.len() + length;
+            sections.push(dfs[at..end].to_vec());
+            at = end;
+        }
+        let (header, blocks) = sections.split_first().unwrap();
+        let (root, leaves) = blocks.split_first().unwrap();
+        let mut reversed = [header.clone(), root.clone()].concat();
+        for leaf in leaves.iter().rev() {
+            reversed.extend_from_slice(leaf);
+        }
+        for step in [1000, reversed.len()] {
+            assert_eq!(read_back(dag.root, &reversed, step).unwrap(), bytes, "pieces of {step}");
+        }
+        // Six leaves held at once: refused under a bound of five.
+        let mut reader =
+            CarFileReader::new(dag.root).with_ahead_limit(5 * crate::unixfs::CHUNK_SIZE);
+        let err = reader.feed(&reversed, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("ahead of the order"), "{err}");
     }
 
     #[test]
@@ -212,10 +265,16 @@ pub enum Piece {
 }
 
 /// Reads the CAR of a UnixFS file as it streams in, block by block: the header must name the
-/// root the caller asked for and nothing else, and every block must be the next one the DAG
-/// needs, in depth-first order (the order Kubo's `dag export` and trustless gateways send), and
-/// hash to its id. What comes out is the file's bytes ([`Piece`]s), never a byte of an
-/// unverified block; a wrong, extra, missing or oversized block is an error naming it.
+/// root the caller asked for and nothing else, every block must hash to its id, and the blocks
+/// must make exactly the DAG under the root. What comes out is the file's bytes ([`Piece`]s), in
+/// file order, never a byte of an unverified block; a wrong, extra, missing or oversized block
+/// is an error naming it.
+///
+/// Depth-first order (what Kubo's `dag export` and trustless gateways asked for `order=dfs`
+/// send) streams through. A CAR in another order (the trustless gateway protocol allows
+/// `order=unk`; Helia's CAR export walks breadth-first) is read too: a block that arrives before
+/// the DAG needs it is held until it does, up to [`MAX_AHEAD`] bytes, and one the DAG never
+/// needs is an extra block.
 #[derive(Debug)]
 pub struct CarFileReader {
     root: Cid,
@@ -231,7 +290,17 @@ pub struct CarFileReader {
     blocks: u64,
     /// Blocks verified since the last [`take_verified`](Self::take_verified), when kept.
     verified: Option<Vec<(Cid, Vec<u8>)>>,
+    /// The file's size, once the root block is verified.
+    file_size: Option<u64>,
+    /// Blocks that hashed to their ids but arrived before the DAG needed them.
+    ahead: HashMap<Cid, Vec<u8>>,
+    ahead_bytes: usize,
+    ahead_limit: usize,
 }
+
+/// The most bytes of blocks a [`CarFileReader`] holds for later because they arrived before the
+/// DAG needed them (a CAR not in depth-first order): 64 MiB.
+pub const MAX_AHEAD: usize = 64 << 20;
 
 impl CarFileReader {
     /// A reader for the file whose UnixFS id is `root`.
@@ -246,7 +315,18 @@ impl CarFileReader {
             written: 0,
             blocks: 0,
             verified: None,
+            file_size: None,
+            ahead: HashMap::new(),
+            ahead_bytes: 0,
+            ahead_limit: MAX_AHEAD,
         }
+    }
+
+    /// A reader holding at most `bytes` of blocks ahead of the DAG's order (default
+    /// [`MAX_AHEAD`]).
+    pub fn with_ahead_limit(mut self, bytes: usize) -> Self {
+        self.ahead_limit = bytes;
+        self
     }
 
     /// A reader that hands every block it verified to [`take_verified`](Self::take_verified)
@@ -267,7 +347,11 @@ impl CarFileReader {
     /// each block to [`take_block`](Self::take_block) instead of a CAR to
     /// [`feed`](Self::feed).
     pub fn next_wanted(&mut self, out: &mut Vec<Piece>) -> Option<Cid> {
-        self.settle(out);
+        // Blocks held ahead were checked when they came; placing one cannot fail but for a
+        // malformed node, which the walk then asks for again (and refuses) by its id.
+        if self.settle(out).is_err() {
+            self.ahead.clear();
+        }
         self.wanted.last().copied()
     }
 
@@ -281,6 +365,12 @@ impl CarFileReader {
     ) -> std::result::Result<(), String> {
         self.header_read = true;
         self.verify_block(cid, block, out)
+    }
+
+    /// The size of the whole file, as its root block (verified) records it: known once the
+    /// root has come, so a transfer can show progress before it knows anything else.
+    pub const fn file_size(&self) -> Option<u64> {
+        self.file_size
     }
 
     /// File bytes written so far.
@@ -342,18 +432,22 @@ impl CarFileReader {
         if !self.header_read {
             return Err("the CAR is empty (no header)".into());
         }
-        self.settle(out);
+        self.settle(out)?;
         if let Some(missing) = self.wanted.last() {
             return Err(format!(
                 "the CAR ends after {} blocks, but block {missing} never came",
                 self.blocks
             ));
         }
+        if let Some(extra) = self.ahead.keys().min() {
+            return Err(format!("extra block {extra}: the file does not need it"));
+        }
         Ok(self.written)
     }
 
-    /// Walks past wanted blocks already seen (writing a leaf again, or expanding a node).
-    fn settle(&mut self, out: &mut Vec<Piece>) {
+    /// Walks past wanted blocks already seen (writing a leaf again, or expanding a node) or
+    /// held ahead (placing them).
+    fn settle(&mut self, out: &mut Vec<Piece>) -> std::result::Result<(), String> {
         while let Some(next) = self.wanted.last().copied() {
             if let Some(&(offset, len)) = self.leaves.get(&next) {
                 self.wanted.pop();
@@ -362,10 +456,14 @@ impl CarFileReader {
             } else if let Some(links) = self.nodes.get(&next) {
                 self.wanted.pop();
                 self.wanted.extend(links.iter().rev());
+            } else if let Some(block) = self.ahead.remove(&next) {
+                self.ahead_bytes -= block.len();
+                self.place(next, &block, out)?;
             } else {
-                return;
+                return Ok(());
             }
         }
+        Ok(())
     }
 
     fn block(&mut self, section: &[u8], out: &mut Vec<Piece>) -> std::result::Result<(), String> {
@@ -379,18 +477,51 @@ impl CarFileReader {
         block: &[u8],
         out: &mut Vec<Piece>,
     ) -> std::result::Result<(), String> {
-        self.settle(out);
+        self.settle(out)?;
         let Some(&next) = self.wanted.last() else {
             return Err(format!("extra block {cid} after the whole file"));
         };
-        if cid != next {
-            return Err(format!("unexpected block {cid}: the DAG needs {next} next"));
-        }
         if !cid.verifies(block) {
             return Err(format!("block {cid} does not hash to its id"));
         }
+        if cid != next {
+            // Ahead of the DAG's order: held until it is needed (a block seen before, a leaf
+            // the file repeats, needs no second copy).
+            if self.leaves.contains_key(&cid) || self.nodes.contains_key(&cid) {
+                return Ok(());
+            }
+            if !self.ahead.contains_key(&cid) {
+                self.ahead_bytes += block.len();
+                if self.ahead_bytes > self.ahead_limit {
+                    return Err(format!(
+                        "block {cid} came while the DAG needs {next}: more than {} bytes of blocks arrived ahead of the order the file needs them in",
+                        self.ahead_limit
+                    ));
+                }
+                self.ahead.insert(cid, block.to_vec());
+            }
+            return Ok(());
+        }
+        self.place(cid, block, out)?;
+        self.settle(out)
+    }
+
+    /// Takes block `cid` (verified, and the one the DAG needs next) into the walk.
+    fn place(
+        &mut self,
+        cid: Cid,
+        block: &[u8],
+        out: &mut Vec<Piece>,
+    ) -> std::result::Result<(), String> {
+        debug_assert_eq!(self.wanted.last(), Some(&cid));
         self.wanted.pop();
         self.blocks += 1;
+        if cid == self.root {
+            self.file_size = Some(match cid.codec() {
+                Codec::Raw => block.len() as u64,
+                Codec::DagPb => node_file_size(block).map_err(|e| format!("root {cid}: {e}"))?,
+            });
+        }
         match cid.codec() {
             Codec::Raw => {
                 let len = block.len() as u64;
@@ -443,6 +574,36 @@ fn node_links(block: &[u8]) -> std::result::Result<Vec<Cid>, String> {
         }
     }
     Ok(links)
+}
+
+/// The `filesize` a dag-pb node's UnixFS `Data` (field 1, its own field 3) records.
+fn node_file_size(block: &[u8]) -> std::result::Result<u64, String> {
+    let mut rest = block;
+    while !rest.is_empty() {
+        let (field, data) = read_field(&mut rest)?;
+        if field != 1 {
+            continue;
+        }
+        let mut data = data;
+        while !data.is_empty() {
+            let key = read_varint(&mut data).ok_or("truncated UnixFS field key")?;
+            match key & 7 {
+                0 => {
+                    let value = read_varint(&mut data).ok_or("truncated UnixFS varint")?;
+                    if key >> 3 == 3 {
+                        return Ok(value);
+                    }
+                }
+                2 => {
+                    let len = usize::try_from(read_varint(&mut data).ok_or("truncated length")?)
+                        .map_err(|_| "UnixFS field length overflows")?;
+                    data = data.get(len..).ok_or("a UnixFS field runs past the end")?;
+                }
+                other => return Err(format!("wire type {other} in UnixFS data")),
+            }
+        }
+    }
+    Err("no UnixFS filesize in the node".into())
 }
 
 /// Reads one protobuf field: its number and, for wire type 2, its bytes (other wire types: the

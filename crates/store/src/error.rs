@@ -257,6 +257,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error of a list of sources that all failed: the one failure itself when there was
+    /// one source.
+    pub(crate) fn all_failed(mut failures: Vec<Self>) -> Self {
+        if failures.len() == 1 {
+            return failures.pop().expect("one failure");
+        }
+        Self::AllSourcesFailed { failures }
+    }
+
     /// Wraps an I/O error with what was being done and to which path.
     pub(crate) fn io(
         action: impl Into<String>,

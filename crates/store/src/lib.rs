@@ -42,7 +42,7 @@ pub mod unixfs;
 mod uri;
 
 pub use arweave::{ArweaveUploader, ArweaveWallet};
-pub use car::{CarFileReader, MAX_BLOCK, Piece, write_car};
+pub use car::{CarFileReader, MAX_AHEAD, MAX_BLOCK, Piece, write_car};
 pub use cid::{Cid, Codec, ContentHasher, ContentId};
 pub use error::{Error, Result};
 pub use fetch::{

@@ -24,6 +24,7 @@ use crate::{
     Result, UnixFsFile,
     merkle::chunk_count,
     partial::{PARTIAL_DIR, PartialDag},
+    unixfs::FileDag,
 };
 
 /// Prefix of temp files; final names are CIDs (`b…`), so the two can never collide.
@@ -120,9 +121,12 @@ impl LocalStore {
         Ok(Self { root, verify_on_read: false })
     }
 
-    /// `$AIK_HOME/store`, else `~/.cache/aik/store` (the same home the model cache of the
-    /// command line uses), else `.aik/store` when no home directory is known.
+    /// `$AIK_STORE_DIR`, else `$AIK_HOME/store`, else `~/.cache/aik/store` (the same home the
+    /// model cache of the command line uses), else `.aik/store` when no home directory is known.
     pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("AIK_STORE_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
         if let Some(home) = std::env::var_os("AIK_HOME").filter(|h| !h.is_empty()) {
             return PathBuf::from(home).join("store");
         }
@@ -214,8 +218,9 @@ impl LocalStore {
     /// Keeps the file at `path` and indexes its UnixFS root, so that it is found by the id
     /// `ipfs add --cid-version 1` gives it as well as by its sha256. Returns its DAG.
     pub async fn add_unixfs(&self, path: impl AsRef<Path>) -> Result<UnixFsFile> {
-        let id = self.put_file(path).await?;
-        self.index_unixfs(&id).await
+        let path = path.as_ref();
+        let file = tokio::fs::File::open(path).await.map_err(Error::io("open", path))?;
+        self.put_reader_named(file, &path.display().to_string()).await
     }
 
     /// Builds the UnixFS DAG of stored content `id` and records its root in the index (content
@@ -328,26 +333,26 @@ impl LocalStore {
         staged.finish().await
     }
 
-    /// Copies a file into the store; returns its id.
+    /// Copies a file into the store; returns its id. (Like everything stored, it is indexed by
+    /// its UnixFS id too.)
     pub async fn put_file(&self, path: impl AsRef<Path>) -> Result<ContentId> {
-        let path = path.as_ref();
-        let file = tokio::fs::File::open(path).await.map_err(Error::io("open", path))?;
-        self.put_reader_named(file, &path.display().to_string()).await
+        Ok(self.add_unixfs(path).await?.sha256)
     }
 
     /// Stores everything `reader` yields; returns its id.
     pub async fn put_reader(&self, reader: impl AsyncRead + Unpin) -> Result<ContentId> {
-        self.put_reader_named(reader, "reader").await
+        Ok(self.put_reader_named(reader, "reader").await?.sha256)
     }
 
+    /// Stores what `reader` yields and indexes its UnixFS root; returns its DAG.
     async fn put_reader_named(
         &self,
         mut reader: impl AsyncRead + Unpin,
         source: &str,
-    ) -> Result<ContentId> {
+    ) -> Result<UnixFsFile> {
         let (mut file, temp) = self.create_temp().await?;
         let guard = TempGuard(Some(temp.clone()));
-        let mut hasher = ContentHasher::new();
+        let mut hasher = FileDag::new();
         let mut buffer = vec![0u8; COPY_BUFFER];
         loop {
             let n = reader.read(&mut buffer).await.map_err(Error::io("read", source))?;
@@ -357,9 +362,10 @@ impl LocalStore {
             hasher.update(&buffer[..n]);
             file.write_all(&buffer[..n]).await.map_err(Error::io("write", &temp))?;
         }
-        let id = hasher.finish();
-        self.publish(file, guard, &id).await?;
-        Ok(id)
+        let dag = hasher.finish();
+        self.publish(file, guard, &dag.sha256).await?;
+        self.record_unixfs(dag.root, &dag.sha256).await?;
+        Ok(dag)
     }
 
     /// Starts an incoming transfer that will be kept only if it matches `expected`.
@@ -398,7 +404,7 @@ impl LocalStore {
             expected,
             file: Some(file),
             guard: TempGuard(Some(temp)),
-            whole: ContentHasher::new(),
+            whole: FileDag::new(),
             chunks,
             checked_chunks: 0,
             announced: None,
@@ -521,7 +527,8 @@ pub struct Incoming<'a> {
     expected: Expected,
     file: Option<tokio::fs::File>,
     guard: TempGuard,
-    whole: ContentHasher,
+    /// sha256 and UnixFS DAG of the bytes received, built as they arrive.
+    whole: FileDag,
     chunks: Option<ChunkHasher>,
     checked_chunks: usize,
     announced: Option<u64>,
@@ -558,6 +565,11 @@ impl Incoming<'_> {
     /// Replaces the source name (a backend knows the exact URL it requested).
     pub fn set_source(&mut self, source: impl Into<String>) {
         self.source = source.into();
+    }
+
+    /// The total the sender announced ([`announce_total`](Self::announce_total)), if any.
+    pub const fn announced(&self) -> Option<u64> {
+        self.announced
     }
 
     /// Bytes received so far.
@@ -692,7 +704,16 @@ impl Incoming<'_> {
                 actual: received,
             });
         }
-        let actual = std::mem::take(&mut self.whole).finish();
+        let dag = std::mem::take(&mut self.whole).finish();
+        let actual = dag.sha256;
+        if let Some(root) = self.dag
+            && dag.root != root
+        {
+            return Err(Error::Car {
+                source_uri: self.source.clone(),
+                reason: format!("the bytes written make the file {}, not {root}", dag.root),
+            });
+        }
         if self.dag.is_none() && actual != self.expected.id {
             return Err(Error::HashMismatch {
                 source_uri: self.source.clone(),
@@ -718,6 +739,7 @@ impl Incoming<'_> {
         let file = self.file.take().expect("file present until finish");
         let guard = TempGuard(self.guard.0.take());
         self.store.publish(file, guard, &actual).await?;
+        self.store.record_unixfs(dag.root, &actual).await?;
         Ok(actual)
     }
 }

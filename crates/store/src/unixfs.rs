@@ -133,6 +133,16 @@ impl FileDag {
         Self::default()
     }
 
+    /// File bytes fed so far.
+    pub const fn len(&self) -> u64 {
+        self.sha256.len()
+    }
+
+    /// Whether no byte was fed yet.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Feeds the next bytes of the file.
     pub fn update(&mut self, mut bytes: &[u8]) {
         self.sha256.update(bytes);

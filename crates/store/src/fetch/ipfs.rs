@@ -104,6 +104,11 @@ impl KuboRpc {
         Self { api, client }
     }
 
+    /// Where the API is.
+    pub const fn api(&self) -> &Url {
+        &self.api
+    }
+
     fn endpoint(&self, command: &str) -> Url {
         join_url(&self.api, &["api", "v0", command])
     }

@@ -33,9 +33,10 @@ pub trait Fetch: Send + Sync {
 /// Endpoints and limits for [`Fetcher`].
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
-    /// IPFS HTTP gateway used for `ipfs://` when no RPC API is set.
-    pub ipfs_gateway: Url,
-    /// Kubo-compatible RPC API (`http://127.0.0.1:5001`); preferred for `ipfs://` when set.
+    /// IPFS HTTP gateways for `ipfs://`, tried in order (after the RPC API when one is set)
+    /// until one yields content that verifies.
+    pub ipfs_gateways: Vec<Url>,
+    /// Kubo-compatible RPC API (`http://127.0.0.1:5001`); tried first for `ipfs://` when set.
     pub ipfs_rpc: Option<Url>,
     /// Filecoin retrieval endpoints for `fil://`, tried in order: anything that serves the
     /// trustless gateway protocol (`GET /ipfs/<cid>?format=car`), as storage providers'
@@ -59,7 +60,7 @@ pub struct FetchConfig {
 impl Default for FetchConfig {
     fn default() -> Self {
         Self {
-            ipfs_gateway: Url::parse("https://ipfs.io").expect("valid URL"),
+            ipfs_gateways: vec![Url::parse("https://ipfs.io").expect("valid URL")],
             ipfs_rpc: None,
             filecoin_retrieval: Vec::new(),
             arweave_gateway: Url::parse("https://arweave.net").expect("valid URL"),
@@ -75,33 +76,86 @@ impl Default for FetchConfig {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     http: HttpFetch,
-    gateway: IpfsGateway,
-    rpc: Option<KuboRpc>,
-    filecoin: Vec<IpfsGateway>,
+    /// For `ipfs://`: the RPC API if configured, then the gateways.
+    ipfs: Vec<IpfsSource>,
+    filecoin: Vec<IpfsSource>,
     arweave: ArweaveGateway,
-    peers: Vec<IpfsGateway>,
+    peers: Vec<IpfsSource>,
     pypi: PypiWheel,
+}
+
+/// One place an IPFS id can be fetched from.
+#[derive(Debug, Clone)]
+enum IpfsSource {
+    Rpc(KuboRpc),
+    Gateway(IpfsGateway),
+}
+
+impl IpfsSource {
+    fn gateways(urls: &[Url], client: &reqwest::Client) -> Vec<Self> {
+        urls.iter()
+            .map(|url| Self::Gateway(IpfsGateway::with_client(url.clone(), client.clone())))
+            .collect()
+    }
+
+    /// Where it is, for logs.
+    fn base(&self) -> &Url {
+        match self {
+            Self::Rpc(rpc) => rpc.api(),
+            Self::Gateway(gateway) => gateway.base(),
+        }
+    }
+}
+
+impl Fetch for IpfsSource {
+    async fn fetch(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
+        match self {
+            Self::Rpc(rpc) => rpc.fetch(uri, sink).await,
+            Self::Gateway(gateway) => gateway.fetch(uri, sink).await,
+        }
+    }
+}
+
+/// What a download must turn out to be.
+#[derive(Debug, Clone, Copy)]
+enum Target<'e> {
+    /// Content of a known sha256 (and maybe size and chunk roots).
+    Expected(&'e Expected),
+    /// The UnixFS file of this root, sha256 unknown: only a CAR verified block by block fills it.
+    Dag(crate::Cid),
+}
+
+impl Target<'_> {
+    async fn stage<'a>(
+        self,
+        store: &LocalStore,
+        label: &str,
+        progress: &'a dyn Progress,
+    ) -> Result<Incoming<'a>> {
+        match self {
+            Self::Expected(expected) => store.stage(expected.clone(), label, progress).await,
+            Self::Dag(root) => store.stage_dag(root, label, progress).await,
+        }
+    }
 }
 
 impl Fetcher {
     /// Builds the backends described by `config`, sharing one HTTP connection pool.
     pub fn new(config: &FetchConfig) -> Result<Self> {
         let client = http_client(config)?;
+        let rpc = config
+            .ipfs_rpc
+            .clone()
+            .map(|api| IpfsSource::Rpc(KuboRpc::with_client(api, client.clone())));
         Ok(Self {
             http: HttpFetch::with_client(client.clone()),
-            gateway: IpfsGateway::with_client(config.ipfs_gateway.clone(), client.clone()),
-            rpc: config.ipfs_rpc.clone().map(|api| KuboRpc::with_client(api, client.clone())),
-            filecoin: config
-                .filecoin_retrieval
-                .iter()
-                .map(|url| IpfsGateway::with_client(url.clone(), client.clone()))
+            ipfs: rpc
+                .into_iter()
+                .chain(IpfsSource::gateways(&config.ipfs_gateways, &client))
                 .collect(),
+            filecoin: IpfsSource::gateways(&config.filecoin_retrieval, &client),
             arweave: ArweaveGateway::with_client(config.arweave_gateway.clone(), client.clone()),
-            peers: config
-                .peer_gateways
-                .iter()
-                .map(|url| IpfsGateway::with_client(url.clone(), client.clone()))
-                .collect(),
+            peers: IpfsSource::gateways(&config.peer_gateways, &client),
             pypi: PypiWheel::new(config.pip.clone()),
         })
     }
@@ -132,8 +186,26 @@ impl Fetcher {
                 Err(error) => return Err(error),
             }
         }
-        if let Uri::Filecoin { cid } = uri {
-            return self.fetch_filecoin(store, *cid, expected, progress).await;
+        match uri {
+            Uri::Filecoin { cid } => {
+                return self.fetch_filecoin(store, *cid, expected, progress).await;
+            }
+            Uri::Ipfs { .. } => {
+                if self.ipfs.is_empty() {
+                    return Err(Error::UnsupportedUri {
+                        backend: "IPFS (no gateway or RPC API configured)",
+                        uri: uri.to_string(),
+                    });
+                }
+                let mut failures = Vec::new();
+                let target = Target::Expected(expected);
+                let label = uri.to_string();
+                let found =
+                    first_source(&self.ipfs, store, uri, &label, target, progress, &mut failures)
+                        .await?;
+                return found.ok_or_else(|| Error::all_failed(failures));
+            }
+            _ => {}
         }
         let mut incoming = store.stage(expected.clone(), &uri.to_string(), progress).await?;
         self.fetch(uri, &mut incoming).await?;
@@ -159,16 +231,10 @@ impl Fetcher {
         let as_ipfs = Uri::Ipfs { cid: cid.to_string(), path: String::new() };
         let mut failures = Vec::new();
         let label = format!("fil://{cid}");
-        let found = first_gateway(
-            &self.filecoin,
-            store,
-            &as_ipfs,
-            &label,
-            expected,
-            progress,
-            &mut failures,
-        )
-        .await?;
+        let target = Target::Expected(expected);
+        let found =
+            first_source(&self.filecoin, store, &as_ipfs, &label, target, progress, &mut failures)
+                .await?;
         found.ok_or(Error::AllSourcesFailed { failures })
     }
 
@@ -188,12 +254,13 @@ impl Fetcher {
         let id = match root.as_content_id() {
             Some(id) => self.fetch_into(store, &uri, &Expected::id(id), progress).await?,
             None => {
-                let mut incoming = store.stage_dag(root, &uri.to_string(), progress).await?;
-                self.fetch(&uri, &mut incoming).await?;
-                incoming.finish().await?
+                let (mut failures, label) = (Vec::new(), uri.to_string());
+                let target = Target::Dag(root);
+                first_source(&self.ipfs, store, &uri, &label, target, progress, &mut failures)
+                    .await?
+                    .ok_or_else(|| Error::all_failed(failures))?
             }
         };
-        store.record_unixfs(root, &id).await?;
         info!(%uri, %id, "fetched and verified block by block");
         Ok(id)
     }
@@ -226,16 +293,10 @@ impl Fetcher {
         if let Some(cid) = named {
             let as_ipfs = Uri::Ipfs { cid, path: String::new() };
             let label = as_ipfs.to_string();
-            let found = first_gateway(
-                &self.peers,
-                store,
-                &as_ipfs,
-                &label,
-                expected,
-                progress,
-                &mut failures,
-            )
-            .await?;
+            let target = Target::Expected(expected);
+            let found =
+                first_source(&self.peers, store, &as_ipfs, &label, target, progress, &mut failures)
+                    .await?;
             if let Some(id) = found {
                 return Ok(id);
             }
@@ -244,20 +305,21 @@ impl Fetcher {
     }
 }
 
-/// Tries `uri` on each gateway in turn (Filecoin retrieval endpoints, peers' stores) until one
-/// yields the expected content; a gateway's failure is logged, kept in `failures` and the next
-/// one tried. `Ok(None)` when none did.
-async fn first_gateway(
-    gateways: &[IpfsGateway],
+/// Tries `uri` on each source in turn (the IPFS RPC API and gateways, Filecoin retrieval
+/// endpoints, peers' stores), each into a fresh staging, until one yields `target`; a source's
+/// failure (a wrong block, a dead host, a hash mismatch) is logged, kept in `failures` and the
+/// next one tried, resuming from the blocks earlier ones verified. `Ok(None)` when none did.
+async fn first_source(
+    sources: &[IpfsSource],
     store: &LocalStore,
     uri: &Uri,
     label: &str,
-    expected: &Expected,
+    target: Target<'_>,
     progress: &dyn Progress,
     failures: &mut Vec<Error>,
 ) -> Result<Option<ContentId>> {
-    for gateway in gateways {
-        let mut incoming = store.stage(expected.clone(), label, progress).await?;
+    for gateway in sources {
+        let mut incoming = target.stage(store, label, progress).await?;
         let attempt = match gateway.fetch(uri, &mut incoming).await {
             Ok(()) => incoming.finish().await,
             Err(error) => Err(error),
@@ -329,9 +391,13 @@ impl Fetcher {
     async fn fetch_one(&self, uri: &Uri, sink: &mut Incoming<'_>) -> Result<()> {
         match uri {
             Uri::Http(_) => self.http.fetch(uri, sink).await,
-            Uri::Ipfs { .. } => match &self.rpc {
-                Some(rpc) => rpc.fetch(uri, sink).await,
-                None => self.gateway.fetch(uri, sink).await,
+            // A part of a `concat://` file: the first source (a whole file tries each in turn).
+            Uri::Ipfs { .. } => match self.ipfs.first() {
+                Some(source) => source.fetch(uri, sink).await,
+                None => Err(Error::UnsupportedUri {
+                    backend: "IPFS (no gateway or RPC API configured)",
+                    uri: uri.to_string(),
+                }),
             },
             Uri::Filecoin { cid } => match self.filecoin.first() {
                 Some(endpoint) => {
@@ -480,6 +546,7 @@ where
                 }
             };
             reader.take_block(cid, &bytes, &mut pieces).map_err(refused)?;
+            announce_file_size(&reader, sink)?;
             partial.append(&cid, &bytes)?;
         }
         reader.finish(&mut pieces).map_err(refused)?;
@@ -537,6 +604,7 @@ async fn stream_car(
             Ok(None) => break,
             Err(error) => Err(error),
         };
+        announce_file_size(&reader, sink)?;
         // What was verified before a failure is kept for the next attempt.
         for (cid, block) in reader.take_verified() {
             if let Some(partial) = partial.as_deref_mut() {
@@ -548,6 +616,15 @@ async fn stream_car(
     }
     reader.finish(&mut pieces).map_err(refused)?;
     write_pieces(&mut pieces, sink).await
+}
+
+/// Announces the file's size to `sink` (progress, and a limit on what may come) as soon as the
+/// reader has verified the root that records it.
+fn announce_file_size(reader: &crate::CarFileReader, sink: &mut Incoming<'_>) -> Result<()> {
+    match reader.file_size() {
+        Some(size) if sink.announced().is_none() => sink.announce_total(size),
+        _ => Ok(()),
+    }
 }
 
 async fn write_pieces(pieces: &mut Vec<crate::Piece>, sink: &mut Incoming<'_>) -> Result<()> {

@@ -56,6 +56,21 @@ pub(crate) fn js_servers_available() -> bool {
         )
 }
 
+/// `crates/store/tests/helia`, where package.json pins Helia's HTTP node, UnixFS and CAR
+/// packages (a separate install: they need newer versions of shared packages than js-ipfs).
+pub(crate) fn helia_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("helia")
+}
+
+/// Whether node and the npm packages of tests/helia are installed.
+pub(crate) fn helia_available() -> bool {
+    require(tool_runs("node", &["--version"]), "node")
+        && require(
+            helia_dir().join("node_modules").join("@helia").join("car").is_dir(),
+            "crates/store/tests/helia/node_modules (npm ci)",
+        )
+}
+
 /// A port nobody listens on right now.
 pub(crate) fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

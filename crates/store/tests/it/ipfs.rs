@@ -134,7 +134,7 @@ async fn js_ipfs_rpc_and_gateway() {
     for (name, resume) in [("rpc", Some(ipfs.api.clone())), ("gateway", None)] {
         let store = LocalStore::open(dir.path().join(format!("resume-{name}"))).await.unwrap();
         let cut_off =
-            FetchConfig { ipfs_gateway: server.base.parse().unwrap(), ..Default::default() };
+            FetchConfig { ipfs_gateways: vec![server.base.parse().unwrap()], ..Default::default() };
         let error = Fetcher::new(&cut_off)
             .unwrap()
             .fetch_into(&store, &uri, &Expected::id(id), &NoProgress)
@@ -144,7 +144,7 @@ async fn js_ipfs_rpc_and_gateway() {
         let partial = store.root().join("partial").join(format!("{root}.car"));
         assert!(partial.exists(), "{name}");
         let config = FetchConfig {
-            ipfs_gateway: ipfs.gateway.clone(),
+            ipfs_gateways: vec![ipfs.gateway.clone()],
             ipfs_rpc: resume,
             ..Default::default()
         };
@@ -160,7 +160,7 @@ async fn js_ipfs_rpc_and_gateway() {
     // Through the dispatcher: the RPC API when configured, else the gateway.
     for rpc_api in [Some(ipfs.api.clone()), None] {
         let config = FetchConfig {
-            ipfs_gateway: ipfs.gateway.clone(),
+            ipfs_gateways: vec![ipfs.gateway.clone()],
             ipfs_rpc: rpc_api,
             ..FetchConfig::default()
         };
@@ -179,7 +179,13 @@ async fn js_ipfs_rpc_and_gateway() {
             .await
             .unwrap_err();
         let message = error.to_string();
-        assert!(matches!(error, Error::HashMismatch { .. }), "{message}");
+        // With the RPC API configured the gateway is tried after it: both refuse.
+        let failures = match error {
+            Error::AllSourcesFailed { failures } => failures,
+            other => vec![other],
+        };
+        assert_eq!(failures.len(), if config.ipfs_rpc.is_some() { 2 } else { 1 }, "{message}");
+        assert!(failures.iter().all(|e| matches!(e, Error::HashMismatch { .. })), "{message}");
         assert!(
             message.contains(&id.to_hex()) && message.contains(&ContentId::of(b"x").to_hex()),
             "{message}"
@@ -212,6 +218,20 @@ async fn js_ipfs_rpc_and_gateway() {
     assert_eq!(fetched, id);
     assert_eq!(store.resolve(&root).await.unwrap(), Some(id));
 
+    // A two-level DAG (176 leaves: a root over a node of 174 leaves and one of 2) added to
+    // js-ipfs and read back from its dag/export by the UnixFS id alone, every block checked.
+    let big = test_bytes(175 * aik_store::unixfs::CHUNK_SIZE + 1, 36);
+    let path = dir.path().join("two-levels.bin");
+    std::fs::write(&path, &big).unwrap();
+    let dag = aik_store::UnixFsFile::of(&big);
+    assert_eq!(dag.nodes.len(), 3, "a root and two nodes under it");
+    assert_eq!(rpc.add_file(&path).await.unwrap(), dag.root.to_string());
+    let store = LocalStore::open(dir.path().join("two-levels")).await.unwrap();
+    let fetched =
+        Fetcher::new(&config).unwrap().fetch_unixfs(&store, dag.root, &NoProgress).await.unwrap();
+    assert_eq!(fetched, dag.sha256);
+    assert!(store.get(&dag.sha256).await.unwrap() == big);
+
     check_errors(&ipfs, dir.path()).await;
 }
 
@@ -220,7 +240,7 @@ async fn check_errors(ipfs: &JsIpfs, dir: &Path) {
     // A CID nobody has: an offline node can only wait, so the read timeout ends it.
     let absent = ContentId::of(b"never added");
     let config = FetchConfig {
-        ipfs_gateway: ipfs.gateway.clone(),
+        ipfs_gateways: vec![ipfs.gateway.clone()],
         read_timeout: Duration::from_secs(2),
         ..FetchConfig::default()
     };

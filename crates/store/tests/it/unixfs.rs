@@ -100,10 +100,11 @@ async fn the_store_finds_a_file_by_its_unixfs_id_and_keeps_it_once() {
         .collect();
     assert_eq!(stored.len(), 2, "{stored:?}");
     assert!(stored.contains(&dag.sha256.to_string()) && stored.contains(&"unixfs".to_string()));
-    // Content stored by sha256 alone (as before the index existed) is found once indexed.
+    // Content stored by sha256 alone (as stores did before the index existed: the file under
+    // its sha256 id and no index entry) is found once indexed.
     let old = file_of(dir.path(), 2 * CHUNK_SIZE + 11);
     let old_dag = UnixFsFile::of_file(&old).unwrap();
-    store.put_file(&old).await.unwrap();
+    std::fs::copy(&old, store.root().join(old_dag.sha256.to_string())).unwrap();
     assert_eq!(store.resolve(&old_dag.root).await.unwrap(), None);
     assert_eq!(store.index_all_unixfs().await.unwrap(), 2, "both multi-block files");
     assert_eq!(store.resolve(&old_dag.root).await.unwrap(), Some(old_dag.sha256));
@@ -140,7 +141,7 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
         async move {
             let server = RawHttpServer::start(vec![(path, Route::Car(body))]).await;
             let config = FetchConfig {
-                ipfs_gateway: server.base.parse().unwrap(),
+                ipfs_gateways: vec![server.base.parse().unwrap()],
                 ..FetchConfig::default()
             };
             let store = LocalStore::open(&store_dir).await.unwrap();
@@ -184,7 +185,7 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
     // then knows the file by both ids.
     let server = RawHttpServer::start(vec![(path, Route::Car(car.clone()))]).await;
     let config =
-        FetchConfig { ipfs_gateway: server.base.parse().unwrap(), ..FetchConfig::default() };
+        FetchConfig { ipfs_gateways: vec![server.base.parse().unwrap()], ..FetchConfig::default() };
     let fetcher = Fetcher::new(&config).unwrap();
     let store = LocalStore::open(dir.path().join("by-root")).await.unwrap();
     assert_eq!(fetcher.fetch_unixfs(&store, dag.root, &NoProgress).await.unwrap(), dag.sha256);
@@ -193,7 +194,7 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
     // A gateway that answers with plain bytes cannot be checked without the sha256: refused.
     let plain = RawHttpServer::start(vec![(path, Route::Ok(bytes.clone()))]).await;
     let config =
-        FetchConfig { ipfs_gateway: plain.base.parse().unwrap(), ..FetchConfig::default() };
+        FetchConfig { ipfs_gateways: vec![plain.base.parse().unwrap()], ..FetchConfig::default() };
     let store = LocalStore::open(dir.path().join("plain")).await.unwrap();
     let error = Fetcher::new(&config)
         .unwrap()
@@ -227,7 +228,7 @@ async fn a_store_serves_its_files_to_another_store() {
     let (address, server) =
         gateway::serve(served.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let config = FetchConfig {
-        ipfs_gateway: format!("http://{address}").parse().unwrap(),
+        ipfs_gateways: vec![format!("http://{address}").parse().unwrap()],
         ..FetchConfig::default()
     };
     let fetcher = Fetcher::new(&config).unwrap();
@@ -362,8 +363,11 @@ async fn a_cut_off_download_resumes_without_fetching_verified_blocks_again() {
     let client_dir = dir.path().join("client");
     let partial = client_dir.join("partial").join(format!("{}.car", dag.root));
     let fetcher = |base: &str| {
-        Fetcher::new(&FetchConfig { ipfs_gateway: base.parse().unwrap(), ..Default::default() })
-            .unwrap()
+        Fetcher::new(&FetchConfig {
+            ipfs_gateways: vec![base.parse().unwrap()],
+            ..Default::default()
+        })
+        .unwrap()
     };
 
     // 1. A CAR that ends after the root and two leaves (and a few bytes of the third).
@@ -468,4 +472,187 @@ fn section_len(dag: &UnixFsFile, cid: &aik_store::Cid) -> usize {
         3
     };
     prefix + len
+}
+
+/// Several IPFS sources are tried in order: a gateway whose CAR carries a wrong block is refused
+/// and the same download goes on from the next one, asking it only for the blocks the liar did
+/// not already deliver verified; by sha256 and by UnixFS id alone alike.
+#[tokio::test]
+async fn a_wrong_block_from_one_gateway_moves_the_download_to_the_next() {
+    use aik_store::{Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::common::{RawHttpServer, Route};
+
+    let dir = tempfile::tempdir().unwrap();
+    let honest = LocalStore::open(dir.path().join("honest")).await.unwrap();
+    let dag = honest.add_unixfs(file_of(dir.path(), 3 * CHUNK_SIZE + 5)).await.unwrap();
+    let file = honest.path_of(&dag.sha256).await.unwrap().unwrap();
+    let mut car = Vec::new();
+    write_car(&dag, &file, &mut car).unwrap();
+    // Corrupt one byte of the second leaf: its section starts after the header, the root's
+    // section and the first leaf's.
+    let blocks = dag.blocks();
+    let header_len = car.len() - blocks.iter().map(|c| section_len(&dag, c)).sum::<usize>();
+    let second_leaf = header_len + section_len(&dag, &blocks[0]) + section_len(&dag, &blocks[1]);
+    let mut lying = car.clone();
+    lying[second_leaf + 100] ^= 1;
+    let path: &'static str = Box::leak(format!("/ipfs/{}?format=car", dag.root).into_boxed_str());
+    let liar = RawHttpServer::start(vec![(path, Route::Car(lying))]).await;
+    let (good, log, task) = logged_gateway(honest.clone()).await;
+    let config = FetchConfig {
+        ipfs_gateways: vec![liar.base.parse().unwrap(), good.parse().unwrap()],
+        ..FetchConfig::default()
+    };
+    let fetcher = Fetcher::new(&config).unwrap();
+    let uri: Uri = format!("ipfs://{}", dag.root).parse().unwrap();
+
+    for by_root in [false, true] {
+        let store = LocalStore::open(dir.path().join(format!("client-{by_root}"))).await.unwrap();
+        log.lock().unwrap().clear();
+        let asked_before = liar.requests.load(std::sync::atomic::Ordering::SeqCst);
+        let id = if by_root {
+            fetcher.fetch_unixfs(&store, dag.root, &NoProgress).await
+        } else {
+            fetcher.fetch_into(&store, &uri, &Expected::id(dag.sha256), &NoProgress).await
+        };
+        assert_eq!(id.unwrap(), dag.sha256, "by root: {by_root}");
+        assert_eq!(store.get(&dag.sha256).await.unwrap(), honest.get(&dag.sha256).await.unwrap());
+        assert_eq!(liar.requests.load(std::sync::atomic::Ordering::SeqCst), asked_before + 1);
+        // The root and the first leaf came verified from the liar: the honest gateway is asked
+        // for the rest, block by block.
+        let mut asked = log.lock().unwrap().clone();
+        asked.sort();
+        let mut rest: Vec<String> =
+            blocks[2..].iter().map(|cid| format!("/ipfs/{cid}?format=raw")).collect();
+        rest.sort();
+        assert_eq!(asked, rest, "by root: {by_root}");
+        // Kept once, found by both ids.
+        assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+    }
+    task.abort();
+}
+
+/// Whatever way a file larger than one block enters a store (a download by sha256 as plain
+/// bytes, a copy from disk), the store indexes it by its UnixFS id at once, so a worker serves
+/// what it downloaded to the next one by that id without `aik store index`.
+#[tokio::test]
+async fn every_stored_file_is_found_and_served_by_its_unixfs_id() {
+    use aik_store::{Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::common::{RawHttpServer, Route};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_of(dir.path(), 2 * CHUNK_SIZE + 77);
+    let bytes = std::fs::read(&file).unwrap();
+    let dag = UnixFsFile::of(&bytes);
+    let server = RawHttpServer::start(vec![("/model.bin", Route::Ok(bytes.clone()))]).await;
+    let first = LocalStore::open(dir.path().join("first")).await.unwrap();
+    let uri: Uri = server.url("/model.bin").parse().unwrap();
+    let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+    let id = fetcher.fetch_into(&first, &uri, &Expected::id(dag.sha256), &NoProgress).await;
+    assert_eq!(id.unwrap(), dag.sha256);
+    assert_eq!(first.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+
+    // The next worker fetches it from the first one's gateway by its UnixFS id, as a CAR
+    // checked block by block, and can serve it on in turn.
+    let (address, task) =
+        aik_store::gateway::serve(first.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = FetchConfig {
+        ipfs_gateways: vec![format!("http://{address}").parse().unwrap()],
+        ..FetchConfig::default()
+    };
+    let second = LocalStore::open(dir.path().join("second")).await.unwrap();
+    let id = Fetcher::new(&config).unwrap().fetch_unixfs(&second, dag.root, &NoProgress).await;
+    assert_eq!(id.unwrap(), dag.sha256);
+    assert_eq!(second.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+    task.abort();
+
+    let third = LocalStore::open(dir.path().join("third")).await.unwrap();
+    assert_eq!(third.put_file(&file).await.unwrap(), dag.sha256);
+    assert_eq!(third.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+    // One file per content: the index holds a name, not a second copy.
+    let files = std::fs::read_dir(third.root())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_file())
+        .count();
+    assert_eq!(files, 1);
+}
+
+/// A download by UnixFS id alone has no size to start from: the root block, once verified,
+/// tells it, so progress has a total from the first block on.
+#[tokio::test]
+async fn a_car_download_reports_the_size_its_root_records() {
+    use std::sync::Mutex;
+
+    use aik_store::{FetchConfig, Fetcher, LocalStore, Progress};
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(u64, Option<u64>)>>);
+    impl Progress for Recorded {
+        fn update(&self, done: u64, total: Option<u64>) {
+            self.0.lock().unwrap().push((done, total));
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let served = LocalStore::open(dir.path().join("served")).await.unwrap();
+    let dag = served.add_unixfs(file_of(dir.path(), 5 * CHUNK_SIZE + 1)).await.unwrap();
+    let (address, task) =
+        aik_store::gateway::serve(served, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = FetchConfig {
+        ipfs_gateways: vec![format!("http://{address}").parse().unwrap()],
+        ..FetchConfig::default()
+    };
+    let store = LocalStore::open(dir.path().join("client")).await.unwrap();
+    let recorded = Recorded::default();
+    let id = Fetcher::new(&config).unwrap().fetch_unixfs(&store, dag.root, &recorded).await;
+    assert_eq!(id.unwrap(), dag.sha256);
+    let updates = recorded.0.into_inner().unwrap();
+    assert_eq!(updates.first(), Some(&(0, Some(dag.size))), "announced before any file byte");
+    assert_eq!(updates.last(), Some(&(dag.size, Some(dag.size))));
+    assert!(updates.iter().all(|&(_, total)| total == Some(dag.size)));
+    task.abort();
+}
+
+/// A trustless gateway run by a real IPFS implementation: Helia adds a file of 176 leaves (a
+/// two-level DAG) with Kubo's parameters, must name it by our UnixFS id, and serves its CAR as
+/// its own export writes it (breadth-first, each block once: `order=unk`), which our client
+/// reads block by block into the same bytes, by UnixFS id alone and by sha256.
+#[tokio::test]
+async fn a_two_level_file_comes_from_a_helia_gateway() {
+    use aik_store::{Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
+
+    use crate::common::{Daemon, free_port, helia_available, helia_dir};
+
+    if !helia_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_of(dir.path(), 175 * CHUNK_SIZE + 1);
+    let dag = UnixFsFile::of_file(&file).unwrap();
+    assert_eq!(dag.nodes.len(), 3, "a root over two nodes of leaves");
+    let port = free_port();
+    let mut command = Command::new("node");
+    command.arg(helia_dir().join("gateway.mjs")).arg(port.to_string()).arg(&file);
+    let mut helia = Daemon::spawn("helia", command, dir.path().join("helia.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let probe = format!("{base}/ipfs/{}?format=raw", dag.root);
+    helia.wait_ready(&client, reqwest::Method::GET, &probe).await;
+    let added = format!("added {} {}", file.display(), dag.root);
+    assert!(helia.log().contains(&added), "Helia names the file otherwise:\n{}", helia.log());
+
+    let config =
+        FetchConfig { ipfs_gateways: vec![base.parse().unwrap()], ..FetchConfig::default() };
+    let fetcher = Fetcher::new(&config).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let store = LocalStore::open(dir.path().join("by-root")).await.unwrap();
+    let id = fetcher.fetch_unixfs(&store, dag.root, &NoProgress).await;
+    assert_eq!(id.unwrap_or_else(|e| panic!("{e}\n{}", helia.log())), dag.sha256);
+    assert!(store.get(&dag.sha256).await.unwrap() == bytes);
+    let store = LocalStore::open(dir.path().join("by-sha256")).await.unwrap();
+    let uri: Uri = format!("ipfs://{}", dag.root).parse().unwrap();
+    let id = fetcher.fetch_into(&store, &uri, &Expected::id(dag.sha256), &NoProgress).await;
+    assert_eq!(id.unwrap(), dag.sha256);
+    assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
 }
