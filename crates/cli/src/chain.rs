@@ -122,43 +122,107 @@ fn progress_text(label: &str, done: u64, total: u64, terminal: bool) -> (u64, St
     }
 }
 
-/// The content store and downloader every command uses. `AIK_IPFS_GATEWAY` (default
-/// `https://ipfs.io`) and `AIK_IPFS_API` (a Kubo RPC API, preferred when set) say where IPFS
-/// content comes from, `AIK_FILECOIN_RETRIEVAL` (comma-separated URLs) where `fil://` does.
+/// The content store and downloader every command uses: the store in `AIK_STORE_DIR` (default
+/// `$AIK_HOME/store`), sources from the environment ([`SourceArgs`]).
 pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     let store = LocalStore::open(LocalStore::default_dir()).await?;
     Ok((store, Fetcher::new(&fetch_config()?)?))
 }
 
+/// Where content comes from: flags of `aik node run`, the same environment variables for every
+/// command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// IPFS gateway for ipfs:// content (repeat, or comma-separate, for several: tried in order
+    /// until one yields content that verifies; default https://ipfs.io).
+    #[arg(
+        long = "ipfs-gateway",
+        env = "AIK_IPFS_GATEWAY",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub ipfs_gateways: Vec<aik_store::Url>,
+    /// Kubo RPC API for ipfs:// content, tried before the gateways.
+    #[arg(long = "ipfs-api", env = "AIK_IPFS_API", value_name = "URL")]
+    pub ipfs_api: Option<aik_store::Url>,
+    /// Filecoin retrieval endpoint (trustless HTTP) for fil:// content (repeat, or
+    /// comma-separate: tried in order).
+    #[arg(
+        long = "filecoin-retrieval",
+        env = "AIK_FILECOIN_RETRIEVAL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub filecoin_retrieval: Vec<aik_store::Url>,
+    /// Arweave gateway for ar:// content (default https://arweave.net).
+    #[arg(long = "arweave-gateway", env = "AIK_ARWEAVE_GATEWAY", value_name = "URL")]
+    pub arweave_gateway: Option<aik_store::Url>,
+}
+
+impl SourceArgs {
+    /// The sources the environment names (for commands without the flags).
+    pub(crate) fn from_env() -> eyre::Result<Self> {
+        let list = |name: &str| -> eyre::Result<Vec<aik_store::Url>> {
+            let text = std::env::var(name).unwrap_or_default();
+            text.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| u.parse().wrap_err_with(|| format!("{name}={u} is not a URL")))
+                .collect()
+        };
+        let one = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
+            Ok(list(name)?.into_iter().next())
+        };
+        Ok(Self {
+            ipfs_gateways: list("AIK_IPFS_GATEWAY")?,
+            ipfs_api: one("AIK_IPFS_API")?,
+            filecoin_retrieval: list("AIK_FILECOIN_RETRIEVAL")?,
+            arweave_gateway: one("AIK_ARWEAVE_GATEWAY")?,
+        })
+    }
+
+    /// A [`FetchConfig`] with these sources, each unset one from `file` (a node's TOML), else
+    /// the default.
+    pub(crate) fn config(self, file: &aik_node::NodeFileConfig) -> eyre::Result<FetchConfig> {
+        let urls = |key: &str, list: Vec<String>| -> eyre::Result<Vec<aik_store::Url>> {
+            list.iter()
+                .map(|u| u.parse().wrap_err_with(|| format!("{key}: {u} is not a URL")))
+                .collect()
+        };
+        let mut config = FetchConfig::default();
+        let gateways = match (self.ipfs_gateways.is_empty(), &file.ipfs_gateway) {
+            (true, Some(listed)) => urls("ipfs_gateway", listed.to_vec())?,
+            _ => self.ipfs_gateways,
+        };
+        if !gateways.is_empty() {
+            config.ipfs_gateways = gateways;
+        }
+        config.ipfs_rpc = match self.ipfs_api {
+            Some(api) => Some(api),
+            None => file
+                .ipfs_api
+                .as_ref()
+                .map(|api| urls("ipfs_api", vec![api.clone()]))
+                .transpose()?
+                .and_then(|mut v| v.pop()),
+        };
+        config.filecoin_retrieval =
+            match (self.filecoin_retrieval.is_empty(), &file.filecoin_retrieval) {
+                (true, Some(listed)) => urls("filecoin_retrieval", listed.clone())?,
+                _ => self.filecoin_retrieval,
+            };
+        if let Some(gateway) = self.arweave_gateway {
+            config.arweave_gateway = gateway;
+        } else if let Some(gateway) = &file.arweave_gateway {
+            config.arweave_gateway = urls("arweave_gateway", vec![gateway.clone()])?.remove(0);
+        }
+        Ok(config)
+    }
+}
+
 /// [`FetchConfig`] with the IPFS, Filecoin and Arweave endpoints from the environment.
 pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
-    let mut config = FetchConfig::default();
-    let url = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
-        match std::env::var(name) {
-            Ok(value) if !value.trim().is_empty() => Ok(Some(
-                value.trim().parse().wrap_err_with(|| format!("{name}={value} is not a URL"))?,
-            )),
-            _ => Ok(None),
-        }
-    };
-    if let Some(gateway) = url("AIK_IPFS_GATEWAY")? {
-        config.ipfs_gateway = gateway;
-    }
-    config.ipfs_rpc = url("AIK_IPFS_API")?;
-    if let Some(gateway) = url("AIK_ARWEAVE_GATEWAY")? {
-        config.arweave_gateway = gateway;
-    }
-    if let Ok(list) = std::env::var("AIK_FILECOIN_RETRIEVAL") {
-        config.filecoin_retrieval = list
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(|u| {
-                u.parse().wrap_err_with(|| format!("AIK_FILECOIN_RETRIEVAL: {u} is not a URL"))
-            })
-            .collect::<eyre::Result<_>>()?;
-    }
-    Ok(config)
+    SourceArgs::from_env()?.config(&aik_node::NodeFileConfig::default())
 }
 
 /// Fetches (or finds) registered model `model_id` through the store and loads the driver.

@@ -51,7 +51,7 @@ enum ModelCommand {
     },
     /// Register a GGUF model file in the deployment's ModelFileSystem (owner key) and keep it in
     /// the local content store so workers here can load it.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// The models registered in the deployment's ModelFileSystem, and whether each file is here.
     List(ListArgs),
 }
@@ -78,6 +78,10 @@ pub(crate) struct AddArgs {
     /// after the others.
     #[arg(long, value_name = "JWK")]
     arweave_wallet: Option<PathBuf>,
+    /// Also add and pin the file on this Kubo RPC API (checked to name it by the same UnixFS
+    /// id), so IPFS serves what the registry points at.
+    #[arg(long, value_name = "URL")]
+    ipfs_api: Option<aik_store::Url>,
     /// Price per output token, in wei.
     #[arg(long, default_value_t = 1_000_000_000)]
     price: u128,
@@ -111,7 +115,7 @@ pub(crate) fn run(args: ModelArgs) -> eyre::Result<()> {
             println!("{}", path.display());
             Ok(())
         }
-        ModelCommand::Add(args) => runtime()?.block_on(add(args)),
+        ModelCommand::Add(args) => runtime()?.block_on(add(*args)),
         ModelCommand::List(args) => runtime()?.block_on(list(args)),
     }
 }
@@ -176,6 +180,9 @@ async fn add(args: AddArgs) -> eyre::Result<()> {
     );
     spec.uris =
         if args.uris.is_empty() { vec![format!("ipfs://{}", dag.root)] } else { args.uris.clone() };
+    if let Some(api) = &args.ipfs_api {
+        crate::storage::pin_on_kubo(api, &args.file, dag.root).await?;
+    }
     if let Some(wallet) = &args.arweave_wallet {
         spec.uris.push(crate::storage::upload_to_arweave(&args.file, wallet).await?);
     }

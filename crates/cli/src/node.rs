@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use eyre::{WrapErr, eyre};
 
 use crate::chain::{
-    fetch_config, init_logging, load_deployment, load_engine_from, parse_key, runtime,
+    SourceArgs, init_logging, load_deployment, load_engine_from, parse_key, runtime,
 };
 
 /// `aik node …`.
@@ -105,6 +105,12 @@ struct RunArgs {
     /// Content store directory (model files, prompt data; default: $AIK_HOME/store).
     #[arg(long, env = "AIK_STORE_DIR")]
     store_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// Another worker's store gateway to fetch model files from when a model's own URIs fail,
+    /// before those published onchain (repeat, or comma-separate, for several).
+    #[arg(long = "store-peer", env = "AIK_STORE_PEERS", value_name = "URL", value_delimiter = ',')]
+    store_peers: Vec<aik_store::Url>,
     #[command(flatten)]
     machine: MachineArgs,
     /// Serve the content store read-only as an IPFS trustless gateway on ADDR (e.g.
@@ -266,34 +272,7 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         models.sort_unstable();
         models.dedup();
         // Where content lives and comes from: flags and environment over the file.
-        let mut fetch = fetch_config()?;
-        if std::env::var_os("AIK_IPFS_GATEWAY").is_none()
-            && let Some(gateway) = &file.ipfs_gateway
-        {
-            fetch.ipfs_gateway =
-                gateway.parse().wrap_err_with(|| format!("ipfs_gateway {gateway} is not a URL"))?;
-        }
-        if fetch.ipfs_rpc.is_none()
-            && let Some(api) = &file.ipfs_api
-        {
-            fetch.ipfs_rpc =
-                Some(api.parse().wrap_err_with(|| format!("ipfs_api {api} is not a URL"))?);
-        }
-        if std::env::var_os("AIK_ARWEAVE_GATEWAY").is_none()
-            && let Some(gateway) = &file.arweave_gateway
-        {
-            fetch.arweave_gateway = gateway
-                .parse()
-                .wrap_err_with(|| format!("arweave_gateway {gateway} is not a URL"))?;
-        }
-        if fetch.filecoin_retrieval.is_empty()
-            && let Some(endpoints) = &file.filecoin_retrieval
-        {
-            fetch.filecoin_retrieval = endpoints
-                .iter()
-                .map(|u| u.parse().wrap_err_with(|| format!("filecoin_retrieval {u} is not a URL")))
-                .collect::<eyre::Result<_>>()?;
-        }
+        let mut fetch = args.sources.clone().config(&file)?;
         let mode = match args.peer_gateways {
             Some(mode) => mode,
             None => match &file.peer_gateways {
@@ -301,9 +280,24 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 None => PeerGateways::Public,
             },
         };
-        fetch.peer_gateways = peer_gateways(&deployment, signer.clone(), mode)
+        let listed: Vec<aik_store::Url> = if args.store_peers.is_empty() {
+            file.store_peers
+                .iter()
+                .flatten()
+                .map(|u| u.parse().wrap_err_with(|| format!("store_peers: {u} is not a URL")))
+                .collect::<eyre::Result<_>>()?
+        } else {
+            args.store_peers.clone()
+        };
+        let published = peer_gateways(&deployment, signer.clone(), mode)
             .await
             .wrap_err("cannot read the store gateways workers published")?;
+        fetch.peer_gateways = listed;
+        for url in published {
+            if !fetch.peer_gateways.contains(&url) {
+                fetch.peer_gateways.push(url);
+            }
+        }
         let store_dir = args
             .store_dir
             .clone()

@@ -96,6 +96,19 @@ pub(crate) async fn upload_to_arweave(file: &Path, wallet: &Path) -> eyre::Resul
     Ok(format!("ar://{tx}"))
 }
 
+/// Adds and pins `file` on the Kubo RPC API at `api`, checking that IPFS names it `root` (the
+/// UnixFS id the store computed).
+pub(crate) async fn pin_on_kubo(api: &aik_store::Url, file: &Path, root: Cid) -> eyre::Result<()> {
+    let pinned = aik_store::KuboRpc::new(api.clone())
+        .add_file(file)
+        .await
+        .wrap_err_with(|| format!("cannot add {} through {api}", file.display()))?;
+    if pinned != root.to_string() {
+        bail!("{api} named {} {pinned}, not its UnixFS id {root}", file.display());
+    }
+    Ok(())
+}
+
 async fn add(
     file: PathBuf,
     json: bool,
@@ -108,13 +121,7 @@ async fn add(
         .await
         .wrap_err_with(|| format!("cannot add {} to the store", file.display()))?;
     if let Some(api) = ipfs_api {
-        let pinned = aik_store::KuboRpc::new(api.clone())
-            .add_file(&file)
-            .await
-            .wrap_err_with(|| format!("cannot add {} through {api}", file.display()))?;
-        if pinned != dag.root.to_string() {
-            bail!("{api} named {} {pinned}, not its UnixFS id {}", file.display(), dag.root);
-        }
+        pin_on_kubo(&api, &file, dag.root).await?;
     }
     let arweave = match arweave_wallet {
         Some(wallet) => Some(upload_to_arweave(&file, &wallet).await?),

@@ -22,13 +22,14 @@ use crate::{Error, Result};
 /// poll_interval_ms = 200
 /// models = [1, 2]
 /// store_dir = "~/.cache/aik/store"
-/// ipfs_gateway = "https://ipfs.io"
+/// ipfs_gateway = ["https://ipfs.io", "https://dweb.link"]   # or one URL
 /// ipfs_api = "http://127.0.0.1:5001"
 /// filecoin_retrieval = ["https://provider.example"]
 /// arweave_gateway = "https://arweave.net"
 /// serve_store = "0.0.0.0:8081"
 /// announce_store = "http://203.0.113.7:8081"
 /// peer_gateways = "public"
+/// store_peers = ["http://198.51.100.4:8081"]
 /// challenge = true
 /// challenge_min_reward_eai = 10
 /// ```
@@ -59,9 +60,9 @@ pub struct NodeFileConfig {
     pub models: Option<Vec<u64>>,
     /// The content store holding model files and prompt data (default: `$AIK_HOME/store`).
     pub store_dir: Option<PathBuf>,
-    /// The IPFS gateway model files and prompt data are fetched from (default: `https://ipfs.io`;
-    /// another worker's `serve_store` works).
-    pub ipfs_gateway: Option<String>,
+    /// The IPFS gateways model files and prompt data are fetched from, tried in order (one URL
+    /// or a list; default: `https://ipfs.io`; another worker's `serve_store` works).
+    pub ipfs_gateway: Option<Urls>,
     /// A Kubo RPC API to fetch from instead of the gateway.
     pub ipfs_api: Option<String>,
     /// Filecoin retrieval endpoints (trustless HTTP) for `fil://` model URIs, in order.
@@ -74,10 +75,32 @@ pub struct NodeFileConfig {
     pub announce_store: Option<String>,
     /// Store gateways published onchain to fetch from: `public` (default), `any` or `off`.
     pub peer_gateways: Option<String>,
+    /// Other workers' store gateways this operator lists, tried before those published onchain.
+    pub store_peers: Option<Vec<String>>,
     /// Re-run other committees' answers and challenge the wrong ones (default: off).
     pub challenge: Option<bool>,
     /// Least expected challenger reward, in whole EAI, worth a challenge (default: 0).
     pub challenge_min_reward_eai: Option<u64>,
+}
+
+/// One URL or a list of them.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Urls {
+    /// A single URL.
+    One(String),
+    /// Several, in order.
+    Many(Vec<String>),
+}
+
+impl Urls {
+    /// The URLs, in order.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(url) => vec![url.clone()],
+            Self::Many(urls) => urls.clone(),
+        }
+    }
 }
 
 impl NodeFileConfig {
@@ -116,6 +139,16 @@ mod tests {
         assert_eq!(sources.arweave_gateway.as_deref(), Some("http://127.0.0.1:1984"));
         assert_eq!(sources.announce_store.as_deref(), Some("http://203.0.113.7:8081"));
         assert_eq!(sources.peer_gateways.as_deref(), Some("any"));
+        let store = NodeFileConfig::parse(
+            "store_dir = \"/srv/aik\"\nipfs_gateway = \"http://a:8080\"\nfilecoin_retrieval = [\"http://f:1\", \"http://f:2\"]\nstore_peers = [\"http://p:8081\"]\n",
+        )
+        .unwrap();
+        assert_eq!(store.store_dir, Some(PathBuf::from("/srv/aik")));
+        assert_eq!(store.ipfs_gateway.unwrap().to_vec(), ["http://a:8080"]);
+        assert_eq!(store.filecoin_retrieval.unwrap(), ["http://f:1", "http://f:2"]);
+        assert_eq!(store.store_peers.unwrap(), ["http://p:8081"]);
+        let listed = NodeFileConfig::parse("ipfs_gateway = [\"http://a\", \"http://b\"]").unwrap();
+        assert_eq!(listed.ipfs_gateway.unwrap().to_vec(), ["http://a", "http://b"]);
         let err = NodeFileConfig::parse("challenge = \"yes\"").unwrap_err();
         assert!(err.to_string().contains("challenge"), "{err}");
     }

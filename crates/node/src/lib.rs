@@ -35,7 +35,7 @@ pub mod network;
 mod step;
 mod worker;
 
-pub use config::NodeFileConfig;
+pub use config::{NodeFileConfig, Urls};
 pub use db::{Job, NodeDb, Stage};
 pub use deployment::Deployment;
 pub use engine::{Answer, Engine, canonical_failure};

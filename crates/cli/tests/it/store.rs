@@ -99,14 +99,16 @@ fn a_file_added_is_got_back_and_exported_by_its_unixfs_id() {
     let _: Cid = cid.parse().unwrap();
 }
 
-/// A model registered only by its UnixFS id (`aik model add`'s default URI) reaches a second
-/// worker from the first one's store, found through the chain: worker A serves its store
-/// (`--serve-store`) and publishes its address onchain (`--announce-store`); worker B has an empty
-/// store, a dead IPFS gateway and `peer_gateways = "any"` in its TOML file, so it reads the
-/// published gateways, is refused by a staked liar's gateway (published first, it serves a
-/// wrong CAR), then fetches the file from A as a CAR checked block by block, loads it and
-/// registers. A worker left at the default (`public`) skips gateways on loopback addresses and
-/// cannot load the model at all.
+/// A model registered only by its UnixFS id (`aik model add`'s default URI; the file spans two
+/// IPFS blocks, so the id is a dag-pb root) reaches a second worker from the first one's store,
+/// found through the chain: worker A serves its store (`--serve-store`) and publishes its
+/// address onchain (`--announce-store`); worker B has an empty store, a dead IPFS gateway and
+/// `peer_gateways = "any"` in its TOML file, so it reads the published gateways, is refused by a
+/// staked liar's gateway (published first, it serves a wrong CAR), then fetches the file from A
+/// as a CAR checked block by block, loads it, registers, and holds it under its UnixFS id too
+/// (so it could serve it on). A worker left at the default (`public`) skips gateways on
+/// loopback addresses and cannot load the model at all; one whose operator lists A's gateway
+/// (`--store-peer`, with `--ipfs-gateway` a dead one) loads it from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_fetches_a_model_from_another_workers_store() {
     use std::time::{Duration, Instant};
@@ -115,11 +117,21 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     use aik_node::network::fund_workers;
     use alloy::primitives::U256;
 
-    use crate::support::{AikProcess, Network, tiny_model};
+    use crate::support::{AikProcess, Network};
 
     let net = Network::start().await;
-    let (file, bytes) = tiny_model(net.dir.path(), 11);
+    // Wider than the default tiny model: about 380 KB, two 256 KiB blocks.
+    let spec = aik_infer::fixture::TinyLlamaSpec {
+        dim: 128,
+        ffn_dim: 512,
+        seed: 11,
+        ..Default::default()
+    };
+    let bytes = aik_infer::fixture::tiny_llama_gguf(&spec).unwrap();
+    let file = net.dir.path().join("shared.gguf");
+    std::fs::write(&file, &bytes).unwrap();
     let dag = UnixFsFile::of(&bytes);
+    assert_eq!(dag.root.codec(), aik_store::Codec::DagPb, "{} bytes: one block", bytes.len());
     let added =
         stdout_of(&net.aik(&["model", "add", "--name", "shared", file.to_str().unwrap()]).await);
     assert!(added.starts_with("registered model #2"), "{added}");
@@ -129,7 +141,7 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     let min_stake = DeployParams::dev(owner.address()).min_stake;
     let workers = [accounts[1].address, accounts[2].address];
     let liar = accounts[3].signer.clone();
-    let all = [workers[0], workers[1], liar.address(), accounts[4].address];
+    let all = [workers[0], workers[1], liar.address(), accounts[4].address, accounts[5].address];
     fund_workers(&net.deployment, &owner, &all, min_stake).await.unwrap();
     let stake = (min_stake / U256::from(10u128.pow(18))).to_string();
 
@@ -239,6 +251,8 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     // and refused).
     let stored = home_b.join("store").join(dag.sha256.to_string());
     assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    let indexed = home_b.join("store").join("unixfs").join(dag.root.to_string());
+    assert_eq!(std::fs::read_to_string(indexed).unwrap(), dag.sha256.to_string());
     assert!(lied.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the liar's gateway was tried");
     assert!(b.log().contains("gateway failed, trying the next"), "{}", b.log());
 
@@ -260,6 +274,21 @@ async fn a_worker_fetches_a_model_from_another_workers_store() {
     }
     assert!(!home_d.join("store").join(dag.sha256.to_string()).exists());
     assert!(!serves(accounts[4].address).await, "D never registered");
+    // The same default policy, but the operator lists A's gateway (flags, not the file).
+    let home_e = net.dir.path().join("home-e");
+    let mut e = AikProcess::node(
+        &state,
+        &accounts[5],
+        3,
+        &["--model", "2", "--stake", &stake, "--ipfs-gateway", &dead, "--store-peer", &announce],
+        Some(&home_e),
+    );
+    while !serves(accounts[5].address).await {
+        e.assert_running();
+        assert!(started.elapsed() < Duration::from_secs(150), "worker E never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read(home_e.join("store").join(dag.sha256.to_string())).unwrap(), bytes);
     // B's dashboard (`--dashboard`, port 0: the bound address is printed) lists both workers.
     let log = b.log();
     let dashboard = log
