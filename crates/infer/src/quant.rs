@@ -9,7 +9,8 @@
 //! | Q8_0 | 34 | `d: f16`, `qs: [i8; 32]` | `q_j·d` |
 //!
 //! In Q4 blocks byte `qs[j]` holds element `j` in its low nibble and element `j + 16` in its
-//! high nibble.
+//! high nibble. [`blocks`] has every layout read here (these and Q5_0, Q5_1 and the k-quants)
+//! as a `#[repr(C)]` struct.
 
 /// Elements per quantization block.
 pub const QK: usize = 32;
@@ -70,26 +71,184 @@ pub fn f32_to_f16(x: f32) -> u16 {
     sign | h as u16
 }
 
-fn le_f16(bytes: &[u8], at: usize) -> f32 {
-    f16_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
+/// ggml's block layouts (`ggml-common.h`), field for field. Every field is a byte array (an
+/// f16 is its two little-endian bytes), so a block has alignment 1 and no padding, and any
+/// `size_of` bytes are one: [`blocks`] views a tensor's bytes as a slice of them, no copy, no
+/// offsets.
+pub mod blocks {
+    use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
+    /// An f16 as stored: two little-endian bytes.
+    pub type F16 = [u8; 2];
+
+    /// Q4_0: `(q − 8)·d`; `qs[j]` holds element `j` (low nibble) and `j + 16` (high nibble).
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q4_0 {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 16],
+    }
+
+    /// Q4_1: `q·d + m`, nibbles as Q4_0.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q4_1 {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// The minimum added to every value.
+        pub m: F16,
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 16],
+    }
+
+    /// Q5_0: `(q − 16)·d`, the fifth bit of element `j` bit `j` of `qh` (u32 LE).
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q5_0 {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// Fifth bits, element j in bit j (u32 LE).
+        pub qh: [u8; 4],
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 16],
+    }
+
+    /// Q5_1: `q·d + m`, bits as Q5_0.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q5_1 {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// The minimum added to every value.
+        pub m: F16,
+        /// Fifth bits, element j in bit j (u32 LE).
+        pub qh: [u8; 4],
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 16],
+    }
+
+    /// Q8_0: `q·d`.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q8_0 {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// 8-bit quants.
+        pub qs: [i8; 32],
+    }
+
+    /// Q2_K (256 elements): per 16 elements a scale byte (low nibble scale, high nibble min),
+    /// 2-bit quants, the super-block's `d` and `dmin` last.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q2K {
+        /// Per 16 elements: scale (low nibble) and min (high nibble).
+        pub scales: [u8; 16],
+        /// 2-bit quants, four per byte.
+        pub qs: [u8; 64],
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// The super-block scale of the sub-block minimums.
+        pub dmin: F16,
+    }
+
+    /// Q3_K (256 elements): high bits, 2-bit low bits, 16 packed 6-bit scales, `d`.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q3K {
+        /// High (third) bits.
+        pub hmask: [u8; 32],
+        /// 2-bit quants, four per byte.
+        pub qs: [u8; 64],
+        /// Packed 6-bit scales (and mins, in Q4_K and Q5_K).
+        pub scales: [u8; 12],
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+    }
+
+    /// Q4_K (256 elements): `d`, `dmin`, 8 packed 6-bit scales and mins, 4-bit quants.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q4K {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// The super-block scale of the sub-block minimums.
+        pub dmin: F16,
+        /// Packed 6-bit scales (and mins, in Q4_K and Q5_K).
+        pub scales: [u8; 12],
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 128],
+    }
+
+    /// Q5_K (256 elements): Q4_K's fields with the fifth bits `qh` before the nibbles.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q5K {
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+        /// The super-block scale of the sub-block minimums.
+        pub dmin: F16,
+        /// Packed 6-bit scales (and mins, in Q4_K and Q5_K).
+        pub scales: [u8; 12],
+        /// Fifth bits, one per sub-block in each byte.
+        pub qh: [u8; 32],
+        /// 4-bit quants, two per byte.
+        pub qs: [u8; 128],
+    }
+
+    /// Q6_K (256 elements): low 4 bits, high 2 bits, 16 signed 8-bit scales, `d`.
+    #[derive(Debug, FromBytes, Immutable, KnownLayout, Unaligned)]
+    #[repr(C)]
+    pub struct Q6K {
+        /// Low 4 bits, two per byte.
+        pub ql: [u8; 128],
+        /// High 2 bits, four per byte.
+        pub qh: [u8; 64],
+        /// Signed 8-bit scale per 16 elements.
+        pub scales: [i8; 16],
+        /// The scale (super-block scale in the k-quants).
+        pub d: F16,
+    }
+
+    // The sizes GGUF files use (`GgmlType::block_bytes`).
+    const _: () = {
+        use std::mem::size_of;
+        assert!(size_of::<Q4_0>() == 18 && size_of::<Q4_1>() == 20);
+        assert!(size_of::<Q5_0>() == 22 && size_of::<Q5_1>() == 24 && size_of::<Q8_0>() == 34);
+        assert!(size_of::<Q2K>() == 84 && size_of::<Q3K>() == 110 && size_of::<Q4K>() == 144);
+        assert!(size_of::<Q5K>() == 176 && size_of::<Q6K>() == 210);
+    };
+
+    /// The whole blocks of `bytes` (a trailing partial block is left out, as `chunks_exact`
+    /// does).
+    pub fn blocks<B: FromBytes + Immutable + KnownLayout + Unaligned>(bytes: &[u8]) -> &[B] {
+        let whole = bytes.len() - bytes.len() % size_of::<B>();
+        <[B]>::ref_from_bytes(&bytes[..whole]).expect("whole unaligned blocks")
+    }
+
+    /// The f16 value of stored bytes.
+    pub fn f32_of(h: F16) -> f32 {
+        super::f16_to_f32(u16::from_le_bytes(h))
+    }
 }
 
-/// Dequantizes one Q4_0 block (18 bytes) into 32 values.
-pub fn dequantize_q4_0(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 0);
-    for j in 0..16 {
-        let q = block[2 + j];
+use blocks::{blocks as as_blocks, f32_of};
+
+/// Dequantizes one Q4_0 block into 32 values.
+pub fn dequantize_q4_0(block: &blocks::Q4_0, out: &mut [f32]) {
+    let d = f32_of(block.d);
+    for (j, &q) in block.qs.iter().enumerate() {
         out[j] = (i32::from(q & 0x0f) - 8) as f32 * d;
         out[j + 16] = (i32::from(q >> 4) - 8) as f32 * d;
     }
 }
 
-/// Dequantizes one Q4_1 block (20 bytes) into 32 values: `q·d` rounded, then `+ m` rounded.
-pub fn dequantize_q4_1(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 0);
-    let m = le_f16(block, 2);
-    for j in 0..16 {
-        let q = block[4 + j];
+/// Dequantizes one Q4_1 block into 32 values: `q·d` rounded, then `+ m` rounded.
+pub fn dequantize_q4_1(block: &blocks::Q4_1, out: &mut [f32]) {
+    let (d, m) = (f32_of(block.d), f32_of(block.m));
+    for (j, &q) in block.qs.iter().enumerate() {
         out[j] = f32::from(q & 0x0f) * d + m;
         out[j + 16] = f32::from(q >> 4) * d + m;
     }
@@ -98,8 +257,8 @@ pub fn dequantize_q4_1(block: &[u8], out: &mut [f32]) {
 /// The 32 five-bit values (0..=31) of a Q5_0 or Q5_1 block from its fifth bits `qh` (u32 LE)
 /// and 16 nibble bytes `qs`, in order: element `j < 16` is the low nibble of `qs[j]`, element
 /// `j + 16` its high nibble, and bit `j` of `qh` is element `j`'s fifth bit.
-fn q5_values(qh: &[u8], qs: &[u8]) -> [u8; QK] {
-    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+fn q5_values(qh: [u8; 4], qs: &[u8; 16]) -> [u8; QK] {
+    let qh = u32::from_le_bytes(qh);
     let mut out = [0u8; QK];
     for j in 0..16 {
         let high = |bit: usize| (((qh >> bit) & 1) as u8) << 4;
@@ -109,20 +268,10 @@ fn q5_values(qh: &[u8], qs: &[u8]) -> [u8; QK] {
     out
 }
 
-/// The 32 five-bit values (0..=31) of one Q5_0 block (22 bytes: `d`, `qh`, `qs`).
-pub fn q5_0_values(block: &[u8]) -> [u8; QK] {
-    q5_values(&block[2..6], &block[6..22])
-}
-
-/// The 32 five-bit values (0..=31) of one Q5_1 block (24 bytes: `d`, `m`, `qh`, `qs`).
-pub fn q5_1_values(block: &[u8]) -> [u8; QK] {
-    q5_values(&block[4..8], &block[8..24])
-}
-
-/// Dequantizes one Q5_1 block (24 bytes) into 32 values: `q·d` rounded, then `+ m` rounded.
-pub fn dequantize_q5_1(block: &[u8], out: &mut [f32]) {
-    let (d, m) = (le_f16(block, 0), le_f16(block, 2));
-    for (o, q) in out.iter_mut().zip(q5_1_values(block)) {
+/// Dequantizes one Q5_1 block into 32 values: `q·d` rounded, then `+ m` rounded.
+pub fn dequantize_q5_1(block: &blocks::Q5_1, out: &mut [f32]) {
+    let (d, m) = (f32_of(block.d), f32_of(block.m));
+    for (o, q) in out.iter_mut().zip(q5_values(block.qh, &block.qs)) {
         *o = f32::from(q) * d + m;
     }
 }
@@ -131,25 +280,37 @@ pub fn dequantize_q5_1(block: &[u8], out: &mut [f32]) {
 /// every f16 is an f32), then the 32 quants as bytes; value `q·d + m`, as Q5_K's sub-blocks.
 pub fn q5_1_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 24 * 40);
-    for block in raw.chunks_exact(24) {
-        out.extend_from_slice(&le_f16(block, 0).to_le_bytes());
-        out.extend_from_slice(&le_f16(block, 2).to_le_bytes());
-        out.extend_from_slice(&q5_1_values(block));
+    for block in as_blocks::<blocks::Q5_1>(raw) {
+        out.extend_from_slice(&f32_of(block.d).to_le_bytes());
+        out.extend_from_slice(&f32_of(block.m).to_le_bytes());
+        out.extend_from_slice(&q5_values(block.qh, &block.qs));
     }
     out
 }
 
-/// Dequantizes one Q5_0 block (22 bytes) into 32 values: `(q − 16)·d`.
-pub fn dequantize_q5_0(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 0);
-    for (o, q) in out.iter_mut().zip(q5_0_values(block)) {
+/// Dequantizes one Q5_0 block into 32 values: `(q − 16)·d`.
+pub fn dequantize_q5_0(block: &blocks::Q5_0, out: &mut [f32]) {
+    let d = f32_of(block.d);
+    for (o, q) in out.iter_mut().zip(q5_values(block.qh, &block.qs)) {
         *o = (i32::from(q) - 16) as f32 * d;
     }
 }
 
+/// Q5_0 blocks rewritten as the Q8_0 blocks of the same values: `(q − 16)·d` is `q8·d` with
+/// `q8 = q − 16` in −16..=15 and the same `d`, so every kernel, dequantization and dot product
+/// is Q8_0's, exactly (at 34 bytes a block instead of 22).
+pub fn q5_0_as_q8_0(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 22 * 34);
+    for block in as_blocks::<blocks::Q5_0>(raw) {
+        out.extend_from_slice(&block.d);
+        out.extend(q5_values(block.qh, &block.qs).iter().map(|&q| (q as i8 - 16) as u8));
+    }
+    out
+}
+
 /// Q4_K's 6-bit scale and min of sub-block `j` from its 12 packed bytes (ggml's
 /// `get_scale_min_k4`).
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
@@ -157,17 +318,16 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
-/// Dequantizes one Q4_K super-block (144 bytes) into 256 values, as ggml's
-/// `dequantize_row_q4_K` does: `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
-pub fn dequantize_q4_k(block: &[u8], out: &mut [f32]) {
-    let (d, min) = (le_f16(block, 0), le_f16(block, 2));
-    let (scales, q) = (&block[4..16], &block[16..144]);
+/// Dequantizes one Q4_K super-block into 256 values, as ggml's `dequantize_row_q4_K` does:
+/// `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
+pub fn dequantize_q4_k(block: &blocks::Q4K, out: &mut [f32]) {
+    let (d, min) = (f32_of(block.d), f32_of(block.dmin));
     for chunk in 0..4 {
-        let qs = &q[32 * chunk..32 * chunk + 32];
+        let qs = &block.qs[32 * chunk..32 * chunk + 32];
         let y = &mut out[64 * chunk..64 * chunk + 64];
-        let (sc, m) = scale_min_k4(2 * chunk, scales);
+        let (sc, m) = scale_min_k4(2 * chunk, &block.scales);
         let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
-        let (sc, m) = scale_min_k4(2 * chunk + 1, scales);
+        let (sc, m) = scale_min_k4(2 * chunk + 1, &block.scales);
         let (d2, m2) = (d * f32::from(sc), min * f32::from(m));
         for l in 0..32 {
             y[l] = d1 * f32::from(qs[l] & 0x0f) - m1;
@@ -182,12 +342,11 @@ pub fn dequantize_q4_k(block: &[u8], out: &mut [f32]) {
 /// a 6-bit integer), and `q·d1 + (−m1)` is `d1·q − m1`, so every value is ggml's to the bit.
 pub fn q4_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 144 * 8 * 24);
-    for block in raw.chunks_exact(144) {
-        let (d, min) = (le_f16(block, 0), le_f16(block, 2));
-        let (scales, q) = (&block[4..16], &block[16..144]);
+    for block in as_blocks::<blocks::Q4K>(raw) {
+        let (d, min) = (f32_of(block.d), f32_of(block.dmin));
         for sub in 0..8 {
-            let (sc, m) = scale_min_k4(sub, scales);
-            let qs = &q[32 * (sub / 2)..32 * (sub / 2) + 32];
+            let (sc, m) = scale_min_k4(sub, &block.scales);
+            let qs = &block.qs[32 * (sub / 2)..32 * (sub / 2) + 32];
             let nibble = |l: usize| (qs[l] >> (4 * (sub % 2))) & 0x0f;
             out.extend_from_slice(&(d * f32::from(sc)).to_le_bytes());
             out.extend_from_slice(&(-(min * f32::from(m))).to_le_bytes());
@@ -200,18 +359,17 @@ pub fn q4_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
 /// The 5-bit quant (0..=31) of element `l` (0..32) of sub-block `sub` (0..8) of a Q5_K
 /// super-block: a nibble of `qs[32·(sub/2) + l]` (low for even sub-blocks) and bit `sub` of
 /// `qh[l]` (ggml's `u1`/`u2` masks).
-fn q5_k_quant(block: &[u8], sub: usize, l: usize) -> u8 {
-    let (qh, qs) = (&block[16..48], &block[48..176]);
-    let nibble = (qs[32 * (sub / 2) + l] >> (4 * (sub % 2))) & 0x0f;
-    nibble | (((qh[l] >> sub) & 1) << 4)
+fn q5_k_quant(block: &blocks::Q5K, sub: usize, l: usize) -> u8 {
+    let nibble = (block.qs[32 * (sub / 2) + l] >> (4 * (sub % 2))) & 0x0f;
+    nibble | (((block.qh[l] >> sub) & 1) << 4)
 }
 
-/// Dequantizes one Q5_K super-block (176 bytes) into 256 values, as ggml's
-/// `dequantize_row_q5_K` does: `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
-pub fn dequantize_q5_k(block: &[u8], out: &mut [f32]) {
-    let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+/// Dequantizes one Q5_K super-block into 256 values, as ggml's `dequantize_row_q5_K` does:
+/// `d1·q − m1` with `d1 = d·sc`, `m1 = dmin·m`.
+pub fn dequantize_q5_k(block: &blocks::Q5K, out: &mut [f32]) {
+    let (d, min) = (f32_of(block.d), f32_of(block.dmin));
     for sub in 0..8 {
-        let (sc, m) = scale_min_k4(sub, &block[4..16]);
+        let (sc, m) = scale_min_k4(sub, &block.scales);
         let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
         for l in 0..32 {
             out[32 * sub + l] = d1 * f32::from(q5_k_quant(block, sub, l)) - m1;
@@ -224,10 +382,10 @@ pub fn dequantize_q5_k(block: &[u8], out: &mut [f32]) {
 /// `d1·q − m1`, so every value is ggml's to the bit.
 pub fn q5_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 176 * 8 * 40);
-    for block in raw.chunks_exact(176) {
-        let (d, min) = (le_f16(block, 0), le_f16(block, 2));
+    for block in as_blocks::<blocks::Q5K>(raw) {
+        let (d, min) = (f32_of(block.d), f32_of(block.dmin));
         for sub in 0..8 {
-            let (sc, m) = scale_min_k4(sub, &block[4..16]);
+            let (sc, m) = scale_min_k4(sub, &block.scales);
             out.extend_from_slice(&(d * f32::from(sc)).to_le_bytes());
             out.extend_from_slice(&(-(min * f32::from(m))).to_le_bytes());
             out.extend((0..32).map(|l| q5_k_quant(block, sub, l)));
@@ -239,8 +397,8 @@ pub fn q5_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
 /// The 16 signed 6-bit scales of a Q3_K super-block (`sc − 32`, −32..=31), unpacked from its
 /// 12 bytes as ggml's `kmask` shuffle does: scale `i`'s low 4 bits are nibble `i / 8` of byte
 /// `i % 8`, its high 2 bits are bits `2·(i / 4)` of byte `8 + i % 4`.
-fn q3_k_scales(block: &[u8]) -> [i8; 16] {
-    let packed = &block[96..108];
+fn q3_k_scales(block: &blocks::Q3K) -> [i8; 16] {
+    let packed = &block.scales;
     let mut out = [0i8; 16];
     for (i, o) in out.iter_mut().enumerate() {
         let low = (packed[i % 8] >> (4 * (i / 8))) & 0x0f;
@@ -252,28 +410,27 @@ fn q3_k_scales(block: &[u8]) -> [i8; 16] {
 
 /// The 2 bits of element `e` (0..256) in the 64 bytes `qs` of a Q2_K or Q3_K super-block: bits
 /// `2j..2j+2` of `qs[32n + l]` for `e = 128n + 32j + l`.
-fn two_bits(qs: &[u8], e: usize) -> u8 {
+fn two_bits(qs: &[u8; 64], e: usize) -> u8 {
     let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
     (qs[32 * n + l] >> (2 * j)) & 3
 }
 
 /// The 3-bit quant (−4..=3) of element `e` (0..256) of a Q3_K super-block: its [`two_bits`],
 /// minus 4 unless bit `4n + j` of `hmask[l]` is set.
-fn q3_k_quant(block: &[u8], e: usize) -> i8 {
+fn q3_k_quant(block: &blocks::Q3K, e: usize) -> i8 {
     let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
-    let high = (block[l] >> (4 * n + j)) & 1;
-    two_bits(&block[32..96], e) as i8 - if high == 1 { 0 } else { 4 }
+    let high = (block.hmask[l] >> (4 * n + j)) & 1;
+    two_bits(&block.qs, e) as i8 - if high == 1 { 0 } else { 4 }
 }
 
-/// Dequantizes one Q2_K super-block (84 bytes: 16 scale bytes, 64 bytes of 2-bit quants, f16
-/// `d`, f16 `dmin`) into 256 values, as ggml's `dequantize_row_q2_K` does: `dl·q − ml` with
-/// `dl = d·(sc & 15)`, `ml = dmin·(sc >> 4)`, one scale byte per 16 elements.
-pub fn dequantize_q2_k(block: &[u8], out: &mut [f32]) {
-    let (d, min) = (le_f16(block, 80), le_f16(block, 82));
+/// Dequantizes one Q2_K super-block into 256 values, as ggml's `dequantize_row_q2_K` does:
+/// `dl·q − ml` with `dl = d·(sc & 15)`, `ml = dmin·(sc >> 4)`, one scale byte per 16 elements.
+pub fn dequantize_q2_k(block: &blocks::Q2K, out: &mut [f32]) {
+    let (d, min) = (f32_of(block.d), f32_of(block.dmin));
     for (e, y) in out.iter_mut().enumerate().take(256) {
-        let sc = block[e / 16];
+        let sc = block.scales[e / 16];
         let (dl, ml) = (d * f32::from(sc & 15), min * f32::from(sc >> 4));
-        *y = dl * f32::from(two_bits(&block[16..80], e)) - ml;
+        *y = dl * f32::from(two_bits(&block.qs, e)) - ml;
     }
 }
 
@@ -283,26 +440,26 @@ pub fn dequantize_q2_k(block: &[u8], out: &mut [f32]) {
 /// `q·dl + (−ml)` is `dl·q − ml`.
 pub fn q2_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 84 * 8 * 48);
-    for block in raw.chunks_exact(84) {
-        let (d, min) = (le_f16(block, 80), le_f16(block, 82));
+    for block in as_blocks::<blocks::Q2K>(raw) {
+        let (d, min) = (f32_of(block.d), f32_of(block.dmin));
         for sub in 0..8 {
-            let (first, second) = (block[2 * sub], block[2 * sub + 1]);
+            let (first, second) = (block.scales[2 * sub], block.scales[2 * sub + 1]);
             for sc in [first, second] {
                 out.extend_from_slice(&(d * f32::from(sc & 15)).to_le_bytes());
             }
             for sc in [first, second] {
                 out.extend_from_slice(&(-(min * f32::from(sc >> 4))).to_le_bytes());
             }
-            out.extend((0..32).map(|j| two_bits(&block[16..80], 32 * sub + j)));
+            out.extend((0..32).map(|j| two_bits(&block.qs, 32 * sub + j)));
         }
     }
     out
 }
 
-/// Dequantizes one Q3_K super-block (110 bytes) into 256 values, as ggml's
-/// `dequantize_row_q3_K` does: `(d·(sc − 32))·q`, one scale per 16 elements.
-pub fn dequantize_q3_k(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 108);
+/// Dequantizes one Q3_K super-block into 256 values, as ggml's `dequantize_row_q3_K` does:
+/// `(d·(sc − 32))·q`, one scale per 16 elements.
+pub fn dequantize_q3_k(block: &blocks::Q3K, out: &mut [f32]) {
+    let d = f32_of(block.d);
     let scales = q3_k_scales(block);
     for (e, y) in out.iter_mut().enumerate().take(256) {
         *y = d * f32::from(scales[e / 16]) * f32::from(q3_k_quant(block, e));
@@ -314,8 +471,8 @@ pub fn dequantize_q3_k(block: &[u8], out: &mut [f32]) {
 /// signed bytes.
 pub fn q3_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 110 * 8 * 40);
-    for block in raw.chunks_exact(110) {
-        let d = le_f16(block, 108);
+    for block in as_blocks::<blocks::Q3K>(raw) {
+        let d = f32_of(block.d);
         let scales = q3_k_scales(block);
         for sub in 0..8 {
             for half in 0..2 {
@@ -328,19 +485,19 @@ pub fn q3_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The 6-bit quant (0..=63) of element `e` (0..256) of a Q6_K super-block.
-fn q6_k_quant(block: &[u8], e: usize) -> u8 {
+fn q6_k_quant(block: &blocks::Q6K, e: usize) -> u8 {
     let (n, k, l) = (e / 128, (e % 128) / 32, e % 32);
-    let low = block[64 * n + l + 32 * (k % 2)] >> (4 * (k / 2)) & 0x0f;
-    let high = (block[128 + 32 * n + l] >> (2 * k)) & 3;
+    let low = block.ql[64 * n + l + 32 * (k % 2)] >> (4 * (k / 2)) & 0x0f;
+    let high = (block.qh[32 * n + l] >> (2 * k)) & 3;
     low | (high << 4)
 }
 
-/// Dequantizes one Q6_K super-block (210 bytes) into 256 values, as ggml's
-/// `dequantize_row_q6_K` does: `(d·sc)·(q − 32)`, one 8-bit scale per 16 elements.
-pub fn dequantize_q6_k(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 208);
+/// Dequantizes one Q6_K super-block into 256 values, as ggml's `dequantize_row_q6_K` does:
+/// `(d·sc)·(q − 32)`, one 8-bit scale per 16 elements.
+pub fn dequantize_q6_k(block: &blocks::Q6K, out: &mut [f32]) {
+    let d = f32_of(block.d);
     for (e, y) in out.iter_mut().enumerate().take(256) {
-        let sc = f32::from(block[192 + e / 16] as i8);
+        let sc = f32::from(block.scales[e / 16]);
         *y = d * sc * f32::from(q6_k_quant(block, e) as i8 - 32);
     }
 }
@@ -350,11 +507,11 @@ pub fn dequantize_q6_k(block: &[u8], out: &mut [f32]) {
 /// bytes. The products are exact in f32 (an f16 times an 8-bit integer).
 pub fn q6_k_as_sub_blocks(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 210 * 8 * 40);
-    for block in raw.chunks_exact(210) {
-        let d = le_f16(block, 208);
+    for block in as_blocks::<blocks::Q6K>(raw) {
+        let d = f32_of(block.d);
         for sub in 0..8 {
             for half in 0..2 {
-                let sc = f32::from(block[192 + 2 * sub + half] as i8);
+                let sc = f32::from(block.scales[2 * sub + half]);
                 out.extend_from_slice(&(d * sc).to_le_bytes());
             }
             out.extend((0..32).map(|j| (q6_k_quant(block, 32 * sub + j) as i8 - 32) as u8));
@@ -554,50 +711,56 @@ pub fn f32_to_bf16(x: f32) -> u16 {
     ((u + (0x7fff + ((u >> 16) & 1))) >> 16) as u16
 }
 
-/// Dequantizes one Q8_0 block (34 bytes) into 32 values.
-pub fn dequantize_q8_0(block: &[u8], out: &mut [f32]) {
-    let d = le_f16(block, 0);
-    for j in 0..32 {
-        out[j] = f32::from(block[2 + j] as i8) * d;
+/// Dequantizes one Q8_0 block into 32 values.
+pub fn dequantize_q8_0(block: &blocks::Q8_0, out: &mut [f32]) {
+    let d = f32_of(block.d);
+    for (o, &q) in out.iter_mut().zip(&block.qs) {
+        *o = f32::from(q) * d;
     }
 }
 
 /// Dequantizes a row of `out.len()` elements of type `ty` from `bytes`.
 pub fn dequantize_row(ty: crate::GgmlType, bytes: &[u8], out: &mut [f32]) {
     use crate::GgmlType;
-    let block: fn(&[u8], &mut [f32]) = match ty {
+    /// Each block of `bytes` as `B` through `block`, into the next elements of `out`.
+    fn each<
+        B: zerocopy::FromBytes + zerocopy::Immutable + zerocopy::KnownLayout + zerocopy::Unaligned,
+    >(
+        bytes: &[u8],
+        out: &mut [f32],
+        elements: usize,
+        block: fn(&B, &mut [f32]),
+    ) {
+        for (o, b) in out.chunks_exact_mut(elements).zip(as_blocks::<B>(bytes)) {
+            block(b, o);
+        }
+    }
+    match ty {
         GgmlType::F32 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
                 *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             }
-            return;
         }
         GgmlType::F16 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
             }
-            return;
         }
         GgmlType::BF16 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = bf16_to_f32(u16::from_le_bytes([c[0], c[1]]));
             }
-            return;
         }
-        GgmlType::Q4_0 => dequantize_q4_0,
-        GgmlType::Q4_1 => dequantize_q4_1,
-        GgmlType::Q5_0 => dequantize_q5_0,
-        GgmlType::Q5_1 => dequantize_q5_1,
-        GgmlType::Q8_0 => dequantize_q8_0,
-        GgmlType::Q2_K => dequantize_q2_k,
-        GgmlType::Q3_K => dequantize_q3_k,
-        GgmlType::Q4_K => dequantize_q4_k,
-        GgmlType::Q5_K => dequantize_q5_k,
-        GgmlType::Q6_K => dequantize_q6_k,
-    };
-    let (elements, block_bytes) = (ty.block_elements() as usize, ty.block_bytes() as usize);
-    for (o, b) in out.chunks_exact_mut(elements).zip(bytes.chunks_exact(block_bytes)) {
-        block(b, o);
+        GgmlType::Q4_0 => each(bytes, out, QK, dequantize_q4_0),
+        GgmlType::Q4_1 => each(bytes, out, QK, dequantize_q4_1),
+        GgmlType::Q5_0 => each(bytes, out, QK, dequantize_q5_0),
+        GgmlType::Q5_1 => each(bytes, out, QK, dequantize_q5_1),
+        GgmlType::Q8_0 => each(bytes, out, QK, dequantize_q8_0),
+        GgmlType::Q2_K => each(bytes, out, 256, dequantize_q2_k),
+        GgmlType::Q3_K => each(bytes, out, 256, dequantize_q3_k),
+        GgmlType::Q4_K => each(bytes, out, 256, dequantize_q4_k),
+        GgmlType::Q5_K => each(bytes, out, 256, dequantize_q5_k),
+        GgmlType::Q6_K => each(bytes, out, 256, dequantize_q6_k),
     }
 }
 
@@ -797,7 +960,8 @@ mod tests {
             }
         }
         // The block's extreme value is exactly −16·d: it uses the fifth bit.
-        assert!(q5_0_values(&blocks[..22]).contains(&0));
+        let first = &as_blocks::<blocks::Q5_0>(&blocks)[0];
+        assert!(q5_values(first.qh, &first.qs).contains(&0));
     }
 
     #[test]

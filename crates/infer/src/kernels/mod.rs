@@ -199,18 +199,6 @@ pub(crate) struct QMatrix {
     data: Vec<u8>,
 }
 
-/// Q5_0 blocks rewritten as the Q8_0 blocks of the same values: `(q − 16)·d` is `q8·d` with
-/// `q8 = q − 16` in −16..=15 and the same `d`, so every kernel, dequantization and dot product
-/// is Q8_0's, exactly (at 34 bytes a block instead of 22).
-fn q5_0_as_q8_0(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() / 22 * 34);
-    for block in raw.chunks_exact(22) {
-        out.extend_from_slice(&block[..2]);
-        out.extend(crate::quant::q5_0_values(block).iter().map(|&q| (q as i8 - 16) as u8));
-    }
-    out
-}
-
 /// Offset of quant byte `j` of row `lane` (0..8) inside a group-block's quant area: 4 bytes
 /// of each row in turn (`quant_bytes / 4` chunks of 32 bytes).
 fn quant_offset(lane: usize, j: usize) -> usize {
@@ -248,7 +236,7 @@ impl QMatrix {
             GgmlType::Q4_0 => (Packed::Q4_0, None),
             GgmlType::Q4_1 => (Packed::Q4_1, None),
             GgmlType::Q8_0 => (Packed::Q8_0, None),
-            GgmlType::Q5_0 => (Packed::Q8_0, Some(q5_0_as_q8_0(raw))),
+            GgmlType::Q5_0 => (Packed::Q8_0, Some(crate::quant::q5_0_as_q8_0(raw))),
             GgmlType::Q5_1 => (Packed::Q5, Some(crate::quant::q5_1_as_sub_blocks(raw))),
             GgmlType::Q2_K => (Packed::Q2K, Some(crate::quant::q2_k_as_sub_blocks(raw))),
             GgmlType::Q3_K => (Packed::Q6K, Some(crate::quant::q3_k_as_sub_blocks(raw))),
@@ -637,7 +625,9 @@ mod tests {
         let w: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
         let raw = quantize_q5_0(&w);
         let q5 = QMatrix::from_gguf("q50", GgmlType::Q5_0, rows, cols, &raw).unwrap();
-        let q8 = QMatrix::from_gguf("q8", GgmlType::Q8_0, rows, cols, &q5_0_as_q8_0(&raw)).unwrap();
+        let q8 =
+            QMatrix::from_gguf("q8", GgmlType::Q8_0, rows, cols, &crate::quant::q5_0_as_q8_0(&raw))
+                .unwrap();
         let row_bytes = cols / QK * 22;
         for r in 0..rows {
             let (mut ours, mut ggml) = (vec![0f32; cols], vec![0f32; cols]);

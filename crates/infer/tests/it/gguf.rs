@@ -46,7 +46,7 @@ fn real_model_known_answer_values() {
     let qs: Vec<i8> = row1[2..10].iter().map(|&b| b as i8).collect();
     assert_eq!(qs, [-3, -2, -5, 2, -14, -1, -8, 9]);
     let mut out = [0f32; 32];
-    quant::dequantize_q8_0(row1, &mut out);
+    quant::dequantize_q8_0(&quant::blocks::blocks(row1)[0], &mut out);
     assert_eq!(out[0], -3.0 * 0.0079345703125);
 
     let q = g.tensor("blk.0.attn_q.weight").unwrap();
@@ -55,7 +55,7 @@ fn real_model_known_answer_values() {
     assert_eq!(u16::from_le_bytes([block[0], block[1]]), 0x300F);
     assert_eq!(u16::from_le_bytes([block[2], block[3]]), 0xB9D8);
     assert_eq!(&block[4..8], &[69, 135, 101, 64]);
-    quant::dequantize_q4_1(block, &mut out);
+    quant::dequantize_q4_1(&quant::blocks::blocks(block)[0], &mut out);
     assert_eq!(out[0], -0.0963134765625);
     assert_eq!(out[16], 4.0 * 0.1268310546875 + -0.73046875);
 
