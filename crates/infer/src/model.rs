@@ -11,10 +11,12 @@
 //! tokens are processed together, of the thread count and of the kernel backend; so prefill,
 //! chunked prefill and token-by-token decoding give identical logits.
 
-use crate::kernels::{Backend, QMatrix, gated_quantize, matmul, matmul_many, quantize_rows};
+use crate::kernels::{
+    Backend, QMatrix, exp_shifted, gated_quantize, matmul, matmul_many, quantize_rows,
+};
 use crate::math::{
-    Activation, dot_striped, exp_f32, push_rope_row, rope_inv_freq as rope_inv_freq_of,
-    sum_squares_striped, sum_striped,
+    Activation, dot_striped, push_rope_row, rope_inv_freq as rope_inv_freq_of, sum_squares_striped,
+    sum_striped,
 };
 use crate::pool::{SharedMut, ThreadPool};
 use crate::quant::{Q8Act, QK, dequantize_row};
@@ -814,6 +816,7 @@ impl<'m> Session<'m> {
         let work = tasks * (start + n) * hd;
         let chunk = if n == 1 && work < 1 << 18 { tasks } else { 1 };
         let out_ptr = SharedMut(out.as_mut_ptr());
+        let backend = self.backend;
         let job = |range: std::ops::Range<usize>| {
             let mut scores = Vec::with_capacity(start + n);
             for task in range {
@@ -829,9 +832,7 @@ impl<'m> Session<'m> {
                     scores.push(dot_striped(qh, kj) * scale);
                 }
                 let max = scores.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                for sc in scores.iter_mut() {
-                    *sc = exp_f32(*sc - max);
-                }
+                exp_shifted(&mut scores, max, backend);
                 let denom = sum_striped(&scores);
                 // SAFETY: task (t, h) alone writes this head's slice of token t's output.
                 let o = unsafe {

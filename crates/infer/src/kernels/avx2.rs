@@ -313,6 +313,24 @@ pub(super) unsafe fn gated(act: Activation, gate: &[f32], up: &[f32], out: &mut 
     }
 }
 
+/// `x[i] = exp_f32(x[i] − shift)` for the whole 8-element chunks of `x` (the caller does the
+/// rest), by [`exp8`]: the same bits as the scalar function.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn exp_shifted(x: &mut [f32], shift: f32) {
+    let whole = x.len() - x.len() % 8;
+    for i in (0..whole).step_by(8) {
+        // SAFETY: `i + 8 ≤ whole ≤ x.len()`.
+        unsafe {
+            let p = x.as_mut_ptr().add(i);
+            let v = _mm256_sub_ps(_mm256_loadu_ps(p), _mm256_set1_ps(shift));
+            _mm256_storeu_ps(p, exp8(v));
+        }
+    }
+}
+
 /// [`crate::math::exp_f32`] in 8 lanes, step for step: the in-range lanes take the scalar
 /// sequence (the rounding by the 1.5·2²³ add-subtract, the two-part ln2, the Horner steps, 2ⁿ
 /// by exponent bits with 2¹²⁸ as 2¹²⁷·2), then the out-of-range lanes are replaced by `+inf`,

@@ -539,6 +539,25 @@ pub(crate) fn matmul_many(
     });
 }
 
+/// `x[i] = exp_f32(x[i] − shift)` (softmax's exponentials), 8 lanes at a time where the backend
+/// has them: the same bits either way.
+pub(crate) fn exp_shifted(x: &mut [f32], shift: f32, backend: Backend) {
+    let done = match backend {
+        Backend::Scalar => 0,
+        // SAFETY: the backend is available (the caller's session checked it), so AVX2 is.
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 | Backend::Avx512Vnni => {
+            unsafe { avx2::exp_shifted(x, shift) };
+            x.len() - x.len() % 8
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Backend::Avx2 | Backend::Avx512Vnni => 0,
+    };
+    for v in &mut x[done..] {
+        *v = crate::math::exp_f32(*v - shift);
+    }
+}
+
 /// Activation blocks one thread quantizes per claim (and the least worth splitting).
 const QUANT_CHUNK: usize = 16;
 
@@ -932,6 +951,27 @@ mod tests {
         x.extend([0.0, -0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, f32::MAX, f32::MIN]);
         x.resize(x.len().div_ceil(QK) * QK, 1.5);
         x
+    }
+
+    #[test]
+    fn vector_softmax_exponentials_are_the_scalar_ones_bit_for_bit() {
+        // An odd length: whole 8-lane chunks and a scalar remainder.
+        let mut x = activation_inputs();
+        x.push(0.25);
+        for shift in [0.0, 1.5, -20.0, 87.0] {
+            let want: Vec<f32> = x.iter().map(|&v| crate::math::exp_f32(v - shift)).collect();
+            for backend in Backend::available() {
+                let mut got = x.clone();
+                exp_shifted(&mut got, shift, backend);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                        "{backend:?} shift {shift} at x = {:e}: {g:e} vs {w:e}",
+                        x[i]
+                    );
+                }
+            }
+        }
     }
 
     #[test]
