@@ -94,6 +94,21 @@ mod tests {
         assert_eq!(&bytes[bytes.len() - 9..], b"\x67version\x01");
     }
 
+    /// The byte ranges of a CAR's sections: the header, then each block's.
+    fn sections(car: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        while at < car.len() {
+            let mut rest = &car[at..];
+            let before = rest.len();
+            let length = read_varint(&mut rest).unwrap() as usize;
+            let end = at + before - rest.len() + length;
+            ranges.push(at..end);
+            at = end;
+        }
+        ranges
+    }
+
     /// Reads a CAR through [`CarFileReader`] in `step`-byte pieces into the file's bytes.
     fn read_back(root: Cid, car: &[u8], step: usize) -> std::result::Result<Vec<u8>, String> {
         let mut reader = CarFileReader::new(root);
@@ -143,15 +158,7 @@ mod tests {
         let (_, dag, car) = sample();
         let last = dag.blocks().len() - 1;
         // Section boundaries: header, then each block.
-        let mut bounds = Vec::new();
-        let mut at = 0;
-        while at < car.len() {
-            let mut rest = &car[at..];
-            let before = rest.len();
-            let length = read_varint(&mut rest).unwrap() as usize;
-            at += before - rest.len() + length;
-            bounds.push(at);
-        }
+        let bounds: Vec<usize> = sections(&car).iter().map(|r| r.end).collect();
         let fail = |car: &[u8]| read_back(dag.root, car, 1000).unwrap_err();
 
         let mut wrong = car.clone();
@@ -204,16 +211,7 @@ mod tests {
         write_car(&dag, &path, &mut dfs).unwrap();
         // Cut the CAR into header and sections, then reorder the sections: the root first, the
         // leaves last to first.
-        let mut sections = Vec::new();
-        let mut at = 0;
-        while at < dfs.len() {
-            let mut rest = &dfs[at..];
-            let before = rest.len();
-            let length = read_varint(&mut rest).unwrap() as usize;
-            let end = at + before - rest.len() + length;
-            sections.push(dfs[at..end].to_vec());
-            at = end;
-        }
+        let sections: Vec<Vec<u8>> = sections(&dfs).into_iter().map(|r| dfs[r].to_vec()).collect();
         let (header, blocks) = sections.split_first().unwrap();
         let (root, leaves) = blocks.split_first().unwrap();
         let mut reversed = [header.clone(), root.clone()].concat();
