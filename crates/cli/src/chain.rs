@@ -129,89 +129,87 @@ pub(crate) async fn store() -> eyre::Result<(LocalStore, Fetcher)> {
     Ok((store, Fetcher::new(&fetch_config()?)?))
 }
 
-/// Where content comes from: flags of `aik node run`, the same environment variables for every
-/// command.
+/// Where content comes from: flags of `aik node run`; the same environment variables for every
+/// command (read by [`SourceArgs::config`] alike everywhere: empty values and empty list entries
+/// are unset).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct SourceArgs {
     /// IPFS gateway for ipfs:// content (repeat, or comma-separate, for several: tried in order
-    /// until one yields content that verifies; default https://ipfs.io).
-    #[arg(
-        long = "ipfs-gateway",
-        env = "AIK_IPFS_GATEWAY",
-        value_name = "URL",
-        value_delimiter = ','
-    )]
+    /// until one yields content that verifies; env AIK_IPFS_GATEWAY; default https://ipfs.io).
+    #[arg(long = "ipfs-gateway", value_name = "URL", value_delimiter = ',')]
     pub ipfs_gateways: Vec<aik_store::Url>,
-    /// Kubo RPC API for ipfs:// content, tried before the gateways.
-    #[arg(long = "ipfs-api", env = "AIK_IPFS_API", value_name = "URL")]
+    /// Kubo RPC API for ipfs:// content, tried before the gateways (env AIK_IPFS_API).
+    #[arg(long = "ipfs-api", value_name = "URL")]
     pub ipfs_api: Option<aik_store::Url>,
     /// Filecoin retrieval endpoint (trustless HTTP) for fil:// content (repeat, or
-    /// comma-separate: tried in order).
-    #[arg(
-        long = "filecoin-retrieval",
-        env = "AIK_FILECOIN_RETRIEVAL",
-        value_name = "URL",
-        value_delimiter = ','
-    )]
+    /// comma-separate: tried in order; env AIK_FILECOIN_RETRIEVAL).
+    #[arg(long = "filecoin-retrieval", value_name = "URL", value_delimiter = ',')]
     pub filecoin_retrieval: Vec<aik_store::Url>,
-    /// Arweave gateway for ar:// content (default https://arweave.net).
-    #[arg(long = "arweave-gateway", env = "AIK_ARWEAVE_GATEWAY", value_name = "URL")]
+    /// Arweave gateway for ar:// content (env AIK_ARWEAVE_GATEWAY; default https://arweave.net).
+    #[arg(long = "arweave-gateway", value_name = "URL")]
     pub arweave_gateway: Option<aik_store::Url>,
 }
 
-impl SourceArgs {
-    /// The sources the environment names (for commands without the flags).
-    pub(crate) fn from_env() -> eyre::Result<Self> {
-        let list = |name: &str| -> eyre::Result<Vec<aik_store::Url>> {
-            let text = std::env::var(name).unwrap_or_default();
-            text.split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(|u| u.parse().wrap_err_with(|| format!("{name}={u} is not a URL")))
-                .collect()
-        };
-        let one = |name: &str| -> eyre::Result<Option<aik_store::Url>> {
-            Ok(list(name)?.into_iter().next())
-        };
-        Ok(Self {
-            ipfs_gateways: list("AIK_IPFS_GATEWAY")?,
-            ipfs_api: one("AIK_IPFS_API")?,
-            filecoin_retrieval: list("AIK_FILECOIN_RETRIEVAL")?,
-            arweave_gateway: one("AIK_ARWEAVE_GATEWAY")?,
-        })
-    }
+/// The URLs of environment variable `name`, comma-separated (none when unset or empty).
+pub(crate) fn env_urls(name: &str) -> eyre::Result<Vec<aik_store::Url>> {
+    let text = std::env::var(name).unwrap_or_default();
+    text.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse().wrap_err_with(|| format!("{name}={u} is not a URL")))
+        .collect()
+}
 
-    /// A [`FetchConfig`] with these sources, each unset one from `file` (a node's TOML), else
-    /// the default.
+/// The URL of environment variable `name` (none when unset or empty).
+fn env_url(name: &str) -> eyre::Result<Option<aik_store::Url>> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            Ok(Some(value.trim().parse().wrap_err_with(|| format!("{name}={value} is not a URL"))?))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl SourceArgs {
+    /// A [`FetchConfig`] with these sources; each one not given as a flag comes from the
+    /// environment, else from `file` (a node's TOML), else the default.
     pub(crate) fn config(self, file: &aik_node::NodeFileConfig) -> eyre::Result<FetchConfig> {
         let urls = |key: &str, list: Vec<String>| -> eyre::Result<Vec<aik_store::Url>> {
             list.iter()
                 .map(|u| u.parse().wrap_err_with(|| format!("{key}: {u} is not a URL")))
                 .collect()
         };
+        let or_env =
+            |flags: Vec<aik_store::Url>, name: &str| -> eyre::Result<Vec<aik_store::Url>> {
+                if flags.is_empty() { env_urls(name) } else { Ok(flags) }
+            };
         let mut config = FetchConfig::default();
-        let gateways = match (self.ipfs_gateways.is_empty(), &file.ipfs_gateway) {
-            (true, Some(listed)) => urls("ipfs_gateway", listed.to_vec())?,
-            _ => self.ipfs_gateways,
+        let gateways = match or_env(self.ipfs_gateways, "AIK_IPFS_GATEWAY")? {
+            given if !given.is_empty() => given,
+            _ => match &file.ipfs_gateway {
+                Some(listed) => urls("ipfs_gateway", listed.to_vec())?,
+                None => Vec::new(),
+            },
         };
         if !gateways.is_empty() {
             config.ipfs_gateways = gateways;
         }
-        config.ipfs_rpc = match self.ipfs_api {
-            Some(api) => Some(api),
-            None => file
-                .ipfs_api
-                .as_ref()
-                .map(|api| urls("ipfs_api", vec![api.clone()]))
-                .transpose()?
-                .and_then(|mut v| v.pop()),
-        };
-        config.filecoin_retrieval =
-            match (self.filecoin_retrieval.is_empty(), &file.filecoin_retrieval) {
-                (true, Some(listed)) => urls("filecoin_retrieval", listed.clone())?,
-                _ => self.filecoin_retrieval,
+        config.ipfs_rpc =
+            match self.ipfs_api.map_or_else(|| env_url("AIK_IPFS_API"), |u| Ok(Some(u)))? {
+                Some(api) => Some(api),
+                None => match &file.ipfs_api {
+                    Some(api) => urls("ipfs_api", vec![api.clone()])?.pop(),
+                    None => None,
+                },
             };
-        if let Some(gateway) = self.arweave_gateway {
+        config.filecoin_retrieval = match or_env(self.filecoin_retrieval, "AIK_FILECOIN_RETRIEVAL")?
+        {
+            given if !given.is_empty() => given,
+            _ => urls("filecoin_retrieval", file.filecoin_retrieval.clone().unwrap_or_default())?,
+        };
+        let arweave =
+            self.arweave_gateway.map_or_else(|| env_url("AIK_ARWEAVE_GATEWAY"), |u| Ok(Some(u)))?;
+        if let Some(gateway) = arweave {
             config.arweave_gateway = gateway;
         } else if let Some(gateway) = &file.arweave_gateway {
             config.arweave_gateway = urls("arweave_gateway", vec![gateway.clone()])?.remove(0);
@@ -222,7 +220,7 @@ impl SourceArgs {
 
 /// [`FetchConfig`] with the IPFS, Filecoin and Arweave endpoints from the environment.
 pub(crate) fn fetch_config() -> eyre::Result<FetchConfig> {
-    SourceArgs::from_env()?.config(&aik_node::NodeFileConfig::default())
+    SourceArgs::default().config(&aik_node::NodeFileConfig::default())
 }
 
 /// Fetches (or finds) registered model `model_id` through the store and loads the driver.
@@ -378,5 +376,43 @@ mod tests {
             parse_key(DEV_KEY_0).unwrap().address().to_string(),
             "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
         );
+    }
+
+    #[test]
+    fn source_flags_come_before_the_node_file_and_the_file_before_defaults() {
+        // (The environment sits between the flags and the file; these variables are unset in
+        // the test command.)
+        for name in
+            ["AIK_IPFS_GATEWAY", "AIK_IPFS_API", "AIK_FILECOIN_RETRIEVAL", "AIK_ARWEAVE_GATEWAY"]
+        {
+            assert!(std::env::var(name).is_err(), "{name} is set");
+        }
+        let url = |u: &str| -> aik_store::Url { u.parse().unwrap() };
+        let file = aik_node::NodeFileConfig::parse(
+            "ipfs_gateway = [\"http://t1\", \"http://t2\"]\nipfs_api = \"http://tapi\"\nfilecoin_retrieval = [\"http://tf\"]\narweave_gateway = \"http://tar\"\n",
+        )
+        .unwrap();
+        let from_file = SourceArgs::default().config(&file).unwrap();
+        assert_eq!(from_file.ipfs_gateways, [url("http://t1"), url("http://t2")]);
+        assert_eq!(from_file.ipfs_rpc, Some(url("http://tapi")));
+        assert_eq!(from_file.filecoin_retrieval, [url("http://tf")]);
+        assert_eq!(from_file.arweave_gateway, url("http://tar"));
+        let flags = SourceArgs {
+            ipfs_gateways: vec![url("http://f1")],
+            ipfs_api: Some(url("http://fapi")),
+            filecoin_retrieval: vec![url("http://ff1"), url("http://ff2")],
+            arweave_gateway: Some(url("http://far")),
+        };
+        let from_flags = flags.config(&file).unwrap();
+        assert_eq!(from_flags.ipfs_gateways, [url("http://f1")]);
+        assert_eq!(from_flags.ipfs_rpc, Some(url("http://fapi")));
+        assert_eq!(from_flags.filecoin_retrieval, [url("http://ff1"), url("http://ff2")]);
+        assert_eq!(from_flags.arweave_gateway, url("http://far"));
+        let defaults = SourceArgs::default().config(&aik_node::NodeFileConfig::default()).unwrap();
+        assert_eq!(defaults.ipfs_gateways, [url("https://ipfs.io")]);
+        assert_eq!((defaults.ipfs_rpc, defaults.filecoin_retrieval.len()), (None, 0));
+        let bad = aik_node::NodeFileConfig::parse("ipfs_gateway = \"not a url\"").unwrap();
+        let err = SourceArgs::default().config(&bad).unwrap_err().to_string();
+        assert!(err.contains("ipfs_gateway: not a url"), "{err}");
     }
 }

@@ -108,8 +108,9 @@ struct RunArgs {
     #[command(flatten)]
     sources: SourceArgs,
     /// Another worker's store gateway to fetch model files from when a model's own URIs fail,
-    /// before those published onchain (repeat, or comma-separate, for several).
-    #[arg(long = "store-peer", env = "AIK_STORE_PEERS", value_name = "URL", value_delimiter = ',')]
+    /// before those published onchain (repeat, or comma-separate, for several; env
+    /// AIK_STORE_PEERS).
+    #[arg(long = "store-peer", value_name = "URL", value_delimiter = ',')]
     store_peers: Vec<aik_store::Url>,
     #[command(flatten)]
     machine: MachineArgs,
@@ -280,14 +281,18 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 None => PeerGateways::Public,
             },
         };
-        let listed: Vec<aik_store::Url> = if args.store_peers.is_empty() {
+        let mut listed = args.store_peers.clone();
+        if listed.is_empty() {
+            listed = crate::chain::env_urls("AIK_STORE_PEERS")?;
+        }
+        let listed: Vec<aik_store::Url> = if listed.is_empty() {
             file.store_peers
                 .iter()
                 .flatten()
                 .map(|u| u.parse().wrap_err_with(|| format!("store_peers: {u} is not a URL")))
                 .collect::<eyre::Result<_>>()?
         } else {
-            args.store_peers.clone()
+            listed
         };
         let published = peer_gateways(&deployment, signer.clone(), mode)
             .await

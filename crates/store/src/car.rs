@@ -168,9 +168,18 @@ mod tests {
         assert!(fail(truncated).contains("never came"), "{}", fail(truncated));
         let cut = &car[..car.len() - 5];
         assert!(fail(cut).contains("ends inside a section"), "{}", fail(cut));
+        // A block the file does not hold, after the whole file.
         let mut extra = car.clone();
-        extra.extend_from_slice(&car[bounds[1]..bounds[2]]);
+        let stray = vec![4u8; 10];
+        put_varint(&mut extra, (36 + stray.len()) as u64);
+        extra.extend_from_slice(&Cid::raw(crate::ContentId::of(&stray)).to_bytes());
+        extra.extend_from_slice(&stray);
         assert!(fail(&extra).contains("extra block"), "{}", fail(&extra));
+        // A leaf the file holds, sent again after the whole file (`dups=y` resends the repeated
+        // first leaf): nothing new, nothing refused.
+        let mut again = car.clone();
+        again.extend_from_slice(&car[bounds[1]..bounds[2]]);
+        assert_eq!(read_back(dag.root, &again, 1000).unwrap(), sample().0);
         let mut huge = car[..bounds[0]].to_vec();
         put_varint(&mut huge, (MAX_BLOCK + 1000) as u64);
         assert!(fail(&huge).contains("larger than"), "{}", fail(&huge));
@@ -292,12 +301,18 @@ pub struct CarFileReader {
     file_size: Option<u64>,
     /// Blocks that hashed to their ids but arrived before the DAG needed them.
     ahead: HashMap<Cid, Vec<u8>>,
+    /// What `ahead` costs: its blocks' bytes plus [`AHEAD_ENTRY_COST`] each.
     ahead_bytes: usize,
     ahead_limit: usize,
 }
 
+/// What holding one block ahead costs beyond its bytes (its id, the map entry, the allocation),
+/// counted so that a flood of tiny blocks meets the bound too.
+const AHEAD_ENTRY_COST: usize = 128;
+
 /// The most bytes of blocks a [`CarFileReader`] holds for later because they arrived before the
-/// DAG needed them (a CAR not in depth-first order): 64 MiB.
+/// DAG needed them (a CAR not in depth-first order), each block counted with a fixed overhead:
+/// 64 MiB.
 pub const MAX_AHEAD: usize = 64 << 20;
 
 impl CarFileReader {
@@ -345,10 +360,11 @@ impl CarFileReader {
     /// each block to [`take_block`](Self::take_block) instead of a CAR to
     /// [`feed`](Self::feed).
     pub fn next_wanted(&mut self, out: &mut Vec<Piece>) -> Option<Cid> {
-        // Blocks held ahead were checked when they came; placing one cannot fail but for a
-        // malformed node, which the walk then asks for again (and refuses) by its id.
+        // Blocks held ahead were checked when they came; placing one fails only for a malformed
+        // node, which stays wanted: the walk asks for it again by its id (and refuses it).
         if self.settle(out).is_err() {
             self.ahead.clear();
+            self.ahead_bytes = 0;
         }
         self.wanted.last().copied()
     }
@@ -455,7 +471,7 @@ impl CarFileReader {
                 self.wanted.pop();
                 self.wanted.extend(links.iter().rev());
             } else if let Some(block) = self.ahead.remove(&next) {
-                self.ahead_bytes -= block.len();
+                self.ahead_bytes -= block.len() + AHEAD_ENTRY_COST;
                 self.place(next, &block, out)?;
             } else {
                 return Ok(());
@@ -476,20 +492,22 @@ impl CarFileReader {
         out: &mut Vec<Piece>,
     ) -> std::result::Result<(), String> {
         self.settle(out)?;
-        let Some(&next) = self.wanted.last() else {
-            return Err(format!("extra block {cid} after the whole file"));
-        };
         if !cid.verifies(block) {
             return Err(format!("block {cid} does not hash to its id"));
         }
+        let next = self.wanted.last().copied();
+        if next != Some(cid) && (self.leaves.contains_key(&cid) || self.nodes.contains_key(&cid)) {
+            // A block seen before (`dups=y` resends a leaf the file repeats, possibly after
+            // its last new block): nothing new.
+            return Ok(());
+        }
+        let Some(next) = next else {
+            return Err(format!("extra block {cid} after the whole file"));
+        };
         if cid != next {
-            // Ahead of the DAG's order: held until it is needed (a block seen before, a leaf
-            // the file repeats, needs no second copy).
-            if self.leaves.contains_key(&cid) || self.nodes.contains_key(&cid) {
-                return Ok(());
-            }
+            // Ahead of the DAG's order: held until it is needed.
             if !self.ahead.contains_key(&cid) {
-                self.ahead_bytes += block.len();
+                self.ahead_bytes += block.len() + AHEAD_ENTRY_COST;
                 if self.ahead_bytes > self.ahead_limit {
                     return Err(format!(
                         "block {cid} came while the DAG needs {next}: more than {} bytes of blocks arrived ahead of the order the file needs them in",
@@ -512,23 +530,27 @@ impl CarFileReader {
         out: &mut Vec<Piece>,
     ) -> std::result::Result<(), String> {
         debug_assert_eq!(self.wanted.last(), Some(&cid));
-        self.wanted.pop();
-        self.blocks += 1;
+        // A malformed node fails here, before anything changes: it stays the block wanted.
+        let links = match cid.codec() {
+            Codec::Raw => None,
+            Codec::DagPb => Some(node_links(block).map_err(|e| format!("node {cid}: {e}"))?),
+        };
         if cid == self.root {
             self.file_size = Some(match cid.codec() {
                 Codec::Raw => block.len() as u64,
                 Codec::DagPb => node_file_size(block).map_err(|e| format!("root {cid}: {e}"))?,
             });
         }
-        match cid.codec() {
-            Codec::Raw => {
+        self.wanted.pop();
+        self.blocks += 1;
+        match links {
+            None => {
                 let len = block.len() as u64;
                 self.leaves.insert(cid, (self.written, len));
                 self.written += len;
                 out.push(Piece::Bytes(block.to_vec()));
             }
-            Codec::DagPb => {
-                let links = node_links(block).map_err(|e| format!("node {cid}: {e}"))?;
+            Some(links) => {
                 self.wanted.extend(links.iter().rev());
                 self.nodes.insert(cid, links);
             }

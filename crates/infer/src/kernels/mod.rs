@@ -542,9 +542,10 @@ pub(crate) fn matmul_many(
 /// `x[i] = exp_f32(x[i] − shift)` (softmax's exponentials), 8 lanes at a time where the backend
 /// has them: the same bits either way.
 pub(crate) fn exp_shifted(x: &mut [f32], shift: f32, backend: Backend) {
+    let backend = if backend.is_available() { backend } else { Backend::Scalar };
     let done = match backend {
         Backend::Scalar => 0,
-        // SAFETY: the backend is available (the caller's session checked it), so AVX2 is.
+        // SAFETY: the backend is available, so AVX2 is.
         #[cfg(target_arch = "x86_64")]
         Backend::Avx2 | Backend::Avx512Vnni => {
             unsafe { avx2::exp_shifted(x, shift) };

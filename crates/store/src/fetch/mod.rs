@@ -191,12 +191,7 @@ impl Fetcher {
                 return self.fetch_filecoin(store, *cid, expected, progress).await;
             }
             Uri::Ipfs { .. } => {
-                if self.ipfs.is_empty() {
-                    return Err(Error::UnsupportedUri {
-                        backend: "IPFS (no gateway or RPC API configured)",
-                        uri: uri.to_string(),
-                    });
-                }
+                self.check_ipfs_sources(uri)?;
                 let mut failures = Vec::new();
                 let target = Target::Expected(expected);
                 let label = uri.to_string();
@@ -235,7 +230,7 @@ impl Fetcher {
         let found =
             first_source(&self.filecoin, store, &as_ipfs, &label, target, progress, &mut failures)
                 .await?;
-        found.ok_or(Error::AllSourcesFailed { failures })
+        found.ok_or_else(|| Error::all_failed(failures))
     }
 
     /// Fetches the UnixFS file whose id is `root` when its sha256 is not known (`aik store get
@@ -254,6 +249,7 @@ impl Fetcher {
         let id = match root.as_content_id() {
             Some(id) => self.fetch_into(store, &uri, &Expected::id(id), progress).await?,
             None => {
+                self.check_ipfs_sources(&uri)?;
                 let (mut failures, label) = (Vec::new(), uri.to_string());
                 let target = Target::Dag(root);
                 first_source(&self.ipfs, store, &uri, &label, target, progress, &mut failures)
@@ -263,6 +259,17 @@ impl Fetcher {
         };
         info!(%uri, %id, "fetched and verified block by block");
         Ok(id)
+    }
+
+    /// An error naming `uri` when no IPFS source is configured.
+    fn check_ipfs_sources(&self, uri: &Uri) -> Result<()> {
+        if self.ipfs.is_empty() {
+            return Err(Error::UnsupportedUri {
+                backend: "IPFS (no gateway or RPC API configured)",
+                uri: uri.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Tries each URI in order until one yields the expected content, then each peer gateway
@@ -604,7 +611,6 @@ async fn stream_car(
             Ok(None) => break,
             Err(error) => Err(error),
         };
-        announce_file_size(&reader, sink)?;
         // What was verified before a failure is kept for the next attempt.
         for (cid, block) in reader.take_verified() {
             if let Some(partial) = partial.as_deref_mut() {
@@ -612,6 +618,7 @@ async fn stream_car(
             }
         }
         fed?;
+        announce_file_size(&reader, sink)?;
         write_pieces(&mut pieces, sink).await?;
     }
     reader.finish(&mut pieces).map_err(refused)?;

@@ -4,7 +4,7 @@
 // GET /ipfs/<cid>?format=car (Helia's own CAR export, in the order it walks the DAG) and
 // ?format=raw (one block) on 127.0.0.1:<port>.
 //
-//   node gateway.mjs <port> <file>...
+//   node gateway.mjs <port> <file>|wide:<file>...
 import http from 'node:http'
 import fs from 'node:fs'
 import { createHeliaHTTP } from '@helia/http'
@@ -25,14 +25,19 @@ const [port, ...files] = process.argv.slice(2)
 const helia = await createHeliaHTTP({ routers: [], blockBrokers: [] })
 const fsx = unixfs(helia)
 const cars = car(helia)
-for (const path of files) {
-  const cid = await fsx.addByteStream(fs.createReadStream(path), {
+for (const arg of files) {
+  // `wide:PATH` adds with 1 MiB chunks and up to 1024 links per node (the newer profile some
+  // tools default to), which give another id than Kubo's defaults for any file over one chunk.
+  const wide = arg.startsWith('wide:')
+  const path = wide ? arg.slice('wide:'.length) : arg
+  const options = {
     cidVersion: 1,
     rawLeaves: true,
-    chunker: fixedSize({ chunkSize: 262144 }),
-    layout: balanced({ maxChildrenPerNode: 174 }),
-  })
-  console.log(`added ${path} ${cid.toString()}`)
+    chunker: fixedSize({ chunkSize: wide ? 1048576 : 262144 }),
+    layout: balanced({ maxChildrenPerNode: wide ? 1024 : 174 }),
+  }
+  const cid = await fsx.addByteStream(fs.createReadStream(path), options)
+  console.log(`added ${arg} ${cid.toString()}`)
 }
 const server = http.createServer(async (req, res) => {
   try {

@@ -162,8 +162,13 @@ async fn a_trustless_gateway_is_checked_block_by_block() {
     // The last section is the 5-byte leaf: one length byte, its CID, its bytes.
     let last = 1 + 36 + 5;
     let truncated = car[..car.len() - last].to_vec();
+    // A block the file does not hold after the whole file (its own last leaf again would be a
+    // harmless duplicate, which `dups=y` allows).
     let mut extra = car.clone();
-    extra.extend_from_slice(&car[car.len() - last..]);
+    let stray = UnixFsFile::of(b"stray");
+    extra.push((36 + 5) as u8);
+    extra.extend_from_slice(&stray.root.to_bytes());
+    extra.extend_from_slice(b"stray");
     let mut huge = car[..60].to_vec();
     huge.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
     for (body, reason) in [
@@ -617,7 +622,9 @@ async fn a_car_download_reports_the_size_its_root_records() {
 /// A trustless gateway run by a real IPFS implementation: Helia adds a file of 176 leaves (a
 /// two-level DAG) with Kubo's parameters, must name it by our UnixFS id, and serves its CAR as
 /// its own export writes it (breadth-first, each block once: `order=unk`), which our client
-/// reads block by block into the same bytes, by UnixFS id alone and by sha256.
+/// reads block by block into the same bytes, by UnixFS id alone and by sha256. The same file
+/// added with 1 MiB chunks and 1024-link nodes has another id, and is fetched by that one too
+/// (every block checked against it; the store knows the file by our id afterwards).
 #[tokio::test]
 async fn a_two_level_file_comes_from_a_helia_gateway() {
     use aik_store::{Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri};
@@ -633,7 +640,13 @@ async fn a_two_level_file_comes_from_a_helia_gateway() {
     assert_eq!(dag.nodes.len(), 3, "a root over two nodes of leaves");
     let port = free_port();
     let mut command = Command::new("node");
-    command.arg(helia_dir().join("gateway.mjs")).arg(port.to_string()).arg(&file);
+    let wide = dir.path().join("wide.bin");
+    std::fs::copy(&file, &wide).unwrap();
+    command
+        .arg(helia_dir().join("gateway.mjs"))
+        .arg(port.to_string())
+        .arg(&file)
+        .arg(format!("wide:{}", wide.display()));
     let mut helia = Daemon::spawn("helia", command, dir.path().join("helia.log"));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -655,4 +668,54 @@ async fn a_two_level_file_comes_from_a_helia_gateway() {
     let id = fetcher.fetch_into(&store, &uri, &Expected::id(dag.sha256), &NoProgress).await;
     assert_eq!(id.unwrap(), dag.sha256);
     assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+
+    let log = helia.log();
+    let prefix = format!("added wide:{} ", wide.display());
+    let wide_root: aik_store::Cid = log
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no wide root in:\n{log}"))
+        .parse()
+        .unwrap();
+    assert_ne!(wide_root, dag.root);
+    let store = LocalStore::open(dir.path().join("wide")).await.unwrap();
+    let id = fetcher.fetch_unixfs(&store, wide_root, &NoProgress).await;
+    assert_eq!(id.unwrap_or_else(|e| panic!("{e}\n{}", helia.log())), dag.sha256);
+    assert!(store.get(&dag.sha256).await.unwrap() == bytes);
+    assert_eq!(store.resolve(&dag.root).await.unwrap(), Some(dag.sha256));
+}
+
+/// A `concat://` file whose second part is a UnixFS DAG with a repeated chunk: the part's CAR
+/// sends that block once and the reader writes it again from what the part already wrote (its
+/// offsets count from the part's start, not the file's).
+#[tokio::test]
+async fn a_repeated_chunk_in_a_later_concat_part_is_written_from_that_part() {
+    use aik_store::{
+        ContentId, Expected, FetchConfig, Fetcher, LocalStore, NoProgress, Uri, gateway,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let served = LocalStore::open(dir.path().join("served")).await.unwrap();
+    let first = std::fs::read(file_of(dir.path(), CHUNK_SIZE + 100)).unwrap();
+    let (a, b) = (vec![1u8; CHUNK_SIZE], vec![2u8; CHUNK_SIZE]);
+    let second = [a.clone(), b, a, vec![3u8; 7]].concat();
+    let mut roots = Vec::new();
+    for (name, bytes) in [("first", &first), ("second", &second)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        roots.push(served.add_unixfs(&path).await.unwrap().root);
+    }
+    let (address, task) = gateway::serve(served, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = FetchConfig {
+        ipfs_gateways: vec![format!("http://{address}").parse().unwrap()],
+        ..FetchConfig::default()
+    };
+    let whole = [first, second].concat();
+    let uri: Uri = format!("concat://ipfs://{}|ipfs://{}", roots[0], roots[1]).parse().unwrap();
+    let store = LocalStore::open(dir.path().join("client")).await.unwrap();
+    let expected = Expected::id(ContentId::of(&whole));
+    let id = Fetcher::new(&config).unwrap().fetch_into(&store, &uri, &expected, &NoProgress).await;
+    assert_eq!(id.unwrap(), ContentId::of(&whole));
+    assert!(store.get(&ContentId::of(&whole)).await.unwrap() == whole);
+    task.abort();
 }
